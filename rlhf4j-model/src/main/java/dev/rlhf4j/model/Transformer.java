@@ -1,0 +1,615 @@
+package dev.rlhf4j.model;
+
+import dev.rlhf4j.tensor.Activations;
+import dev.rlhf4j.tensor.Attention;
+import dev.rlhf4j.tensor.CrossEntropy;
+import dev.rlhf4j.tensor.Embedding;
+import dev.rlhf4j.tensor.Gemm;
+import dev.rlhf4j.tensor.LayerNorm;
+import dev.rlhf4j.tensor.Linear;
+import dev.rlhf4j.tensor.ParamArena;
+import dev.rlhf4j.tensor.Parallel;
+import dev.rlhf4j.tensor.Residual;
+import dev.rlhf4j.tensor.RmsNorm;
+import dev.rlhf4j.tensor.Rng;
+import dev.rlhf4j.tensor.Rope;
+import dev.rlhf4j.tensor.Tensor;
+
+/**
+ * A pre-norm causal transformer of the GPT-2 or Llama family with an LM head and/or a scalar head, written the
+ * llm.c way: each step of the forward has its backward in reverse order in {@link #backward()}, parameters and
+ * gradients live in {@link ParamArena}s with named views, and activations in a {@link Workspace} reused across
+ * calls.
+ *
+ * <p>Use: {@link #forward(TokenBatch)} computes the final (normalised) hidden states and clears the hidden-state
+ * gradient; the heads' losses then add into that gradient ({@link #lmLoss}, {@link #lmHeadBackward},
+ * {@link #scalarHeadBackward}, or directly through {@link #hiddenGrad()}); {@link #backward()} propagates it and
+ * accumulates every parameter gradient. Gradients accumulate across calls until {@link #zeroGrad()}.
+ *
+ * <p>A model is used by one thread at a time.
+ */
+public final class Transformer {
+    /** Rows of LM-head logits materialised at once by {@link #lmLoss}: about 16M floats per chunk. */
+    private static final long LOGITS_CHUNK_FLOATS = 1L << 24;
+
+    private final ModelConfig config;
+    private final Heads heads;
+    private final ParamArena params;
+    private ParamArena grads;
+    private final Rope rope;
+    private Workspace ws;
+    private TokenBatch batch;
+
+    /** A model with all parameters zero; see {@link #initialize(long)}. */
+    public Transformer(ModelConfig config, Heads heads) {
+        this(config, heads, layout(config, heads).allocate());
+    }
+
+    private Transformer(ModelConfig config, Heads heads, ParamArena params) {
+        this.config = config;
+        this.heads = heads;
+        this.params = params;
+        this.grads = params.zerosLike();
+        this.rope = config.isGpt2() ? null
+                : new Rope(config.headDim(), config.maxSeqLen(), config.ropeTheta(), config.ropeStyle());
+    }
+
+    /** A model initialised GPT-2 style from {@code seed} (see {@link #initialize(long)}). */
+    public static Transformer create(ModelConfig config, Heads heads, long seed) {
+        Transformer m = new Transformer(config, heads);
+        m.initialize(seed);
+        return m;
+    }
+
+    /** Every parameter's name and shape; decayed tensors are the matrices (and embeddings), not norms or biases. */
+    public static ParamArena.Layout layout(ModelConfig c, Heads heads) {
+        ParamArena.Layout l = new ParamArena.Layout();
+        int d = c.dim();
+        boolean gpt2 = c.isGpt2();
+        l.add("wte", true, c.vocabSize(), d);
+        if (gpt2) {
+            l.add("wpe", true, c.maxSeqLen(), d);
+        }
+        for (int i = 0; i < c.layers(); i++) {
+            String p = "h." + i + ".";
+            l.add(p + "ln1.weight", false, d);
+            if (gpt2) {
+                l.add(p + "ln1.bias", false, d);
+            }
+            l.add(p + "attn.qkv.weight", true, c.qkvDim(), d);
+            if (c.qkvBias()) {
+                l.add(p + "attn.qkv.bias", false, c.qkvDim());
+            }
+            l.add(p + "attn.proj.weight", true, d, c.heads() * c.headDim());
+            if (gpt2) {
+                l.add(p + "attn.proj.bias", false, d);
+            }
+            l.add(p + "ln2.weight", false, d);
+            if (gpt2) {
+                l.add(p + "ln2.bias", false, d);
+            }
+            l.add(p + "mlp.fc.weight", true, c.fcDim(), d);
+            if (gpt2) {
+                l.add(p + "mlp.fc.bias", false, c.fcDim());
+            }
+            l.add(p + "mlp.proj.weight", true, d, c.hiddenDim());
+            if (gpt2) {
+                l.add(p + "mlp.proj.bias", false, d);
+            }
+        }
+        l.add("ln_f.weight", false, d);
+        if (gpt2) {
+            l.add("ln_f.bias", false, d);
+        }
+        if (heads.lm() && !c.tiedEmbeddings()) {
+            l.add("lm_head.weight", true, c.vocabSize(), d);
+        }
+        if (heads.scalar()) {
+            l.add("score.weight", true, 1, d);
+        }
+        return l;
+    }
+
+    /**
+     * GPT-2's initialisation (Radford et al. 2019; HF {@code GPT2PreTrainedModel._init_weights}): weights and
+     * embeddings ~ N(0, 0.02), the two residual output projections ~ N(0, 0.02/√(2·layers)), biases 0, norm
+     * weights 1. Draws are taken in layout order from one {@link Rng}, so a seed always gives the same model.
+     */
+    public void initialize(long seed) {
+        Rng rng = new Rng(seed);
+        double residualStd = 0.02 / Math.sqrt(2.0 * config.layers());
+        for (ParamArena.Entry e : params.entries()) {
+            Tensor t = params.get(e.name());
+            String n = e.name();
+            if (n.endsWith(".bias")) {
+                t.zero();
+            } else if (n.startsWith("ln") || n.contains(".ln")) {
+                t.fill(1f);
+            } else if (n.endsWith("attn.proj.weight") || n.endsWith("mlp.proj.weight")) {
+                rng.fillNormal(t, residualStd);
+            } else {
+                rng.fillNormal(t, 0.02);
+            }
+        }
+    }
+
+    public ModelConfig config() {
+        return config;
+    }
+
+    public Heads heads() {
+        return heads;
+    }
+
+    public ParamArena params() {
+        return params;
+    }
+
+    /** The gradients, or null once frozen. */
+    public ParamArena grads() {
+        return grads;
+    }
+
+    public boolean frozen() {
+        return grads == null;
+    }
+
+    /** Drops the gradients: the model can still run forward (a reference or reward model) but not backward. */
+    public void freeze() {
+        grads = null;
+        if (ws != null) {
+            ws.dropGradBuffers();
+        }
+    }
+
+    /** A deep copy of the parameters (trainable, gradients zero), with its own workspace. */
+    public Transformer copy() {
+        return new Transformer(config, heads, params.copy());
+    }
+
+    /** A frozen deep copy, as PPO's reference model. */
+    public Transformer frozenCopy() {
+        Transformer t = copy();
+        t.freeze();
+        return t;
+    }
+
+    public void zeroGrad() {
+        requireTrainable();
+        grads.zero();
+    }
+
+    /** Number of parameters. */
+    public long parameterCount() {
+        return params.size();
+    }
+
+    /** The LM head weight: the token embedding when tied. */
+    public Tensor lmHeadWeight() {
+        if (!heads.lm()) {
+            throw new IllegalStateException("this model has no LM head");
+        }
+        return params.get(config.tiedEmbeddings() ? "wte" : "lm_head.weight");
+    }
+
+    private Tensor lmHeadGrad() {
+        return grads.get(config.tiedEmbeddings() ? "wte" : "lm_head.weight");
+    }
+
+    private Tensor p(String name) {
+        return params.get(name);
+    }
+
+    private Tensor g(String name) {
+        return grads == null ? null : grads.get(name);
+    }
+
+    private Tensor gOpt(String name) {
+        return grads == null || !grads.has(name) ? null : grads.get(name);
+    }
+
+    private Tensor pOpt(String name) {
+        return params.has(name) ? params.get(name) : null;
+    }
+
+    // ------------------------------------------------------------------ forward
+
+    /**
+     * Runs the backbone on {@code batch} and returns the final normalised hidden states {@code [batch·seq, dim]}
+     * (a view into the workspace, valid until the next forward). Clears the hidden-state gradient.
+     */
+    public Tensor forward(TokenBatch batch) {
+        int n = batch.rows();
+        if (batch.seq() > config.maxSeqLen()) {
+            throw new IllegalArgumentException("sequence length " + batch.seq() + " exceeds the model's maximum of "
+                    + config.maxSeqLen());
+        }
+        for (int i = 0; i < n; i++) {
+            if (batch.positions()[i] < 0 || batch.positions()[i] >= config.maxSeqLen()) {
+                throw new IllegalArgumentException("position " + batch.positions()[i] + " at row " + i
+                        + " is outside [0, " + config.maxSeqLen() + ")");
+            }
+        }
+        this.batch = batch;
+        Workspace w = workspace(batch.batch(), batch.seq());
+        int d = config.dim();
+        boolean gpt2 = config.isGpt2();
+        Attention.Dims dims = attentionDims(batch);
+        Tensor x = w.res(0, n);
+        Embedding.forward(batch.tokens(), p("wte"), x, false);
+        if (gpt2) {
+            Embedding.forward(batch.positions(), p("wpe"), x, true);
+        }
+        for (int l = 0; l < config.layers(); l++) {
+            String pre = "h." + l + ".";
+            Tensor in = w.res(l, n);
+            Tensor ln1 = w.view(w.ln1[l], n, d);
+            if (gpt2) {
+                LayerNorm.forward(in, p(pre + "ln1.weight"), p(pre + "ln1.bias"), ln1, w.ln1Mean[l], w.ln1Rstd[l],
+                        config.normEps());
+            } else {
+                RmsNorm.forward(in, p(pre + "ln1.weight"), ln1, w.ln1Rstd[l], config.normEps());
+            }
+            Tensor qkv = w.view(w.qkv[l], n, config.qkvDim());
+            Linear.forward(ln1, p(pre + "attn.qkv.weight"), pOpt(pre + "attn.qkv.bias"), qkv);
+            if (rope != null) {
+                rope.forward(qkv, batch.positions(), config.heads() + config.kvHeads());
+            }
+            Tensor atty = w.view(w.atty[l], n, config.heads() * config.headDim());
+            Attention.forward(dims, qkv, batch.mask(), atty, w.probs[l], w.attnScratch);
+            Tensor proj = w.view(w.tmp, n, d);
+            Linear.forward(atty, p(pre + "attn.proj.weight"), pOpt(pre + "attn.proj.bias"), proj);
+            Tensor mid = w.view(w.resMid[l], n, d);
+            Residual.forward(in, proj, mid);
+            Tensor ln2 = w.view(w.ln2[l], n, d);
+            if (gpt2) {
+                LayerNorm.forward(mid, p(pre + "ln2.weight"), p(pre + "ln2.bias"), ln2, w.ln2Mean[l], w.ln2Rstd[l],
+                        config.normEps());
+            } else {
+                RmsNorm.forward(mid, p(pre + "ln2.weight"), ln2, w.ln2Rstd[l], config.normEps());
+            }
+            Tensor fc = w.view(w.fc[l], n, config.fcDim());
+            Linear.forward(ln2, p(pre + "mlp.fc.weight"), pOpt(pre + "mlp.fc.bias"), fc);
+            Tensor act = w.view(w.act[l], n, config.hiddenDim());
+            if (gpt2) {
+                Activations.geluForward(fc, act);
+            } else {
+                Activations.swigluForward(fc, act);
+            }
+            Linear.forward(act, p(pre + "mlp.proj.weight"), pOpt(pre + "mlp.proj.bias"), proj);
+            Residual.forward(mid, proj, w.res(l + 1, n));
+        }
+        Tensor last = w.res(config.layers(), n);
+        Tensor out = w.view(w.lnf, n, d);
+        if (gpt2) {
+            LayerNorm.forward(last, p("ln_f.weight"), p("ln_f.bias"), out, w.lnfMean, w.lnfRstd, config.normEps());
+        } else {
+            RmsNorm.forward(last, p("ln_f.weight"), out, w.lnfRstd, config.normEps());
+        }
+        if (grads != null) {
+            w.ensureGradBuffers();
+            w.view(w.dHidden, n, d).zero();
+        }
+        return out;
+    }
+
+    /** The final hidden states of the last forward. */
+    public Tensor hidden() {
+        requireForward();
+        return ws.view(ws.lnf, batch.rows(), config.dim());
+    }
+
+    /** The gradient with respect to the final hidden states, which heads add into before {@link #backward()}. */
+    public Tensor hiddenGrad() {
+        requireTrainable();
+        requireForward();
+        return ws.view(ws.dHidden, batch.rows(), config.dim());
+    }
+
+    private Attention.Dims attentionDims(TokenBatch b) {
+        return new Attention.Dims(b.batch(), b.seq(), config.heads(), config.kvHeads(), config.headDim());
+    }
+
+    // ------------------------------------------------------------------ heads
+
+    /** Full logits {@code [rows, vocab]} of the last forward into {@code out} (for generation and tests). */
+    public void logits(Tensor out) {
+        requireForward();
+        Linear.forward(hidden(), lmHeadWeight(), null, out);
+    }
+
+    /** Full logits of the last forward in a new tensor. */
+    public Tensor logits() {
+        Tensor out = Tensor.zeros(batch.rows(), config.vocabSize());
+        logits(out);
+        return out;
+    }
+
+    /**
+     * Backward of {@link #logits}: adds {@code dlogits·W} to the hidden-state gradient and {@code dlogitsᵀ·h} to
+     * the head's weight gradient.
+     */
+    public void lmHeadBackward(Tensor dlogits) {
+        requireTrainable();
+        requireForward();
+        Linear.backward(dlogits, hidden(), lmHeadWeight(), hiddenGrad(), true, lmHeadGrad(), null);
+    }
+
+    /**
+     * Cross-entropy of the LM head against {@code targets} (per row of the last forward; {@link
+     * CrossEntropy#IGNORE_INDEX} to skip a row) with optional per-row weights, computed over chunks of rows so that
+     * the full logits matrix never exists. Returns {@code Σ w_i·loss_i}. When {@code backward}, the gradient of
+     * {@code scale·Σ w_i·loss_i} is added to the head's weight gradient and the hidden-state gradient, ready for
+     * {@link #backward()}.
+     */
+    public double lmLoss(int[] targets, float[] weights, float scale, boolean backward) {
+        requireForward();
+        if (backward) {
+            requireTrainable();
+        }
+        int n = batch.rows(), v = config.vocabSize(), d = config.dim();
+        if (targets.length != n) {
+            throw new IllegalArgumentException("lm loss: " + targets.length + " targets for " + n + " rows ("
+                    + batch.batch() + " x " + batch.seq() + ")");
+        }
+        if (weights != null && weights.length != n) {
+            throw new IllegalArgumentException("lm loss: " + weights.length + " weights for " + n + " rows");
+        }
+        int chunkRows = (int) Math.max(1, Math.min(n, LOGITS_CHUNK_FLOATS / v));
+        Workspace w = ws;
+        w.ensureLogitsChunk(chunkRows * v);
+        Tensor h = hidden();
+        Tensor wHead = lmHeadWeight();
+        Tensor dh = backward ? hiddenGrad() : null;
+        Tensor dW = backward ? lmHeadGrad() : null;
+        double total = 0;
+        int[] tChunk = new int[chunkRows];
+        float[] wChunk = weights == null ? null : new float[chunkRows];
+        for (int r0 = 0; r0 < n; r0 += chunkRows) {
+            int rows = Math.min(chunkRows, n - r0);
+            Tensor logits = Tensor.view(w.logitsChunk, 0, rows, v);
+            Tensor hc = h.slice(r0, r0 + rows);
+            Linear.forward(hc, wHead, null, logits);
+            System.arraycopy(targets, r0, tChunk, 0, rows);
+            if (wChunk != null) {
+                System.arraycopy(weights, r0, wChunk, 0, rows);
+            }
+            total += CrossEntropy.forward(logits, tChunk, wChunk, scale, backward, null);
+            if (backward) {
+                Linear.backward(logits, hc, wHead, dh.slice(r0, r0 + rows), true, dW, null);
+            }
+        }
+        return total;
+    }
+
+    /** The scalar head ({@code score.weight}) at every row of the last forward: {@code out[i] = h_i · w}. */
+    public void scalarHead(float[] out) {
+        requireForward();
+        if (!heads.scalar()) {
+            throw new IllegalStateException("this model has no scalar head");
+        }
+        int n = batch.rows();
+        if (out.length < n) {
+            throw new IllegalArgumentException("scalar head: output of " + out.length + " for " + n + " rows");
+        }
+        Tensor h = hidden();
+        Tensor wv = p("score.weight");
+        Gemm.sgemm(false, true, n, 1, config.dim(), 1f, h.data(), h.offset(), config.dim(), wv.data(), wv.offset(),
+                config.dim(), 0f, out, 0, 1);
+    }
+
+    /** Backward of {@link #scalarHead}: adds {@code dvalues_i · w} to the hidden gradient, {@code Σ dvalues_i·h_i} to w's. */
+    public void scalarHeadBackward(float[] dvalues) {
+        requireTrainable();
+        requireForward();
+        int n = batch.rows();
+        if (dvalues.length < n) {
+            throw new IllegalArgumentException("scalar head backward: " + dvalues.length + " gradients for " + n
+                    + " rows");
+        }
+        Tensor dv = Tensor.view(dvalues, 0, n, 1);
+        Linear.backward(dv, hidden(), p("score.weight"), hiddenGrad(), true, g("score.weight"), null);
+    }
+
+    // ------------------------------------------------------------------ backward
+
+    /**
+     * Propagates the hidden-state gradient through the backbone, adding every parameter's gradient into
+     * {@link #grads()}.
+     */
+    public void backward() {
+        requireTrainable();
+        requireForward();
+        Workspace w = ws;
+        TokenBatch b = batch;
+        int n = b.rows(), d = config.dim();
+        boolean gpt2 = config.isGpt2();
+        Attention.Dims dims = attentionDims(b);
+        Tensor dres = w.view(w.dres, n, d);
+        dres.zero();
+        Tensor dHidden = w.view(w.dHidden, n, d);
+        Tensor last = w.res(config.layers(), n);
+        if (gpt2) {
+            LayerNorm.backward(dHidden, last, p("ln_f.weight"), w.lnfMean, w.lnfRstd, dres, g("ln_f.weight"),
+                    g("ln_f.bias"));
+        } else {
+            RmsNorm.backward(dHidden, last, p("ln_f.weight"), w.lnfRstd, dres, g("ln_f.weight"));
+        }
+        Tensor dln = w.view(w.dln, n, d);
+        for (int l = config.layers() - 1; l >= 0; l--) {
+            String pre = "h." + l + ".";
+            Tensor in = w.res(l, n);
+            Tensor mid = w.view(w.resMid[l], n, d);
+            // MLP: out = mid + proj(act(fc(norm2(mid))))
+            Tensor act = w.view(w.act[l], n, config.hiddenDim());
+            Tensor dact = w.view(w.dact, n, config.hiddenDim());
+            Linear.backward(dres, act, p(pre + "mlp.proj.weight"), dact, false, g(pre + "mlp.proj.weight"),
+                    gOpt(pre + "mlp.proj.bias"));
+            Tensor fc = w.view(w.fc[l], n, config.fcDim());
+            Tensor dfc = w.view(w.dfc, n, config.fcDim());
+            if (gpt2) {
+                Activations.geluBackward(fc, dact, dfc);
+            } else {
+                Activations.swigluBackward(fc, dact, dfc);
+            }
+            Tensor ln2 = w.view(w.ln2[l], n, d);
+            Linear.backward(dfc, ln2, p(pre + "mlp.fc.weight"), dln, false, g(pre + "mlp.fc.weight"),
+                    gOpt(pre + "mlp.fc.bias"));
+            if (gpt2) {
+                LayerNorm.backward(dln, mid, p(pre + "ln2.weight"), w.ln2Mean[l], w.ln2Rstd[l], dres,
+                        g(pre + "ln2.weight"), g(pre + "ln2.bias"));
+            } else {
+                RmsNorm.backward(dln, mid, p(pre + "ln2.weight"), w.ln2Rstd[l], dres, g(pre + "ln2.weight"));
+            }
+            // Attention: mid = in + proj(attn(qkv(norm1(in))))
+            Tensor atty = w.view(w.atty[l], n, config.heads() * config.headDim());
+            Tensor datty = w.view(w.datty, n, config.heads() * config.headDim());
+            Linear.backward(dres, atty, p(pre + "attn.proj.weight"), datty, false, g(pre + "attn.proj.weight"),
+                    gOpt(pre + "attn.proj.bias"));
+            Tensor qkv = w.view(w.qkv[l], n, config.qkvDim());
+            Tensor dqkv = w.view(w.dqkv, n, config.qkvDim());
+            Attention.backward(dims, datty, qkv, w.probs[l], dqkv, w.attnScratch);
+            if (rope != null) {
+                rope.backward(dqkv, b.positions(), config.heads() + config.kvHeads());
+            }
+            Tensor ln1 = w.view(w.ln1[l], n, d);
+            Linear.backward(dqkv, ln1, p(pre + "attn.qkv.weight"), dln, false, g(pre + "attn.qkv.weight"),
+                    gOpt(pre + "attn.qkv.bias"));
+            if (gpt2) {
+                LayerNorm.backward(dln, in, p(pre + "ln1.weight"), w.ln1Mean[l], w.ln1Rstd[l], dres,
+                        g(pre + "ln1.weight"), g(pre + "ln1.bias"));
+            } else {
+                RmsNorm.backward(dln, in, p(pre + "ln1.weight"), w.ln1Rstd[l], dres, g(pre + "ln1.weight"));
+            }
+        }
+        Embedding.backward(b.tokens(), dres, g("wte"));
+        if (gpt2) {
+            Embedding.backward(b.positions(), dres, g("wpe"));
+        }
+    }
+
+    // ------------------------------------------------------------------ workspace
+
+    private Workspace workspace(int batchSize, int seq) {
+        long rows = (long) batchSize * seq;
+        long probs = (long) batchSize * config.heads() * seq * seq;
+        if (ws == null || rows > ws.rowsCap || probs > ws.probsCap) {
+            if (rows * Math.max(config.fcDim(), config.qkvDim()) > Integer.MAX_VALUE - 16
+                    || probs > Integer.MAX_VALUE - 16) {
+                throw new IllegalArgumentException("batch [" + batchSize + ", " + seq + "] is too large for one "
+                        + "activation buffer; use smaller micro-batches");
+            }
+            ws = new Workspace(config, (int) rows, (int) probs, grads != null);
+        }
+        return ws;
+    }
+
+    /** Bytes held by the activation workspace (0 before the first forward). */
+    public long workspaceBytes() {
+        return ws == null ? 0 : ws.bytes();
+    }
+
+    private void requireTrainable() {
+        if (grads == null) {
+            throw new IllegalStateException("the model is frozen: it has no gradients");
+        }
+    }
+
+    private void requireForward() {
+        if (batch == null) {
+            throw new IllegalStateException("call forward first");
+        }
+    }
+
+    /**
+     * Activations kept for the backward, one set per layer, and the gradient buffers shared by all layers
+     * (llm.c's ActivationTensors). Sized for the largest batch seen.
+     */
+    static final class Workspace {
+        final int rowsCap;
+        final int probsCap;
+        final int dim;
+        final float[][] res;
+        final float[][] ln1, ln1Mean, ln1Rstd, qkv, probs, atty, resMid, ln2, ln2Mean, ln2Rstd, fc, act;
+        final float[] lnf, lnfMean, lnfRstd, tmp;
+        final Attention.Scratch attnScratch = new Attention.Scratch(Parallel.global().threads());
+        private final ModelConfig c;
+        float[] dres, dln, dqkv, datty, dfc, dact, dHidden;
+        float[] logitsChunk = new float[0];
+
+        Workspace(ModelConfig c, int rows, int probsSize, boolean grads) {
+            this.c = c;
+            this.rowsCap = rows;
+            this.probsCap = probsSize;
+            this.dim = c.dim();
+            int layers = c.layers(), d = c.dim();
+            res = new float[layers + 1][rows * d];
+            ln1 = new float[layers][rows * d];
+            ln1Mean = new float[layers][rows];
+            ln1Rstd = new float[layers][rows];
+            qkv = new float[layers][rows * c.qkvDim()];
+            probs = new float[layers][probsSize];
+            atty = new float[layers][rows * c.heads() * c.headDim()];
+            resMid = new float[layers][rows * d];
+            ln2 = new float[layers][rows * d];
+            ln2Mean = new float[layers][rows];
+            ln2Rstd = new float[layers][rows];
+            fc = new float[layers][rows * c.fcDim()];
+            act = new float[layers][rows * c.hiddenDim()];
+            lnf = new float[rows * d];
+            lnfMean = new float[rows];
+            lnfRstd = new float[rows];
+            tmp = new float[rows * d];
+            if (grads) {
+                ensureGradBuffers();
+            }
+        }
+
+        void ensureGradBuffers() {
+            if (dres != null) {
+                return;
+            }
+            int rows = rowsCap, d = c.dim();
+            dres = new float[rows * d];
+            dln = new float[rows * d];
+            dqkv = new float[rows * c.qkvDim()];
+            datty = new float[rows * c.heads() * c.headDim()];
+            dfc = new float[rows * c.fcDim()];
+            dact = new float[rows * c.hiddenDim()];
+            dHidden = new float[rows * d];
+        }
+
+        void dropGradBuffers() {
+            dres = dln = dqkv = datty = dfc = dact = dHidden = null;
+        }
+
+        void ensureLogitsChunk(int size) {
+            if (logitsChunk.length < size) {
+                logitsChunk = new float[size];
+            }
+        }
+
+        Tensor res(int layer, int rows) {
+            return view(res[layer], rows, dim);
+        }
+
+        Tensor view(float[] storage, int rows, int cols) {
+            return Tensor.view(storage, 0, rows, cols);
+        }
+
+        long bytes() {
+            long floats = 0;
+            for (float[][] group : new float[][][] {res, ln1, ln1Mean, ln1Rstd, qkv, probs, atty, resMid, ln2, ln2Mean,
+                    ln2Rstd, fc, act}) {
+                for (float[] a : group) {
+                    floats += a.length;
+                }
+            }
+            for (float[] a : new float[][] {lnf, lnfMean, lnfRstd, tmp, dres, dln, dqkv, datty, dfc, dact, dHidden,
+                    logitsChunk}) {
+                floats += a == null ? 0 : a.length;
+            }
+            return 4 * floats;
+        }
+    }
+}

@@ -1,0 +1,188 @@
+package dev.rlhf4j.tensor;
+
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * Per-token log-probabilities of given tokens and per-token entropies straight from hidden states and the LM head,
+ * computed in chunks over the vocabulary so that no {@code [rows, vocab]} logits matrix ever exists (PPO and DPO
+ * need only these two numbers per token).
+ *
+ * <p>With {@code z = h·Wᵀ / temperature}, a streaming (online) log-sum-exp over vocabulary chunks keeps, per row,
+ * the running maximum m, {@code Σ e^(z−m)} and {@code Σ e^(z−m)·z}; at the end {@code log Z}, {@code E_p[z]},
+ * {@code log p(y) = z_y − log Z} and {@code H = log Z − E_p[z]}. The backward recomputes each chunk's logits and
+ * uses
+ * <pre>
+ *   ∂ log p(y)/∂z_k = 1[k = y] − p_k        ∂H/∂z_k = −p_k (z_k − E_p[z])
+ * </pre>
+ * then {@code dh += dz·W / temperature} and {@code dW += dzᵀ·h / temperature}.
+ */
+public final class TokenLogProbs {
+    private static final VectorSpecies<Float> S = Simd.F;
+    private static final int L = Simd.L;
+    static final int ROW_BLOCK = 256;
+    static final int VOCAB_CHUNK = 2048;
+
+    /** Statistics the forward keeps for the backward: {@code log Z} and {@code E_p[z]} per row. */
+    public record Saved(float[] logZ, float[] meanLogit) {
+    }
+
+    private TokenLogProbs() {
+    }
+
+    /**
+     * @param hidden      {@code [n, D]} final hidden states
+     * @param w           {@code [V, D]} LM head (or tied embedding) weights
+     * @param tokens      the n tokens whose log-probabilities are wanted
+     * @param temperature logits are divided by it (1 for none)
+     * @param logp        receives n log-probabilities
+     * @param entropy     receives n entropies, or null
+     * @return what the backward needs
+     */
+    public static Saved forward(Tensor hidden, Tensor w, int[] tokens, float temperature, float[] logp, float[] entropy) {
+        int n = hidden.rows(), dim = hidden.cols(), vocab = w.dim(0);
+        check(hidden, w, tokens, temperature);
+        if (logp.length < n || (entropy != null && entropy.length < n)) {
+            throw new IllegalArgumentException("token log-probs: output arrays hold fewer than " + n + " rows");
+        }
+        float[] logZ = new float[n], meanZ = new float[n];
+        float[] chunk = new float[ROW_BLOCK * VOCAB_CHUNK];
+        float[] max = new float[ROW_BLOCK], target = new float[ROW_BLOCK];
+        double[] sum = new double[ROW_BLOCK], zsum = new double[ROW_BLOCK];
+        float invT = 1f / temperature;
+        for (int r0 = 0; r0 < n; r0 += ROW_BLOCK) {
+            int rows = Math.min(ROW_BLOCK, n - r0);
+            java.util.Arrays.fill(max, Float.NEGATIVE_INFINITY);
+            java.util.Arrays.fill(sum, 0);
+            java.util.Arrays.fill(zsum, 0);
+            for (int v0 = 0; v0 < vocab; v0 += VOCAB_CHUNK) {
+                int vc = Math.min(VOCAB_CHUNK, vocab - v0);
+                Gemm.sgemm(false, true, rows, vc, dim, invT, hidden.data(), hidden.offset() + r0 * dim, dim,
+                        w.data(), w.offset() + v0 * dim, dim, 0f, chunk, 0, vc);
+                int base = r0, from = v0;
+                Parallel.global().forRange(rows, (lo, hi) -> {
+                    for (int r = lo; r < hi; r++) {
+                        int at = r * vc;
+                        int tok = tokens[base + r];
+                        if (tok >= from && tok < from + vc) {
+                            target[r] = chunk[at + tok - from];
+                        }
+                        float cm = Math.max(max[r], VecOps.max(chunk, at, vc));
+                        if (cm > max[r]) {
+                            double rescale = max[r] == Float.NEGATIVE_INFINITY ? 0 : Math.exp(max[r] - cm);
+                            sum[r] *= rescale;
+                            zsum[r] *= rescale;
+                            max[r] = cm;
+                        }
+                        float[] s2 = expStats(chunk, at, vc, cm);
+                        sum[r] += s2[0];
+                        zsum[r] += s2[1];
+                    }
+                });
+            }
+            for (int r = 0; r < rows; r++) {
+                float lz = (float) (max[r] + Math.log(sum[r]));
+                float ez = (float) (zsum[r] / sum[r]);
+                logZ[r0 + r] = lz;
+                meanZ[r0 + r] = ez;
+                logp[r0 + r] = target[r] - lz;
+                if (entropy != null) {
+                    entropy[r0 + r] = lz - ez;
+                }
+            }
+        }
+        return new Saved(logZ, meanZ);
+    }
+
+    /**
+     * Adds to {@code dhidden} (and {@code dw} unless null) the gradient of {@code Σ dlogp_i·log p_i + Σ dentropy_i·H_i}.
+     * {@code dentropy} may be null.
+     */
+    public static void backward(Tensor hidden, Tensor w, int[] tokens, float temperature, Saved saved,
+                                float[] dlogp, float[] dentropy, Tensor dhidden, Tensor dw) {
+        int n = hidden.rows(), dim = hidden.cols(), vocab = w.dim(0);
+        check(hidden, w, tokens, temperature);
+        if (dhidden.rows() != n || dhidden.cols() != dim) {
+            throw new IllegalArgumentException("token log-probs backward: dhidden " + dhidden.shapeString()
+                    + " must match hidden " + hidden.shapeString());
+        }
+        if (dw != null && (dw.dim(0) != vocab || dw.cols() != dim)) {
+            throw new IllegalArgumentException("token log-probs backward: dw " + dw.shapeString() + " must match w "
+                    + w.shapeString());
+        }
+        float[] chunk = new float[ROW_BLOCK * VOCAB_CHUNK];
+        float invT = 1f / temperature;
+        for (int r0 = 0; r0 < n; r0 += ROW_BLOCK) {
+            int rows = Math.min(ROW_BLOCK, n - r0);
+            for (int v0 = 0; v0 < vocab; v0 += VOCAB_CHUNK) {
+                int vc = Math.min(VOCAB_CHUNK, vocab - v0);
+                Gemm.sgemm(false, true, rows, vc, dim, invT, hidden.data(), hidden.offset() + r0 * dim, dim,
+                        w.data(), w.offset() + v0 * dim, dim, 0f, chunk, 0, vc);
+                int base = r0, from = v0;
+                Parallel.global().forRange(rows, (lo, hi) -> {
+                    for (int r = lo; r < hi; r++) {
+                        int i = base + r, at = r * vc;
+                        float gl = dlogp[i], gh = dentropy == null ? 0f : dentropy[i];
+                        float lz = saved.logZ()[i], ez = saved.meanLogit()[i];
+                        for (int k = 0; k < vc; k++) {
+                            float z = chunk[at + k];
+                            float p = (float) Math.exp(z - lz);
+                            chunk[at + k] = (-gl * p - gh * p * (z - ez)) * invT;
+                        }
+                        int tok = tokens[i];
+                        if (tok >= from && tok < from + vc) {
+                            chunk[at + tok - from] += gl * invT;
+                        }
+                    }
+                });
+                Gemm.sgemm(false, false, rows, dim, vc, 1f, chunk, 0, vc, w.data(), w.offset() + v0 * dim, dim, 1f,
+                        dhidden.data(), dhidden.offset() + r0 * dim, dim);
+                if (dw != null) {
+                    Gemm.sgemm(true, false, vc, dim, rows, 1f, chunk, 0, vc, hidden.data(), hidden.offset() + r0 * dim,
+                            dim, 1f, dw.data(), dw.offset() + v0 * dim, dim);
+                }
+            }
+        }
+    }
+
+    /** Σ exp(z − m) and Σ exp(z − m)·z over {@code n} values. */
+    private static float[] expStats(float[] z, int at, int n, float m) {
+        FloatVector mv = FloatVector.broadcast(S, m);
+        FloatVector s = FloatVector.zero(S), t = FloatVector.zero(S);
+        int k = 0, bound = S.loopBound(n);
+        for (; k < bound; k += L) {
+            FloatVector zv = FloatVector.fromArray(S, z, at + k);
+            FloatVector e = zv.sub(mv).lanewise(VectorOperators.EXP);
+            s = s.add(e);
+            t = e.fma(zv, t);
+        }
+        float ss = s.reduceLanes(VectorOperators.ADD), tt = t.reduceLanes(VectorOperators.ADD);
+        for (; k < n; k++) {
+            float e = (float) Math.exp(z[at + k] - m);
+            ss += e;
+            tt += e * z[at + k];
+        }
+        return new float[] {ss, tt};
+    }
+
+    private static void check(Tensor hidden, Tensor w, int[] tokens, float temperature) {
+        int n = hidden.rows(), vocab = w.dim(0);
+        if (w.rank() != 2 || w.cols() != hidden.cols()) {
+            throw new IllegalArgumentException("token log-probs: hidden " + hidden.shapeString()
+                    + " does not match head weight " + w.shapeString());
+        }
+        if (!(temperature > 0f)) {
+            throw new IllegalArgumentException("token log-probs: temperature must be positive, got " + temperature);
+        }
+        if (tokens.length < n) {
+            throw new IllegalArgumentException("token log-probs: " + tokens.length + " tokens for " + n + " rows");
+        }
+        for (int i = 0; i < n; i++) {
+            if (tokens[i] < 0 || tokens[i] >= vocab) {
+                throw new IllegalArgumentException("token log-probs: token " + tokens[i] + " at row " + i
+                        + " is outside the vocabulary of " + vocab);
+            }
+        }
+    }
+}

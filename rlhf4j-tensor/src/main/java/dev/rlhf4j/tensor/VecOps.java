@@ -1,0 +1,112 @@
+package dev.rlhf4j.tensor;
+
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+
+/** Small vectorised loops over float arrays shared by the kernels. Reduction order is fixed for given lengths. */
+final class VecOps {
+    private static final VectorSpecies<Float> S = Simd.F;
+    private static final int L = Simd.L;
+
+    private VecOps() {
+    }
+
+    static float sum(float[] a, int ao, int n) {
+        FloatVector acc = FloatVector.zero(S);
+        int i = 0, bound = S.loopBound(n);
+        for (; i < bound; i += L) {
+            acc = acc.add(FloatVector.fromArray(S, a, ao + i));
+        }
+        float s = acc.reduceLanes(VectorOperators.ADD);
+        for (; i < n; i++) {
+            s += a[ao + i];
+        }
+        return s;
+    }
+
+    static float dot(float[] a, int ao, float[] b, int bo, int n) {
+        FloatVector acc = FloatVector.zero(S);
+        int i = 0, bound = S.loopBound(n);
+        for (; i < bound; i += L) {
+            acc = FloatVector.fromArray(S, a, ao + i).fma(FloatVector.fromArray(S, b, bo + i), acc);
+        }
+        float s = acc.reduceLanes(VectorOperators.ADD);
+        for (; i < n; i++) {
+            s += a[ao + i] * b[bo + i];
+        }
+        return s;
+    }
+
+    /** Σ (a[i] - c)². */
+    static float sumSquaredDiff(float[] a, int ao, int n, float c) {
+        FloatVector acc = FloatVector.zero(S);
+        FloatVector cv = FloatVector.broadcast(S, c);
+        int i = 0, bound = S.loopBound(n);
+        for (; i < bound; i += L) {
+            FloatVector d = FloatVector.fromArray(S, a, ao + i).sub(cv);
+            acc = d.fma(d, acc);
+        }
+        float s = acc.reduceLanes(VectorOperators.ADD);
+        for (; i < n; i++) {
+            float d = a[ao + i] - c;
+            s += d * d;
+        }
+        return s;
+    }
+
+    static float max(float[] a, int ao, int n) {
+        FloatVector acc = FloatVector.broadcast(S, Float.NEGATIVE_INFINITY);
+        int i = 0, bound = S.loopBound(n);
+        for (; i < bound; i += L) {
+            acc = acc.max(FloatVector.fromArray(S, a, ao + i));
+        }
+        float m = acc.reduceLanes(VectorOperators.MAX);
+        for (; i < n; i++) {
+            m = Math.max(m, a[ao + i]);
+        }
+        return m;
+    }
+
+    /** y[i] += alpha * x[i]. */
+    static void axpy(float alpha, float[] x, int xo, float[] y, int yo, int n) {
+        FloatVector av = FloatVector.broadcast(S, alpha);
+        int i = 0, bound = S.loopBound(n);
+        for (; i < bound; i += L) {
+            av.fma(FloatVector.fromArray(S, x, xo + i), FloatVector.fromArray(S, y, yo + i)).intoArray(y, yo + i);
+        }
+        for (; i < n; i++) {
+            y[yo + i] += alpha * x[xo + i];
+        }
+    }
+
+    /** a[i] = exp(a[i] - shift), returning Σ of the results. */
+    static float expShiftSum(float[] a, int ao, int n, float shift) {
+        FloatVector sv = FloatVector.broadcast(S, shift);
+        FloatVector acc = FloatVector.zero(S);
+        int i = 0, bound = S.loopBound(n);
+        for (; i < bound; i += L) {
+            FloatVector e = FloatVector.fromArray(S, a, ao + i).sub(sv).lanewise(VectorOperators.EXP);
+            e.intoArray(a, ao + i);
+            acc = acc.add(e);
+        }
+        float s = acc.reduceLanes(VectorOperators.ADD);
+        for (; i < n; i++) {
+            float e = (float) Math.exp(a[ao + i] - shift);
+            a[ao + i] = e;
+            s += e;
+        }
+        return s;
+    }
+
+    static void scale(float[] a, int ao, int n, float f) {
+        FloatVector fv = FloatVector.broadcast(S, f);
+        int i = 0, bound = S.loopBound(n);
+        for (; i < bound; i += L) {
+            FloatVector.fromArray(S, a, ao + i).mul(fv).intoArray(a, ao + i);
+        }
+        for (; i < n; i++) {
+            a[ao + i] *= f;
+        }
+    }
+}
