@@ -6,7 +6,7 @@ package dev.rlhf4j.tensor;
  * {@code ∂L/∂z_i = scale · w_i · (softmax(z_i) − onehot(y_i))}, so no separate softmax or gradient buffer exists.
  *
  * <p>Rows whose target is {@link #IGNORE_INDEX} (PyTorch's default) or whose weight is 0 contribute nothing and get
- * a zero gradient. The returned value is {@code Σ_i w_i · loss_i}; the caller divides by whatever normaliser makes
+ * a zero gradient (a weight-0 row still reports its loss in {@code perRow}). The returned value is {@code Σ_i w_i · loss_i}; the caller divides by whatever normaliser makes
  * gradient accumulation equal one large batch (total weight over all micro-batches, say) and passes the same
  * factor as {@code scale}.
  */
@@ -54,7 +54,7 @@ public final class CrossEntropy {
                 int row = zo + i * vocab;
                 int y = targets[i];
                 float w = weights == null ? 1f : weights[i];
-                if (y == IGNORE_INDEX || w == 0f) {
+                if (y == IGNORE_INDEX) {
                     losses[i] = 0f;
                     if (writeGrad) {
                         java.util.Arrays.fill(z, row, row + vocab, 0f);
@@ -63,7 +63,10 @@ public final class CrossEntropy {
                 }
                 float target = z[row + y];
                 float max = VecOps.max(z, row, vocab);
-                if (writeGrad) {
+                if (writeGrad && w == 0f) {
+                    losses[i] = (float) (logSumExp(z, row, vocab, max) - target);
+                    java.util.Arrays.fill(z, row, row + vocab, 0f);
+                } else if (writeGrad) {
                     float sum = VecOps.expShiftSum(z, row, vocab, max); // z now holds exp(z - max)
                     losses[i] = (float) (Math.log(sum) + max - target);
                     float g = scale * w;

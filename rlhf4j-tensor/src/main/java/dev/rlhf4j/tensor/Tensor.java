@@ -98,12 +98,15 @@ public final class Tensor {
 
     /** The same storage with another shape of the same size. */
     public Tensor reshape(int... newShape) {
-        Tensor t = new Tensor(data, offset, newShape);
-        if (t.size != size) {
+        long n = 1;
+        for (int d : newShape) {
+            n *= d;
+        }
+        if (n != size) {
             throw new IllegalArgumentException("cannot reshape " + shapeString() + " (" + size + " elements) to "
                     + Arrays.toString(newShape));
         }
-        return t;
+        return new Tensor(data, offset, newShape);
     }
 
     /** Rows {@code [from, to)} along the first dimension, as a view. */

@@ -41,23 +41,28 @@ public final class TokenLogProbs {
      * @return what the backward needs
      */
     public static Saved forward(Tensor hidden, Tensor w, int[] tokens, float temperature, float[] logp, float[] entropy) {
+        return forward(hidden, w, tokens, temperature, logp, entropy, ROW_BLOCK, VOCAB_CHUNK);
+    }
+
+    static Saved forward(Tensor hidden, Tensor w, int[] tokens, float temperature, float[] logp, float[] entropy,
+                         int rowBlock, int vocabChunk) {
         int n = hidden.rows(), dim = hidden.cols(), vocab = w.dim(0);
         check(hidden, w, tokens, temperature);
         if (logp.length < n || (entropy != null && entropy.length < n)) {
             throw new IllegalArgumentException("token log-probs: output arrays hold fewer than " + n + " rows");
         }
         float[] logZ = new float[n], meanZ = new float[n];
-        float[] chunk = new float[ROW_BLOCK * VOCAB_CHUNK];
-        float[] max = new float[ROW_BLOCK], target = new float[ROW_BLOCK];
-        double[] sum = new double[ROW_BLOCK], zsum = new double[ROW_BLOCK];
+        float[] chunk = new float[rowBlock * vocabChunk];
+        float[] max = new float[rowBlock], target = new float[rowBlock];
+        double[] sum = new double[rowBlock], zsum = new double[rowBlock];
         float invT = 1f / temperature;
-        for (int r0 = 0; r0 < n; r0 += ROW_BLOCK) {
-            int rows = Math.min(ROW_BLOCK, n - r0);
+        for (int r0 = 0; r0 < n; r0 += rowBlock) {
+            int rows = Math.min(rowBlock, n - r0);
             java.util.Arrays.fill(max, Float.NEGATIVE_INFINITY);
             java.util.Arrays.fill(sum, 0);
             java.util.Arrays.fill(zsum, 0);
-            for (int v0 = 0; v0 < vocab; v0 += VOCAB_CHUNK) {
-                int vc = Math.min(VOCAB_CHUNK, vocab - v0);
+            for (int v0 = 0; v0 < vocab; v0 += vocabChunk) {
+                int vc = Math.min(vocabChunk, vocab - v0);
                 Gemm.sgemm(false, true, rows, vc, dim, invT, hidden.data(), hidden.offset() + r0 * dim, dim,
                         w.data(), w.offset() + v0 * dim, dim, 0f, chunk, 0, vc);
                 int base = r0, from = v0;
@@ -101,6 +106,11 @@ public final class TokenLogProbs {
      */
     public static void backward(Tensor hidden, Tensor w, int[] tokens, float temperature, Saved saved,
                                 float[] dlogp, float[] dentropy, Tensor dhidden, Tensor dw) {
+        backward(hidden, w, tokens, temperature, saved, dlogp, dentropy, dhidden, dw, ROW_BLOCK, VOCAB_CHUNK);
+    }
+
+    static void backward(Tensor hidden, Tensor w, int[] tokens, float temperature, Saved saved, float[] dlogp,
+                         float[] dentropy, Tensor dhidden, Tensor dw, int rowBlock, int vocabChunk) {
         int n = hidden.rows(), dim = hidden.cols(), vocab = w.dim(0);
         check(hidden, w, tokens, temperature);
         if (dhidden.rows() != n || dhidden.cols() != dim) {
@@ -111,12 +121,12 @@ public final class TokenLogProbs {
             throw new IllegalArgumentException("token log-probs backward: dw " + dw.shapeString() + " must match w "
                     + w.shapeString());
         }
-        float[] chunk = new float[ROW_BLOCK * VOCAB_CHUNK];
+        float[] chunk = new float[rowBlock * vocabChunk];
         float invT = 1f / temperature;
-        for (int r0 = 0; r0 < n; r0 += ROW_BLOCK) {
-            int rows = Math.min(ROW_BLOCK, n - r0);
-            for (int v0 = 0; v0 < vocab; v0 += VOCAB_CHUNK) {
-                int vc = Math.min(VOCAB_CHUNK, vocab - v0);
+        for (int r0 = 0; r0 < n; r0 += rowBlock) {
+            int rows = Math.min(rowBlock, n - r0);
+            for (int v0 = 0; v0 < vocab; v0 += vocabChunk) {
+                int vc = Math.min(vocabChunk, vocab - v0);
                 Gemm.sgemm(false, true, rows, vc, dim, invT, hidden.data(), hidden.offset() + r0 * dim, dim,
                         w.data(), w.offset() + v0 * dim, dim, 0f, chunk, 0, vc);
                 int base = r0, from = v0;
