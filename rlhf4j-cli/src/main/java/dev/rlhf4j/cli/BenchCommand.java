@@ -1,0 +1,211 @@
+package dev.rlhf4j.cli;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.rlhf4j.model.Heads;
+import dev.rlhf4j.model.ModelConfig;
+import dev.rlhf4j.model.TokenBatch;
+import dev.rlhf4j.model.Transformer;
+import dev.rlhf4j.tensor.AdamW;
+import dev.rlhf4j.tensor.Gemm;
+import dev.rlhf4j.tensor.OpenBlas;
+import dev.rlhf4j.tensor.Parallel;
+import dev.rlhf4j.tensor.Rng;
+import dev.rlhf4j.tensor.Simd;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.concurrent.Callable;
+
+/**
+ * {@code rlhf4j bench}: the same measurements, flags and one-JSON-line-per-measurement output as the PyTorch peer
+ * ({@code bench/torch_peer.py}), on the same GPT-2 layout, so that the two run side by side.
+ */
+@Command(name = "bench", mixinStandardHelpOptions = true, sortOptions = false,
+        description = {"Measure a training step (forward, cross-entropy, backward, AdamW) of a GPT-2-layout model "
+                + "and a GEMM, printing one JSON line per measurement (fields as the PyTorch peer's: "
+                + "tokens_per_s, step_s, gflops).",
+                "The train line also gives peak_rss_mb, the process's peak resident memory."})
+public final class BenchCommand implements Callable<Integer> {
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    @Option(names = "--vocab", defaultValue = "512", description = "Vocabulary size (default: ${DEFAULT-VALUE}).")
+    int vocab;
+    @Option(names = "--dim", defaultValue = "64", description = "Model width (default: ${DEFAULT-VALUE}).")
+    int dim;
+    @Option(names = "--layers", defaultValue = "4", description = "Transformer blocks (default: ${DEFAULT-VALUE}).")
+    int layers;
+    @Option(names = "--heads", defaultValue = "4", description = "Attention heads (default: ${DEFAULT-VALUE}).")
+    int heads;
+    @Option(names = "--batch", defaultValue = "8", description = "Sequences per step (default: ${DEFAULT-VALUE}).")
+    int batch;
+    @Option(names = "--seq", defaultValue = "256", description = "Tokens per sequence (default: ${DEFAULT-VALUE}).")
+    int seq;
+    @Option(names = "--prompt", defaultValue = "16",
+            description = "Prompt length for the decode benchmark; sizes the position table as the peer does "
+                    + "(default: ${DEFAULT-VALUE}).")
+    int prompt;
+    @Option(names = "--new", defaultValue = "64",
+            description = "New tokens for the decode benchmark; sizes the position table (default: ${DEFAULT-VALUE}).")
+    int newTokens;
+    @Option(names = "--steps", defaultValue = "5",
+            description = "Timed training steps after 2 warm-up steps; the median is reported (default: ${DEFAULT-VALUE}).")
+    int steps;
+    @Option(names = "--threads", defaultValue = "0", description = "Threads; 0 = all cores (default: ${DEFAULT-VALUE}).")
+    int threads;
+    @Option(names = "--only", description = "Run one measurement: train or gemm (decode arrives with generation).")
+    String only;
+    @Option(names = "--gemm", defaultValue = "auto",
+            description = "GEMM backend: auto (BLAS when it loads), blas or java (default: ${DEFAULT-VALUE}).")
+    String gemm;
+    @Option(names = "--seed", defaultValue = "0", description = "Seed of the weights and tokens (default: ${DEFAULT-VALUE}).")
+    long seed;
+
+    @Override
+    public Integer call() throws IOException {
+        if (only != null && !only.equals("train") && !only.equals("gemm")) {
+            throw new IllegalArgumentException("--only must be train or gemm" + ("decode".equals(only)
+                    ? " (the decode benchmark needs batched generation with a KV cache, which is not built yet)" : "")
+                    + ", got '" + only + "'");
+        }
+        if (vocab <= 0 || dim <= 0 || layers <= 0 || heads <= 0 || batch <= 0 || seq <= 0 || steps <= 0 || threads < 0) {
+            throw new IllegalArgumentException("--vocab, --dim, --layers, --heads, --batch, --seq and --steps must be "
+                    + "positive and --threads non-negative");
+        }
+        Parallel.setGlobalThreads(threads == 0 ? Runtime.getRuntime().availableProcessors() : threads);
+        switch (gemm) {
+            case "auto" -> Gemm.setBackend(OpenBlas.available() ? Gemm.Backend.BLAS : Gemm.Backend.JAVA);
+            case "blas" -> Gemm.setBackend(Gemm.Backend.BLAS);
+            case "java" -> Gemm.setBackend(Gemm.Backend.JAVA);
+            default -> throw new IllegalArgumentException("--gemm must be auto, blas or java, got '" + gemm + "'");
+        }
+        ModelConfig config = ModelConfig.gpt2(vocab, dim, layers, heads, Math.max(seq, prompt + newTokens));
+        PrintStream out = System.out;
+        ObjectNode head = JSON.createObjectNode();
+        head.put("rlhf4j", "bench");
+        head.put("java", Runtime.version().toString());
+        head.put("threads", Parallel.global().threads());
+        head.put("gemm", Gemm.describe());
+        head.put("vector_bits", Simd.bits());
+        head.put("params", Transformer.layout(config, Heads.LM).allocate().size());
+        ObjectNode cfg = head.putObject("config");
+        cfg.put("vocab", vocab).put("dim", dim).put("layers", layers).put("heads", heads).put("batch", batch)
+                .put("seq", seq).put("prompt", prompt).put("new", newTokens);
+        out.println(JSON.writeValueAsString(head));
+        if (only == null || only.equals("train")) {
+            out.println(JSON.writeValueAsString(train(config)));
+        }
+        if (only == null || only.equals("gemm")) {
+            out.println(JSON.writeValueAsString(gemm(batch * seq, 4 * dim, dim)));
+        }
+        return 0;
+    }
+
+    private ObjectNode train(ModelConfig config) {
+        Transformer model = Transformer.create(config, Heads.LM, seed);
+        AdamW opt = new AdamW(AdamW.Config.defaults(0f), model.params());
+        Rng rng = new Rng(seed + 1);
+        int n = batch * seq;
+        int[] x = new int[n], y = new int[n];
+        for (int i = 0; i < n; i++) {
+            x[i] = rng.nextInt(vocab);
+            y[i] = rng.nextInt(vocab);
+        }
+        TokenBatch tb = TokenBatch.of(x, batch, seq);
+        double[] times = new double[steps];
+        double loss = 0;
+        for (int i = 0; i < steps + 2; i++) {
+            long t0 = System.nanoTime();
+            model.forward(tb);
+            model.zeroGrad();
+            loss = model.lmLoss(y, null, 1f / n, true) / n;
+            model.backward();
+            opt.update(model.params(), model.grads(), 1e-4f);
+            double dt = (System.nanoTime() - t0) / 1e9;
+            if (i >= 2) {
+                times[i - 2] = dt;
+            }
+        }
+        double[] sorted = times.clone();
+        Arrays.sort(sorted);
+        double med = sorted[sorted.length / 2];
+        ObjectNode o = JSON.createObjectNode();
+        o.put("what", "train");
+        o.put("tokens_per_s", n / med);
+        o.put("step_s", med);
+        o.put("loss", loss);
+        o.put("peak_rss_mb", peakRssMb());
+        o.put("activation_mb", model.workspaceBytes() / 1e6);
+        return o;
+    }
+
+    /**
+     * C = A·Bᵀ of the peer's shape, through rlhf4j's GEMM (pool-parallel), and, when OpenBLAS loaded, the raw
+     * native call with OpenBLAS's own threads, so the overhead of the FFM call and of the pool shows as a ratio.
+     */
+    private ObjectNode gemm(int m, int n, int k) {
+        Rng rng = new Rng(seed + 2);
+        float[] a = new float[m * k], b = new float[n * k], c = new float[m * n];
+        for (int i = 0; i < a.length; i++) {
+            a[i] = rng.nextFloat();
+        }
+        for (int i = 0; i < b.length; i++) {
+            b[i] = rng.nextFloat();
+        }
+        double flops = 2.0 * m * n * k;
+        double ours = timeGemm(() -> Gemm.matmulNT(a, b, c, m, n, k, false));
+        ObjectNode o = JSON.createObjectNode();
+        o.put("what", "gemm");
+        o.putArray("shape").add(m).add(n).add(k);
+        o.put("gflops", flops / ours / 1e9);
+        o.put("backend", Gemm.backend().name().toLowerCase());
+        if (OpenBlas.available()) {
+            OpenBlas.setThreads(Parallel.global().threads());
+            try {
+                double raw = timeGemm(() -> Gemm.blasRaw(false, true, m, n, k, 1f, a, 0, k, b, 0, k, 0f, c, 0, n));
+                o.put("raw_blas_gflops", flops / raw / 1e9);
+                o.put("vs_raw_blas", raw / ours);
+            } finally {
+                OpenBlas.setThreads(1);
+            }
+        }
+        return o;
+    }
+
+    /** Median seconds per call over 5 rounds of 10 calls, after warm-up (the peer averages 10 calls after 3). */
+    private static double timeGemm(Runnable call) {
+        for (int i = 0; i < 5; i++) {
+            call.run();
+        }
+        double[] rounds = new double[5];
+        for (int r = 0; r < rounds.length; r++) {
+            long t0 = System.nanoTime();
+            for (int i = 0; i < 10; i++) {
+                call.run();
+            }
+            rounds[r] = (System.nanoTime() - t0) / 1e9 / 10;
+        }
+        Arrays.sort(rounds);
+        return rounds[rounds.length / 2];
+    }
+
+    /** VmHWM of /proc/self/status in MB, or -1 where that file does not exist. */
+    static double peakRssMb() {
+        try {
+            for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
+                if (line.startsWith("VmHWM:")) {
+                    String[] parts = line.trim().split("\\s+");
+                    return Long.parseLong(parts[1]) / 1024.0;
+                }
+            }
+        } catch (IOException | RuntimeException e) {
+            return -1;
+        }
+        return -1;
+    }
+}
