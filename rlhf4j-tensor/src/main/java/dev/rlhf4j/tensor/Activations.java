@@ -1,7 +1,6 @@
 package dev.rlhf4j.tensor;
 
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -31,12 +30,12 @@ public final class Activations {
             for (; i + L <= hi; i += L) {
                 FloatVector v = FloatVector.fromArray(S, xd, xo + i);
                 FloatVector u = v.mul(v).mul(v).mul(GELU_C).add(v).mul(GELU_K);
-                v.mul(half).mul(u.lanewise(VectorOperators.TANH).add(one)).intoArray(od, oo + i);
+                v.mul(half).mul(VMath.tanh(u).add(one)).intoArray(od, oo + i);
             }
             for (; i < hi; i++) {
                 float v = xd[xo + i];
-                float u = GELU_K * (v + GELU_C * v * v * v);
-                od[oo + i] = 0.5f * v * (1f + (float) Math.tanh(u));
+                float u = ((v * v * v) * GELU_C + v) * GELU_K;
+                od[oo + i] = 0.5f * v * (1f + VMath.tanh(u));
             }
         });
     }
@@ -54,15 +53,15 @@ public final class Activations {
             for (; i + L <= hi; i += L) {
                 FloatVector v = FloatVector.fromArray(S, xd, xo + i);
                 FloatVector v2 = v.mul(v);
-                FloatVector t = v2.mul(v).mul(GELU_C).add(v).mul(GELU_K).lanewise(VectorOperators.TANH);
+                FloatVector t = VMath.tanh(v2.mul(v).mul(GELU_C).add(v).mul(GELU_K));
                 FloatVector du = v2.mul(3f * GELU_C).add(one).mul(GELU_K);
                 FloatVector grad = half.mul(one.add(t)).add(v.mul(half).mul(one.sub(t.mul(t))).mul(du));
                 grad.mul(FloatVector.fromArray(S, gd, go + i)).intoArray(dd, d0 + i);
             }
             for (; i < hi; i++) {
                 float v = xd[xo + i];
-                float t = (float) Math.tanh(GELU_K * (v + GELU_C * v * v * v));
-                float du = GELU_K * (1f + 3f * GELU_C * v * v);
+                float t = VMath.tanh(((v * v * v) * GELU_C + v) * GELU_K);
+                float du = ((v * v) * (3f * GELU_C) + 1f) * GELU_K;
                 float grad = 0.5f * (1f + t) + 0.5f * v * (1f - t * t) * du;
                 dd[d0 + i] = grad * gd[go + i];
             }
@@ -151,13 +150,12 @@ public final class Activations {
         });
     }
 
-    static float sigmoid(float x) {
-        return (float) (1.0 / (1.0 + Math.exp(-x)));
+    private static float sigmoid(float x) {
+        return VMath.sigmoid(x);
     }
 
     private static FloatVector sigmoid(FloatVector x) {
-        FloatVector one = FloatVector.broadcast(S, 1f);
-        return one.div(x.neg().lanewise(VectorOperators.EXP).add(one));
+        return VMath.sigmoid(x);
     }
 
     private static void sameSize(String what, Tensor a, Tensor b) {

@@ -75,8 +75,8 @@ public final class AdamW {
         }
         step++;
         float b1 = config.beta1(), b2 = config.beta2(), eps = config.eps();
-        float bc1 = 1f - (float) Math.pow(b1, step);
-        float bc2Sqrt = (float) Math.sqrt(1.0 - Math.pow(b2, step));
+        float bc1 = 1f - (float) StrictMath.pow(b1, step);
+        float bc2Sqrt = (float) Math.sqrt(1.0 - StrictMath.pow(b2, step));
         float stepSize = lr / bc1;
         float decay = 1f - lr * config.weightDecay();
         for (int c = 0; c < params.chunkCount(); c++) {

@@ -24,6 +24,8 @@ import java.util.Arrays;
 public final class Attention {
     private static final VectorSpecies<Float> S = Simd.F;
     private static final int L = Simd.L;
+    /** Queries (or keys) handled together by the register-tiled loops. */
+    private static final int TILE = 4;
 
     /** The sizes of one attention call. */
     public record Dims(int batch, int seq, int heads, int kvHeads, int headDim) {
@@ -56,13 +58,11 @@ public final class Attention {
         private final float[][] a;
         private final float[][] b;
         private final float[][] c;
-        private final float[][] e;
 
         public Scratch(int workers) {
             a = new float[workers][];
             b = new float[workers][];
             c = new float[workers][];
-            e = new float[workers][];
         }
 
         private static float[] grow(float[][] slot, int worker, int n) {
@@ -94,45 +94,63 @@ public final class Attention {
         Parallel.global().forTasks(B * H, (task, worker) -> {
             int b = task / H, h = task % H, g = h / rep;
             float[] kt = Scratch.grow(sc.a, worker, hd * tp);
-            float[] row = Scratch.grow(sc.b, worker, tp);
+            float[] rows = Scratch.grow(sc.b, worker, TILE * tp);
             int kCol = (H + g) * hd, vCol = (H + dims.kvHeads() + g) * hd;
-            // K of this head transposed to kt[d][s], so a query's scores are a vector loop over keys.
-            for (int s = 0; s < T; s++) {
-                int src = xo + (b * T + s) * W + kCol;
-                for (int d = 0; d < hd; d++) {
-                    kt[d * tp + s] = x[src + d];
+            transpose(x, xo + b * T * W + kCol, W, T, hd, kt, tp);
+            int vBase = xo + b * T * W + vCol;
+            int pBase = (b * H + h) * T * T;
+            int t0 = 0;
+            for (; t0 + TILE <= T; t0 += TILE) {
+                int q0 = xo + (b * T + t0) * W + h * hd;
+                scores4(x, q0, q0 + W, q0 + 2 * W, q0 + 3 * W, scale, kt, tp, hd, rows, roundUp(t0 + TILE, L));
+                for (int r = 0; r < TILE; r++) {
+                    softmaxRow(rows, r * tp, keyMask, b * T, t0 + r, probs, pBase + (t0 + r) * T, t0 + TILE);
                 }
+                int p0 = pBase + t0 * T, o0 = oo + (b * T + t0) * OW + h * hd;
+                weighted4(probs, p0, p0 + T, p0 + 2 * T, p0 + 3 * T, t0 + TILE, x, vBase, W, hd, o,
+                        o0, o0 + OW, o0 + 2 * OW, o0 + 3 * OW, 1f);
             }
-            for (int d = 0; d < hd; d++) {
-                Arrays.fill(kt, d * tp + T, d * tp + tp, 0f);
-            }
-            for (int t = 0; t < T; t++) {
-                int n = t + 1;
+            for (int t = t0; t < T; t++) {
                 int qAt = xo + (b * T + t) * W + h * hd;
-                scores(x, qAt, scale, kt, tp, hd, row, roundUp(n, L));
-                float max = Float.NEGATIVE_INFINITY;
-                for (int s = 0; s < n; s++) {
-                    if (keyMask != null && keyMask[b * T + s] == 0) {
-                        row[s] = Float.NEGATIVE_INFINITY;
-                    } else if (row[s] > max) {
-                        max = row[s];
-                    }
-                }
-                int pAt = ((b * H + h) * T + t) * T;
-                int outAt = oo + (b * T + t) * OW + h * hd;
-                if (max == Float.NEGATIVE_INFINITY) {
-                    Arrays.fill(probs, pAt, pAt + n, 0f);
-                    Arrays.fill(o, outAt, outAt + hd, 0f);
-                    continue;
-                }
-                float sum = VecOps.expShiftSum(row, 0, n, max);
-                float inv = 1f / sum;
-                for (int s = 0; s < n; s++) {
-                    probs[pAt + s] = row[s] * inv;
-                }
-                weightedRows(probs, pAt, n, x, xo + b * T * W + vCol, W, hd, o, outAt);
+                scores(x, qAt, scale, kt, tp, hd, rows, roundUp(t + 1, L));
+                int pAt = pBase + t * T;
+                softmaxRow(rows, 0, keyMask, b * T, t, probs, pAt, Math.min(T, t0 + TILE));
+                weightedRows(probs, pAt, t + 1, x, vBase, W, hd, o, oo + (b * T + t) * OW + h * hd);
             }
         });
+    }
+
+    /**
+     * P[t, s] for {@code s ≤ t} from the scores in {@code row[at + s]}: masked keys excluded, maximum subtracted;
+     * zeros for {@code t < s < zeroTo} (the rest of the row's tile) and for a row without any visible key.
+     */
+    private static void softmaxRow(float[] row, int at, int[] keyMask, int maskBase, int t, float[] probs, int pAt,
+                                   int zeroTo) {
+        int n = t + 1;
+        float max = Float.NEGATIVE_INFINITY;
+        if (keyMask == null) {
+            max = VecOps.max(row, at, n);
+        } else {
+            for (int s = 0; s < n; s++) {
+                if (keyMask[maskBase + s] == 0) {
+                    row[at + s] = Float.NEGATIVE_INFINITY;
+                } else if (row[at + s] > max) {
+                    max = row[at + s];
+                }
+            }
+        }
+        if (max == Float.NEGATIVE_INFINITY) {
+            Arrays.fill(probs, pAt, pAt + Math.max(n, zeroTo), 0f);
+            return;
+        }
+        float sum = VecOps.expShiftSum(row, at, n, max);
+        float inv = 1f / sum;
+        for (int s = 0; s < n; s++) {
+            probs[pAt + s] = row[at + s] * inv;
+        }
+        if (zeroTo > n) {
+            Arrays.fill(probs, pAt + n, pAt + zeroTo, 0f);
+        }
     }
 
     /**
@@ -156,100 +174,314 @@ public final class Attention {
             int b = task / Hkv, g = task % Hkv;
             int kCol = (H + g) * hd, vCol = (H + Hkv + g) * hd;
             float[] vt = Scratch.grow(sc.a, worker, hd * tp);
-            float[] row = Scratch.grow(sc.b, worker, tp);
-            float[] dk = Scratch.grow(sc.c, worker, 2 * T * hd); // dK then dV, [s][d] each
-            float[] dq = Scratch.grow(sc.e, worker, hd);
-            Arrays.fill(dk, 0, 2 * T * hd, 0f);
+            float[] ds = Scratch.grow(sc.b, worker, T * tp);
+            float[] acc = Scratch.grow(sc.c, worker, 2 * T * hd); // dK then dV, [s][d] each
+            Arrays.fill(acc, 0, 2 * T * hd, 0f);
             int dvOff = T * hd;
-            for (int s = 0; s < T; s++) {
-                int src = xo + (b * T + s) * W + vCol;
-                for (int d = 0; d < hd; d++) {
-                    vt[d * tp + s] = x[src + d];
-                }
-            }
-            for (int d = 0; d < hd; d++) {
-                Arrays.fill(vt, d * tp + T, d * tp + tp, 0f);
-            }
+            transpose(x, xo + b * T * W + vCol, W, T, hd, vt, tp);
             int kBase = xo + b * T * W + kCol;
             for (int h = g * rep; h < (g + 1) * rep; h++) {
-                for (int t = 0; t < T; t++) {
-                    int n = t + 1;
-                    int pAt = ((b * H + h) * T + t) * T;
-                    int gAt = goo + (b * T + t) * OW + h * hd;
-                    int qAt = xo + (b * T + t) * W + h * hd;
-                    // dP[t, s] = dO_t · V_s
-                    scores(go, gAt, 1f, vt, tp, hd, row, roundUp(n, L));
-                    float dot = VecOps.dot(probs, pAt, row, 0, n);
-                    for (int s = 0; s < n; s++) {
-                        row[s] = probs[pAt + s] * (row[s] - dot); // dS
+                int pBase = (b * H + h) * T * T;
+                int gBase = goo + b * T * OW + h * hd;
+                int qBase = xo + b * T * W + h * hd;
+                // dS[t, s] = P[t, s] (dP[t, s] − Σ_s' P[t, s'] dP[t, s']),  dP[t, s] = dO_t · V_s
+                int t0 = 0;
+                for (; t0 + TILE <= T; t0 += TILE) {
+                    int g0 = gBase + t0 * OW;
+                    scores4(go, g0, g0 + OW, g0 + 2 * OW, g0 + 3 * OW, 1f, vt, tp, hd, ds, t0 * tp,
+                            roundUp(t0 + TILE, L));
+                    for (int r = 0; r < TILE; r++) {
+                        scoreGrad(ds, (t0 + r) * tp, probs, pBase + (t0 + r) * T, t0 + r, t0 + TILE);
                     }
-                    // dQ_t = scale · Σ_s dS[s] K_s
-                    weightedRows(row, 0, n, x, kBase, W, hd, dq, 0);
+                    int d0 = gxo + (b * T + t0) * W + h * hd, s0 = t0 * tp;
+                    weighted4(ds, s0, s0 + tp, s0 + 2 * tp, s0 + 3 * tp, t0 + TILE, x, kBase, W, hd, gx,
+                            d0, d0 + W, d0 + 2 * W, d0 + 3 * W, scale);
+                }
+                for (int t = t0; t < T; t++) {
+                    scores(go, gBase + t * OW, 1f, vt, tp, hd, ds, t * tp, roundUp(t + 1, L));
+                    scoreGrad(ds, t * tp, probs, pBase + t * T, t, Math.min(tp, t0 + TILE));
                     int dqAt = gxo + (b * T + t) * W + h * hd;
+                    weightedRows(ds, t * tp, t + 1, x, kBase, W, hd, gx, dqAt);
                     for (int d = 0; d < hd; d++) {
-                        gx[dqAt + d] = dq[d] * scale;
+                        gx[dqAt + d] *= scale;
                     }
-                    // dK_s += scale · dS[s] Q_t;  dV_s += P[t, s] dO_t
-                    for (int s = 0; s < n; s++) {
-                        float ds = row[s] * scale, p = probs[pAt + s];
-                        if (ds != 0f) {
-                            VecOps.axpy(ds, x, qAt, dk, s * hd, hd);
+                }
+                // dK_s += scale Σ_t dS[t, s] Q_t;  dV_s += Σ_t P[t, s] dO_t  (t ≥ s)
+                int s0 = 0;
+                for (; s0 + TILE <= T; s0 += TILE) {
+                    transposed4(ds, s0 * tp, tp, s0, T, x, qBase + s0 * W, W, hd, acc, s0 * hd, scale);
+                    transposed4(probs, pBase + s0 * T, T, s0, T, go, gBase + s0 * OW, OW, hd, acc, dvOff + s0 * hd, 1f);
+                }
+                for (int s = s0; s < T; s++) {
+                    for (int t = s; t < T; t++) {
+                        float dsv = ds[t * tp + s] * scale, p = probs[pBase + t * T + s];
+                        if (dsv != 0f) {
+                            VecOps.axpy(dsv, x, qBase + t * W, acc, s * hd, hd);
                         }
                         if (p != 0f) {
-                            VecOps.axpy(p, go, gAt, dk, dvOff + s * hd, hd);
+                            VecOps.axpy(p, go, gBase + t * OW, acc, dvOff + s * hd, hd);
                         }
                     }
                 }
             }
             for (int s = 0; s < T; s++) {
                 int row0 = gxo + (b * T + s) * W;
-                System.arraycopy(dk, s * hd, gx, row0 + kCol, hd);
-                System.arraycopy(dk, dvOff + s * hd, gx, row0 + vCol, hd);
+                System.arraycopy(acc, s * hd, gx, row0 + kCol, hd);
+                System.arraycopy(acc, dvOff + s * hd, gx, row0 + vCol, hd);
             }
         });
     }
 
-    /**
-     * {@code out[s] = alpha · Σ_d q[d] · mt[d][s]} for {@code s < n} (n a multiple of the vector length): the dot
-     * products of one query with all keys, as FMAs over blocks of keys kept in registers.
-     */
-    private static void scores(float[] q, int qAt, float alpha, float[] mt, int tp, int hd, float[] out, int n) {
-        int s = 0;
-        for (; s + 4 * L <= n; s += 4 * L) {
-            FloatVector a0 = FloatVector.zero(S), a1 = FloatVector.zero(S), a2 = FloatVector.zero(S), a3 = FloatVector.zero(S);
+    /** Turns dP into dS in place for row t (stored at {@code ds[at..]}): zero for {@code t < s < zeroTo}. */
+    private static void scoreGrad(float[] ds, int at, float[] probs, int pAt, int t, int zeroTo) {
+        int n = t + 1;
+        float dot = VecOps.dot(probs, pAt, ds, at, n);
+        for (int s = 0; s < n; s++) {
+            ds[at + s] = probs[pAt + s] * (ds[at + s] - dot);
+        }
+        if (zeroTo > n) {
+            Arrays.fill(ds, at + n, at + zeroTo, 0f);
+        }
+    }
+
+    /** {@code mt[d·tp + s] = m[mAt + s·stride + d]} for s < rows, zero-padded to tp. */
+    private static void transpose(float[] m, int mAt, int stride, int rows, int hd, float[] mt, int tp) {
+        for (int s = 0; s < rows; s++) {
+            int src = mAt + s * stride;
             for (int d = 0; d < hd; d++) {
-                FloatVector qd = FloatVector.broadcast(S, q[qAt + d]);
-                int m = d * tp + s;
-                a0 = qd.fma(FloatVector.fromArray(S, mt, m), a0);
-                a1 = qd.fma(FloatVector.fromArray(S, mt, m + L), a1);
-                a2 = qd.fma(FloatVector.fromArray(S, mt, m + 2 * L), a2);
-                a3 = qd.fma(FloatVector.fromArray(S, mt, m + 3 * L), a3);
+                mt[d * tp + s] = m[src + d];
             }
-            a0.mul(alpha).intoArray(out, s);
-            a1.mul(alpha).intoArray(out, s + L);
-            a2.mul(alpha).intoArray(out, s + 2 * L);
-            a3.mul(alpha).intoArray(out, s + 3 * L);
+        }
+        for (int d = 0; d < hd; d++) {
+            Arrays.fill(mt, d * tp + rows, d * tp + tp, 0f);
+        }
+    }
+
+    /**
+     * Four rows at once: {@code out[r·tp + s] = alpha Σ_d q_r[d] · mt[d][s]} for {@code s < n} (n a multiple of the
+     * vector length), a 4 x 2-vector register tile walking the head dimension (each loaded key vector is used four
+     * times).
+     */
+    private static void scores4(float[] q, int q0, int q1, int q2, int q3, float alpha, float[] mt, int tp, int hd,
+                                float[] out, int n) {
+        scores4(q, q0, q1, q2, q3, alpha, mt, tp, hd, out, 0, n);
+    }
+
+    private static void scores4(float[] q, int q0, int q1, int q2, int q3, float alpha, float[] mt, int tp, int hd,
+                                float[] out, int outAt, int n) {
+        int s = 0;
+        for (; s + 2 * L <= n; s += 2 * L) {
+            FloatVector a00 = FloatVector.zero(S), a01 = FloatVector.zero(S), a10 = FloatVector.zero(S),
+                    a11 = FloatVector.zero(S), a20 = FloatVector.zero(S), a21 = FloatVector.zero(S),
+                    a30 = FloatVector.zero(S), a31 = FloatVector.zero(S);
+            for (int d = 0; d < hd; d++) {
+                int m = d * tp + s;
+                FloatVector k0 = FloatVector.fromArray(S, mt, m), k1 = FloatVector.fromArray(S, mt, m + L);
+                FloatVector b0 = FloatVector.broadcast(S, q[q0 + d]);
+                a00 = b0.fma(k0, a00);
+                a01 = b0.fma(k1, a01);
+                FloatVector b1 = FloatVector.broadcast(S, q[q1 + d]);
+                a10 = b1.fma(k0, a10);
+                a11 = b1.fma(k1, a11);
+                FloatVector b2 = FloatVector.broadcast(S, q[q2 + d]);
+                a20 = b2.fma(k0, a20);
+                a21 = b2.fma(k1, a21);
+                FloatVector b3 = FloatVector.broadcast(S, q[q3 + d]);
+                a30 = b3.fma(k0, a30);
+                a31 = b3.fma(k1, a31);
+            }
+            a00.mul(alpha).intoArray(out, outAt + s);
+            a01.mul(alpha).intoArray(out, outAt + s + L);
+            a10.mul(alpha).intoArray(out, outAt + tp + s);
+            a11.mul(alpha).intoArray(out, outAt + tp + s + L);
+            a20.mul(alpha).intoArray(out, outAt + 2 * tp + s);
+            a21.mul(alpha).intoArray(out, outAt + 2 * tp + s + L);
+            a30.mul(alpha).intoArray(out, outAt + 3 * tp + s);
+            a31.mul(alpha).intoArray(out, outAt + 3 * tp + s + L);
         }
         for (; s < n; s += L) {
+            FloatVector a0 = FloatVector.zero(S), a1 = FloatVector.zero(S), a2 = FloatVector.zero(S),
+                    a3 = FloatVector.zero(S);
+            for (int d = 0; d < hd; d++) {
+                FloatVector k0 = FloatVector.fromArray(S, mt, d * tp + s);
+                a0 = FloatVector.broadcast(S, q[q0 + d]).fma(k0, a0);
+                a1 = FloatVector.broadcast(S, q[q1 + d]).fma(k0, a1);
+                a2 = FloatVector.broadcast(S, q[q2 + d]).fma(k0, a2);
+                a3 = FloatVector.broadcast(S, q[q3 + d]).fma(k0, a3);
+            }
+            a0.mul(alpha).intoArray(out, outAt + s);
+            a1.mul(alpha).intoArray(out, outAt + tp + s);
+            a2.mul(alpha).intoArray(out, outAt + 2 * tp + s);
+            a3.mul(alpha).intoArray(out, outAt + 3 * tp + s);
+        }
+    }
+
+    /**
+     * Four rows at once: {@code out_r[d] = alpha Σ_{s<n} w_r[s] · m[s][d]} (overwriting), rows of m at
+     * {@code mAt + s·stride}; each loaded row of m is used by the four weight rows.
+     */
+    private static void weighted4(float[] w, int w0, int w1, int w2, int w3, int n, float[] m, int mAt, int stride,
+                                  int hd, float[] out, int o0, int o1, int o2, int o3, float alpha) {
+        int d = 0;
+        for (; d + 2 * L <= hd; d += 2 * L) {
+            FloatVector a00 = FloatVector.zero(S), a01 = FloatVector.zero(S), a10 = FloatVector.zero(S),
+                    a11 = FloatVector.zero(S), a20 = FloatVector.zero(S), a21 = FloatVector.zero(S),
+                    a30 = FloatVector.zero(S), a31 = FloatVector.zero(S);
+            for (int s = 0; s < n; s++) {
+                int at = mAt + s * stride + d;
+                FloatVector v0 = FloatVector.fromArray(S, m, at), v1 = FloatVector.fromArray(S, m, at + L);
+                FloatVector p0 = FloatVector.broadcast(S, w[w0 + s]);
+                a00 = p0.fma(v0, a00);
+                a01 = p0.fma(v1, a01);
+                FloatVector p1 = FloatVector.broadcast(S, w[w1 + s]);
+                a10 = p1.fma(v0, a10);
+                a11 = p1.fma(v1, a11);
+                FloatVector p2 = FloatVector.broadcast(S, w[w2 + s]);
+                a20 = p2.fma(v0, a20);
+                a21 = p2.fma(v1, a21);
+                FloatVector p3 = FloatVector.broadcast(S, w[w3 + s]);
+                a30 = p3.fma(v0, a30);
+                a31 = p3.fma(v1, a31);
+            }
+            a00.mul(alpha).intoArray(out, o0 + d);
+            a01.mul(alpha).intoArray(out, o0 + d + L);
+            a10.mul(alpha).intoArray(out, o1 + d);
+            a11.mul(alpha).intoArray(out, o1 + d + L);
+            a20.mul(alpha).intoArray(out, o2 + d);
+            a21.mul(alpha).intoArray(out, o2 + d + L);
+            a30.mul(alpha).intoArray(out, o3 + d);
+            a31.mul(alpha).intoArray(out, o3 + d + L);
+        }
+        for (; d + L <= hd; d += L) {
+            FloatVector a0 = FloatVector.zero(S), a1 = FloatVector.zero(S), a2 = FloatVector.zero(S),
+                    a3 = FloatVector.zero(S);
+            for (int s = 0; s < n; s++) {
+                FloatVector v0 = FloatVector.fromArray(S, m, mAt + s * stride + d);
+                a0 = FloatVector.broadcast(S, w[w0 + s]).fma(v0, a0);
+                a1 = FloatVector.broadcast(S, w[w1 + s]).fma(v0, a1);
+                a2 = FloatVector.broadcast(S, w[w2 + s]).fma(v0, a2);
+                a3 = FloatVector.broadcast(S, w[w3 + s]).fma(v0, a3);
+            }
+            a0.mul(alpha).intoArray(out, o0 + d);
+            a1.mul(alpha).intoArray(out, o1 + d);
+            a2.mul(alpha).intoArray(out, o2 + d);
+            a3.mul(alpha).intoArray(out, o3 + d);
+        }
+        for (; d < hd; d++) {
+            float a0 = 0f, a1 = 0f, a2 = 0f, a3 = 0f;
+            for (int s = 0; s < n; s++) {
+                float v = m[mAt + s * stride + d];
+                a0 += w[w0 + s] * v;
+                a1 += w[w1 + s] * v;
+                a2 += w[w2 + s] * v;
+                a3 += w[w3 + s] * v;
+            }
+            out[o0 + d] = a0 * alpha;
+            out[o1 + d] = a1 * alpha;
+            out[o2 + d] = a2 * alpha;
+            out[o3 + d] = a3 * alpha;
+        }
+    }
+
+    /**
+     * Four keys at once: {@code acc[(s0+k)·hd + d] += alpha Σ_{t=s0}^{tEnd−1} w[t][s0+k] · m_t[d]} for k < 4, with
+     * weight row t at {@code wAt + (t − s0)·wStride} and m row t at {@code mAt + (t − s0)·mStride}. Weights above the
+     * diagonal ({@code s > t}) must be zero.
+     */
+    private static void transposed4(float[] w, int wAt, int wStride, int s0, int tEnd, float[] m, int mAt,
+                                    int mStride, int hd, float[] acc, int accAt, float alpha) {
+        int rows = tEnd - s0;
+        int d = 0;
+        for (; d + 2 * L <= hd; d += 2 * L) {
+            FloatVector a00 = FloatVector.zero(S), a01 = FloatVector.zero(S), a10 = FloatVector.zero(S),
+                    a11 = FloatVector.zero(S), a20 = FloatVector.zero(S), a21 = FloatVector.zero(S),
+                    a30 = FloatVector.zero(S), a31 = FloatVector.zero(S);
+            for (int i = 0; i < rows; i++) {
+                int at = mAt + i * mStride + d, wr = wAt + i * wStride + s0;
+                FloatVector v0 = FloatVector.fromArray(S, m, at), v1 = FloatVector.fromArray(S, m, at + L);
+                FloatVector p0 = FloatVector.broadcast(S, w[wr]);
+                a00 = p0.fma(v0, a00);
+                a01 = p0.fma(v1, a01);
+                FloatVector p1 = FloatVector.broadcast(S, w[wr + 1]);
+                a10 = p1.fma(v0, a10);
+                a11 = p1.fma(v1, a11);
+                FloatVector p2 = FloatVector.broadcast(S, w[wr + 2]);
+                a20 = p2.fma(v0, a20);
+                a21 = p2.fma(v1, a21);
+                FloatVector p3 = FloatVector.broadcast(S, w[wr + 3]);
+                a30 = p3.fma(v0, a30);
+                a31 = p3.fma(v1, a31);
+            }
+            addInto(acc, accAt + d, a00, alpha);
+            addInto(acc, accAt + d + L, a01, alpha);
+            addInto(acc, accAt + hd + d, a10, alpha);
+            addInto(acc, accAt + hd + d + L, a11, alpha);
+            addInto(acc, accAt + 2 * hd + d, a20, alpha);
+            addInto(acc, accAt + 2 * hd + d + L, a21, alpha);
+            addInto(acc, accAt + 3 * hd + d, a30, alpha);
+            addInto(acc, accAt + 3 * hd + d + L, a31, alpha);
+        }
+        for (; d + L <= hd; d += L) {
+            FloatVector a0 = FloatVector.zero(S), a1 = FloatVector.zero(S), a2 = FloatVector.zero(S),
+                    a3 = FloatVector.zero(S);
+            for (int i = 0; i < rows; i++) {
+                int wr = wAt + i * wStride + s0;
+                FloatVector v0 = FloatVector.fromArray(S, m, mAt + i * mStride + d);
+                a0 = FloatVector.broadcast(S, w[wr]).fma(v0, a0);
+                a1 = FloatVector.broadcast(S, w[wr + 1]).fma(v0, a1);
+                a2 = FloatVector.broadcast(S, w[wr + 2]).fma(v0, a2);
+                a3 = FloatVector.broadcast(S, w[wr + 3]).fma(v0, a3);
+            }
+            addInto(acc, accAt + d, a0, alpha);
+            addInto(acc, accAt + hd + d, a1, alpha);
+            addInto(acc, accAt + 2 * hd + d, a2, alpha);
+            addInto(acc, accAt + 3 * hd + d, a3, alpha);
+        }
+        for (; d < hd; d++) {
+            float a0 = 0f, a1 = 0f, a2 = 0f, a3 = 0f;
+            for (int i = 0; i < rows; i++) {
+                int wr = wAt + i * wStride + s0;
+                float v = m[mAt + i * mStride + d];
+                a0 += w[wr] * v;
+                a1 += w[wr + 1] * v;
+                a2 += w[wr + 2] * v;
+                a3 += w[wr + 3] * v;
+            }
+            acc[accAt + d] += a0 * alpha;
+            acc[accAt + hd + d] += a1 * alpha;
+            acc[accAt + 2 * hd + d] += a2 * alpha;
+            acc[accAt + 3 * hd + d] += a3 * alpha;
+        }
+    }
+
+    private static void addInto(float[] acc, int at, FloatVector v, float alpha) {
+        FloatVector.fromArray(S, acc, at).add(v.mul(alpha)).intoArray(acc, at);
+    }
+
+    /** One row: {@code out[outAt + s] = alpha Σ_d q[d] · mt[d][s]} for {@code s < n} (n a multiple of L). */
+    private static void scores(float[] q, int qAt, float alpha, float[] mt, int tp, int hd, float[] out, int n) {
+        scores(q, qAt, alpha, mt, tp, hd, out, 0, n);
+    }
+
+    private static void scores(float[] q, int qAt, float alpha, float[] mt, int tp, int hd, float[] out, int outAt,
+                               int n) {
+        for (int s = 0; s < n; s += L) {
             FloatVector a0 = FloatVector.zero(S);
             for (int d = 0; d < hd; d++) {
                 a0 = FloatVector.broadcast(S, q[qAt + d]).fma(FloatVector.fromArray(S, mt, d * tp + s), a0);
             }
-            a0.mul(alpha).intoArray(out, s);
+            a0.mul(alpha).intoArray(out, outAt + s);
         }
     }
 
-    /** {@code out[d] = Σ_{s<n} w[s] · m[s][d]} for {@code d < hd}, row s of m starting at {@code mAt + s·stride}. */
+    /** One row: {@code out[outAt + d] = Σ_{s<n} w[wAt + s] · m[mAt + s·stride + d]} for {@code d < hd}. */
     private static void weightedRows(float[] w, int wAt, int n, float[] m, int mAt, int stride, int hd,
                                      float[] out, int outAt) {
         int d = 0;
         for (; d + L <= hd; d += L) {
             FloatVector acc = FloatVector.zero(S);
             for (int s = 0; s < n; s++) {
-                float ws = w[wAt + s];
-                if (ws != 0f) {
-                    acc = FloatVector.broadcast(S, ws).fma(FloatVector.fromArray(S, m, mAt + s * stride + d), acc);
-                }
+                acc = FloatVector.broadcast(S, w[wAt + s]).fma(FloatVector.fromArray(S, m, mAt + s * stride + d), acc);
             }
             acc.intoArray(out, outAt + d);
         }

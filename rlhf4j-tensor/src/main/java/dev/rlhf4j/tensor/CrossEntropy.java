@@ -68,7 +68,7 @@ public final class CrossEntropy {
                     java.util.Arrays.fill(z, row, row + vocab, 0f);
                 } else if (writeGrad) {
                     float sum = VecOps.expShiftSum(z, row, vocab, max); // z now holds exp(z - max)
-                    losses[i] = (float) (Math.log(sum) + max - target);
+                    losses[i] = (float) (StrictMath.log(sum) + max - target);
                     float g = scale * w;
                     VecOps.scale(z, row, vocab, g / sum);
                     z[row + y] -= g;
@@ -85,10 +85,6 @@ public final class CrossEntropy {
     }
 
     private static double logSumExp(float[] z, int row, int vocab, float max) {
-        double sum = 0;
-        for (int j = 0; j < vocab; j++) {
-            sum += Math.exp(z[row + j] - max);
-        }
-        return Math.log(sum) + max;
+        return StrictMath.log(VecOps.expShiftSumNoStore(z, row, vocab, max)) + max;
     }
 }

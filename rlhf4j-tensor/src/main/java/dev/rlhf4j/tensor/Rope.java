@@ -43,8 +43,8 @@ public final class Rope {
         for (int p = 0; p < maxPositions; p++) {
             for (int i = 0; i < half; i++) {
                 float angle = (float) p * invFreq[i]; // float32 product, as HF computes it
-                cos[p * half + i] = (float) Math.cos(angle);
-                sin[p * half + i] = (float) Math.sin(angle);
+                cos[p * half + i] = (float) StrictMath.cos(angle);
+                sin[p * half + i] = (float) StrictMath.sin(angle);
             }
         }
     }
@@ -53,7 +53,7 @@ public final class Rope {
     public static float[] inverseFrequencies(int headDim, double theta) {
         float[] f = new float[headDim / 2];
         for (int i = 0; i < f.length; i++) {
-            f[i] = (float) (1.0 / Math.pow(theta, (2.0 * i) / headDim));
+            f[i] = (float) (1.0 / StrictMath.pow(theta, (2.0 * i) / headDim));
         }
         return f;
     }

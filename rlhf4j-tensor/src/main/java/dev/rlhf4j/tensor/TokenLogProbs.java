@@ -1,7 +1,6 @@
 package dev.rlhf4j.tensor;
 
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -75,7 +74,7 @@ public final class TokenLogProbs {
                         }
                         float cm = Math.max(max[r], VecOps.max(chunk, at, vc));
                         if (cm > max[r]) {
-                            double rescale = max[r] == Float.NEGATIVE_INFINITY ? 0 : Math.exp(max[r] - cm);
+                            double rescale = max[r] == Float.NEGATIVE_INFINITY ? 0 : StrictMath.exp(max[r] - cm);
                             sum[r] *= rescale;
                             zsum[r] *= rescale;
                             max[r] = cm;
@@ -87,7 +86,7 @@ public final class TokenLogProbs {
                 });
             }
             for (int r = 0; r < rows; r++) {
-                float lz = (float) (max[r] + Math.log(sum[r]));
+                float lz = (float) (max[r] + StrictMath.log(sum[r]));
                 float ez = (float) (zsum[r] / sum[r]);
                 logZ[r0 + r] = lz;
                 meanZ[r0 + r] = ez;
@@ -135,11 +134,7 @@ public final class TokenLogProbs {
                         int i = base + r, at = r * vc;
                         float gl = dlogp[i], gh = dentropy == null ? 0f : dentropy[i];
                         float lz = saved.logZ()[i], ez = saved.meanLogit()[i];
-                        for (int k = 0; k < vc; k++) {
-                            float z = chunk[at + k];
-                            float p = (float) Math.exp(z - lz);
-                            chunk[at + k] = (-gl * p - gh * p * (z - ez)) * invT;
-                        }
+                        dlogits(chunk, at, vc, lz, ez, gl, gh, invT);
                         int tok = tokens[i];
                         if (tok >= from && tok < from + vc) {
                             chunk[at + tok - from] += gl * invT;
@@ -156,6 +151,23 @@ public final class TokenLogProbs {
         }
     }
 
+    /** {@code z_k ← (−gl·p_k − gh·p_k·(z_k − E[z])) / T} with {@code p_k = e^(z_k − log Z)}, in place. */
+    private static void dlogits(float[] z, int at, int n, float lz, float ez, float gl, float gh, float invT) {
+        FloatVector lzv = FloatVector.broadcast(S, lz), ezv = FloatVector.broadcast(S, ez);
+        int k = 0, bound = S.loopBound(n);
+        for (; k < bound; k += L) {
+            FloatVector zv = FloatVector.fromArray(S, z, at + k);
+            FloatVector p = VMath.exp(zv.sub(lzv));
+            FloatVector g = p.mul(-gl).sub(p.mul(gh).mul(zv.sub(ezv)));
+            g.mul(invT).intoArray(z, at + k);
+        }
+        for (; k < n; k++) {
+            float zk = z[at + k];
+            float p = VMath.exp(zk - lz);
+            z[at + k] = (p * -gl - p * gh * (zk - ez)) * invT;
+        }
+    }
+
     /** Σ exp(z − m) and Σ exp(z − m)·z over {@code n} values. */
     private static float[] expStats(float[] z, int at, int n, float m) {
         FloatVector mv = FloatVector.broadcast(S, m);
@@ -163,13 +175,13 @@ public final class TokenLogProbs {
         int k = 0, bound = S.loopBound(n);
         for (; k < bound; k += L) {
             FloatVector zv = FloatVector.fromArray(S, z, at + k);
-            FloatVector e = zv.sub(mv).lanewise(VectorOperators.EXP);
+            FloatVector e = VMath.exp(zv.sub(mv));
             s = s.add(e);
             t = e.fma(zv, t);
         }
-        float ss = s.reduceLanes(VectorOperators.ADD), tt = t.reduceLanes(VectorOperators.ADD);
+        float ss = VMath.sum(s), tt = VMath.sum(t);
         for (; k < n; k++) {
-            float e = (float) Math.exp(z[at + k] - m);
+            float e = VMath.exp(z[at + k] - m);
             ss += e;
             tt += e * z[at + k];
         }

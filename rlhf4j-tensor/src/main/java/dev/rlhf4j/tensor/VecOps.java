@@ -4,7 +4,10 @@ import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
-/** Small vectorised loops over float arrays shared by the kernels. Reduction order is fixed for given lengths. */
+/**
+ * Small vectorised loops over float arrays shared by the kernels. Reductions sum the lanes in a fixed order
+ * ({@link VMath#sum}) so results never depend on whether the JIT has compiled the loop.
+ */
 final class VecOps {
     private static final VectorSpecies<Float> S = Simd.F;
     private static final int L = Simd.L;
@@ -18,7 +21,7 @@ final class VecOps {
         for (; i < bound; i += L) {
             acc = acc.add(FloatVector.fromArray(S, a, ao + i));
         }
-        float s = acc.reduceLanes(VectorOperators.ADD);
+        float s = VMath.sum(acc);
         for (; i < n; i++) {
             s += a[ao + i];
         }
@@ -31,7 +34,7 @@ final class VecOps {
         for (; i < bound; i += L) {
             acc = FloatVector.fromArray(S, a, ao + i).fma(FloatVector.fromArray(S, b, bo + i), acc);
         }
-        float s = acc.reduceLanes(VectorOperators.ADD);
+        float s = VMath.sum(acc);
         for (; i < n; i++) {
             s += a[ao + i] * b[bo + i];
         }
@@ -47,7 +50,7 @@ final class VecOps {
             FloatVector d = FloatVector.fromArray(S, a, ao + i).sub(cv);
             acc = d.fma(d, acc);
         }
-        float s = acc.reduceLanes(VectorOperators.ADD);
+        float s = VMath.sum(acc);
         for (; i < n; i++) {
             float d = a[ao + i] - c;
             s += d * d;
@@ -86,15 +89,30 @@ final class VecOps {
         FloatVector acc = FloatVector.zero(S);
         int i = 0, bound = S.loopBound(n);
         for (; i < bound; i += L) {
-            FloatVector e = FloatVector.fromArray(S, a, ao + i).sub(sv).lanewise(VectorOperators.EXP);
+            FloatVector e = VMath.exp(FloatVector.fromArray(S, a, ao + i).sub(sv));
             e.intoArray(a, ao + i);
             acc = acc.add(e);
         }
-        float s = acc.reduceLanes(VectorOperators.ADD);
+        float s = VMath.sum(acc);
         for (; i < n; i++) {
-            float e = (float) Math.exp(a[ao + i] - shift);
+            float e = VMath.exp(a[ao + i] - shift);
             a[ao + i] = e;
             s += e;
+        }
+        return s;
+    }
+
+    /** Σ exp(a[i] − shift), leaving a unchanged. */
+    static float expShiftSumNoStore(float[] a, int ao, int n, float shift) {
+        FloatVector sv = FloatVector.broadcast(S, shift);
+        FloatVector acc = FloatVector.zero(S);
+        int i = 0, bound = S.loopBound(n);
+        for (; i < bound; i += L) {
+            acc = acc.add(VMath.exp(FloatVector.fromArray(S, a, ao + i).sub(sv)));
+        }
+        float s = VMath.sum(acc);
+        for (; i < n; i++) {
+            s += VMath.exp(a[ao + i] - shift);
         }
         return s;
     }

@@ -1,0 +1,101 @@
+package dev.rlhf4j.tensor;
+
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.VectorMask;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * Transcendental functions and lane sums built only from IEEE-exact operations (add, multiply, fused multiply-add,
+ * compare, integer shifts), so that they give the same bits whether the JIT has compiled the Vector API to machine
+ * instructions or the interpreter runs its Java fallback, and in vector and scalar form alike. The Vector API's own
+ * {@code EXP}/{@code TANH} and {@code reduceLanes(ADD)} do not promise that (the intrinsics use other algorithms and
+ * orders than the fallback), which would make results depend on JIT timing.
+ *
+ * <p>{@code exp} follows Cephes' {@code expf} (Moshier): {@code n = round(x·log2 e)}, {@code r = x − n·ln 2} in two
+ * parts, a degree-6 polynomial for {@code e^r}, and {@code 2^n} built in the exponent bits; within about 2 ulp of
+ * the exact value on [−87, 88], 0 below, {@code e^88} above.
+ */
+public final class VMath {
+    private static final VectorSpecies<Float> S = Simd.F;
+    private static final VectorSpecies<Integer> I = VectorSpecies.of(int.class, S.vectorShape());
+    private static final int L = Simd.L;
+
+    private static final float LOG2E = 1.44269504088896341f;
+    private static final float C1 = 0.693359375f;
+    private static final float C2 = -2.12194440e-4f;
+    private static final float ROUND = 12582912f; // 1.5·2^23: adding then subtracting it rounds to an integer
+    private static final float LO = -87.0f;
+    private static final float HI = 88.0f;
+    private static final float P0 = 1.9875691500E-4f, P1 = 1.3981999507E-3f, P2 = 8.3334519073E-3f,
+            P3 = 4.1665795894E-2f, P4 = 1.6666665459E-1f, P5 = 5.0000001201E-1f;
+
+    private VMath() {
+    }
+
+    /** e^x lane by lane. */
+    public static FloatVector exp(FloatVector x) {
+        VectorMask<Float> under = x.compare(VectorOperators.LT, LO);
+        FloatVector xc = x.max(LO).min(HI);
+        FloatVector n = xc.fma(FloatVector.broadcast(S, LOG2E), FloatVector.broadcast(S, ROUND)).sub(ROUND);
+        FloatVector r = n.fma(FloatVector.broadcast(S, -C1), xc);
+        r = n.fma(FloatVector.broadcast(S, -C2), r);
+        FloatVector p = r.fma(FloatVector.broadcast(S, P0), FloatVector.broadcast(S, P1));
+        p = p.fma(r, FloatVector.broadcast(S, P2));
+        p = p.fma(r, FloatVector.broadcast(S, P3));
+        p = p.fma(r, FloatVector.broadcast(S, P4));
+        p = p.fma(r, FloatVector.broadcast(S, P5));
+        FloatVector y = p.mul(r).fma(r, r).add(1f);
+        IntVector bits = ((IntVector) n.convert(VectorOperators.F2I, 0)).add(127).lanewise(VectorOperators.LSHL, 23);
+        FloatVector scale = bits.reinterpretAsFloats();
+        return y.mul(scale).blend(0f, under);
+    }
+
+    /** e^x, the same operations as the vector form. */
+    public static float exp(float x) {
+        if (x < LO) {
+            return 0f;
+        }
+        float xc = Math.min(Math.max(x, LO), HI);
+        float n = Math.fma(xc, LOG2E, ROUND) - ROUND;
+        float r = Math.fma(n, -C1, xc);
+        r = Math.fma(n, -C2, r);
+        float p = Math.fma(r, P0, P1);
+        p = Math.fma(p, r, P2);
+        p = Math.fma(p, r, P3);
+        p = Math.fma(p, r, P4);
+        p = Math.fma(p, r, P5);
+        float y = Math.fma(p * r, r, r) + 1f;
+        return y * Float.intBitsToFloat(((int) n + 127) << 23);
+    }
+
+    /** tanh x = 1 − 2 / (e^{2x} + 1), saturating to ±1. */
+    public static FloatVector tanh(FloatVector x) {
+        FloatVector e = exp(x.mul(2f));
+        return FloatVector.broadcast(S, 1f).sub(FloatVector.broadcast(S, 2f).div(e.add(1f)));
+    }
+
+    public static float tanh(float x) {
+        float e = exp(2f * x);
+        return 1f - 2f / (e + 1f);
+    }
+
+    /** σ(x) = 1 / (1 + e^{−x}). */
+    public static FloatVector sigmoid(FloatVector x) {
+        return FloatVector.broadcast(S, 1f).div(exp(x.neg()).add(1f));
+    }
+
+    public static float sigmoid(float x) {
+        return 1f / (exp(-x) + 1f);
+    }
+
+    /** Sum of the lanes in lane order. */
+    public static float sum(FloatVector v) {
+        float s = v.lane(0);
+        for (int i = 1; i < L; i++) {
+            s += v.lane(i);
+        }
+        return s;
+    }
+}
