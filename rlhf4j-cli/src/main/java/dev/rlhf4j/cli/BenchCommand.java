@@ -92,7 +92,7 @@ public final class BenchCommand implements Callable<Integer> {
         head.put("threads", Parallel.global().threads());
         head.put("gemm", Gemm.describe());
         head.put("vector_bits", Simd.bits());
-        head.put("params", Transformer.layout(config, Heads.LM).allocate().size());
+        head.put("params", Transformer.layout(config, Heads.LM).size());
         ObjectNode cfg = head.putObject("config");
         cfg.put("vocab", vocab).put("dim", dim).put("layers", layers).put("heads", heads).put("batch", batch)
                 .put("seq", seq).put("prompt", prompt).put("new", newTokens);

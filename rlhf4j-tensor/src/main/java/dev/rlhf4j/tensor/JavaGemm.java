@@ -170,12 +170,21 @@ final class JavaGemm {
             addRow(c, cAt + 5 * ldc, c50, c51);
             return;
         }
+        // A partial tile at the matrix edge goes through a small buffer (vectors are stored one by one: keeping them
+        // in an array would stop the JIT from holding any of this method's vectors in registers).
         float[] tile = new float[MR * NR];
-        FloatVector[] acc = {c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51};
-        for (int r = 0; r < MR; r++) {
-            acc[2 * r].intoArray(tile, r * NR);
-            acc[2 * r + 1].intoArray(tile, r * NR + L);
-        }
+        c00.intoArray(tile, 0);
+        c01.intoArray(tile, L);
+        c10.intoArray(tile, NR);
+        c11.intoArray(tile, NR + L);
+        c20.intoArray(tile, 2 * NR);
+        c21.intoArray(tile, 2 * NR + L);
+        c30.intoArray(tile, 3 * NR);
+        c31.intoArray(tile, 3 * NR + L);
+        c40.intoArray(tile, 4 * NR);
+        c41.intoArray(tile, 4 * NR + L);
+        c50.intoArray(tile, 5 * NR);
+        c51.intoArray(tile, 5 * NR + L);
         for (int r = 0; r < rows; r++) {
             for (int j = 0; j < cols; j++) {
                 c[cAt + r * ldc + j] += tile[r * NR + j];

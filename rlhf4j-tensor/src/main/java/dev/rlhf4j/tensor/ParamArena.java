@@ -52,6 +52,19 @@ public final class ParamArena {
             return this;
         }
 
+        /** Total number of floats the layout holds, without allocating it. */
+        public long size() {
+            long total = 0;
+            for (int[] shape : shapes.values()) {
+                long n = 1;
+                for (int d : shape) {
+                    n *= d;
+                }
+                total += n;
+            }
+            return total;
+        }
+
         public ParamArena allocate() {
             return new ParamArena(this, MAX_CHUNK);
         }

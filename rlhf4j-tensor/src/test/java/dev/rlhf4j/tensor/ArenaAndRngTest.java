@@ -13,8 +13,10 @@ class ArenaAndRngTest {
 
     @Test
     void decayedTensorsComeFirstInEachChunk() {
-        ParamArena a = new ParamArena.Layout()
-                .add("norm", false, 4).add("w1", true, 3, 4).add("bias", false, 2).add("w2", true, 5).allocate();
+        ParamArena.Layout layout = new ParamArena.Layout()
+                .add("norm", false, 4).add("w1", true, 3, 4).add("bias", false, 2).add("w2", true, 5);
+        assertEquals(23, layout.size());
+        ParamArena a = layout.allocate();
         assertEquals(1, a.chunkCount());
         assertEquals(12 + 5, a.decayEnd(0));
         assertEquals(0, a.entry("w1").offset());
