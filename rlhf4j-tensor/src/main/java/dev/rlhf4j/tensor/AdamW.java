@@ -1,5 +1,9 @@
 package dev.rlhf4j.tensor;
 
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+
 /**
  * AdamW (Loshchilov and Hutter 2019): Adam with bias correction and weight decay decoupled from the gradient,
  * applied only to the arena's decayed range (matrices; not norms or biases). The update follows PyTorch's
@@ -13,6 +17,8 @@ package dev.rlhf4j.tensor;
  */
 public final class AdamW {
     private static final int BLOCK = 1 << 14;
+    private static final VectorSpecies<Float> S = Simd.F;
+    private static final int L = Simd.L;
 
     /** Hyper-parameters, PyTorch's names and defaults but for weight decay (set per run). */
     public record Config(float beta1, float beta2, float eps, float weightDecay) {
@@ -84,16 +90,38 @@ public final class AdamW {
             int decayEnd = params.decayEnd(c);
             Parallel.global().forBlocks(p.length, BLOCK, (block, worker) -> {
                 int lo = block * BLOCK, hi = Math.min(p.length, lo + BLOCK);
-                for (int i = lo; i < hi; i++) {
-                    float gi = g[i];
-                    float pi = i < decayEnd ? p[i] * decay : p[i];
-                    float mi = mm[i] + (1f - b1) * (gi - mm[i]);
-                    float vi = b2 * vv[i] + (1f - b2) * gi * gi;
-                    mm[i] = mi;
-                    vv[i] = vi;
-                    p[i] = pi - stepSize * (mi / ((float) Math.sqrt(vi) / bc2Sqrt + eps));
-                }
+                int split = Math.max(lo, Math.min(hi, decayEnd));
+                update(p, g, mm, vv, lo, split, decay, b1, b2, eps, stepSize, bc2Sqrt);
+                update(p, g, mm, vv, split, hi, 1f, b1, b2, eps, stepSize, bc2Sqrt);
             });
+        }
+    }
+
+    /** The update on {@code [lo, hi)}; the vector and scalar loops perform the same operations in the same order. */
+    private static void update(float[] p, float[] g, float[] m, float[] v, int lo, int hi, float decay, float b1,
+                               float b2, float eps, float stepSize, float bc2Sqrt) {
+        int i = lo;
+        FloatVector vDecay = FloatVector.broadcast(S, decay), vB2 = FloatVector.broadcast(S, b2);
+        float c1 = 1f - b1, c2 = 1f - b2;
+        for (; i + L <= hi; i += L) {
+            FloatVector gi = FloatVector.fromArray(S, g, i);
+            FloatVector mi = FloatVector.fromArray(S, m, i);
+            FloatVector pi = FloatVector.fromArray(S, p, i).mul(vDecay);
+            mi = mi.add(gi.sub(mi).mul(c1));
+            FloatVector vi = vB2.mul(FloatVector.fromArray(S, v, i)).add(gi.mul(c2).mul(gi));
+            mi.intoArray(m, i);
+            vi.intoArray(v, i);
+            FloatVector denom = vi.lanewise(VectorOperators.SQRT).div(bc2Sqrt).add(eps);
+            pi.sub(mi.div(denom).mul(stepSize)).intoArray(p, i);
+        }
+        for (; i < hi; i++) {
+            float gi = g[i];
+            float pi = p[i] * decay;
+            float mi = m[i] + (gi - m[i]) * c1;
+            float vi = b2 * v[i] + gi * c2 * gi;
+            m[i] = mi;
+            v[i] = vi;
+            p[i] = pi - mi / ((float) Math.sqrt(vi) / bc2Sqrt + eps) * stepSize;
         }
     }
 }
