@@ -12,11 +12,12 @@ import dev.rlhf4j.tensor.OpenBlas;
 import dev.rlhf4j.tensor.Parallel;
 import dev.rlhf4j.tensor.Rng;
 import dev.rlhf4j.tensor.Simd;
+import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
 import java.io.IOException;
-import java.io.PrintStream;
+import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
@@ -66,6 +67,9 @@ public final class BenchCommand implements Callable<Integer> {
     @Option(names = "--seed", defaultValue = "0", description = "Seed of the weights and tokens (default: ${DEFAULT-VALUE}).")
     long seed;
 
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
     @Override
     public Integer call() throws IOException {
         if (only != null && !only.equals("train") && !only.equals("gemm")) {
@@ -85,7 +89,7 @@ public final class BenchCommand implements Callable<Integer> {
             default -> throw new IllegalArgumentException("--gemm must be auto, blas or java, got '" + gemm + "'");
         }
         ModelConfig config = ModelConfig.gpt2(vocab, dim, layers, heads, Math.max(seq, prompt + newTokens));
-        PrintStream out = System.out;
+        PrintWriter out = spec.commandLine().getOut();
         ObjectNode head = JSON.createObjectNode();
         head.put("rlhf4j", "bench");
         head.put("java", Runtime.version().toString());
@@ -103,6 +107,7 @@ public final class BenchCommand implements Callable<Integer> {
         if (only == null || only.equals("gemm")) {
             out.println(JSON.writeValueAsString(gemm(batch * seq, 4 * dim, dim)));
         }
+        out.flush();
         return 0;
     }
 

@@ -1,0 +1,60 @@
+package dev.rlhf4j.cli;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import org.junit.jupiter.api.Test;
+
+import java.io.PrintWriter;
+import java.io.StringWriter;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+class BenchCommandTest {
+    private final StringWriter out = new StringWriter(), err = new StringWriter();
+
+    private int run(String... args) {
+        return Main.run(new PrintWriter(out, true), new PrintWriter(err, true), args);
+    }
+
+    @Test
+    void printsOneJsonLinePerMeasurementWithThePeersFields() throws Exception {
+        int code = run("bench", "--vocab", "64", "--dim", "16", "--layers", "1", "--heads", "2", "--batch", "2",
+                "--seq", "8", "--steps", "1", "--threads", "1");
+        assertEquals(0, code, err.toString());
+        String[] lines = out.toString().trim().split("\n");
+        assertEquals(3, lines.length, out.toString());
+        ObjectMapper json = new ObjectMapper();
+        JsonNode head = json.readTree(lines[0]);
+        assertEquals(64, head.get("config").get("vocab").asInt());
+        assertEquals(1, head.get("threads").asInt());
+        JsonNode train = json.readTree(lines[1]);
+        assertEquals("train", train.get("what").asText());
+        assertTrue(train.get("tokens_per_s").asDouble() > 0);
+        assertTrue(train.get("step_s").asDouble() > 0);
+        assertEquals(Math.log(64), train.get("loss").asDouble(), 0.5, "an untrained model is near uniform");
+        JsonNode gemm = json.readTree(lines[2]);
+        assertEquals("gemm", gemm.get("what").asText());
+        assertEquals(16, gemm.get("shape").get(0).asInt());
+        assertEquals(64, gemm.get("shape").get(1).asInt());
+        assertTrue(gemm.get("gflops").asDouble() > 0);
+    }
+
+    @Test
+    void badOptionsGiveOneLineAndExitCodeOne() {
+        int code = run("bench", "--only", "decode");
+        assertEquals(1, code);
+        String message = err.toString().trim();
+        assertTrue(message.startsWith("rlhf4j: --only must be train or gemm"), message);
+        assertFalse(message.contains("\tat "), "no stack trace: " + message);
+        assertEquals(1, message.lines().count());
+    }
+
+    @Test
+    void invalidModelShapeIsAUserError() {
+        int code = run("bench", "--dim", "30", "--heads", "4", "--only", "train");
+        assertEquals(1, code);
+        assertTrue(err.toString().contains("dim 30 is not divisible by heads 4"), err.toString());
+    }
+}
