@@ -29,8 +29,11 @@ import dev.rlhf4j.tensor.Tensor;
  * <p>A model is used by one thread at a time.
  */
 public final class Transformer {
-    /** Rows of LM-head logits materialised at once by {@link #lmLoss}: about 16M floats per chunk. */
-    private static final long LOGITS_CHUNK_FLOATS = 1L << 24;
+    /**
+     * Logits materialised at once by {@link #lmLoss}: 64M floats (256 MB) by default, {@code -Drlhf4j.lmHead.chunkFloats}
+     * to change. Larger chunks read and write the head-weight gradient fewer times.
+     */
+    private static final long LOGITS_CHUNK_FLOATS = Long.getLong("rlhf4j.lmHead.chunkFloats", 1L << 26);
 
     private final ModelConfig config;
     private final Heads heads;

@@ -144,10 +144,7 @@ public final class Attention {
             return;
         }
         float sum = VecOps.expShiftSum(row, at, n, max);
-        float inv = 1f / sum;
-        for (int s = 0; s < n; s++) {
-            probs[pAt + s] = row[at + s] * inv;
-        }
+        VecOps.scaleInto(row, at, probs, pAt, n, 1f / sum);
         if (zeroTo > n) {
             Arrays.fill(probs, pAt + n, pAt + zeroTo, 0f);
         }
@@ -236,9 +233,7 @@ public final class Attention {
     private static void scoreGrad(float[] ds, int at, float[] probs, int pAt, int t, int zeroTo) {
         int n = t + 1;
         float dot = VecOps.dot(probs, pAt, ds, at, n);
-        for (int s = 0; s < n; s++) {
-            ds[at + s] = probs[pAt + s] * (ds[at + s] - dot);
-        }
+        VecOps.mulShifted(probs, pAt, ds, at, n, dot);
         if (zeroTo > n) {
             Arrays.fill(ds, at + n, at + zeroTo, 0f);
         }

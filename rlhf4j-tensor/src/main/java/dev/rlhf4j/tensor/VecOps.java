@@ -117,6 +117,28 @@ final class VecOps {
         return s;
     }
 
+    /** dst[i] = src[i] · f. */
+    static void scaleInto(float[] src, int so, float[] dst, int d0, int n, float f) {
+        int i = 0, bound = S.loopBound(n);
+        for (; i < bound; i += L) {
+            FloatVector.fromArray(S, src, so + i).mul(f).intoArray(dst, d0 + i);
+        }
+        for (; i < n; i++) {
+            dst[d0 + i] = src[so + i] * f;
+        }
+    }
+
+    /** y[i] = p[i] · (y[i] − c). */
+    static void mulShifted(float[] p, int po, float[] y, int yo, int n, float c) {
+        int i = 0, bound = S.loopBound(n);
+        for (; i < bound; i += L) {
+            FloatVector.fromArray(S, p, po + i).mul(FloatVector.fromArray(S, y, yo + i).sub(c)).intoArray(y, yo + i);
+        }
+        for (; i < n; i++) {
+            y[yo + i] = p[po + i] * (y[yo + i] - c);
+        }
+    }
+
     static void scale(float[] a, int ao, int n, float f) {
         FloatVector fv = FloatVector.broadcast(S, f);
         int i = 0, bound = S.loopBound(n);
