@@ -136,9 +136,7 @@ public final class BenchCommand implements Callable<Integer> {
                 times[i - 2] = dt;
             }
         }
-        double[] sorted = times.clone();
-        Arrays.sort(sorted);
-        double med = sorted[sorted.length / 2];
+        double med = median(times);
         ObjectNode o = JSON.createObjectNode();
         o.put("what", "train");
         o.put("tokens_per_s", n / med);
@@ -151,7 +149,8 @@ public final class BenchCommand implements Callable<Integer> {
 
     /**
      * C = A·Bᵀ of the peer's shape, through rlhf4j's GEMM (pool-parallel), and, when OpenBLAS loaded, the raw
-     * native call with OpenBLAS's own threads, so the overhead of the FFM call and of the pool shows as a ratio.
+     * native call with OpenBLAS's own threads, so the overhead of the FFM call and of the pool shows as a ratio
+     * (medians of 7 alternating rounds of 5 calls).
      */
     private ObjectNode gemm(int m, int n, int k) {
         Rng rng = new Rng(seed + 2);
@@ -163,40 +162,71 @@ public final class BenchCommand implements Callable<Integer> {
             b[i] = rng.nextFloat();
         }
         double flops = 2.0 * m * n * k;
-        double ours = timeGemm(() -> Gemm.matmulNT(a, b, c, m, n, k, false));
-        ObjectNode o = JSON.createObjectNode();
-        o.put("what", "gemm");
-        o.putArray("shape").add(m).add(n).add(k);
-        o.put("gflops", flops / ours / 1e9);
-        o.put("backend", Gemm.backend().name().toLowerCase());
-        if (OpenBlas.available()) {
+        Runnable ours = () -> Gemm.matmulNT(a, b, c, m, n, k, false);
+        Runnable raw = () -> {
             OpenBlas.setThreads(Parallel.global().threads());
             try {
-                double raw = timeGemm(() -> Gemm.blasRaw(false, true, m, n, k, 1f, a, 0, k, b, 0, k, 0f, c, 0, n));
-                o.put("raw_blas_gflops", flops / raw / 1e9);
-                o.put("vs_raw_blas", raw / ours);
+                Gemm.blasRaw(false, true, m, n, k, 1f, a, 0, k, b, 0, k, 0f, c, 0, n);
             } finally {
                 OpenBlas.setThreads(1);
             }
+        };
+        boolean withRaw = OpenBlas.available();
+        // Rounds alternate between the two so that slow phases of a shared machine hit both alike. After OpenBLAS's
+        // own threads ran, they busy-wait for a while (their THREAD_TIMEOUT) and would steal the cores from the
+        // next round, so each round starts after a pause that lets them sleep.
+        int rounds = 7;
+        double[] tOurs = new double[rounds], tRaw = new double[rounds];
+        for (int i = 0; i < 3; i++) {
+            ours.run();
+            if (withRaw) {
+                raw.run();
+            }
+        }
+        for (int r = 0; r < rounds; r++) {
+            pause();
+            ours.run();
+            tOurs[r] = timeCalls(ours);
+            if (withRaw) {
+                raw.run();
+                tRaw[r] = timeCalls(raw);
+            }
+        }
+        ObjectNode o = JSON.createObjectNode();
+        o.put("what", "gemm");
+        o.putArray("shape").add(m).add(n).add(k);
+        double med = median(tOurs);
+        o.put("gflops", flops / med / 1e9);
+        o.put("backend", Gemm.backend().name().toLowerCase());
+        if (withRaw) {
+            double medRaw = median(tRaw);
+            o.put("raw_blas_gflops", flops / medRaw / 1e9);
+            o.put("vs_raw_blas", medRaw / med);
         }
         return o;
     }
 
-    /** Median seconds per call over 5 rounds of 10 calls, after warm-up (the peer averages 10 calls after 3). */
-    private static double timeGemm(Runnable call) {
+    private static void pause() {
+        try {
+            Thread.sleep(500);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    /** Seconds per call, averaged over 5 calls. */
+    private static double timeCalls(Runnable call) {
+        long t0 = System.nanoTime();
         for (int i = 0; i < 5; i++) {
             call.run();
         }
-        double[] rounds = new double[5];
-        for (int r = 0; r < rounds.length; r++) {
-            long t0 = System.nanoTime();
-            for (int i = 0; i < 10; i++) {
-                call.run();
-            }
-            rounds[r] = (System.nanoTime() - t0) / 1e9 / 10;
-        }
-        Arrays.sort(rounds);
-        return rounds[rounds.length / 2];
+        return (System.nanoTime() - t0) / 1e9 / 5;
+    }
+
+    private static double median(double[] x) {
+        double[] s = x.clone();
+        Arrays.sort(s);
+        return s[s.length / 2];
     }
 
     /** VmHWM of /proc/self/status in MB, or -1 where that file does not exist. */

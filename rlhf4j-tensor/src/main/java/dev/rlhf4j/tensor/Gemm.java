@@ -19,7 +19,7 @@ public final class Gemm {
     /** Below this many multiply-adds a GEMM runs on the calling thread: dispatch would cost more than it saves. */
     private static final long PARALLEL_THRESHOLD = 1L << 18;
     /** Split points are rounded to this many rows or columns, keeping the micro-kernels' tiles whole. */
-    private static final int SPLIT_ALIGN = 48;
+    private static final int SPLIT_ALIGN = 16;
 
     private static volatile Backend backend = initialBackend();
 
