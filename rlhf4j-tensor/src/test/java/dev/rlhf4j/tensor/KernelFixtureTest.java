@@ -152,6 +152,17 @@ class KernelFixtureTest {
     }
 
     @Test
+    void residualMatchesTorch() {
+        Tensor out = Tensor.zeros(4, 6);
+        Residual.forward(FX.tensor("residual.a"), FX.tensor("residual.b"), out);
+        assertClose("residual out", FX.doubles("residual.out"), out.toArray(), ATOL, RTOL);
+        Tensor da = Tensor.zeros(4, 6), db = Tensor.zeros(4, 6);
+        Residual.backward(FX.tensor("residual.dy"), da, db);
+        assertClose("residual da", FX.doubles("residual.da"), da.toArray(), 0, 0);
+        assertClose("residual db", FX.doubles("residual.db"), db.toArray(), 0, 0);
+    }
+
+    @Test
     void adamWMatchesTorchStepForStep() {
         ParamArena p = new ParamArena.Layout().add("m", true, 3, 4).add("v", false, 5).allocate();
         ParamArena g = p.zerosLike();
