@@ -25,12 +25,59 @@ import dev.rlhf4j.tensor.Rope;
  * @param ropeStyle      RoPE pairing convention (LLAMA only)
  * @param tiedEmbeddings whether the LM head reuses the token embedding
  * @param qkvBias        whether the q/k/v projection has a bias (always true for GPT-2)
+ * @param ropeScaling    rotary frequency scaling of long-context Llama checkpoints, or null for none
  */
 public record ModelConfig(Family family, int vocabSize, int dim, int layers, int heads, int kvHeads, int hiddenDim,
                           int maxSeqLen, float normEps, double ropeTheta, Rope.Style ropeStyle,
-                          boolean tiedEmbeddings, boolean qkvBias) {
+                          boolean tiedEmbeddings, boolean qkvBias, RopeScaling ropeScaling) {
 
     public enum Family { GPT2, LLAMA }
+
+    /**
+     * HF's {@code rope_scaling}: {@code "linear"} divides every frequency by {@code factor}; {@code "llama3"} (Llama
+     * 3.1) divides only the low frequencies, blending between {@code lowFreqFactor} and {@code highFreqFactor}
+     * wavelengths of the original context.
+     */
+    public record RopeScaling(String type, double factor, double lowFreqFactor, double highFreqFactor,
+                              int originalMaxPositions) {
+        public RopeScaling {
+            if (!"linear".equals(type) && !"llama3".equals(type)) {
+                throw new IllegalArgumentException("model config: rope_scaling type '" + type
+                        + "' is not supported (linear, llama3)");
+            }
+            if (!(factor > 0)) {
+                throw new IllegalArgumentException("model config: rope_scaling factor must be positive, got " + factor);
+            }
+            if ("llama3".equals(type) && (!(highFreqFactor > lowFreqFactor) || originalMaxPositions <= 0)) {
+                throw new IllegalArgumentException("model config: llama3 rope_scaling needs high_freq_factor > "
+                        + "low_freq_factor and original_max_position_embeddings > 0");
+            }
+        }
+
+        /** The scaled inverse frequencies (HF {@code _compute_llama3_parameters} / linear scaling). */
+        public float[] apply(float[] invFreq) {
+            float[] out = invFreq.clone();
+            for (int i = 0; i < out.length; i++) {
+                double f = invFreq[i];
+                if ("linear".equals(type)) {
+                    out[i] = (float) (f / factor);
+                    continue;
+                }
+                double wavelen = 2 * Math.PI / f;
+                double lowWavelen = originalMaxPositions / lowFreqFactor;
+                double highWavelen = originalMaxPositions / highFreqFactor;
+                if (wavelen < highWavelen) {
+                    out[i] = (float) f;
+                } else if (wavelen > lowWavelen) {
+                    out[i] = (float) (f / factor);
+                } else {
+                    double smooth = (originalMaxPositions / wavelen - lowFreqFactor) / (highFreqFactor - lowFreqFactor);
+                    out[i] = (float) ((1 - smooth) * f / factor + smooth * f);
+                }
+            }
+            return out;
+        }
+    }
 
     public ModelConfig {
         if (family == null) {
@@ -73,12 +120,15 @@ public record ModelConfig(Family family, int vocabSize, int dim, int layers, int
                 throw new IllegalArgumentException("model config: ropeStyle is required for the Llama family");
             }
         }
+        if (ropeScaling != null && family == Family.GPT2) {
+            throw new IllegalArgumentException("model config: GPT-2 has no rotary embeddings to scale");
+        }
     }
 
     /** GPT-2 layout: MLP of 4·dim, LayerNorm epsilon 1e-5. */
     public static ModelConfig gpt2(int vocabSize, int dim, int layers, int heads, int maxSeqLen) {
         return new ModelConfig(Family.GPT2, vocabSize, dim, layers, heads, heads, 4 * dim, maxSeqLen, 1e-5f, 0,
-                null, true, true);
+                null, true, true, null);
     }
 
     /** Llama layout with the given sizes; HF checkpoints use {@link Rope.Style#ROTATE_HALF}. */
@@ -86,7 +136,13 @@ public record ModelConfig(Family family, int vocabSize, int dim, int layers, int
                                     int maxSeqLen, float normEps, double ropeTheta, Rope.Style ropeStyle,
                                     boolean tiedEmbeddings, boolean qkvBias) {
         return new ModelConfig(Family.LLAMA, vocabSize, dim, layers, heads, kvHeads, hiddenDim, maxSeqLen, normEps,
-                ropeTheta, ropeStyle, tiedEmbeddings, qkvBias);
+                ropeTheta, ropeStyle, tiedEmbeddings, qkvBias, null);
+    }
+
+    /** The same configuration with another maximum sequence length (for example to size generation). */
+    public ModelConfig withMaxSeqLen(int maxSeqLen) {
+        return new ModelConfig(family, vocabSize, dim, layers, heads, kvHeads, hiddenDim, maxSeqLen, normEps, ropeTheta,
+                ropeStyle, tiedEmbeddings, qkvBias, ropeScaling);
     }
 
     public int headDim() {

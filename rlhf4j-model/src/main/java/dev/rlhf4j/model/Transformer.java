@@ -53,8 +53,16 @@ public final class Transformer {
         this.heads = heads;
         this.params = params;
         this.grads = params.zerosLike();
-        this.rope = config.isGpt2() ? null
-                : new Rope(config.headDim(), config.maxSeqLen(), config.ropeTheta(), config.ropeStyle());
+        this.rope = config.isGpt2() ? null : rope(config);
+    }
+
+    /** The rotary embedding of a Llama-family configuration, scaled as the configuration says. */
+    static Rope rope(ModelConfig c) {
+        float[] inv = Rope.inverseFrequencies(c.headDim(), c.ropeTheta());
+        if (c.ropeScaling() != null) {
+            inv = c.ropeScaling().apply(inv);
+        }
+        return new Rope(c.headDim(), c.maxSeqLen(), inv, c.ropeStyle());
     }
 
     /** A model initialised GPT-2 style from {@code seed} (see {@link #initialize(long)}). */
