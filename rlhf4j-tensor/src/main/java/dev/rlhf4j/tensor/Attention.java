@@ -229,6 +229,121 @@ public final class Attention {
         });
     }
 
+    /**
+     * Copies the keys and values of {@code dims.seq()} new tokens (rows of {@code qkv}, RoPE already applied) into a
+     * generation cache at slots {@code [start, start + seq)}. Cache layouts, per (batch, key/value head): keys
+     * transposed, {@code kc[((b·Hkv + g)·hd + d)·cap + s]}, so that a query's scores are a vector loop over slots;
+     * values by slot, {@code vc[((b·Hkv + g)·cap + s)·hd + d]}. {@code cap} must be a multiple of {@link #cacheAlign()}.
+     */
+    public static void appendToCache(Dims dims, Tensor qkv, float[] kc, float[] vc, int cap, int start) {
+        int B = dims.batch(), Tn = dims.seq(), H = dims.heads(), Hkv = dims.kvHeads(), hd = dims.headDim();
+        int W = dims.qkvWidth();
+        checkCache(dims, qkv, kc, vc, cap, start);
+        float[] x = qkv.data();
+        int xo = qkv.offset();
+        for (int b = 0; b < B; b++) {
+            for (int t = 0; t < Tn; t++) {
+                int row = xo + (b * Tn + t) * W, slot = start + t;
+                for (int g = 0; g < Hkv; g++) {
+                    int kAt = row + (H + g) * hd, vAt = row + (H + Hkv + g) * hd;
+                    int kBase = (b * Hkv + g) * hd * cap;
+                    for (int d = 0; d < hd; d++) {
+                        kc[kBase + d * cap + slot] = x[kAt + d];
+                    }
+                    System.arraycopy(x, vAt, vc, ((b * Hkv + g) * cap + slot) * hd, hd);
+                }
+            }
+        }
+    }
+
+    /** Generation caches must have a capacity that is a multiple of this (the vector length). */
+    public static int cacheAlign() {
+        return L;
+    }
+
+    /**
+     * Attention of {@code dims.seq()} new queries (rows of {@code qkv}, at cache slots {@code [start, start + seq)})
+     * over the cache filled by {@link #appendToCache}: query t sees slots {@code s ≤ start + t} that
+     * {@code keyMask[b·cap + s]} keeps (null: all). Writes {@code out[b·seq + t, H·hd]}; nothing is kept for a
+     * backward.
+     */
+    public static void forwardCached(Dims dims, Tensor qkv, float[] kc, float[] vc, int cap, int start, int[] keyMask,
+                                     Tensor out, Scratch scratch) {
+        int B = dims.batch(), Tn = dims.seq(), H = dims.heads(), Hkv = dims.kvHeads(), hd = dims.headDim();
+        int rep = H / Hkv, W = dims.qkvWidth(), OW = dims.outWidth();
+        checkCache(dims, qkv, kc, vc, cap, start);
+        if (out.rows() != B * Tn || out.cols() != OW) {
+            throw new IllegalArgumentException("attention: output " + out.shapeString() + " should be [" + B * Tn + ", "
+                    + OW + "]");
+        }
+        if (keyMask != null && keyMask.length < B * cap) {
+            throw new IllegalArgumentException("attention: cache mask of " + keyMask.length + " for " + B + " x " + cap);
+        }
+        float scale = (float) (1.0 / Math.sqrt(hd));
+        float[] x = qkv.data(), o = out.data();
+        int xo = qkv.offset(), oo = out.offset();
+        Scratch sc = scratch != null ? scratch : new Scratch(Parallel.global().threads());
+        Parallel.TaskBody body = (task, worker) -> {
+            int b = task / H, h = task % H, g = h / rep;
+            float[] row = Scratch.grow(sc.b, worker, cap);
+            int kBase = (b * Hkv + g) * hd * cap, vBase = (b * Hkv + g) * cap * hd;
+            for (int t = 0; t < Tn; t++) {
+                int n = start + t + 1;
+                int qAt = xo + (b * Tn + t) * W + h * hd;
+                int outAt = oo + (b * Tn + t) * OW + h * hd;
+                int nv = roundUp(n, L);
+                for (int s = 0; s < nv; s += L) {
+                    FloatVector acc = FloatVector.zero(S);
+                    for (int d = 0; d < hd; d++) {
+                        acc = FloatVector.broadcast(S, x[qAt + d]).fma(FloatVector.fromArray(S, kc, kBase + d * cap + s),
+                                acc);
+                    }
+                    acc.mul(scale).intoArray(row, s);
+                }
+                float max = Float.NEGATIVE_INFINITY;
+                for (int s = 0; s < n; s++) {
+                    if (keyMask != null && keyMask[b * cap + s] == 0) {
+                        row[s] = Float.NEGATIVE_INFINITY;
+                    } else if (row[s] > max) {
+                        max = row[s];
+                    }
+                }
+                if (max == Float.NEGATIVE_INFINITY) {
+                    Arrays.fill(o, outAt, outAt + hd, 0f);
+                    continue;
+                }
+                float sum = VecOps.expShiftSum(row, 0, n, max);
+                VecOps.scale(row, 0, n, 1f / sum);
+                weightedRows(row, 0, n, vc, vBase, hd, hd, o, outAt);
+            }
+        };
+        long work = (long) B * H * Tn * (start + Tn) * hd;
+        if (work < (1L << 15)) {
+            for (int task = 0; task < B * H; task++) {
+                body.run(task, 0);
+            }
+        } else {
+            Parallel.global().forTasks(B * H, body);
+        }
+    }
+
+    private static void checkCache(Dims dims, Tensor qkv, float[] kc, float[] vc, int cap, int start) {
+        int rows = dims.batch() * dims.seq();
+        if (qkv.cols() != dims.qkvWidth() || qkv.rows() != rows) {
+            throw new IllegalArgumentException("attention: qkv " + qkv.shapeString() + " should be [" + rows + ", "
+                    + dims.qkvWidth() + "] for " + dims);
+        }
+        if (cap % L != 0 || start < 0 || start + dims.seq() > cap) {
+            throw new IllegalArgumentException("attention: slots [" + start + ", " + (start + dims.seq())
+                    + ") do not fit a cache of " + cap + " (a multiple of " + L + ")");
+        }
+        long need = (long) dims.batch() * dims.kvHeads() * dims.headDim() * cap;
+        if (kc.length < need || vc.length < need) {
+            throw new IllegalArgumentException("attention: cache arrays hold " + Math.min(kc.length, vc.length)
+                    + " floats, need " + need);
+        }
+    }
+
     /** Turns dP into dS in place for row t (stored at {@code ds[at..]}): zero for {@code t < s < zeroTo}. */
     private static void scoreGrad(float[] ds, int at, float[] probs, int pAt, int t, int zeroTo) {
         int n = t + 1;

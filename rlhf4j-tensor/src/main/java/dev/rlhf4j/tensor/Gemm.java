@@ -9,7 +9,8 @@ import java.util.Locale;
  * scheduling.
  *
  * <p>The backend is native OpenBLAS through FFM when it loads, else pure Java; {@code -Drlhf4j.gemm=java|blas}
- * or {@link #setBackend} choose explicitly.
+ * or {@link #setBackend} choose explicitly. Products of at most {@value SmallGemm#MAX_ROWS} rows by a transposed
+ * matrix (a linear layer during token-by-token generation) always take a vectorised Java path.
  */
 public final class Gemm {
 
@@ -71,6 +72,10 @@ public final class Gemm {
         check("B", b, bOff, ldb, transB ? n : k, transB ? k : n);
         check("C", c, cOff, ldc, m, n);
         if (m == 0 || n == 0) {
+            return;
+        }
+        if (!transA && transB && m <= SmallGemm.MAX_ROWS) {
+            SmallGemm.sgemmNT(m, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc);
             return;
         }
         Backend be = backend;

@@ -1,0 +1,221 @@
+package dev.rlhf4j.model;
+
+import dev.rlhf4j.tensor.Activations;
+import dev.rlhf4j.tensor.Attention;
+import dev.rlhf4j.tensor.Embedding;
+import dev.rlhf4j.tensor.LayerNorm;
+import dev.rlhf4j.tensor.Linear;
+import dev.rlhf4j.tensor.Parallel;
+import dev.rlhf4j.tensor.Residual;
+import dev.rlhf4j.tensor.RmsNorm;
+import dev.rlhf4j.tensor.Rope;
+import dev.rlhf4j.tensor.Tensor;
+
+import java.util.Arrays;
+
+/**
+ * Inference with a key/value cache for a batch of sequences that advance together: a prefill of left-padded
+ * prompts, then one token per sequence per step. Each call runs the model's layers on the new tokens only, appending
+ * their keys and values to the cache; nothing is kept for a backward. Padding is a slot whose mask is 0: no query
+ * attends to it, and the positions of real tokens count only real tokens (as HF does for left-padded batches).
+ *
+ * <p>The decoder reads the model's current parameters on every step, so it follows a policy that is being trained;
+ * it holds its own buffers and may be used alongside the model's training forward. One thread at a time.
+ */
+public final class Decoder {
+    private final Transformer model;
+    private final ModelConfig c;
+    private final int batch;
+    private final int capacity;
+    private final Rope rope;
+    private final float[][] kCache;
+    private final float[][] vCache;
+    private final int[] slotMask;
+    private final int[] realTokens;
+    private final Attention.Scratch scratch = new Attention.Scratch(Parallel.global().threads());
+    private int length;
+    private int rowsCap;
+    private float[] x, ln, qkv, att, tmp, fc, act, stat1, stat2, last;
+    private float[] logits;
+
+    /**
+     * @param capacity the most tokens (prompt and generated) per sequence; at most the model's maximum sequence
+     *                 length
+     */
+    public Decoder(Transformer model, int batch, int capacity) {
+        this.model = model;
+        this.c = model.config();
+        if (batch <= 0 || capacity <= 0) {
+            throw new IllegalArgumentException("decoder: batch and capacity must be positive, got " + batch + " and "
+                    + capacity);
+        }
+        if (capacity > c.maxSeqLen()) {
+            throw new IllegalArgumentException("decoder: " + capacity + " tokens per sequence exceed the model's maximum "
+                    + "sequence length of " + c.maxSeqLen());
+        }
+        if (!model.heads().lm()) {
+            throw new IllegalArgumentException("decoder: the model has no LM head");
+        }
+        this.batch = batch;
+        int align = Attention.cacheAlign();
+        this.capacity = (capacity + align - 1) / align * align;
+        this.rope = c.isGpt2() ? null : Transformer.rope(c);
+        long perLayer = (long) batch * c.kvHeads() * c.headDim() * this.capacity;
+        if (perLayer > Integer.MAX_VALUE - 16) {
+            throw new IllegalArgumentException("decoder: a cache of " + batch + " x " + capacity
+                    + " tokens is too large for one array per layer");
+        }
+        this.kCache = new float[c.layers()][(int) perLayer];
+        this.vCache = new float[c.layers()][(int) perLayer];
+        this.slotMask = new int[batch * this.capacity];
+        this.realTokens = new int[batch];
+    }
+
+    public int batch() {
+        return batch;
+    }
+
+    /** Slots filled so far (the same for every sequence, padding included). */
+    public int length() {
+        return length;
+    }
+
+    /** Slots available in total. */
+    public int capacity() {
+        return capacity;
+    }
+
+    /** Forgets every sequence, keeping the buffers. */
+    public void reset() {
+        length = 0;
+        Arrays.fill(slotMask, 0);
+        Arrays.fill(realTokens, 0);
+    }
+
+    /** Bytes held by the key/value cache. */
+    public long cacheBytes() {
+        return 8L * c.layers() * kCache[0].length;
+    }
+
+    /**
+     * Runs {@code n} new tokens per sequence ({@code tokens} and {@code mask} are {@code [batch, n]} row-major; mask
+     * 1 for a real token, 0 for padding, null for all real) and returns the logits of the last of them for each
+     * sequence, {@code [batch, vocab]} (a view valid until the next call).
+     */
+    public Tensor step(int[] tokens, int[] mask, int n) {
+        run(tokens, mask, n, false);
+        return Tensor.view(logits, 0, batch, c.vocabSize());
+    }
+
+    /** As {@link #step} but returns the logits of every new position, {@code [batch·n, vocab]}. */
+    public Tensor stepAllPositions(int[] tokens, int[] mask, int n) {
+        run(tokens, mask, n, true);
+        return Tensor.view(logits, 0, batch * n, c.vocabSize());
+    }
+
+    private void run(int[] tokens, int[] mask, int n, boolean allPositions) {
+        int rows = batch * n;
+        if (n <= 0 || tokens.length != rows || (mask != null && mask.length != rows)) {
+            throw new IllegalArgumentException("decoder: " + tokens.length + " tokens"
+                    + (mask == null ? "" : " and " + mask.length + " mask entries") + " for [" + batch + ", " + n + "]");
+        }
+        if (length + n > capacity) {
+            throw new IllegalArgumentException("decoder: " + (length + n) + " tokens exceed the cache capacity of "
+                    + capacity);
+        }
+        ensureBuffers(rows, allPositions ? rows : batch);
+        int d = c.dim();
+        int[] positions = new int[rows];
+        for (int b = 0; b < batch; b++) {
+            for (int t = 0; t < n; t++) {
+                int i = b * n + t;
+                boolean real = mask == null || mask[i] != 0;
+                slotMask[b * capacity + length + t] = real ? 1 : 0;
+                positions[i] = real ? realTokens[b]++ : 0;
+            }
+        }
+        Tensor h = view(x, rows, d);
+        Embedding.forward(tokens, model.params().get("wte"), h, false);
+        if (c.isGpt2()) {
+            Embedding.forward(positions, model.params().get("wpe"), h, true);
+        }
+        Attention.Dims dims = new Attention.Dims(batch, n, c.heads(), c.kvHeads(), c.headDim());
+        Tensor lnT = view(ln, rows, d), qkvT = view(qkv, rows, c.qkvDim());
+        Tensor attT = view(att, rows, c.heads() * c.headDim()), tmpT = view(tmp, rows, d);
+        Tensor fcT = view(fc, rows, c.fcDim()), actT = view(act, rows, c.hiddenDim());
+        for (int l = 0; l < c.layers(); l++) {
+            String pre = "h." + l + ".";
+            norm(h, pre + "ln1", lnT);
+            Linear.forward(lnT, p(pre + "attn.qkv.weight"), pOpt(pre + "attn.qkv.bias"), qkvT);
+            if (rope != null) {
+                rope.forward(qkvT, positions, c.heads() + c.kvHeads());
+            }
+            Attention.appendToCache(dims, qkvT, kCache[l], vCache[l], capacity, length);
+            Attention.forwardCached(dims, qkvT, kCache[l], vCache[l], capacity, length, slotMask, attT, scratch);
+            Linear.forward(attT, p(pre + "attn.proj.weight"), pOpt(pre + "attn.proj.bias"), tmpT);
+            Residual.forward(h, tmpT, h);
+            norm(h, pre + "ln2", lnT);
+            Linear.forward(lnT, p(pre + "mlp.fc.weight"), pOpt(pre + "mlp.fc.bias"), fcT);
+            if (c.isGpt2()) {
+                Activations.geluForward(fcT, actT);
+            } else {
+                Activations.swigluForward(fcT, actT);
+            }
+            Linear.forward(actT, p(pre + "mlp.proj.weight"), pOpt(pre + "mlp.proj.bias"), tmpT);
+            Residual.forward(h, tmpT, h);
+        }
+        Tensor finalIn = h;
+        int outRows = rows;
+        if (!allPositions) {
+            // only the last position of each sequence reaches the LM head
+            for (int b = 0; b < batch; b++) {
+                System.arraycopy(x, (b * n + n - 1) * d, last, b * d, d);
+            }
+            finalIn = view(last, batch, d);
+            outRows = batch;
+        }
+        Tensor normed = view(ln, outRows, d);
+        norm(finalIn, "ln_f", normed);
+        Linear.forward(normed, model.lmHeadWeight(), null, view(logits, outRows, c.vocabSize()));
+        length += n;
+    }
+
+    private void norm(Tensor in, String name, Tensor out) {
+        if (c.isGpt2()) {
+            LayerNorm.forward(in, p(name + ".weight"), p(name + ".bias"), out, stat1, stat2, c.normEps());
+        } else {
+            RmsNorm.forward(in, p(name + ".weight"), out, stat1, c.normEps());
+        }
+    }
+
+    private Tensor p(String name) {
+        return model.params().get(name);
+    }
+
+    private Tensor pOpt(String name) {
+        return model.params().has(name) ? model.params().get(name) : null;
+    }
+
+    private static Tensor view(float[] a, int rows, int cols) {
+        return Tensor.view(a, 0, rows, cols);
+    }
+
+    private void ensureBuffers(int rows, int logitRows) {
+        if (x == null || rows > rowsCap) {
+            rowsCap = rows;
+            x = new float[rows * c.dim()];
+            ln = new float[rows * c.dim()];
+            qkv = new float[rows * c.qkvDim()];
+            att = new float[rows * c.heads() * c.headDim()];
+            tmp = new float[rows * c.dim()];
+            fc = new float[rows * c.fcDim()];
+            act = new float[rows * c.hiddenDim()];
+            stat1 = new float[rows];
+            stat2 = new float[rows];
+            last = new float[batch * c.dim()];
+        }
+        if (logits == null || logits.length < (long) logitRows * c.vocabSize()) {
+            logits = new float[logitRows * c.vocabSize()];
+        }
+    }
+}

@@ -1,0 +1,82 @@
+package dev.rlhf4j.tensor;
+
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * {@code C = alpha·A·Bᵀ + beta·C} for a few rows of A (token-by-token generation: one row per sequence), as
+ * vectorised dot products that stream each row of B (a weight matrix, {@code [out, in]}) once for all rows of A.
+ * A native GEMM call costs more than the multiply at these sizes, and the work is bound by reading B anyway.
+ * Parallel over fixed blocks of output columns when B is large, so results do not depend on the thread count.
+ */
+final class SmallGemm {
+    /** At most this many rows of A take this path. */
+    static final int MAX_ROWS = 8;
+    private static final VectorSpecies<Float> S = Simd.F;
+    private static final int L = Simd.L;
+    private static final int COL_BLOCK = 64;
+    /** Below this many floats of B one thread does it all. */
+    private static final long PARALLEL_FLOATS = 1L << 16;
+
+    private SmallGemm() {
+    }
+
+    static void sgemmNT(int m, int n, int k, float alpha, float[] a, int aOff, int lda, float[] b, int bOff, int ldb,
+                        float beta, float[] c, int cOff, int ldc) {
+        if ((long) n * k < PARALLEL_FLOATS) {
+            columns(0, n, m, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc);
+            return;
+        }
+        Parallel.global().forBlocks(n, COL_BLOCK, (block, worker) -> {
+            int j0 = block * COL_BLOCK;
+            columns(j0, Math.min(n, j0 + COL_BLOCK), m, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc);
+        });
+    }
+
+    private static void columns(int j0, int j1, int m, int k, float alpha, float[] a, int aOff, int lda, float[] b,
+                                int bOff, int ldb, float beta, float[] c, int cOff, int ldc) {
+        for (int i0 = 0; i0 < m; i0 += 4) {
+            int rows = Math.min(4, m - i0);
+            // unused rows repeat the last real row: same loads, results discarded
+            int a0 = aOff + i0 * lda;
+            int a1 = aOff + (i0 + Math.min(1, rows - 1)) * lda;
+            int a2 = aOff + (i0 + Math.min(2, rows - 1)) * lda;
+            int a3 = aOff + (i0 + Math.min(3, rows - 1)) * lda;
+            for (int j = j0; j < j1; j++) {
+                int bj = bOff + j * ldb;
+                FloatVector s0 = FloatVector.zero(S), s1 = FloatVector.zero(S), s2 = FloatVector.zero(S),
+                        s3 = FloatVector.zero(S);
+                int p = 0;
+                for (; p + L <= k; p += L) {
+                    FloatVector bv = FloatVector.fromArray(S, b, bj + p);
+                    s0 = FloatVector.fromArray(S, a, a0 + p).fma(bv, s0);
+                    s1 = FloatVector.fromArray(S, a, a1 + p).fma(bv, s1);
+                    s2 = FloatVector.fromArray(S, a, a2 + p).fma(bv, s2);
+                    s3 = FloatVector.fromArray(S, a, a3 + p).fma(bv, s3);
+                }
+                float d0 = VMath.sum(s0), d1 = VMath.sum(s1), d2 = VMath.sum(s2), d3 = VMath.sum(s3);
+                for (; p < k; p++) {
+                    float bv = b[bj + p];
+                    d0 += a[a0 + p] * bv;
+                    d1 += a[a1 + p] * bv;
+                    d2 += a[a2 + p] * bv;
+                    d3 += a[a3 + p] * bv;
+                }
+                store(c, cOff + i0 * ldc + j, alpha * d0, beta);
+                if (rows > 1) {
+                    store(c, cOff + (i0 + 1) * ldc + j, alpha * d1, beta);
+                }
+                if (rows > 2) {
+                    store(c, cOff + (i0 + 2) * ldc + j, alpha * d2, beta);
+                }
+                if (rows > 3) {
+                    store(c, cOff + (i0 + 3) * ldc + j, alpha * d3, beta);
+                }
+            }
+        }
+    }
+
+    private static void store(float[] c, int at, float v, float beta) {
+        c[at] = beta == 0f ? v : v + beta * c[at];
+    }
+}
