@@ -90,6 +90,27 @@ public final class VMath {
         return 1f / (exp(-x) + 1f);
     }
 
+    /**
+     * {@code out[i] = e^((z[at + i] − shift)·scale)} for {@code i < n}, returning their sum (accumulated in double,
+     * vector by vector in order): the unnormalised softmax of a row of logits at temperature {@code 1/scale}.
+     */
+    public static double expScaled(float[] z, int at, int n, float shift, float scale, float[] out) {
+        FloatVector sv = FloatVector.broadcast(S, shift);
+        double sum = 0;
+        int i = 0;
+        for (; i + L <= n; i += L) {
+            FloatVector e = exp(FloatVector.fromArray(S, z, at + i).sub(sv).mul(scale));
+            e.intoArray(out, i);
+            sum += sum(e);
+        }
+        for (; i < n; i++) {
+            float e = exp((z[at + i] - shift) * scale);
+            out[i] = e;
+            sum += e;
+        }
+        return sum;
+    }
+
     /** Sum of the lanes in lane order. */
     public static float sum(FloatVector v) {
         float s = v.lane(0);
