@@ -6,6 +6,9 @@ import dev.rlhf4j.model.Heads;
 import dev.rlhf4j.model.ModelConfig;
 import dev.rlhf4j.model.TokenBatch;
 import dev.rlhf4j.model.Transformer;
+import dev.rlhf4j.model.generate.Generation;
+import dev.rlhf4j.model.generate.GenerationConfig;
+import dev.rlhf4j.model.generate.Generator;
 import dev.rlhf4j.tensor.AdamW;
 import dev.rlhf4j.tensor.Gemm;
 import dev.rlhf4j.tensor.OpenBlas;
@@ -20,7 +23,9 @@ import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.List;
 import java.util.concurrent.Callable;
 
 /**
@@ -48,18 +53,17 @@ public final class BenchCommand implements Callable<Integer> {
     @Option(names = "--seq", defaultValue = "256", description = "Tokens per sequence (default: ${DEFAULT-VALUE}).")
     int seq;
     @Option(names = "--prompt", defaultValue = "16",
-            description = "Prompt length for the decode benchmark; sizes the position table as the peer does "
-                    + "(default: ${DEFAULT-VALUE}).")
+            description = "Prompt tokens per sequence in the decode benchmark (default: ${DEFAULT-VALUE}).")
     int prompt;
     @Option(names = "--new", defaultValue = "64",
-            description = "New tokens for the decode benchmark; sizes the position table (default: ${DEFAULT-VALUE}).")
+            description = "New tokens per sequence in the decode benchmark (default: ${DEFAULT-VALUE}).")
     int newTokens;
     @Option(names = "--steps", defaultValue = "5",
             description = "Timed training steps after 2 warm-up steps; the median is reported (default: ${DEFAULT-VALUE}).")
     int steps;
     @Option(names = "--threads", defaultValue = "0", description = "Threads; 0 = all cores (default: ${DEFAULT-VALUE}).")
     int threads;
-    @Option(names = "--only", description = "Run one measurement: train or gemm (decode arrives with generation).")
+    @Option(names = "--only", description = "Run one measurement: train, decode or gemm.")
     String only;
     @Option(names = "--gemm", defaultValue = "auto",
             description = "GEMM backend: auto (BLAS when it loads), blas or java (default: ${DEFAULT-VALUE}).")
@@ -72,10 +76,8 @@ public final class BenchCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws IOException {
-        if (only != null && !only.equals("train") && !only.equals("gemm")) {
-            throw new IllegalArgumentException("--only must be train or gemm" + ("decode".equals(only)
-                    ? " (the decode benchmark needs batched generation with a KV cache, which is not built yet)" : "")
-                    + ", got '" + only + "'");
+        if (only != null && !only.equals("train") && !only.equals("gemm") && !only.equals("decode")) {
+            throw new IllegalArgumentException("--only must be train, decode or gemm, got '" + only + "'");
         }
         if (vocab <= 0 || dim <= 0 || layers <= 0 || heads <= 0 || batch <= 0 || seq <= 0 || steps <= 0 || threads < 0) {
             throw new IllegalArgumentException("--vocab, --dim, --layers, --heads, --batch, --seq and --steps must be "
@@ -103,6 +105,9 @@ public final class BenchCommand implements Callable<Integer> {
         out.println(JSON.writeValueAsString(head));
         if (only == null || only.equals("train")) {
             out.println(JSON.writeValueAsString(train(config)));
+        }
+        if (only == null || only.equals("decode")) {
+            out.println(JSON.writeValueAsString(decode(config)));
         }
         if (only == null || only.equals("gemm")) {
             out.println(JSON.writeValueAsString(gemm(batch * seq, 4 * dim, dim)));
@@ -144,6 +149,41 @@ public final class BenchCommand implements Callable<Integer> {
         o.put("loss", loss);
         o.put("peak_rss_mb", peakRssMb());
         o.put("activation_mb", model.workspaceBytes() / 1e6);
+        return o;
+    }
+
+    /**
+     * Batched sampling with the key/value cache as the peer measures it: {@code batch} prompts of {@code prompt}
+     * random tokens, {@code new} tokens each drawn at temperature 1; the median of 3 repetitions, prefill included.
+     */
+    private ObjectNode decode(ModelConfig config) {
+        Transformer model = Transformer.create(config, Heads.LM, seed);
+        Rng rng = new Rng(seed + 3);
+        List<int[]> prompts = new ArrayList<>();
+        for (int b = 0; b < batch; b++) {
+            int[] p = new int[prompt];
+            for (int t = 0; t < prompt; t++) {
+                p[t] = rng.nextInt(vocab);
+            }
+            prompts.add(p);
+        }
+        Generator generator = new Generator(model, null);
+        GenerationConfig gc = GenerationConfig.sampling(newTokens, seed);
+        generator.generate(prompts, gc); // warm-up
+        double[] times = new double[3];
+        long generated = 0;
+        for (int r = 0; r < times.length; r++) {
+            long t0 = System.nanoTime();
+            List<Generation> out = generator.generate(prompts, gc);
+            times[r] = (System.nanoTime() - t0) / 1e9;
+            generated = out.stream().mapToLong(g -> g.tokens().length).sum();
+        }
+        double med = median(times);
+        ObjectNode o = JSON.createObjectNode();
+        o.put("what", "decode");
+        o.put("new_tokens_per_s", generated / med);
+        o.put("s", med);
+        o.put("peak_rss_mb", peakRssMb());
         return o;
     }
 

@@ -24,7 +24,7 @@ class BenchCommandTest {
                 "--seq", "8", "--steps", "1", "--threads", "1");
         assertEquals(0, code, err.toString());
         String[] lines = out.toString().trim().split("\n");
-        assertEquals(3, lines.length, out.toString());
+        assertEquals(4, lines.length, out.toString());
         ObjectMapper json = new ObjectMapper();
         JsonNode head = json.readTree(lines[0]);
         assertEquals(64, head.get("config").get("vocab").asInt());
@@ -34,7 +34,10 @@ class BenchCommandTest {
         assertTrue(train.get("tokens_per_s").asDouble() > 0);
         assertTrue(train.get("step_s").asDouble() > 0);
         assertEquals(Math.log(64), train.get("loss").asDouble(), 0.5, "an untrained model is near uniform");
-        JsonNode gemm = json.readTree(lines[2]);
+        JsonNode decode = json.readTree(lines[2]);
+        assertEquals("decode", decode.get("what").asText());
+        assertTrue(decode.get("new_tokens_per_s").asDouble() > 0);
+        JsonNode gemm = json.readTree(lines[3]);
         assertEquals("gemm", gemm.get("what").asText());
         assertEquals(16, gemm.get("shape").get(0).asInt());
         assertEquals(64, gemm.get("shape").get(1).asInt());
@@ -43,10 +46,10 @@ class BenchCommandTest {
 
     @Test
     void badOptionsGiveOneLineAndExitCodeOne() {
-        int code = run("bench", "--only", "decode");
+        int code = run("bench", "--only", "sample");
         assertEquals(1, code);
         String message = err.toString().trim();
-        assertTrue(message.startsWith("rlhf4j: --only must be train or gemm"), message);
+        assertTrue(message.startsWith("rlhf4j: --only must be train, decode or gemm"), message);
         assertFalse(message.contains("\tat "), "no stack trace: " + message);
         assertEquals(1, message.lines().count());
     }
