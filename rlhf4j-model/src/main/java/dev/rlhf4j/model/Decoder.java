@@ -33,7 +33,16 @@ public final class Decoder {
     private final int[] slotMask;
     private final int[] realTokens;
     private final Attention.Scratch scratch = new Attention.Scratch(Parallel.global().threads());
+    private final Block[] blocks;
+
+    /** One layer's parameter views, looked up once (they stay valid while the model trains in place). */
+    private record Block(Tensor ln1w, Tensor ln1b, Tensor qkvW, Tensor qkvB, Tensor projW, Tensor projB, Tensor ln2w,
+                         Tensor ln2b, Tensor fcW, Tensor fcB, Tensor mlpProjW, Tensor mlpProjB) {
+    }
+    private final Tensor lnfW;
+    private final Tensor lnfB;
     private int length;
+    private int[] positions = new int[0];
     private int rowsCap;
     private float[] x, ln, qkv, att, tmp, fc, act, stat1, stat2, last;
     private float[] logits;
@@ -69,6 +78,16 @@ public final class Decoder {
         this.vCache = new float[c.layers()][(int) perLayer];
         this.slotMask = new int[batch * this.capacity];
         this.realTokens = new int[batch];
+        this.blocks = new Block[c.layers()];
+        for (int l = 0; l < c.layers(); l++) {
+            String pre = "h." + l + ".";
+            blocks[l] = new Block(p(pre + "ln1.weight"), pOpt(pre + "ln1.bias"), p(pre + "attn.qkv.weight"),
+                    pOpt(pre + "attn.qkv.bias"), p(pre + "attn.proj.weight"), pOpt(pre + "attn.proj.bias"),
+                    p(pre + "ln2.weight"), pOpt(pre + "ln2.bias"), p(pre + "mlp.fc.weight"), pOpt(pre + "mlp.fc.bias"),
+                    p(pre + "mlp.proj.weight"), pOpt(pre + "mlp.proj.bias"));
+        }
+        this.lnfW = p("ln_f.weight");
+        this.lnfB = pOpt("ln_f.bias");
     }
 
     public int batch() {
@@ -125,7 +144,9 @@ public final class Decoder {
         }
         ensureBuffers(rows, allPositions ? rows : batch);
         int d = c.dim();
-        int[] positions = new int[rows];
+        if (positions.length < rows) {
+            positions = new int[rows];
+        }
         for (int b = 0; b < batch; b++) {
             for (int t = 0; t < n; t++) {
                 int i = b * n + t;
@@ -144,24 +165,24 @@ public final class Decoder {
         Tensor attT = view(att, rows, c.heads() * c.headDim()), tmpT = view(tmp, rows, d);
         Tensor fcT = view(fc, rows, c.fcDim()), actT = view(act, rows, c.hiddenDim());
         for (int l = 0; l < c.layers(); l++) {
-            String pre = "h." + l + ".";
-            norm(h, pre + "ln1", lnT);
-            Linear.forward(lnT, p(pre + "attn.qkv.weight"), pOpt(pre + "attn.qkv.bias"), qkvT);
+            Block k = blocks[l];
+            norm(h, k.ln1w(), k.ln1b(), lnT);
+            Linear.forward(lnT, k.qkvW(), k.qkvB(), qkvT);
             if (rope != null) {
                 rope.forward(qkvT, positions, c.heads() + c.kvHeads());
             }
             Attention.appendToCache(dims, qkvT, kCache[l], vCache[l], capacity, length);
             Attention.forwardCached(dims, qkvT, kCache[l], vCache[l], capacity, length, slotMask, attT, scratch);
-            Linear.forward(attT, p(pre + "attn.proj.weight"), pOpt(pre + "attn.proj.bias"), tmpT);
+            Linear.forward(attT, k.projW(), k.projB(), tmpT);
             Residual.forward(h, tmpT, h);
-            norm(h, pre + "ln2", lnT);
-            Linear.forward(lnT, p(pre + "mlp.fc.weight"), pOpt(pre + "mlp.fc.bias"), fcT);
+            norm(h, k.ln2w(), k.ln2b(), lnT);
+            Linear.forward(lnT, k.fcW(), k.fcB(), fcT);
             if (c.isGpt2()) {
                 Activations.geluForward(fcT, actT);
             } else {
                 Activations.swigluForward(fcT, actT);
             }
-            Linear.forward(actT, p(pre + "mlp.proj.weight"), pOpt(pre + "mlp.proj.bias"), tmpT);
+            Linear.forward(actT, k.mlpProjW(), k.mlpProjB(), tmpT);
             Residual.forward(h, tmpT, h);
         }
         Tensor finalIn = h;
@@ -175,16 +196,16 @@ public final class Decoder {
             outRows = batch;
         }
         Tensor normed = view(ln, outRows, d);
-        norm(finalIn, "ln_f", normed);
+        norm(finalIn, lnfW, lnfB, normed);
         Linear.forward(normed, model.lmHeadWeight(), null, view(logits, outRows, c.vocabSize()));
         length += n;
     }
 
-    private void norm(Tensor in, String name, Tensor out) {
+    private void norm(Tensor in, Tensor w, Tensor b, Tensor out) {
         if (c.isGpt2()) {
-            LayerNorm.forward(in, p(name + ".weight"), p(name + ".bias"), out, stat1, stat2, c.normEps());
+            LayerNorm.forward(in, w, b, out, stat1, stat2, c.normEps());
         } else {
-            RmsNorm.forward(in, p(name + ".weight"), out, stat1, c.normEps());
+            RmsNorm.forward(in, w, out, stat1, c.normEps());
         }
     }
 

@@ -35,6 +35,10 @@ final class SmallGemm {
 
     private static void columns(int j0, int j1, int m, int k, float alpha, float[] a, int aOff, int lda, float[] b,
                                 int bOff, int ldb, float beta, float[] c, int cOff, int ldc) {
+        if (m == 1) {
+            oneRow(j0, j1, k, alpha, a, aOff, b, bOff, ldb, beta, c, cOff);
+            return;
+        }
         for (int i0 = 0; i0 < m; i0 += 4) {
             int rows = Math.min(4, m - i0);
             // unused rows repeat the last real row: same loads, results discarded
@@ -73,6 +77,50 @@ final class SmallGemm {
                     store(c, cOff + (i0 + 3) * ldc + j, alpha * d3, beta);
                 }
             }
+        }
+    }
+
+    /** One row of A against four rows of B at a time: four independent accumulators, A's chunk loaded once. */
+    private static void oneRow(int j0, int j1, int k, float alpha, float[] a, int aOff, float[] b, int bOff, int ldb,
+                               float beta, float[] c, int cOff) {
+        int j = j0;
+        for (; j + 4 <= j1; j += 4) {
+            int b0 = bOff + j * ldb, b1 = b0 + ldb, b2 = b1 + ldb, b3 = b2 + ldb;
+            FloatVector s0 = FloatVector.zero(S), s1 = FloatVector.zero(S), s2 = FloatVector.zero(S),
+                    s3 = FloatVector.zero(S);
+            int p = 0;
+            for (; p + L <= k; p += L) {
+                FloatVector av = FloatVector.fromArray(S, a, aOff + p);
+                s0 = FloatVector.fromArray(S, b, b0 + p).fma(av, s0);
+                s1 = FloatVector.fromArray(S, b, b1 + p).fma(av, s1);
+                s2 = FloatVector.fromArray(S, b, b2 + p).fma(av, s2);
+                s3 = FloatVector.fromArray(S, b, b3 + p).fma(av, s3);
+            }
+            float d0 = VMath.sum(s0), d1 = VMath.sum(s1), d2 = VMath.sum(s2), d3 = VMath.sum(s3);
+            for (; p < k; p++) {
+                float av = a[aOff + p];
+                d0 += b[b0 + p] * av;
+                d1 += b[b1 + p] * av;
+                d2 += b[b2 + p] * av;
+                d3 += b[b3 + p] * av;
+            }
+            store(c, cOff + j, alpha * d0, beta);
+            store(c, cOff + j + 1, alpha * d1, beta);
+            store(c, cOff + j + 2, alpha * d2, beta);
+            store(c, cOff + j + 3, alpha * d3, beta);
+        }
+        for (; j < j1; j++) {
+            int bj = bOff + j * ldb;
+            FloatVector s0 = FloatVector.zero(S);
+            int p = 0;
+            for (; p + L <= k; p += L) {
+                s0 = FloatVector.fromArray(S, b, bj + p).fma(FloatVector.fromArray(S, a, aOff + p), s0);
+            }
+            float d0 = VMath.sum(s0);
+            for (; p < k; p++) {
+                d0 += b[bj + p] * a[aOff + p];
+            }
+            store(c, cOff + j, alpha * d0, beta);
         }
     }
 
