@@ -132,7 +132,8 @@ public final class Gguf implements AutoCloseable {
             Map<String, Object> metadata = new LinkedHashMap<>();
             for (long i = 0; i < kvCount; i++) {
                 String key = in.string("metadata key " + i);
-                metadata.put(key, in.value(in.i32("type of " + key), key));
+                String what = "metadata '" + key + "'";
+                metadata.put(key, in.value(in.i32(what), what));
             }
             long alignment = metadata.get("general.alignment") instanceof Number n ? n.longValue() : 32;
             if (alignment <= 0 || Long.bitCount(alignment) != 1) {
@@ -500,28 +501,28 @@ public final class Gguf implements AutoCloseable {
             return new String(seg.asSlice(at, len).toArray(ValueLayout.JAVA_BYTE), StandardCharsets.UTF_8);
         }
 
-        /** A metadata value of GGUF type {@code type} (gguf_metadata_value_type). */
-        Object value(int type, String key) throws IOException {
+        /** A metadata value of GGUF type {@code type} (gguf_metadata_value_type); {@code what} names it in errors. */
+        Object value(int type, String what) throws IOException {
             return switch (type) {
-                case 0 -> seg.get(ValueLayout.JAVA_BYTE, take(1, key)) & 0xFF;           // uint8
-                case 1 -> (int) seg.get(ValueLayout.JAVA_BYTE, take(1, key));            // int8
-                case 2 -> seg.get(I16, take(2, key)) & 0xFFFF;                           // uint16
-                case 3 -> (int) seg.get(I16, take(2, key));                              // int16
-                case 4 -> Integer.toUnsignedLong(seg.get(I32, take(4, key)));            // uint32
-                case 5 -> seg.get(I32, take(4, key));                                    // int32
-                case 6 -> seg.get(F32, take(4, key));                                    // float32
-                case 7 -> seg.get(ValueLayout.JAVA_BYTE, take(1, key)) != 0;             // bool
-                case 8 -> string(key);                                                   // string
-                case 9 -> array(key);                                                    // array
-                case 10, 11 -> seg.get(I64, take(8, key));                               // uint64, int64
-                case 12 -> seg.get(F64, take(8, key));                                   // float64
-                default -> throw new IOException(file + ": metadata '" + key + "' has unknown value type " + type);
+                case 0 -> seg.get(ValueLayout.JAVA_BYTE, take(1, what)) & 0xFF;           // uint8
+                case 1 -> (int) seg.get(ValueLayout.JAVA_BYTE, take(1, what));            // int8
+                case 2 -> seg.get(I16, take(2, what)) & 0xFFFF;                           // uint16
+                case 3 -> (int) seg.get(I16, take(2, what));                              // int16
+                case 4 -> Integer.toUnsignedLong(seg.get(I32, take(4, what)));            // uint32
+                case 5 -> seg.get(I32, take(4, what));                                    // int32
+                case 6 -> seg.get(F32, take(4, what));                                    // float32
+                case 7 -> seg.get(ValueLayout.JAVA_BYTE, take(1, what)) != 0;             // bool
+                case 8 -> string(what);                                                   // string
+                case 9 -> array(what);                                                    // array
+                case 10, 11 -> seg.get(I64, take(8, what));                               // uint64, int64
+                case 12 -> seg.get(F64, take(8, what));                                   // float64
+                default -> throw new IOException(file + ": " + what + " has unknown value type " + type);
             };
         }
 
-        private Object array(String key) throws IOException {
-            int type = i32(key);
-            long n = i64(key);
+        private Object array(String what) throws IOException {
+            int type = i32(what);
+            long n = i64(what);
             int minBytes = switch (type) { // per element; a string or nested array has at least its 8-byte length
                 case 0, 1, 7 -> 1;
                 case 2, 3 -> 2;
@@ -529,57 +530,57 @@ public final class Gguf implements AutoCloseable {
                 default -> 8;
             };
             if (n < 0 || n > (seg.byteSize() - pos) / minBytes) {
-                throw new IOException(file + ": truncated GGUF file: array '" + key + "' of " + n
-                        + " elements does not fit in the rest of the file");
+                throw new IOException(file + ": truncated GGUF file: " + what + " is an array of " + n
+                        + " elements, more than the rest of the file holds");
             }
             int count = (int) n;
             switch (type) {
                 case 0, 1, 2, 3, 5 -> {
                     int[] a = new int[count];
                     for (int i = 0; i < count; i++) {
-                        a[i] = (Integer) value(type, key);
+                        a[i] = (Integer) value(type, what);
                     }
                     return a;
                 }
                 case 4, 10, 11 -> {
                     long[] a = new long[count];
                     for (int i = 0; i < count; i++) {
-                        a[i] = (Long) value(type, key);
+                        a[i] = (Long) value(type, what);
                     }
                     return a;
                 }
                 case 6 -> {
                     float[] a = new float[count];
-                    MemorySegment.copy(seg, F32, take(4L * count, key), a, 0, count);
+                    MemorySegment.copy(seg, F32, take(4L * count, what), a, 0, count);
                     return a;
                 }
                 case 12 -> {
                     double[] a = new double[count];
-                    MemorySegment.copy(seg, F64, take(8L * count, key), a, 0, count);
+                    MemorySegment.copy(seg, F64, take(8L * count, what), a, 0, count);
                     return a;
                 }
                 case 7 -> {
                     boolean[] a = new boolean[count];
                     for (int i = 0; i < count; i++) {
-                        a[i] = (Boolean) value(type, key);
+                        a[i] = (Boolean) value(type, what);
                     }
                     return a;
                 }
                 case 8 -> {
                     List<String> a = new ArrayList<>(count);
                     for (int i = 0; i < count; i++) {
-                        a.add(string(key));
+                        a.add(string(what));
                     }
                     return Collections.unmodifiableList(a);
                 }
                 case 9 -> {
                     List<Object> a = new ArrayList<>(count);
                     for (int i = 0; i < count; i++) {
-                        a.add(array(key));
+                        a.add(array(what));
                     }
                     return Collections.unmodifiableList(a);
                 }
-                default -> throw new IOException(file + ": metadata '" + key + "' is an array of unknown type " + type);
+                default -> throw new IOException(file + ": " + what + " is an array of unknown type " + type);
             }
         }
     }
