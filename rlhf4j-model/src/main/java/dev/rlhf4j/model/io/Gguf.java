@@ -139,8 +139,7 @@ public final class Gguf implements AutoCloseable {
             if (alignment <= 0 || Long.bitCount(alignment) != 1) {
                 throw new IOException(file + ": general.alignment " + alignment + " is not a power of two");
             }
-            List<long[]> raw = new ArrayList<>(); // dims, type id, offset per tensor
-            List<String> names = new ArrayList<>();
+            List<RawInfo> infos = new ArrayList<>();
             for (long i = 0; i < tensorCount; i++) {
                 String name = in.string("tensor name " + i);
                 int nDims = in.i32("dimension count of " + name);
@@ -151,17 +150,13 @@ public final class Gguf implements AutoCloseable {
                 for (int d = 0; d < nDims; d++) {
                     dims[d] = in.i64("dimensions of " + name);
                 }
-                long type = Integer.toUnsignedLong(in.i32("type of " + name));
-                long offset = in.i64("offset of " + name);
-                names.add(name);
-                raw.add(concat(dims, type, offset));
+                infos.add(new RawInfo(name, dims, in.i32("type of " + name), in.i64("offset of " + name)));
             }
             long dataStart = (in.pos + alignment - 1) / alignment * alignment;
             Map<String, TensorInfo> tensors = new LinkedHashMap<>();
-            for (int i = 0; i < names.size(); i++) {
-                TensorInfo info = tensorInfo(file, names.get(i), raw.get(i), dataStart, seg.byteSize());
-                if (tensors.put(info.name(), info) != null) {
-                    throw new IOException(file + ": tensor '" + info.name() + "' appears twice");
+            for (RawInfo raw : infos) {
+                if (tensors.put(raw.name(), tensorInfo(file, raw, dataStart, seg.byteSize())) != null) {
+                    throw new IOException(file + ": tensor '" + raw.name() + "' appears twice");
                 }
             }
             return new Gguf(file, arena, seg, version, metadata, tensors);
@@ -171,18 +166,15 @@ public final class Gguf implements AutoCloseable {
         }
     }
 
-    private static long[] concat(long[] dims, long type, long offset) {
-        long[] r = Arrays.copyOf(dims, dims.length + 2);
-        r[dims.length] = type;
-        r[dims.length + 1] = offset;
-        return r;
+    /** A tensor info as stored: {@code offset} is relative to the aligned start of the data. */
+    private record RawInfo(String name, long[] dims, int typeId, long offset) {
     }
 
-    private static TensorInfo tensorInfo(Path file, String name, long[] raw, long dataStart, long fileSize)
-            throws IOException {
-        long[] dims = Arrays.copyOf(raw, raw.length - 2);
-        int typeId = (int) raw[raw.length - 2];
-        long offset = raw[raw.length - 1];
+    private static TensorInfo tensorInfo(Path file, RawInfo raw, long dataStart, long fileSize) throws IOException {
+        String name = raw.name();
+        long[] dims = raw.dims();
+        int typeId = raw.typeId();
+        long offset = raw.offset();
         String where = file + ": tensor '" + name + "'";
         String other = OTHER_TYPES.get(typeId);
         TensorType type = TensorType.of(typeId).orElseThrow(() -> new IOException(where + " has ggml type " + typeId

@@ -406,8 +406,8 @@ public final class HfCheckpoint {
     }
 
     /**
-     * The chat template: {@code chat_template.jinja} (transformers 4.47+ saves it there), else tokenizer_config.json's
-     * {@code chat_template}, a string or a list of named templates of which "default" is used.
+     * The chat template: {@code chat_template.jinja} (where recent transformers versions save it), else
+     * tokenizer_config.json's {@code chat_template}, a string or a list of named templates of which "default" is used.
      */
     static Optional<String> chatTemplate(Path dir) throws IOException {
         Path jinja = dir.resolve("chat_template.jinja");

@@ -21,7 +21,6 @@ import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collections;
-import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -139,8 +138,7 @@ public final class Safetensors implements AutoCloseable {
             throw new IOException(index + ": no \"weight_map\" object");
         }
         Map<String, TensorInfo> all = new LinkedHashMap<>();
-        for (Iterator<Map.Entry<String, JsonNode>> it = weightMap.fields(); it.hasNext(); ) {
-            Map.Entry<String, JsonNode> e = it.next();
+        for (Map.Entry<String, JsonNode> e : weightMap.properties()) {
             Path shard = index.resolveSibling(e.getValue().asText());
             if (!mapped.containsKey(shard)) {
                 if (!Files.isRegularFile(shard)) {
@@ -184,11 +182,10 @@ public final class Safetensors implements AutoCloseable {
             throw new IOException(file + ": header is not a JSON object");
         }
         long dataStart = 8 + headerLen, dataSize = size - dataStart;
-        for (Iterator<Map.Entry<String, JsonNode>> it = header.fields(); it.hasNext(); ) {
-            Map.Entry<String, JsonNode> e = it.next();
+        for (Map.Entry<String, JsonNode> e : header.properties()) {
             String name = e.getKey();
             if (name.equals("__metadata__")) {
-                e.getValue().fields().forEachRemaining(m -> metadata.put(m.getKey(), m.getValue().asText()));
+                e.getValue().properties().forEach(m -> metadata.put(m.getKey(), m.getValue().asText()));
                 continue;
             }
             TensorInfo info = tensorInfo(file, name, e.getValue(), dataStart, dataSize);

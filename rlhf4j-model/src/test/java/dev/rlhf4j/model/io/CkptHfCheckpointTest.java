@@ -388,7 +388,7 @@ class CkptHfCheckpointTest {
     private static Map<String, List<Integer>> namesAndShapes(Path file) throws IOException {
         JsonNode header = header(file);
         Map<String, List<Integer>> out = new TreeMap<>();
-        header.fields().forEachRemaining(e -> {
+        header.properties().forEach(e -> {
             if (!e.getKey().equals("__metadata__")) {
                 List<Integer> shape = new ArrayList<>();
                 e.getValue().get("shape").forEach(d -> shape.add(d.asInt()));
@@ -401,7 +401,7 @@ class CkptHfCheckpointTest {
     private static Map<String, String> readMetadata(Path file) throws IOException {
         JsonNode meta = header(file).get("__metadata__");
         Map<String, String> out = new TreeMap<>();
-        meta.fields().forEachRemaining(e -> out.put(e.getKey(), e.getValue().asText()));
+        meta.properties().forEach(e -> out.put(e.getKey(), e.getValue().asText()));
         return out;
     }
 
