@@ -549,7 +549,9 @@ public final class HfCheckpoint {
             } else {
                 ModelConfig.RopeScaling s = c.ropeScaling();
                 ObjectNode r = o.putObject("rope_scaling");
-                r.put("rope_type", s.type());
+                // transformers before 4.43 accepts linear scaling only as exactly {"type", "factor"}; Llama 3.1's
+                // configs name the llama3 kind "rope_type"
+                r.put(s.type().equals("linear") ? "type" : "rope_type", s.type());
                 r.put("factor", s.factor());
                 if (s.type().equals("llama3")) {
                     r.put("low_freq_factor", s.lowFreqFactor());

@@ -98,7 +98,7 @@ class CkptHfCheckpointTest {
 
     @ParameterizedTest
     @ValueSource(strings = {"gpt2", "llama-gqa-untied", "llama-mha-tied", "qwen2-bias-untied", "gpt2-reward",
-            "llama-reward", "llama-lm-and-score"})
+            "llama-reward", "llama-lm-and-score", "llama-rope-llama3", "llama-rope-linear"})
     void randomModelRoundTripIsBitIdentical(String variant) throws IOException {
         Transformer m = TestModels.random(config(variant), heads(variant), 7);
         HfCheckpoint.save(m, tmp, HfCheckpoint.SaveOptions.of(Safetensors.DType.F32));
@@ -357,8 +357,16 @@ class CkptHfCheckpointTest {
                     TestModels.llama(2, false, false, Rope.Style.ROTATE_HALF);
             case "llama-mha-tied" -> TestModels.llama(4, true, false, Rope.Style.ROTATE_HALF);
             case "qwen2-bias-untied" -> TestModels.llama(2, false, true, Rope.Style.ROTATE_HALF);
+            case "llama-rope-llama3" -> withScaling(new ModelConfig.RopeScaling("llama3", 8, 1, 4, 8192));
+            case "llama-rope-linear" -> withScaling(new ModelConfig.RopeScaling("linear", 2, 0, 0, 0));
             default -> throw new IllegalArgumentException(variant);
         };
+    }
+
+    private static ModelConfig withScaling(ModelConfig.RopeScaling scaling) {
+        ModelConfig c = TestModels.llama(2, false, false, Rope.Style.ROTATE_HALF);
+        return new ModelConfig(c.family(), c.vocabSize(), c.dim(), c.layers(), c.heads(), c.kvHeads(), c.hiddenDim(),
+                c.maxSeqLen(), c.normEps(), c.ropeTheta(), c.ropeStyle(), c.tiedEmbeddings(), c.qkvBias(), scaling);
     }
 
     private static Heads heads(String variant) {
