@@ -521,7 +521,7 @@ public final class Gguf implements AutoCloseable {
                 case 4, 5, 6 -> 4;
                 default -> 8;
             };
-            if (n < 0 || n > (seg.byteSize() - pos) / minBytes) {
+            if (n < 0 || n > (seg.byteSize() - pos) / minBytes || n > Integer.MAX_VALUE - 8) {
                 throw new IOException(file + ": truncated GGUF file: " + what + " is an array of " + n
                         + " elements, more than the rest of the file holds");
             }

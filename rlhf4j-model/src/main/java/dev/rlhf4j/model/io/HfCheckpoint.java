@@ -8,7 +8,6 @@ import dev.rlhf4j.model.Heads;
 import dev.rlhf4j.model.ModelConfig;
 import dev.rlhf4j.model.Transformer;
 import dev.rlhf4j.model.tokenizer.Tokenizer;
-import dev.rlhf4j.tensor.ParamArena;
 import dev.rlhf4j.tensor.Rope;
 import dev.rlhf4j.tensor.Tensor;
 
