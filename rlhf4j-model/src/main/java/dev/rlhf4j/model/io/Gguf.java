@@ -33,22 +33,24 @@ import java.util.Set;
  * counts, typed key/value metadata, tensor infos (name, dimensions with {@code ne[0]} innermost, ggml type, offset),
  * then the tensor data aligned to {@code general.alignment} (32 by default). All little-endian.
  *
- * <p>The file is memory-mapped. F32, F16, BF16, Q8_0 and Q4_0 tensors are read (dequantised) to float32; other
- * ggml types are refused by name when the file is opened. The {@code llama} architecture maps onto a Llama-family
- * {@link Transformer} with {@link Rope.Style#INTERLEAVED} RoPE: llama.cpp's converter permutes HF's q and k rows
- * back to Meta's pairing. Errors in a file raise one-line {@link IOException}s naming it.
+ * <p>The file is memory-mapped. F32, F16, BF16, Q8_0, Q4_0, Q4_K and Q6_K tensors are read (dequantised) to
+ * float32; other ggml types are refused by name when the file is opened. The {@code llama} architecture maps onto a
+ * Llama-family {@link Transformer} with {@link Rope.Style#INTERLEAVED} RoPE: llama.cpp's converter permutes HF's q
+ * and k rows back to Meta's pairing. Errors in a file raise one-line {@link IOException}s naming it.
  */
 public final class Gguf implements AutoCloseable {
     private static final ValueLayout.OfShort I16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     private static final ValueLayout.OfInt I32 = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     private static final ValueLayout.OfLong I64 = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     private static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
-    private static final ValueLayout.OfDouble F64 = ValueLayout.JAVA_DOUBLE_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    private static final ValueLayout.OfDouble F64 =
+            ValueLayout.JAVA_DOUBLE_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     private static final int MAGIC = 0x46554747; // "GGUF" read as a little-endian uint32
 
     /** The ggml tensor types rlhf4j reads: id, elements per block and bytes per block (ggml.h, ggml-common.h). */
     public enum TensorType {
-        F32(0, 1, 4), F16(1, 1, 2), Q4_0(2, 32, 18), Q8_0(8, 32, 34), BF16(30, 1, 2);
+        F32(0, 1, 4), F16(1, 1, 2), Q4_0(2, 32, 18), Q8_0(8, 32, 34), Q4_K(12, 256, 144), Q6_K(14, 256, 210),
+        BF16(30, 1, 2);
 
         public final int id, blockSize, blockBytes;
 
@@ -66,7 +68,7 @@ public final class Gguf implements AutoCloseable {
     /** Names of the other ggml types, for the error that refuses them. */
     private static final Map<Integer, String> OTHER_TYPES = Map.ofEntries(Map.entry(3, "Q4_1"), Map.entry(6, "Q5_0"),
             Map.entry(7, "Q5_1"), Map.entry(9, "Q8_1"), Map.entry(10, "Q2_K"), Map.entry(11, "Q3_K"),
-            Map.entry(12, "Q4_K"), Map.entry(13, "Q5_K"), Map.entry(14, "Q6_K"), Map.entry(15, "Q8_K"));
+            Map.entry(13, "Q5_K"), Map.entry(15, "Q8_K"));
 
     /**
      * One tensor: {@code dims} as GGUF stores them, {@code ne[0]} (the contiguous one) first, so the row-major shape
@@ -144,7 +146,8 @@ public final class Gguf implements AutoCloseable {
                 String name = in.string("tensor name " + i);
                 int nDims = in.i32("dimension count of " + name);
                 if (nDims < 1 || nDims > 4) {
-                    throw new IOException(file + ": tensor '" + name + "' has " + nDims + " dimensions (ggml has 1 to 4)");
+                    throw new IOException(file + ": tensor '" + name + "' has " + nDims
+                            + " dimensions (ggml has 1 to 4)");
                 }
                 long[] dims = new long[nDims];
                 for (int d = 0; d < nDims; d++) {
@@ -179,7 +182,7 @@ public final class Gguf implements AutoCloseable {
         String other = OTHER_TYPES.get(typeId);
         TensorType type = TensorType.of(typeId).orElseThrow(() -> new IOException(where + " has ggml type " + typeId
                 + (other == null ? " (unknown)" : " (" + other + ")")
-                + ", which rlhf4j does not read (F32, F16, BF16, Q8_0, Q4_0)"));
+                + ", which rlhf4j does not read (" + Arrays.toString(TensorType.values()) + ")"));
         long elements = 1;
         for (long d : dims) {
             if (d < 0 || d > Integer.MAX_VALUE || (d > 0 && elements > Integer.MAX_VALUE / d)) {
@@ -265,13 +268,76 @@ public final class Gguf implements AutoCloseable {
                     long blk = at + 18L * b;
                     float d = Float.float16ToFloat(seg.get(I16, blk));
                     for (int j = 0; j < 16; j++) {
-                        int q = seg.get(ValueLayout.JAVA_BYTE, blk + 2 + j) & 0xFF;
+                        int q = unsignedByte(blk + 2 + j);
                         dst[offset + 32 * b + j] = ((q & 0x0F) - 8) * d;
                         dst[offset + 32 * b + j + 16] = ((q >>> 4) - 8) * d;
                     }
                 }
             }
+            case Q4_K -> {
+                for (int b = 0; b < n / 256; b++) {
+                    dequantizeQ4K(at + 144L * b, dst, offset + 256 * b);
+                }
+            }
+            case Q6_K -> {
+                for (int b = 0; b < n / 256; b++) {
+                    dequantizeQ6K(at + 210L * b, dst, offset + 256 * b);
+                }
+            }
         }
+    }
+
+    /**
+     * block_q4_K (ggml-common.h): f16 d, f16 dmin, 12 bytes packing eight 6-bit (scale, min) pairs, 128 bytes of
+     * nibbles. Each 64 elements use two pairs: the low nibbles of 32 bytes give the first 32 elements, their high
+     * nibbles the next 32, each as {@code d·scale·q − dmin·min}.
+     */
+    private void dequantizeQ4K(long blk, float[] dst, int out) {
+        float d = Float.float16ToFloat(seg.get(I16, blk)), dmin = Float.float16ToFloat(seg.get(I16, blk + 2));
+        int[] sc = new int[12];
+        for (int i = 0; i < 12; i++) {
+            sc[i] = unsignedByte(blk + 4 + i);
+        }
+        for (int j = 0; j < 4; j++) {
+            for (int half = 0; half < 2; half++) {
+                // get_scale_min_k4: pairs 0-3 are the low 6 bits of bytes 0-3 (scale) and 4-7 (min); pairs 4-7 take
+                // 4 bits from bytes 8-11 and their top 2 bits from the top of bytes 0-3 (scale) and 4-7 (min)
+                int k = 2 * j + half;
+                int scale = k < 4 ? sc[k] & 63 : (sc[k + 4] & 0xF) | (sc[k - 4] >>> 6) << 4;
+                int min = k < 4 ? sc[k + 4] & 63 : (sc[k + 4] >>> 4) | (sc[k] >>> 6) << 4;
+                float d1 = d * scale, m1 = dmin * min;
+                for (int l = 0; l < 32; l++) {
+                    int q = unsignedByte(blk + 16 + 32L * j + l);
+                    dst[out + 64 * j + 32 * half + l] = d1 * (half == 0 ? q & 0xF : q >>> 4) - m1;
+                }
+            }
+        }
+    }
+
+    /**
+     * block_q6_K (ggml-common.h): 128 bytes of low nibbles ql, 64 bytes of 2-bit high parts qh, 16 int8 scales, then
+     * f16 d. Each 128 elements use 64 ql bytes, 32 qh bytes and 8 scales: element {@code l + 32·k} (k = 0..3) takes
+     * the low or high nibble of ql[l] or ql[l + 32] and bits 2k, 2k+1 of qh[l], minus 32, times d and the scale of its
+     * 16 elements.
+     */
+    private void dequantizeQ6K(long blk, float[] dst, int out) {
+        float d = Float.float16ToFloat(seg.get(I16, blk + 208));
+        for (int h = 0; h < 2; h++) {
+            long ql = blk + 64L * h, qh = blk + 128 + 32L * h, sc = blk + 192 + 8L * h;
+            for (int l = 0; l < 32; l++) {
+                int lo = unsignedByte(ql + l), hi = unsignedByte(ql + l + 32), top = unsignedByte(qh + l);
+                int[] q = {(lo & 0xF) | (top & 3) << 4, (hi & 0xF) | (top >>> 2 & 3) << 4,
+                        (lo >>> 4) | (top >>> 4 & 3) << 4, (hi >>> 4) | (top >>> 6 & 3) << 4};
+                for (int k = 0; k < 4; k++) {
+                    byte scale = seg.get(ValueLayout.JAVA_BYTE, sc + l / 16 + 2 * k);
+                    dst[out + 128 * h + 32 * k + l] = d * scale * (q[k] - 32);
+                }
+            }
+        }
+    }
+
+    private int unsignedByte(long at) {
+        return seg.get(ValueLayout.JAVA_BYTE, at) & 0xFF;
     }
 
     @Override
@@ -306,7 +372,9 @@ public final class Gguf implements AutoCloseable {
         int dim = integer("llama.embedding_length"), heads = integer("llama.attention.head_count");
         int kvHeads = metadata.containsKey("llama.attention.head_count_kv")
                 ? integer("llama.attention.head_count_kv") : heads;
-        if (metadata.containsKey("llama.rope.dimension_count") && integer("llama.rope.dimension_count") * heads != dim) {
+        boolean partialRope = metadata.containsKey("llama.rope.dimension_count")
+                && integer("llama.rope.dimension_count") * heads != dim;
+        if (partialRope) {
             throw new IOException(file + ": llama.rope.dimension_count " + integer("llama.rope.dimension_count")
                     + " rotates part of each head; rlhf4j rotates whole heads of " + dim / Math.max(heads, 1));
         }
@@ -351,14 +419,15 @@ public final class Gguf implements AutoCloseable {
         return model;
     }
 
-    /** Reads GGUF tensor {@code name}, a {@code [rows, cols]} matrix (a vector when cols is 0), into rows of a parameter. */
+    /** Reads tensor {@code name}, a {@code [rows, cols]} matrix (a vector when cols is 0), into rows of a parameter. */
     private void place(Transformer model, String name, String param, int row0, int rows, int cols, Set<String> unused)
             throws IOException {
         TensorInfo t = info(name);
         int[] expected = cols == 0 ? new int[] {rows} : new int[] {rows, cols};
         if (!Arrays.equals(t.shape(), expected)) {
             throw new IOException(file + ": tensor '" + name + "' has shape " + Arrays.toString(t.shape())
-                    + " (ne " + Arrays.toString(t.dims()) + "), the llama.* metadata implies " + Arrays.toString(expected));
+                    + " (ne " + Arrays.toString(t.dims()) + "), the llama.* metadata implies "
+                    + Arrays.toString(expected));
         }
         Tensor p = model.params().get(param);
         read(t, p.data(), p.offset() + row0 * Math.max(cols, 1));

@@ -291,7 +291,8 @@ public final class HfCheckpoint {
 
     /** Buffers some HF checkpoints carry that are not parameters: GPT-2's causal masks, old Llama's inv_freq. */
     private static boolean isBuffer(String name) {
-        return name.endsWith(".attn.bias") || name.endsWith(".attn.masked_bias") || name.endsWith("rotary_emb.inv_freq");
+        return name.endsWith(".attn.bias") || name.endsWith(".attn.masked_bias")
+                || name.endsWith("rotary_emb.inv_freq");
     }
 
     // ------------------------------------------------------------------ loading

@@ -35,7 +35,8 @@ import java.util.TreeSet;
  */
 public final class Llama2c {
     private static final ValueLayout.OfInt I32_LE = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
-    private static final ValueLayout.OfFloat F32_LE = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    private static final ValueLayout.OfFloat F32_LE =
+            ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     private static final int HEADER_BYTES = 7 * 4;
     /** export.py's magic "ak42" for its version 1 and 2 formats, which {@code run.c} does not read either. */
     private static final int VERSIONED_MAGIC = 0x616b3432;

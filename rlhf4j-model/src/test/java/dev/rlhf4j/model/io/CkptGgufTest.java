@@ -183,6 +183,62 @@ class CkptGgufTest {
         }
     }
 
+    /**
+     * K-quants against their logical content: Q4_K holds eight sub-blocks of 32 with a 6-bit scale and min each,
+     * {@code x = d·scale·q − dmin·min}; Q6_K sixteen sub-blocks of 16 with an int8 scale,
+     * {@code x = d·scale·(q − 32)}.
+     * The blocks are packed here the way ggml's quantize_row_q4_K_ref and quantize_row_q6_K_ref lay them out.
+     */
+    @Test
+    void kQuantsDequantiseToTheirLogicalValues() throws IOException {
+        float d = 0.25f, dmin = 0.125f;
+        int[] scale = new int[8], min = new int[8], q4 = new int[256];
+        byte[] scales = new byte[12], nibbles = new byte[128];
+        for (int k = 0; k < 8; k++) {
+            scale[k] = 10 + 7 * k; // past 15 from k = 1 on, so the packed top bits matter
+            min[k] = 63 - 5 * k;
+            if (k < 4) {
+                scales[k] = (byte) scale[k];
+                scales[k + 4] = (byte) min[k];
+            } else {
+                scales[k + 4] = (byte) ((scale[k] & 0xF) | (min[k] & 0xF) << 4);
+                scales[k - 4] |= (byte) ((scale[k] >> 4) << 6);
+                scales[k] |= (byte) ((min[k] >> 4) << 6);
+            }
+        }
+        float[] q4Expected = new float[256];
+        for (int e = 0; e < 256; e++) {
+            q4[e] = (5 * e + 1) % 16;
+            int j = e / 64, high = e % 64 / 32, l = e % 32;
+            nibbles[32 * j + l] |= (byte) (q4[e] << (4 * high));
+            q4Expected[e] = d * scale[e / 32] * q4[e] - dmin * min[e / 32];
+        }
+        ByteBuffer q4k = le(144).putShort(Float.floatToFloat16(d)).putShort(Float.floatToFloat16(dmin))
+                .put(scales).put(nibbles);
+
+        float d6 = 0.5f;
+        byte[] ql = new byte[128], qh = new byte[64], sc6 = new byte[16];
+        for (int g = 0; g < 16; g++) {
+            sc6[g] = (byte) (9 * g - 70);
+        }
+        float[] q6Expected = new float[256];
+        for (int e = 0; e < 256; e++) {
+            int q = (7 * e + 3) % 64;
+            int h = e / 128, k = e % 128 / 32, l = e % 32;
+            ql[64 * h + l + (k % 2) * 32] |= (byte) ((q & 0xF) << (k / 2 * 4));
+            qh[32 * h + l] |= (byte) ((q >> 4) << (2 * k));
+            q6Expected[e] = d6 * sc6[e / 16] * (q - 32);
+        }
+        ByteBuffer q6k = le(210).put(ql).put(qh).put(sc6).putShort(Float.floatToFloat16(d6));
+
+        GgufWriter w = new GgufWriter().tensor("q4k", new long[] {256}, 12, q4k.array())
+                .tensor("q6k", new long[] {256}, 14, q6k.array());
+        try (Gguf g = Gguf.open(write(w, 3, 32))) {
+            assertArrayEquals(q4Expected, g.read("q4k"));
+            assertArrayEquals(q6Expected, g.read("q6k"));
+        }
+    }
+
     @ParameterizedTest
     @ValueSource(booleans = {false, true})
     void llamaTensorsLandInTheirParameters(boolean tied) throws IOException {
@@ -203,8 +259,8 @@ class CkptGgufTest {
         assertOneLine(openFails(magic, "magic.gguf"), "magic.gguf", "not a GGUF file");
         assertOneLine(openFails(new GgufWriter().bytes(1, 32), "v1.gguf"), "v1.gguf", "version 1");
         assertOneLine(openFails(new GgufWriter().bytes(4, 32), "v4.gguf"), "v4.gguf", "unknown GGUF version 4");
-        assertOneLine(openFails(Arrays.copyOf(good, 37), "cut.gguf"), "cut.gguf", "truncated", // inside the value of "a"
-                "metadata 'a'");
+        byte[] cut = Arrays.copyOf(good, 37); // inside the value of "a"
+        assertOneLine(openFails(cut, "cut.gguf"), "cut.gguf", "truncated", "metadata 'a'");
     }
 
     @Test
@@ -216,8 +272,8 @@ class CkptGgufTest {
 
     @Test
     void tensorTypesThatAreNotReadAreNamed() throws IOException {
-        assertOneLine(openFails(new GgufWriter().tensor("w", new long[] {256}, 12, new byte[144]).bytes(3, 32),
-                "k.gguf"), "k.gguf", "'w'", "ggml type 12 (Q4_K)");
+        assertOneLine(openFails(new GgufWriter().tensor("w", new long[] {256}, 13, new byte[176]).bytes(3, 32),
+                "k.gguf"), "k.gguf", "'w'", "ggml type 13 (Q5_K)");
         assertOneLine(openFails(new GgufWriter().tensor("w", new long[] {4}, 99, new byte[16]).bytes(3, 32),
                 "x.gguf"), "x.gguf", "'w'", "ggml type 99 (unknown)");
     }

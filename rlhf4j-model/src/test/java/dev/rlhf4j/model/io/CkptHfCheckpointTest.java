@@ -85,7 +85,8 @@ class CkptHfCheckpointTest {
         Path out = tmp.resolve("out");
         HfCheckpoint.save(loaded.model(), out, HfCheckpoint.SaveOptions.like(loaded, Safetensors.DType.F32));
         TestModels.assertSameParameters(loaded.model(), HfCheckpoint.load(out).model());
-        assertEquals(namesAndShapes(dir.resolve("model.safetensors")), namesAndShapes(out.resolve("model.safetensors")));
+        assertEquals(namesAndShapes(dir.resolve("model.safetensors")),
+                namesAndShapes(out.resolve("model.safetensors")));
 
         JsonNode config = JSON.readTree(out.resolve("config.json").toFile());
         assertEquals("GPT2LMHeadModel", config.get("architectures").get(0).asText());
@@ -214,7 +215,8 @@ class CkptHfCheckpointTest {
                  "bos_token_id": 128000, "eos_token_id": [128001, 128009]}""");
         HfCheckpoint.HfConfig hc = HfCheckpoint.readConfig(file);
         assertEquals(new ModelConfig(ModelConfig.Family.LLAMA, 300, 64, 3, 8, 2, 100, 512, 1e-5f, 500000.0,
-                Rope.Style.ROTATE_HALF, true, false, new ModelConfig.RopeScaling("llama3", 8, 1, 4, 8192)), hc.config());
+                Rope.Style.ROTATE_HALF, true, false, new ModelConfig.RopeScaling("llama3", 8, 1, 4, 8192)),
+                hc.config());
         assertEquals(OptionalInt.of(128000), hc.bosId());
         assertEquals(List.of(128001, 128009), hc.eosIds());
     }
@@ -281,7 +283,8 @@ class CkptHfCheckpointTest {
         Map<String, Tensor> misshapen = new LinkedHashMap<>(good);
         misshapen.put("model.layers.0.self_attn.k_proj.weight", Tensor.zeros(24, 24));
         Safetensors.write(weights, misshapen, Safetensors.DType.F32, Map.of("format", "pt"));
-        assertLoadFails("tensor 'model.layers.0.self_attn.k_proj.weight' has shape [24, 24] but config.json implies [12, 24]");
+        assertLoadFails("tensor 'model.layers.0.self_attn.k_proj.weight' has shape [24, 24] but config.json "
+                + "implies [12, 24]");
     }
 
     private void assertLoadFails(String mentions) {
@@ -315,8 +318,8 @@ class CkptHfCheckpointTest {
         HfCheckpoint.save(m, tmp, new HfCheckpoint.SaveOptions(Safetensors.DType.F32, "mistral", null,
                 OptionalInt.of(1), List.of(2), OptionalInt.empty()));
         Files.writeString(tmp.resolve("generation_config.json"), "{\"bos_token_id\": 1, \"eos_token_id\": [2, 32000]}");
-        Files.writeString(tmp.resolve("tokenizer_config.json"),
-                "{\"chat_template\": [{\"name\": \"tool_use\", \"template\": \"T\"}, {\"name\": \"default\", \"template\": \"D\"}]}");
+        Files.writeString(tmp.resolve("tokenizer_config.json"), """
+                {"chat_template": [{"name": "tool_use", "template": "T"}, {"name": "default", "template": "D"}]}""");
         LoadedModel loaded = HfCheckpoint.load(tmp);
         assertEquals("mistral", loaded.modelType());
         assertEquals(List.of(2, 32000), loaded.eosIds());
@@ -330,7 +333,8 @@ class CkptHfCheckpointTest {
     @Test
     void tokenizerIsSavedBesideTheWeightsAndGivesTheSpecialIds() throws IOException {
         Transformer m = TestModels.random(config("gpt2"), Heads.LM, 29);
-        HfCheckpoint.save(m, tmp, HfCheckpoint.SaveOptions.of(Safetensors.DType.F32).withTokenizer(new FakeTokenizer()));
+        HfCheckpoint.save(m, tmp,
+                HfCheckpoint.SaveOptions.of(Safetensors.DType.F32).withTokenizer(new FakeTokenizer()));
         assertTrue(Files.exists(tmp.resolve("tokenizer.json")));
         JsonNode generation = JSON.readTree(tmp.resolve("generation_config.json").toFile());
         assertEquals(36, generation.get("eos_token_id").asInt());

@@ -29,7 +29,8 @@ class CkptModelLoaderTest {
 
     @Test
     void ggufFileIsReadAsGguf() throws IOException {
-        LoadedModel m = ModelLoader.load(SharedData.require("models/gguf-llama-2-tiny-random/llama-2-tiny-random.gguf"));
+        LoadedModel m =
+                ModelLoader.load(SharedData.require("models/gguf-llama-2-tiny-random/llama-2-tiny-random.gguf"));
         assertEquals("gguf", m.format());
         assertTrue(m.ggufTokenizer().isPresent());
         assertTrue(m.tokenizerPath().isEmpty());

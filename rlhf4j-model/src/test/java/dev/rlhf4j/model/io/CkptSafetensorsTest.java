@@ -65,7 +65,8 @@ class CkptSafetensorsTest {
             float[] read = st.read("v");
             assertBitsEqual(expected, read);
             for (int i = 0; i < values.length; i++) {
-                assertEquals(Float.floatToIntBits(Safetensors.roundToBfloat16(values[i])), Float.floatToIntBits(read[i]));
+                assertEquals(Float.floatToIntBits(Safetensors.roundToBfloat16(values[i])),
+                        Float.floatToIntBits(read[i]));
             }
         }
     }
@@ -190,7 +191,8 @@ class CkptSafetensorsTest {
 
     private static byte[] withHeaderLength(long length, String json) {
         byte[] header = json.getBytes(StandardCharsets.UTF_8);
-        return ByteBuffer.allocate(8 + header.length).order(ByteOrder.LITTLE_ENDIAN).putLong(length).put(header).array();
+        return ByteBuffer.allocate(8 + header.length).order(ByteOrder.LITTLE_ENDIAN).putLong(length).put(header)
+                .array();
     }
 
     private static byte[] withData(String json, int dataBytes) {
