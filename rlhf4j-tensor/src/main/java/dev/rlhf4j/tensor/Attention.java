@@ -112,7 +112,7 @@ public final class Attention {
             }
             for (int t = t0; t < T; t++) {
                 int qAt = xo + (b * T + t) * W + h * hd;
-                scores(x, qAt, scale, kt, tp, hd, rows, roundUp(t + 1, L));
+                scores(x, qAt, scale, kt, tp, hd, rows, 0, roundUp(t + 1, L));
                 int pAt = pBase + t * T;
                 softmaxRow(rows, 0, keyMask, b * T, t, probs, pAt, Math.min(T, t0 + TILE));
                 weightedRows(probs, pAt, t + 1, x, vBase, W, hd, o, oo + (b * T + t) * OW + h * hd);
@@ -283,6 +283,13 @@ public final class Attention {
         float[] x = qkv.data(), o = out.data();
         int xo = qkv.offset(), oo = out.offset();
         Scratch sc = scratch != null ? scratch : new Scratch(Parallel.global().threads());
+        // per sequence: does any visible slot hold padding? (usually none once a prompt is past its left padding)
+        boolean[] padded = new boolean[B];
+        for (int b = 0; b < B && keyMask != null; b++) {
+            for (int s = 0; s < start + Tn && !padded[b]; s++) {
+                padded[b] = keyMask[b * cap + s] == 0;
+            }
+        }
         Parallel.TaskBody body = (task, worker) -> {
             int b = task / H, h = task % H, g = h / rep;
             float[] row = Scratch.grow(sc.b, worker, cap);
@@ -291,21 +298,17 @@ public final class Attention {
                 int n = start + t + 1;
                 int qAt = xo + (b * Tn + t) * W + h * hd;
                 int outAt = oo + (b * Tn + t) * OW + h * hd;
-                int nv = roundUp(n, L);
-                for (int s = 0; s < nv; s += L) {
-                    FloatVector acc = FloatVector.zero(S);
-                    for (int d = 0; d < hd; d++) {
-                        acc = FloatVector.broadcast(S, x[qAt + d]).fma(FloatVector.fromArray(S, kc, kBase + d * cap + s),
-                                acc);
-                    }
-                    acc.mul(scale).intoArray(row, s);
-                }
+                scoresAt(x, qAt, scale, kc, kBase, cap, hd, row, roundUp(n, L));
                 float max = Float.NEGATIVE_INFINITY;
-                for (int s = 0; s < n; s++) {
-                    if (keyMask != null && keyMask[b * cap + s] == 0) {
-                        row[s] = Float.NEGATIVE_INFINITY;
-                    } else if (row[s] > max) {
-                        max = row[s];
+                if (!padded[b]) {
+                    max = VecOps.max(row, 0, n);
+                } else {
+                    for (int s = 0; s < n; s++) {
+                        if (keyMask[b * cap + s] == 0) {
+                            row[s] = Float.NEGATIVE_INFINITY;
+                        } else if (row[s] > max) {
+                            max = row[s];
+                        }
                     }
                 }
                 if (max == Float.NEGATIVE_INFINITY) {
@@ -569,16 +572,41 @@ public final class Attention {
     }
 
     /** One row: {@code out[outAt + s] = alpha Σ_d q[d] · mt[d][s]} for {@code s < n} (n a multiple of L). */
-    private static void scores(float[] q, int qAt, float alpha, float[] mt, int tp, int hd, float[] out, int n) {
-        scores(q, qAt, alpha, mt, tp, hd, out, 0, n);
-    }
-
     private static void scores(float[] q, int qAt, float alpha, float[] mt, int tp, int hd, float[] out, int outAt,
                                int n) {
-        for (int s = 0; s < n; s += L) {
+        scoresFrom(q, qAt, alpha, mt, 0, tp, hd, out, outAt, n);
+    }
+
+    /** {@link #scores} into {@code out[0..n)} with {@code mt} starting at {@code mtAt}. */
+    private static void scoresAt(float[] q, int qAt, float alpha, float[] mt, int mtAt, int tp, int hd, float[] out,
+                               int n) {
+        scoresFrom(q, qAt, alpha, mt, mtAt, tp, hd, out, 0, n);
+    }
+
+    /** Four blocks of keys at a time, so that four independent accumulators hide the FMA latency. */
+    private static void scoresFrom(float[] q, int qAt, float alpha, float[] mt, int mtAt, int tp, int hd, float[] out,
+                                   int outAt, int n) {
+        int s = 0;
+        for (; s + 4 * L <= n; s += 4 * L) {
+            FloatVector a0 = FloatVector.zero(S), a1 = FloatVector.zero(S), a2 = FloatVector.zero(S),
+                    a3 = FloatVector.zero(S);
+            for (int d = 0; d < hd; d++) {
+                FloatVector qd = FloatVector.broadcast(S, q[qAt + d]);
+                int m = mtAt + d * tp + s;
+                a0 = qd.fma(FloatVector.fromArray(S, mt, m), a0);
+                a1 = qd.fma(FloatVector.fromArray(S, mt, m + L), a1);
+                a2 = qd.fma(FloatVector.fromArray(S, mt, m + 2 * L), a2);
+                a3 = qd.fma(FloatVector.fromArray(S, mt, m + 3 * L), a3);
+            }
+            a0.mul(alpha).intoArray(out, outAt + s);
+            a1.mul(alpha).intoArray(out, outAt + s + L);
+            a2.mul(alpha).intoArray(out, outAt + s + 2 * L);
+            a3.mul(alpha).intoArray(out, outAt + s + 3 * L);
+        }
+        for (; s < n; s += L) {
             FloatVector a0 = FloatVector.zero(S);
             for (int d = 0; d < hd; d++) {
-                a0 = FloatVector.broadcast(S, q[qAt + d]).fma(FloatVector.fromArray(S, mt, d * tp + s), a0);
+                a0 = FloatVector.broadcast(S, q[qAt + d]).fma(FloatVector.fromArray(S, mt, mtAt + d * tp + s), a0);
             }
             a0.mul(alpha).intoArray(out, outAt + s);
         }
@@ -589,11 +617,21 @@ public final class Attention {
                                      float[] out, int outAt) {
         int d = 0;
         for (; d + L <= hd; d += L) {
-            FloatVector acc = FloatVector.zero(S);
-            for (int s = 0; s < n; s++) {
-                acc = FloatVector.broadcast(S, w[wAt + s]).fma(FloatVector.fromArray(S, m, mAt + s * stride + d), acc);
+            // four partial sums over interleaved keys hide the FMA latency; combined in a fixed order
+            FloatVector a0 = FloatVector.zero(S), a1 = FloatVector.zero(S), a2 = FloatVector.zero(S),
+                    a3 = FloatVector.zero(S);
+            int s = 0;
+            for (; s + 4 <= n; s += 4) {
+                int at = mAt + s * stride + d;
+                a0 = FloatVector.broadcast(S, w[wAt + s]).fma(FloatVector.fromArray(S, m, at), a0);
+                a1 = FloatVector.broadcast(S, w[wAt + s + 1]).fma(FloatVector.fromArray(S, m, at + stride), a1);
+                a2 = FloatVector.broadcast(S, w[wAt + s + 2]).fma(FloatVector.fromArray(S, m, at + 2 * stride), a2);
+                a3 = FloatVector.broadcast(S, w[wAt + s + 3]).fma(FloatVector.fromArray(S, m, at + 3 * stride), a3);
             }
-            acc.intoArray(out, outAt + d);
+            for (; s < n; s++) {
+                a0 = FloatVector.broadcast(S, w[wAt + s]).fma(FloatVector.fromArray(S, m, mAt + s * stride + d), a0);
+            }
+            a0.add(a1).add(a2.add(a3)).intoArray(out, outAt + d);
         }
         for (; d < hd; d++) {
             float acc = 0f;
