@@ -96,10 +96,6 @@ final class AddedVocabulary {
         return byContent.get(content);
     }
 
-    boolean isEmpty() {
-        return byId.isEmpty();
-    }
-
     /** Splits raw text on the tokens matched before normalization. */
     List<Segment> splitRaw(String text) {
         return raw.split(text);

@@ -19,12 +19,13 @@ import java.util.concurrent.ConcurrentHashMap;
  * pair whose merged piece has the highest score, the leftmost when scores tie.
  *
  * <p>Merging uses a priority queue over the pairs (as HF and SentencePiece do), so a word of n characters costs
- * O(n log n): a whole text without pre-tokenizer, as Mistral's tokenizer.json has, is one word. Words of up to
- * {@link #CACHED_WORD_LENGTH} characters are cached, since the same words recur all the time.
+ * O(n log n). Words of up to {@link #CACHED_WORD_LENGTH} characters are cached, since the same words recur all the
+ * time; longer ones (a whole text, for tokenizers without pre-tokenizer such as Mistral's) are cut into pieces that
+ * merge independently, see {@link #tokenize}.
  */
 final class BpeModel {
 
-    static final int CACHED_WORD_LENGTH = 64;
+    private static final int CACHED_WORD_LENGTH = 64;
     private static final int CACHE_CAPACITY = 100_000;
 
     private final String[] tokens;

@@ -113,7 +113,7 @@ final class HfFiles {
             }
         }
         roles.values().removeIf(v -> v == null);
-        return new TokenizerConfig(config.original(), roles, List.of(), null, null, null, List.of());
+        return config.withSpecialTokens(roles);
     }
 
     /**
@@ -144,7 +144,7 @@ final class HfFiles {
         if (config.original().isEmpty() && config.specialTokens().isEmpty() && vocab.containsKey("<|endoftext|>")) {
             Map<String, String> roles = Map.of("bos_token", "<|endoftext|>", "eos_token", "<|endoftext|>",
                     "unk_token", "<|endoftext|>");
-            effective = new TokenizerConfig(config.original(), roles, List.of(), null, null, null, List.of());
+            effective = config.withSpecialTokens(roles);
         }
         List<AddedToken> added = new ArrayList<>(effective.addedTokens());
         Path addedFile = dir.resolve("added_tokens.json");

@@ -48,6 +48,11 @@ record TokenizerConfig(ObjectNode original, Map<String, String> specialTokens, L
                 addEosToken, null, List.of());
     }
 
+    TokenizerConfig withSpecialTokens(Map<String, String> roles) {
+        return new TokenizerConfig(original, roles, additionalSpecialTokens, addBosToken, addEosToken, chatTemplate,
+                addedTokens);
+    }
+
     /** Reads the configuration files of an HF tokenizer directory; absent files mean an empty configuration. */
     static TokenizerConfig read(Path dir) throws IOException {
         Path configFile = dir.resolve("tokenizer_config.json");
