@@ -56,11 +56,14 @@ final class SentencePieceBpe {
             throw new IllegalArgumentException(source + ": " + n + " pieces but " + scores.length + " scores"
                     + (tokenTypes == null ? "" : " and " + tokenTypes.length + " token types"));
         }
-        for (int id : new int[] {bosId, eosId, unkId, padId}) {
-            if (id >= n) {
-                throw new IllegalArgumentException(source + ": special token id " + id + " is outside the "
-                        + n + "-piece vocabulary");
-            }
+        Map<String, String> roles = new HashMap<>();
+        try {
+            putRole(roles, "bos_token", bosId, pieces);
+            putRole(roles, "eos_token", eosId, pieces);
+            putRole(roles, "unk_token", unkId, pieces);
+            putRole(roles, "pad_token", padId, pieces);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException(source + ": " + e.getMessage(), e);
         }
         int[] types = tokenTypes != null ? tokenTypes : inferTypes(pieces, bosId, eosId, unkId);
         Map<String, Integer> vocab = new LinkedHashMap<>();
@@ -111,11 +114,6 @@ final class SentencePieceBpe {
                 added.add(new AddedToken(id, pieces.get(id), false, false, false, false, false));
             }
         }
-        Map<String, String> roles = new HashMap<>();
-        putRole(roles, "bos_token", bosId, pieces);
-        putRole(roles, "eos_token", eosId, pieces);
-        putRole(roles, "unk_token", unkId, pieces);
-        putRole(roles, "pad_token", padId, pieces);
         PostProcessor post = addBos && bosId >= 0 ? PostProcessor.Template.around(pieces.get(bosId), bosId, null, -1)
                 : null;
         return new BpeTokenizer("SentencePiece BPE by piece score (" + source + ")", model, NORMALIZER, null, post,
@@ -139,9 +137,14 @@ final class SentencePieceBpe {
         return a.score > b.score ? -1 : a.score < b.score ? 1 : 0;
     }
 
-    private static void putRole(Map<String, String> roles, String role, int id, List<String> pieces) {
+    /** Records the token of special id {@code id} under {@code role}; -1 means none. */
+    static void putRole(Map<String, String> roles, String role, int id, List<String> tokens) {
+        if (id >= tokens.size()) {
+            throw new IllegalArgumentException(role + " id " + id + " is outside the " + tokens.size()
+                    + "-token vocabulary");
+        }
         if (id >= 0) {
-            roles.put(role, pieces.get(id));
+            roles.put(role, tokens.get(id));
         }
     }
 

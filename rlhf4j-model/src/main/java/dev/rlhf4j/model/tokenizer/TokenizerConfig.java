@@ -70,7 +70,11 @@ record TokenizerConfig(ObjectNode original, Map<String, String> specialTokens, L
         List<String> additional = new ArrayList<>();
         JsonNode extra = config.has("additional_special_tokens") ? config.get("additional_special_tokens")
                 : map.path("additional_special_tokens");
-        extra.forEach(t -> additional.add(tokenText(t)));
+        extra.forEach(t -> {
+            if (tokenText(t) != null) {
+                additional.add(tokenText(t));
+            }
+        });
 
         List<AddedToken> added = new ArrayList<>();
         config.path("added_tokens_decoder").properties().forEach(e -> {
@@ -140,13 +144,16 @@ record TokenizerConfig(ObjectNode original, Map<String, String> specialTokens, L
     private String requiredToken(String role, Function<String, Integer> idOf) {
         String token = specialTokens.get(role);
         if (token == null || idOf.apply(token) == null) {
-            throw new IllegalArgumentException("add_" + role + " is true but " + role + " "
+            throw new IllegalArgumentException("tokenizer_config.json has add_" + role + " true but " + role + " "
                     + (token == null ? "is not set" : "'" + token + "' is not in the vocabulary"));
         }
         return token;
     }
 
-    /** Writes tokenizer_config.json and special_tokens_map.json into {@code dir}, listing {@code addedTokens}. */
+    /**
+     * Writes tokenizer_config.json and special_tokens_map.json into {@code dir}; {@code added_tokens_decoder} lists
+     * the tokenizer's added tokens.
+     */
     void write(Path dir, List<AddedToken> tokenizerAddedTokens) throws IOException {
         ObjectNode config = original.deepCopy();
         ObjectNode decoder = JsonNodeFactory.instance.objectNode();

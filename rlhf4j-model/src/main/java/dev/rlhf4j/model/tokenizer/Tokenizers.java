@@ -111,6 +111,7 @@ public final class Tokenizers {
      * @param bosId      BOS id, -1 if none
      * @param eosId      EOS id, -1 if none
      * @param padId      padding id, -1 if none
+     * @param preTokenizer {@code tokenizer.ggml.pre}, or null
      */
     public static Tokenizer fromByteLevelBpe(List<String> tokens, List<String> merges, int[] tokenTypes, int bosId,
                                              int eosId, int padId, String preTokenizer) {
@@ -157,16 +158,9 @@ public final class Tokenizers {
                 }
             }
             Map<String, String> roles = new HashMap<>();
-            for (String role : List.of("bos_token", "eos_token", "pad_token")) {
-                int id = role.equals("bos_token") ? bosId : role.equals("eos_token") ? eosId : padId;
-                if (id >= n) {
-                    throw new IllegalArgumentException(role + " id " + id + " is outside the " + n
-                            + "-token vocabulary");
-                }
-                if (id >= 0) {
-                    roles.put(role, tokens.get(id));
-                }
-            }
+            SentencePieceBpe.putRole(roles, "bos_token", bosId, tokens);
+            SentencePieceBpe.putRole(roles, "eos_token", eosId, tokens);
+            SentencePieceBpe.putRole(roles, "pad_token", padId, tokens);
             boolean addBos = llama3 && bosId >= 0;
             PostProcessor post = addBos ? PostProcessor.Template.around(tokens.get(bosId), bosId, null, -1) : null;
             return new BpeTokenizer("byte-level BPE (GGUF gpt2 vocabulary, pre-tokenizer " + pre + ")", model, null,

@@ -9,6 +9,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -64,7 +65,7 @@ class TokByteLevelBpeTest {
         assertEquals(inner.length + 2, ids.length);
         assertEquals(1, ids[0]);
         assertEquals(2, ids[ids.length - 1]);
-        assertArrayEquals(inner, java.util.Arrays.copyOfRange(ids, 1, ids.length - 1));
+        assertArrayEquals(inner, Arrays.copyOfRange(ids, 1, ids.length - 1));
         assertTrue(smol.isSpecial(1) && smol.isSpecial(2) && !smol.isSpecial(inner[0]));
         assertEquals(chat, smol.decode(ids, false));
         assertEquals("user\nhi", smol.decode(ids, true));

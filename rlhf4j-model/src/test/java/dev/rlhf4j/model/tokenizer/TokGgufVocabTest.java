@@ -1,5 +1,6 @@
 package dev.rlhf4j.model.tokenizer;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import org.junit.jupiter.api.Test;
 
@@ -9,6 +10,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Map;
 import java.util.stream.IntStream;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
@@ -26,10 +28,9 @@ class TokGgufVocabTest {
     record Lists(List<String> tokens, List<String> merges) {
         static Lists of(String dir) throws IOException {
             Path d = TokData.require(dir);
-            String[] tokens = new String[0];
-            var vocab = new ObjectMapper().readTree(d.resolve("vocab.json").toFile());
-            tokens = Arrays.copyOf(tokens, vocab.size());
-            for (var e : vocab.properties()) {
+            JsonNode vocab = new ObjectMapper().readTree(d.resolve("vocab.json").toFile());
+            String[] tokens = new String[vocab.size()];
+            for (Map.Entry<String, JsonNode> e : vocab.properties()) {
                 tokens[e.getValue().asInt()] = e.getKey();
             }
             List<String> merges = new ArrayList<>(Files.readAllLines(d.resolve("merges.txt")));

@@ -3,6 +3,8 @@ package dev.rlhf4j.model.tokenizer;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
+import java.nio.charset.StandardCharsets;
+
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 /**
@@ -26,7 +28,7 @@ class TokRoundTripTest {
             first = run == 0 ? took : first;
             best = Math.min(best, took);
         }
-        double mb = text.getBytes(java.nio.charset.StandardCharsets.UTF_8).length / 1e6;
+        double mb = text.getBytes(StandardCharsets.UTF_8).length / 1e6;
         System.out.printf("%-30s %7d tokens; encode %.2f MB: first %6.1f ms, best %6.1f ms (%.1f MB/s)%n", source,
                 ids.length, mb, first / 1e6, best / 1e6, mb / (best / 1e9));
         assertEquals(text, tokenizer.decode(ids, true));
