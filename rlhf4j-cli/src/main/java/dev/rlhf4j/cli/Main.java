@@ -10,7 +10,8 @@ import java.io.UncheckedIOException;
 /** The {@code rlhf4j} command. */
 @Command(name = "rlhf4j", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
         description = "RLHF on the JVM: supervised fine-tuning, reward models and PPO for causal language models.",
-        subcommands = {BenchCommand.class, CommandLine.HelpCommand.class})
+        subcommands = {GenerateCommand.class, TokenizeCommand.class, InfoCommand.class, ConvertCommand.class,
+                BenchCommand.class, CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
 
     @CommandLine.Spec

@@ -1,0 +1,179 @@
+package dev.rlhf4j.cli;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.rlhf4j.model.Pretrained;
+import dev.rlhf4j.model.chat.ChatTemplate;
+import dev.rlhf4j.model.generate.Generation;
+import dev.rlhf4j.model.generate.GenerationConfig;
+import dev.rlhf4j.model.generate.Generator;
+import dev.rlhf4j.tensor.Parallel;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.Callable;
+
+/** {@code rlhf4j generate}: continuations of prompts, streamed for a single prompt. */
+@Command(name = "generate", mixinStandardHelpOptions = true, sortOptions = false,
+        description = {"Generate continuations of prompts with a model (HF directory, llama2.c .bin or .gguf).",
+                "Prints the continuation only; a single prompt is streamed as it is generated."})
+public final class GenerateCommand implements Callable<Integer> {
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
+    @Option(names = "--model", required = true, paramLabel = "PATH",
+            description = "HF model directory, llama2.c .bin checkpoint or .gguf file.")
+    Path model;
+    @Option(names = "--tokenizer", paramLabel = "PATH",
+            description = "Tokenizer (HF directory, tokenizer.json or llama2.c tokenizer.bin); default: the model's.")
+    Path tokenizer;
+    @Option(names = "--prompt", arity = "1..*", paramLabel = "TEXT", description = "One or more prompts.")
+    List<String> prompts;
+    @Option(names = "--prompts", paramLabel = "FILE.jsonl",
+            description = "Prompts, one JSON object per line: {\"prompt\": ...} or {\"messages\": [{\"role\", \"content\"}]}.")
+    Path promptsFile;
+    @Option(names = "--max-new-tokens", defaultValue = "128", description = "Tokens to generate at most (default: ${DEFAULT-VALUE}).")
+    int maxNewTokens;
+    @Option(names = "--temperature", defaultValue = "1.0", description = "Sampling temperature; 0 = greedy (default: ${DEFAULT-VALUE}).")
+    float temperature;
+    @Option(names = "--top-k", defaultValue = "0", description = "Keep the k most likely tokens; 0 = off (default: ${DEFAULT-VALUE}).")
+    int topK;
+    @Option(names = "--top-p", defaultValue = "1.0", description = "Nucleus sampling mass; 1 = off (default: ${DEFAULT-VALUE}).")
+    float topP;
+    @Option(names = "--seed", defaultValue = "0", description = "Seed: the same seed gives the same text (default: ${DEFAULT-VALUE}).")
+    long seed;
+    @Option(names = "--stop", arity = "1..*", paramLabel = "TEXT", description = "Stop once one of these strings appears.")
+    List<String> stop;
+    @Option(names = "--chat", description = "Wrap each prompt as a user message with the model's chat template (ChatML if it has none).")
+    boolean chat;
+    @Option(names = "--system", paramLabel = "TEXT", description = "System message for --chat.")
+    String system;
+    @Option(names = "--batch-size", defaultValue = "8", description = "Prompts generated together (default: ${DEFAULT-VALUE}).")
+    int batchSize;
+    @Option(names = "--json", description = "One JSON line per prompt: prompt, completion, finish_reason, tokens, logprobs.")
+    boolean json;
+    @Option(names = "--threads", defaultValue = "0", description = "Threads; 0 = all cores (default: ${DEFAULT-VALUE}).")
+    int threads;
+
+    /** A prompt as given: plain text, or a conversation. */
+    private record Request(String text, List<ChatTemplate.Message> messages) {
+    }
+
+    @Override
+    public Integer call() throws IOException {
+        if ((prompts == null) == (promptsFile == null)) {
+            throw new IllegalArgumentException("give either --prompt TEXT... or --prompts FILE.jsonl");
+        }
+        if (batchSize <= 0) {
+            throw new IllegalArgumentException("--batch-size must be positive, got " + batchSize);
+        }
+        if (threads > 0) {
+            Parallel.setGlobalThreads(threads);
+        }
+        List<Request> requests = prompts != null ? prompts.stream().map(p -> new Request(p, null)).toList()
+                : readPrompts(promptsFile);
+        Pretrained pm = Pretrained.open(model, tokenizer);
+        pm.requireTokenizer();
+        GenerationConfig cfg = new GenerationConfig(maxNewTokens, temperature, topK, topP, seed, pm.eosIds(), stop);
+        List<int[]> encoded = new ArrayList<>();
+        for (Request r : requests) {
+            if (r.messages() != null) {
+                encoded.add(pm.encodeChat(r.messages()));
+            } else if (chat) {
+                encoded.add(pm.encodeChat(Pretrained.userTurn(system, r.text())));
+            } else {
+                encoded.add(pm.encodePrompt(r.text()));
+            }
+        }
+        PrintWriter out = spec.commandLine().getOut();
+        Generator generator = new Generator(pm.model(), pm.tokenizer());
+        boolean stream = !json && requests.size() == 1;
+        for (int from = 0; from < encoded.size(); from += batchSize) {
+            List<int[]> batch = encoded.subList(from, Math.min(encoded.size(), from + batchSize));
+            List<Generation> gens = generator.generate(batch, cfg, stream ? (seq, delta) -> {
+                out.print(delta);
+                out.flush();
+            } : null);
+            for (int i = 0; i < gens.size(); i++) {
+                Generation g = gens.get(i);
+                Request r = requests.get(from + i);
+                if (json) {
+                    ObjectNode o = JSON.createObjectNode();
+                    if (r.messages() != null) {
+                        o.set("messages", JSON.valueToTree(r.messages()));
+                    } else {
+                        o.put("prompt", r.text());
+                    }
+                    o.put("completion", g.text());
+                    o.put("finish_reason", g.finishReason());
+                    o.set("tokens", JSON.valueToTree(g.tokens()));
+                    o.set("logprobs", JSON.valueToTree(g.logprobs()));
+                    out.println(JSON.writeValueAsString(o));
+                } else if (stream) {
+                    out.println();
+                } else {
+                    if (from + i > 0) {
+                        out.println("----");
+                    }
+                    out.println(g.text());
+                }
+            }
+            out.flush();
+        }
+        return 0;
+    }
+
+    /** TRL's prompt formats, one JSON object per line; a bad line fails naming the file and line. */
+    static List<Request> readPrompts(Path file) throws IOException {
+        List<Request> out = new ArrayList<>();
+        try (BufferedReader in = Files.newBufferedReader(file, StandardCharsets.UTF_8)) {
+            String line;
+            int no = 0;
+            while ((line = in.readLine()) != null) {
+                no++;
+                if (line.isBlank()) {
+                    continue;
+                }
+                JsonNode node;
+                try {
+                    node = JSON.readTree(line);
+                } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+                    throw new IllegalArgumentException(file + ":" + no + ": not valid JSON ("
+                            + e.getOriginalMessage() + ")");
+                }
+                if (node.hasNonNull("prompt") && node.get("prompt").isTextual()) {
+                    out.add(new Request(node.get("prompt").asText(), null));
+                } else if (node.has("messages") && node.get("messages").isArray()) {
+                    List<ChatTemplate.Message> msgs = new ArrayList<>();
+                    for (JsonNode m : node.get("messages")) {
+                        if (!m.hasNonNull("role") || !m.hasNonNull("content")) {
+                            throw new IllegalArgumentException(file + ":" + no
+                                    + ": every message needs \"role\" and \"content\"");
+                        }
+                        msgs.add(new ChatTemplate.Message(m.get("role").asText(), m.get("content").asText()));
+                    }
+                    out.add(new Request(null, msgs));
+                } else {
+                    throw new IllegalArgumentException(file + ":" + no
+                            + ": expected a \"prompt\" string or a \"messages\" list");
+                }
+            }
+        }
+        if (out.isEmpty()) {
+            throw new IllegalArgumentException(file + ": no prompts");
+        }
+        return out;
+    }
+}
