@@ -38,7 +38,9 @@ public final class Transformer {
     private final ModelConfig config;
     private final Heads heads;
     private final ParamArena params;
+    /** Allocated on first use, so that models used only for inference never hold gradients. */
     private ParamArena grads;
+    private boolean frozen;
     private final Rope rope;
     private Workspace ws;
     private TokenBatch batch;
@@ -52,7 +54,6 @@ public final class Transformer {
         this.config = config;
         this.heads = heads;
         this.params = params;
-        this.grads = params.zerosLike();
         this.rope = config.isGpt2() ? null : rope(config);
     }
 
@@ -156,17 +157,24 @@ public final class Transformer {
         return params;
     }
 
-    /** The gradients, or null once frozen. */
+    /** The gradients (allocated, zero, on first use), or null once frozen. */
     public ParamArena grads() {
+        if (frozen) {
+            return null;
+        }
+        if (grads == null) {
+            grads = params.zerosLike();
+        }
         return grads;
     }
 
     public boolean frozen() {
-        return grads == null;
+        return frozen;
     }
 
     /** Drops the gradients: the model can still run forward (a reference or reward model) but not backward. */
     public void freeze() {
+        frozen = true;
         grads = null;
         if (ws != null) {
             ws.dropGradBuffers();
@@ -188,6 +196,11 @@ public final class Transformer {
     public void zeroGrad() {
         requireTrainable();
         grads.zero();
+    }
+
+    /** Bytes held by the gradients (0 until the first backward, or when frozen). */
+    public long gradientBytes() {
+        return grads == null ? 0 : 4 * grads.size();
     }
 
     /** Number of parameters. */
@@ -297,8 +310,7 @@ public final class Transformer {
         } else {
             RmsNorm.forward(last, p("ln_f.weight"), out, w.lnfRstd, config.normEps());
         }
-        if (grads != null) {
-            w.ensureGradBuffers();
+        if (w.dHidden != null) {
             w.view(w.dHidden, n, d).zero();
         }
         return out;
@@ -314,6 +326,7 @@ public final class Transformer {
     public Tensor hiddenGrad() {
         requireTrainable();
         requireForward();
+        ws.ensureGradBuffers();
         return ws.view(ws.dHidden, batch.rows(), config.dim());
     }
 
@@ -432,6 +445,7 @@ public final class Transformer {
         requireTrainable();
         requireForward();
         Workspace w = ws;
+        w.ensureGradBuffers();
         TokenBatch b = batch;
         int n = b.rows(), d = config.dim();
         boolean gpt2 = config.isGpt2();
@@ -510,7 +524,7 @@ public final class Transformer {
                 throw new IllegalArgumentException("batch [" + batchSize + ", " + seq + "] is too large for one "
                         + "activation buffer; use smaller micro-batches");
             }
-            ws = new Workspace(config, (int) rows, (int) probs, grads != null);
+            ws = new Workspace(config, (int) rows, (int) probs);
         }
         return ws;
     }
@@ -521,9 +535,10 @@ public final class Transformer {
     }
 
     private void requireTrainable() {
-        if (grads == null) {
+        if (frozen) {
             throw new IllegalStateException("the model is frozen: it has no gradients");
         }
+        grads();
     }
 
     private void requireForward() {
@@ -548,7 +563,7 @@ public final class Transformer {
         float[] dres, dln, dqkv, datty, dfc, dact, dHidden;
         float[] logitsChunk = new float[0];
 
-        Workspace(ModelConfig c, int rows, int probsSize, boolean grads) {
+        Workspace(ModelConfig c, int rows, int probsSize) {
             this.c = c;
             this.rowsCap = rows;
             this.probsCap = probsSize;
@@ -571,9 +586,6 @@ public final class Transformer {
             lnfMean = new float[rows];
             lnfRstd = new float[rows];
             tmp = new float[rows * d];
-            if (grads) {
-                ensureGradBuffers();
-            }
         }
 
         void ensureGradBuffers() {
