@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.rlhf4j.model.Heads;
 import dev.rlhf4j.model.ModelConfig;
+import dev.rlhf4j.model.Pretrained;
 import dev.rlhf4j.model.TokenBatch;
 import dev.rlhf4j.model.Transformer;
 import dev.rlhf4j.model.generate.Generation;
@@ -22,6 +23,7 @@ import picocli.CommandLine.Option;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Files;
+import java.nio.file.Path;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -70,6 +72,13 @@ public final class BenchCommand implements Callable<Integer> {
     String gemm;
     @Option(names = "--seed", defaultValue = "0", description = "Seed of the weights and tokens (default: ${DEFAULT-VALUE}).")
     long seed;
+    @Option(names = "--model", paramLabel = "PATH",
+            description = "Decode benchmark on this checkpoint instead of a random GPT-2-layout model; prompts are BOS "
+                    + "followed by --prompt - 1 random tokens.")
+    Path model;
+    @Option(names = "--temperature", defaultValue = "1.0",
+            description = "Sampling temperature of the decode benchmark; 0 = greedy (default: ${DEFAULT-VALUE}).")
+    float temperature;
 
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
@@ -90,7 +99,18 @@ public final class BenchCommand implements Callable<Integer> {
             case "java" -> Gemm.setBackend(Gemm.Backend.JAVA);
             default -> throw new IllegalArgumentException("--gemm must be auto, blas or java, got '" + gemm + "'");
         }
+        if (model != null && !"decode".equals(only)) {
+            throw new IllegalArgumentException("--model is for the decode benchmark: add --only decode");
+        }
         ModelConfig config = ModelConfig.gpt2(vocab, dim, layers, heads, Math.max(seq, prompt + newTokens));
+        Transformer loaded = null;
+        int bos = 0;
+        if (model != null) {
+            Pretrained pm = Pretrained.open(model, null);
+            loaded = pm.model();
+            config = loaded.config();
+            bos = pm.loaded().bosId().orElse(pm.tokenizer() != null ? pm.tokenizer().bosId().orElse(0) : 0);
+        }
         PrintWriter out = spec.commandLine().getOut();
         ObjectNode head = JSON.createObjectNode();
         head.put("rlhf4j", "bench");
@@ -99,15 +119,20 @@ public final class BenchCommand implements Callable<Integer> {
         head.put("gemm", Gemm.describe());
         head.put("vector_bits", Simd.bits());
         head.put("params", Transformer.layout(config, Heads.LM).size());
+        if (model != null) {
+            head.put("model", model.toString());
+        }
         ObjectNode cfg = head.putObject("config");
-        cfg.put("vocab", vocab).put("dim", dim).put("layers", layers).put("heads", heads).put("batch", batch)
-                .put("seq", seq).put("prompt", prompt).put("new", newTokens);
+        cfg.put("vocab", config.vocabSize()).put("dim", config.dim()).put("layers", config.layers())
+                .put("heads", config.heads()).put("batch", batch).put("seq", seq).put("prompt", prompt)
+                .put("new", newTokens);
         out.println(JSON.writeValueAsString(head));
         if (only == null || only.equals("train")) {
             out.println(JSON.writeValueAsString(train(config)));
         }
         if (only == null || only.equals("decode")) {
-            out.println(JSON.writeValueAsString(decode(config)));
+            out.println(JSON.writeValueAsString(decode(loaded != null ? loaded
+                    : Transformer.create(config, Heads.LM, seed), loaded != null, bos)));
         }
         if (only == null || only.equals("gemm")) {
             out.println(JSON.writeValueAsString(gemm(batch * seq, 4 * dim, dim)));
@@ -154,23 +179,29 @@ public final class BenchCommand implements Callable<Integer> {
 
     /**
      * Batched sampling with the key/value cache as the peer measures it: {@code batch} prompts of {@code prompt}
-     * random tokens, {@code new} tokens each drawn at temperature 1; the median of 3 repetitions, prefill included.
+     * random tokens (after BOS for a checkpoint), {@code new} tokens each at {@code --temperature} (1, as the
+     * peer, by default), never stopping early; the median of 5 repetitions after a warm-up of at least 2 s,
+     * prefill included.
      */
-    private ObjectNode decode(ModelConfig config) {
-        Transformer model = Transformer.create(config, Heads.LM, seed);
+    private ObjectNode decode(Transformer m, boolean checkpoint, int bos) {
         Rng rng = new Rng(seed + 3);
         List<int[]> prompts = new ArrayList<>();
+        int v = m.config().vocabSize();
         for (int b = 0; b < batch; b++) {
             int[] p = new int[prompt];
             for (int t = 0; t < prompt; t++) {
-                p[t] = rng.nextInt(vocab);
+                p[t] = checkpoint && t == 0 ? bos : rng.nextInt(v);
             }
             prompts.add(p);
         }
-        Generator generator = new Generator(model, null);
-        GenerationConfig gc = GenerationConfig.sampling(newTokens, seed);
-        generator.generate(prompts, gc); // warm-up
-        double[] times = new double[3];
+        Generator generator = new Generator(m, null);
+        GenerationConfig gc = new GenerationConfig(newTokens, temperature, 0, 1f, seed, null, null);
+        // JIT warm-up: short runs (a tiny model) repeat for at least two seconds
+        long warmStart = System.nanoTime();
+        for (int i = 0; i < 3 || System.nanoTime() - warmStart < 2_000_000_000L; i++) {
+            generator.generate(prompts, gc);
+        }
+        double[] times = new double[5];
         long generated = 0;
         for (int r = 0; r < times.length; r++) {
             long t0 = System.nanoTime();

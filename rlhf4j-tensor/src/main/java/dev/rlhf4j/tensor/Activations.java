@@ -112,7 +112,7 @@ public final class Activations {
         checkSwiglu(gateUp, out);
         float[] in = gateUp.data(), od = out.data();
         int io = gateUp.offset(), oo = out.offset();
-        Parallel.global().forRange(n, (lo, hi) -> {
+        Parallel.global().forRange(n, 8 * h, (lo, hi) -> {
             for (int r = lo; r < hi; r++) {
                 int g0 = io + r * 2 * h, u0 = g0 + h, o0 = oo + r * h;
                 int j = 0;
@@ -136,7 +136,7 @@ public final class Activations {
         sameSize("swiglu backward", gateUp, dGateUp);
         float[] in = gateUp.data(), gd = dout.data(), dd = dGateUp.data();
         int io = gateUp.offset(), go = dout.offset(), d0 = dGateUp.offset();
-        Parallel.global().forRange(n, (lo, hi) -> {
+        Parallel.global().forRange(n, 16 * h, (lo, hi) -> {
             for (int r = lo; r < hi; r++) {
                 int g0 = io + r * 2 * h, u0 = g0 + h, o0 = go + r * h, dg0 = d0 + r * 2 * h, du0 = dg0 + h;
                 for (int j = 0; j < h; j++) {

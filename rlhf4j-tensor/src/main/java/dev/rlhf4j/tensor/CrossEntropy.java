@@ -49,7 +49,7 @@ public final class CrossEntropy {
         float[] z = logits.data();
         int zo = logits.offset();
         float[] losses = perRow != null ? perRow : new float[n];
-        Parallel.global().forRange(n, (lo, hi) -> {
+        Parallel.global().forRange(n, 8 * vocab, (lo, hi) -> {
             for (int i = lo; i < hi; i++) {
                 int row = zo + i * vocab;
                 int y = targets[i];

@@ -17,7 +17,7 @@ public final class Embedding {
         check(ids, n, vocab, table, out);
         float[] td = table.data(), od = out.data();
         int to = table.offset(), oo = out.offset();
-        Parallel.global().forRange(n, (lo, hi) -> {
+        Parallel.global().forRange(n, d, (lo, hi) -> {
             for (int i = lo; i < hi; i++) {
                 int src = to + ids[i] * d, dst = oo + i * d;
                 if (accumulate) {

@@ -18,7 +18,7 @@ public final class Gemm {
     public enum Backend { BLAS, JAVA }
 
     /** Below this many multiply-adds a GEMM runs on the calling thread: dispatch would cost more than it saves. */
-    private static final long PARALLEL_THRESHOLD = 1L << 18;
+    private static final long PARALLEL_THRESHOLD = 1L << 20;
     /** Split points are rounded to this many rows or columns, keeping the micro-kernels' tiles whole. */
     private static final int SPLIT_ALIGN = 16;
 

@@ -15,7 +15,7 @@ public final class LayerNorm {
         check(x, w, b, out, mean, rstd);
         float[] xd = x.data(), od = out.data(), wd = w.data(), bd = b.data();
         int xo = x.offset(), oo = out.offset(), wo = w.offset(), bo = b.offset();
-        Parallel.global().forRange(n, (lo, hi) -> {
+        Parallel.global().forRange(n, 4 * d, (lo, hi) -> {
             for (int r = lo; r < hi; r++) {
                 int xr = xo + r * d, or = oo + r * d;
                 float m = VecOps.sum(xd, xr, d) / d;
@@ -43,7 +43,7 @@ public final class LayerNorm {
         Tensor.requireCols("layernorm backward: dx", dx, d);
         float[] gy = dy.data(), xd = x.data(), wd = w.data(), gx = dx.data();
         int gyo = dy.offset(), xo = x.offset(), wo = w.offset(), gxo = dx.offset();
-        Parallel.global().forRange(n, (lo, hi) -> {
+        Parallel.global().forRange(n, 4 * d, (lo, hi) -> {
             for (int r = lo; r < hi; r++) {
                 int yr = gyo + r * d, xr = xo + r * d, dr = gxo + r * d;
                 float m = mean[r], s = rstd[r];

@@ -31,7 +31,7 @@ public final class Linear {
         if (b != null) {
             float[] bd = b.data();
             int bo = b.offset();
-            Parallel.global().forRange(n, (lo, hi) -> {
+            Parallel.global().forRange(n, out, (lo, hi) -> {
                 for (int r = lo; r < hi; r++) {
                     System.arraycopy(bd, bo, yd, yo + r * out, out);
                 }

@@ -30,6 +30,8 @@ public final class Parallel {
     }
 
     private static final long SPIN_NANOS = 200_000L;
+    /** Units of work (about one float operation each) below which a range is not split. */
+    public static final int GRAIN = 1 << 15;
     private static volatile Parallel global;
 
     private final int threads;
@@ -149,9 +151,14 @@ public final class Parallel {
         }
     }
 
-    /** Splits {@code [0, n)} into {@code min(n, threads)} contiguous parts of nearly equal size. */
-    public void forRange(int n, RangeBody body) {
-        int parts = Math.min(n, threads);
+    /**
+     * Splits {@code [0, n)} into at most {@code threads} contiguous parts of nearly equal size, each worth at least
+     * {@link #GRAIN} units of work when an item costs {@code workPerItem} (e.g. a row's length): a parallel region
+     * costs a microsecond or two, more than a small row loop.
+     */
+    public void forRange(int n, int workPerItem, RangeBody body) {
+        long byWork = Math.max(1, (long) n * Math.max(1, workPerItem) / GRAIN);
+        int parts = (int) Math.min(Math.min(n, threads), byWork);
         forTasks(parts, (task, worker) -> {
             long lo = (long) n * task / parts;
             long hi = (long) n * (task + 1) / parts;

@@ -23,7 +23,7 @@ public final class RmsNorm {
         }
         float[] xd = x.data(), od = out.data(), wd = w.data();
         int xo = x.offset(), oo = out.offset(), wo = w.offset();
-        Parallel.global().forRange(n, (lo, hi) -> {
+        Parallel.global().forRange(n, 4 * d, (lo, hi) -> {
             for (int r = lo; r < hi; r++) {
                 int xr = xo + r * d, or = oo + r * d;
                 float ms = VecOps.dot(xd, xr, xd, xr, d) / d;
@@ -45,7 +45,7 @@ public final class RmsNorm {
         Tensor.requireCols("rmsnorm backward: dx", dx, d);
         float[] gy = dy.data(), xd = x.data(), wd = w.data(), gx = dx.data();
         int gyo = dy.offset(), xo = x.offset(), wo = w.offset(), gxo = dx.offset();
-        Parallel.global().forRange(n, (lo, hi) -> {
+        Parallel.global().forRange(n, 4 * d, (lo, hi) -> {
             for (int r = lo; r < hi; r++) {
                 int yr = gyo + r * d, xr = xo + r * d, dr = gxo + r * d;
                 float s = rstd[r];

@@ -89,7 +89,7 @@ public final class Rope {
         int off = x.offset();
         float sign = inverse ? -1f : 1f;
         boolean interleaved = style == Style.INTERLEAVED;
-        Parallel.global().forRange(rows, (lo, hi) -> {
+        Parallel.global().forRange(rows, 6 * heads * headDim, (lo, hi) -> {
             for (int r = lo; r < hi; r++) {
                 int pos = positions[r];
                 if (pos < 0 || pos >= maxPositions) {

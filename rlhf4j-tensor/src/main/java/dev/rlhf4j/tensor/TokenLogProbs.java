@@ -65,7 +65,7 @@ public final class TokenLogProbs {
                 Gemm.sgemm(false, true, rows, vc, dim, invT, hidden.data(), hidden.offset() + r0 * dim, dim,
                         w.data(), w.offset() + v0 * dim, dim, 0f, chunk, 0, vc);
                 int base = r0, from = v0;
-                Parallel.global().forRange(rows, (lo, hi) -> {
+                Parallel.global().forRange(rows, 8 * vc, (lo, hi) -> {
                     for (int r = lo; r < hi; r++) {
                         int at = r * vc;
                         int tok = tokens[base + r];
@@ -129,7 +129,7 @@ public final class TokenLogProbs {
                 Gemm.sgemm(false, true, rows, vc, dim, invT, hidden.data(), hidden.offset() + r0 * dim, dim,
                         w.data(), w.offset() + v0 * dim, dim, 0f, chunk, 0, vc);
                 int base = r0, from = v0;
-                Parallel.global().forRange(rows, (lo, hi) -> {
+                Parallel.global().forRange(rows, 8 * vc, (lo, hi) -> {
                     for (int r = lo; r < hi; r++) {
                         int i = base + r, at = r * vc;
                         float gl = dlogp[i], gh = dentropy == null ? 0f : dentropy[i];

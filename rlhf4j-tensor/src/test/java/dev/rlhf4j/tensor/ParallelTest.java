@@ -32,7 +32,7 @@ class ParallelTest {
         Parallel pool = new Parallel(3);
         try {
             AtomicIntegerArray hits = new AtomicIntegerArray(101);
-            pool.forRange(101, (lo, hi) -> {
+            pool.forRange(101, Parallel.GRAIN, (lo, hi) -> {
                 for (int i = lo; i < hi; i++) {
                     hits.incrementAndGet(i);
                 }
@@ -40,6 +40,25 @@ class ParallelTest {
             for (int i = 0; i < 101; i++) {
                 assertEquals(1, hits.get(i));
             }
+        } finally {
+            pool.close();
+        }
+    }
+
+    @Test
+    void smallRangesAreNotSplit() {
+        Parallel pool = new Parallel(2);
+        try {
+            java.util.Set<String> threads = java.util.concurrent.ConcurrentHashMap.newKeySet();
+            java.util.concurrent.atomic.AtomicInteger parts = new java.util.concurrent.atomic.AtomicInteger();
+            pool.forRange(10, 100, (lo, hi) -> {
+                parts.incrementAndGet();
+                threads.add(Thread.currentThread().getName());
+            });
+            assertEquals(1, parts.get(), "10 rows of 100 units are below the grain");
+            parts.set(0);
+            pool.forRange(10, Parallel.GRAIN, (lo, hi) -> parts.incrementAndGet());
+            assertEquals(2, parts.get());
         } finally {
             pool.close();
         }

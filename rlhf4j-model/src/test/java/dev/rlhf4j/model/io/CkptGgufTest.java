@@ -5,6 +5,7 @@ import dev.rlhf4j.model.ModelConfig;
 import dev.rlhf4j.model.Transformer;
 import dev.rlhf4j.tensor.Rope;
 import dev.rlhf4j.tensor.Tensor;
+import dev.rlhf4j.tensor.SharedData;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;

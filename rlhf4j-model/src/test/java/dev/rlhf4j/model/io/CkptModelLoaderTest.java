@@ -2,6 +2,7 @@ package dev.rlhf4j.model.io;
 
 import dev.rlhf4j.model.Heads;
 import dev.rlhf4j.model.ModelConfig;
+import dev.rlhf4j.tensor.SharedData;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 

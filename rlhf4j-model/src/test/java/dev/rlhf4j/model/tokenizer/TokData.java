@@ -1,16 +1,13 @@
 package dev.rlhf4j.model.tokenizer;
 
-import org.junit.jupiter.api.Assumptions;
+import dev.rlhf4j.tensor.SharedData;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 
-/**
- * The shared real data ({@code ../shared/data} beside the project root, see its README): found by walking up from
- * the working directory (Maven runs tests in the module directory); tests that need a file skip where it is absent.
- */
+/** The shared real data the tokenizer tests read (see {@link SharedData}). */
 final class TokData {
 
     private TokData() {
@@ -18,14 +15,7 @@ final class TokData {
 
     /** The path of {@code relative} under shared/data; skips the calling test when it does not exist. */
     static Path require(String relative) {
-        for (Path dir = Path.of("").toAbsolutePath(); dir != null; dir = dir.getParent()) {
-            Path candidate = dir.resolve("shared").resolve("data").resolve(relative);
-            if (Files.exists(candidate)) {
-                return candidate;
-            }
-        }
-        Assumptions.assumeTrue(false, "shared/data/" + relative + " is not available; test skipped");
-        throw new AssertionError("unreachable");
+        return SharedData.require(relative);
     }
 
     /** The TinyStories validation sample (794 KB). */
