@@ -17,6 +17,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 DEFAULT_PEER = os.path.join(os.path.dirname(ROOT), "shared", "bench", "torch_peer.py")
 
 
+KEYS = {"train": "tokens_per_s", "decode": "new_tokens_per_s", "gemm": "gflops"}
+
+
 def run_measured(cmd):
     """Runs cmd under GNU time; returns (its JSON lines, its peak resident memory in MB)."""
     timed = ["/usr/bin/time", "-f", "RLHF4J_MAXRSS_KB=%M"] + cmd
@@ -33,7 +36,7 @@ def main():
     p.add_argument("--peer", default=DEFAULT_PEER, help="path of torch_peer.py")
     p.add_argument("--python", default="/usr/bin/python3", help="python with torch for the peer")
     p.add_argument("--rounds", type=int, default=1, help="alternating rounds; the best of each side is kept")
-    p.add_argument("--what", default="train,gemm", help="comma-separated measurements")
+    p.add_argument("--what", default="train,decode,gemm", help="comma-separated measurements")
     p.add_argument("flags", nargs=argparse.REMAINDER, help="-- then the bench flags shared by both")
     a = p.parse_args()
     flags = [f for f in a.flags if f != "--"]
@@ -45,10 +48,10 @@ def main():
                               ("peer", [a.python, a.peer] + flags + ["--only", what])):
                 lines, rss = run_measured(cmd)
                 m = next(l for l in lines if l.get("what") == what)
-                key = "tokens_per_s" if what == "train" else "gflops"
+                key = KEYS[what]
                 if side not in best or m[key] > best[side][0][key]:
                     best[side] = (m, rss)
-        key = "tokens_per_s" if what == "train" else "gflops"
+        key = KEYS[what]
         ours, theirs = best["rlhf4j"], best["peer"]
         rows.append((what, ours[0][key], theirs[0][key], ours[0][key] / theirs[0][key], ours[1], theirs[1],
                      ours[0].get("raw_blas_gflops")))
@@ -57,7 +60,7 @@ def main():
     print("| measurement | rlhf4j | PyTorch peer | ratio | rlhf4j peak RSS (MB) | peer peak RSS (MB) |")
     print("|---|---:|---:|---:|---:|---:|")
     for what, o, t, r, ro, rt, raw in rows:
-        unit = "tokens/s" if what == "train" else "GFLOP/s"
+        unit = {"train": "tokens/s", "decode": "new tokens/s", "gemm": "GFLOP/s"}[what]
         extra = f" (raw OpenBLAS call: {raw:.1f})" if raw else ""
         print(f"| {what} ({unit}) | {o:.1f}{extra} | {t:.1f} | {r:.2f}x | {ro:.0f} | {rt:.0f} |")
 
