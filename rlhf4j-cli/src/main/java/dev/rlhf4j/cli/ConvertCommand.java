@@ -21,11 +21,8 @@ public final class ConvertCommand implements Callable<Integer> {
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
 
-    @Option(names = "--model", required = true, paramLabel = "PATH",
-            description = "HF model directory, llama2.c .bin checkpoint or .gguf file.")
-    Path model;
-    @Option(names = "--tokenizer", paramLabel = "PATH", description = "Tokenizer to write instead of the model's.")
-    Path tokenizer;
+    @CommandLine.Mixin
+    ModelOptions source;
     @Option(names = "--out", required = true, paramLabel = "DIR", description = "Output directory (created if needed).")
     Path out;
     @Option(names = "--dtype", defaultValue = "f32", description = "Tensor type: f32, bf16 or f16 (default: ${DEFAULT-VALUE}).")
@@ -42,7 +39,7 @@ public final class ConvertCommand implements Callable<Integer> {
         if (Files.exists(out) && !Files.isDirectory(out)) {
             throw new IllegalArgumentException(out + " exists and is not a directory");
         }
-        Pretrained pm = Pretrained.open(model, tokenizer);
+        Pretrained pm = source.open();
         Files.createDirectories(out);
         if (!Files.isWritable(out)) {
             throw new IllegalArgumentException(out + " is not writable");

@@ -33,12 +33,8 @@ public final class GenerateCommand implements Callable<Integer> {
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
 
-    @Option(names = "--model", required = true, paramLabel = "PATH",
-            description = "HF model directory, llama2.c .bin checkpoint or .gguf file.")
-    Path model;
-    @Option(names = "--tokenizer", paramLabel = "PATH",
-            description = "Tokenizer (HF directory, tokenizer.json or llama2.c tokenizer.bin); default: the model's.")
-    Path tokenizer;
+    @CommandLine.Mixin
+    ModelOptions source;
     @Option(names = "--prompt", arity = "1..*", paramLabel = "TEXT", description = "One or more prompts.")
     List<String> prompts;
     @Option(names = "--prompts", paramLabel = "FILE.jsonl",
@@ -84,7 +80,7 @@ public final class GenerateCommand implements Callable<Integer> {
         }
         List<Request> requests = prompts != null ? prompts.stream().map(p -> new Request(p, null)).toList()
                 : readPrompts(promptsFile);
-        Pretrained pm = Pretrained.open(model, tokenizer);
+        Pretrained pm = source.open();
         pm.requireTokenizer();
         GenerationConfig cfg = new GenerationConfig(maxNewTokens, temperature, topK, topP, seed, pm.eosIds(), stop);
         List<int[]> encoded = new ArrayList<>();

@@ -10,7 +10,6 @@ import picocli.CommandLine.Option;
 
 import java.io.IOException;
 import java.io.PrintWriter;
-import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.concurrent.Callable;
 
@@ -21,17 +20,14 @@ public final class InfoCommand implements Callable<Integer> {
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
 
-    @Option(names = "--model", required = true, paramLabel = "PATH",
-            description = "HF model directory, llama2.c .bin checkpoint or .gguf file.")
-    Path model;
-    @Option(names = "--tokenizer", paramLabel = "PATH", description = "Tokenizer to use instead of the model's.")
-    Path tokenizer;
+    @CommandLine.Mixin
+    ModelOptions source;
     @Option(names = "--json", description = "Print one JSON object.")
     boolean json;
 
     @Override
     public Integer call() throws IOException {
-        Pretrained pm = Pretrained.open(model, tokenizer);
+        Pretrained pm = source.open();
         ModelConfig c = pm.model().config();
         ObjectMapper m = new ObjectMapper();
         ObjectNode o = m.createObjectNode();
