@@ -1,10 +1,12 @@
 package dev.rlhf4j.model;
 
 /**
- * A {@code [batch, seq]} block of token ids with its attention mask (1 for real tokens, 0 for padding) and
- * position ids, all row-major of length {@code batch·seq}.
+ * A {@code [batch, seq]} block of token ids with its attention mask (1 for real tokens, 0 for padding), position
+ * ids and, when several documents are packed into one row, the start of each token's document
+ * ({@code segmentStarts}, a position within the row; null when rows hold one document), all row-major of length
+ * {@code batch·seq}. A token attends only to earlier tokens of its own document.
  */
-public record TokenBatch(int batch, int seq, int[] tokens, int[] mask, int[] positions) {
+public record TokenBatch(int batch, int seq, int[] tokens, int[] mask, int[] positions, int[] segmentStarts) {
 
     public TokenBatch {
         if (batch <= 0 || seq <= 0) {
@@ -24,6 +26,23 @@ public record TokenBatch(int batch, int seq, int[] tokens, int[] mask, int[] pos
             throw new IllegalArgumentException("token batch: " + positions.length + " positions for shape [" + batch
                     + ", " + seq + "]");
         }
+        if (segmentStarts != null) {
+            if (segmentStarts.length != n) {
+                throw new IllegalArgumentException("token batch: " + segmentStarts.length + " segment starts for shape ["
+                        + batch + ", " + seq + "]");
+            }
+            for (int i = 0; i < n; i++) {
+                int t = i % seq;
+                if (segmentStarts[i] < 0 || segmentStarts[i] > t) {
+                    throw new IllegalArgumentException("token batch: segment start " + segmentStarts[i] + " at row "
+                            + i / seq + ", position " + t + " is not in [0, " + t + "]");
+                }
+            }
+        }
+    }
+
+    public TokenBatch(int batch, int seq, int[] tokens, int[] mask, int[] positions) {
+        this(batch, seq, tokens, mask, positions, null);
     }
 
     /** Unpadded rows: positions 0..seq-1 in each. */

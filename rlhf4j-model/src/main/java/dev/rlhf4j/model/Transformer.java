@@ -280,7 +280,7 @@ public final class Transformer {
                 rope.forward(qkv, batch.positions(), config.heads() + config.kvHeads());
             }
             Tensor atty = w.view(w.atty[l], n, config.heads() * config.headDim());
-            Attention.forward(dims, qkv, batch.mask(), atty, w.probs[l], w.attnScratch);
+            Attention.forward(dims, qkv, batch.mask(), batch.segmentStarts(), atty, w.probs[l], w.attnScratch);
             Tensor proj = w.view(w.tmp, n, d);
             Linear.forward(atty, p(pre + "attn.proj.weight"), pOpt(pre + "attn.proj.bias"), proj);
             Tensor mid = w.view(w.resMid[l], n, d);

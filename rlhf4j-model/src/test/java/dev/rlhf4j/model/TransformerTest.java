@@ -55,6 +55,30 @@ class TransformerTest {
     }
 
     @Test
+    void packedDocumentsGiveTheLogitsOfEachDocumentAlone() {
+        for (ModelConfig c : new ModelConfig[] {GPT2, LLAMA}) {
+            Transformer m = Transformer.create(c, Heads.LM, 2);
+            int[] a = randomTokens(30, 4, c.vocabSize()), b = randomTokens(31, 6, c.vocabSize());
+            m.forward(TokenBatch.of(a, 1, 4));
+            float[] la = m.logits().toArray();
+            m.forward(TokenBatch.of(b, 1, 6));
+            float[] lb = m.logits().toArray();
+            int[] tokens = new int[10], positions = new int[10], starts = new int[10];
+            for (int t = 0; t < 10; t++) {
+                tokens[t] = t < 4 ? a[t] : b[t - 4];
+                positions[t] = t < 4 ? t : t - 4;
+                starts[t] = t < 4 ? 0 : 4;
+            }
+            m.forward(new TokenBatch(1, 10, tokens, null, positions, starts));
+            float[] packed = m.logits().toArray();
+            int v = c.vocabSize();
+            assertClose(c.family() + " first document", la, java.util.Arrays.copyOfRange(packed, 0, 4 * v), 1e-5, 1e-5);
+            assertClose(c.family() + " second document", lb, java.util.Arrays.copyOfRange(packed, 4 * v, 10 * v),
+                    1e-5, 1e-5);
+        }
+    }
+
+    @Test
     void chunkedLmLossEqualsCrossEntropyOnFullLogits() {
         Transformer m = Transformer.create(LLAMA, Heads.LM, 4);
         int n = 2 * 9;

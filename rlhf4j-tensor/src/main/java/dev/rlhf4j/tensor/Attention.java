@@ -83,7 +83,22 @@ public final class Attention {
      * {@code probs} receives P.
      */
     public static void forward(Dims dims, Tensor qkv, int[] keyMask, Tensor out, float[] probs, Scratch scratch) {
+        forward(dims, qkv, keyMask, null, out, probs, scratch);
+    }
+
+    /**
+     * As {@link #forward(Dims, Tensor, int[], Tensor, float[], Scratch)}, with several documents packed in one row:
+     * the query at row {@code b·T + t} sees only keys {@code s ≥ keyStart[b·T + t]} (the first position of its
+     * document), so no attention crosses a document boundary. {@code keyStart} null means 0 everywhere. The backward
+     * needs nothing more: the saved probabilities are zero for the keys a query does not see.
+     */
+    public static void forward(Dims dims, Tensor qkv, int[] keyMask, int[] keyStart, Tensor out, float[] probs,
+                               Scratch scratch) {
         check(dims, qkv, keyMask, out, probs);
+        if (keyStart != null && keyStart.length < dims.batch() * dims.seq()) {
+            throw new IllegalArgumentException("attention: " + keyStart.length + " segment starts for "
+                    + dims.batch() * dims.seq() + " positions");
+        }
         int B = dims.batch(), T = dims.seq(), H = dims.heads(), hd = dims.headDim();
         int rep = H / dims.kvHeads(), W = dims.qkvWidth(), OW = dims.outWidth();
         int tp = roundUp(T, L);
@@ -104,7 +119,8 @@ public final class Attention {
                 int q0 = xo + (b * T + t0) * W + h * hd;
                 scores4(x, q0, q0 + W, q0 + 2 * W, q0 + 3 * W, scale, kt, tp, hd, rows, roundUp(t0 + TILE, L));
                 for (int r = 0; r < TILE; r++) {
-                    softmaxRow(rows, r * tp, keyMask, b * T, t0 + r, probs, pBase + (t0 + r) * T, t0 + TILE);
+                    softmaxRow(rows, r * tp, keyMask, b * T, t0 + r, start(keyStart, b * T + t0 + r), probs,
+                            pBase + (t0 + r) * T, t0 + TILE);
                 }
                 int p0 = pBase + t0 * T, o0 = oo + (b * T + t0) * OW + h * hd;
                 weighted4(probs, p0, p0 + T, p0 + 2 * T, p0 + 3 * T, t0 + TILE, x, vBase, W, hd, o,
@@ -114,7 +130,7 @@ public final class Attention {
                 int qAt = xo + (b * T + t) * W + h * hd;
                 scores(x, qAt, scale, kt, tp, hd, rows, 0, roundUp(t + 1, L));
                 int pAt = pBase + t * T;
-                softmaxRow(rows, 0, keyMask, b * T, t, probs, pAt, Math.min(T, t0 + TILE));
+                softmaxRow(rows, 0, keyMask, b * T, t, start(keyStart, b * T + t), probs, pAt, Math.min(T, t0 + TILE));
                 weightedRows(probs, pAt, t + 1, x, vBase, W, hd, o, oo + (b * T + t) * OW + h * hd);
             }
         });
@@ -124,14 +140,19 @@ public final class Attention {
      * P[t, s] for {@code s ≤ t} from the scores in {@code row[at + s]}: masked keys excluded, maximum subtracted;
      * zeros for {@code t < s < zeroTo} (the rest of the row's tile) and for a row without any visible key.
      */
-    private static void softmaxRow(float[] row, int at, int[] keyMask, int maskBase, int t, float[] probs, int pAt,
-                                   int zeroTo) {
+    private static void softmaxRow(float[] row, int at, int[] keyMask, int maskBase, int t, int first, float[] probs,
+                                   int pAt, int zeroTo) {
         int n = t + 1;
+        if (first < 0 || first > t) {
+            throw new IllegalArgumentException("attention: segment start " + first + " for position " + t
+                    + " is not in [0, " + t + "]");
+        }
+        Arrays.fill(row, at, at + first, Float.NEGATIVE_INFINITY);
         float max = Float.NEGATIVE_INFINITY;
         if (keyMask == null) {
-            max = VecOps.max(row, at, n);
+            max = VecOps.max(row, at + first, n - first);
         } else {
-            for (int s = 0; s < n; s++) {
+            for (int s = first; s < n; s++) {
                 if (keyMask[maskBase + s] == 0) {
                     row[at + s] = Float.NEGATIVE_INFINITY;
                 } else if (row[at + s] > max) {
@@ -345,6 +366,10 @@ public final class Attention {
             throw new IllegalArgumentException("attention: cache arrays hold " + Math.min(kc.length, vc.length)
                     + " floats, need " + need);
         }
+    }
+
+    private static int start(int[] keyStart, int row) {
+        return keyStart == null ? 0 : keyStart[row];
     }
 
     /** Turns dP into dS in place for row t (stored at {@code ds[at..]}): zero for {@code t < s < zeroTo}. */

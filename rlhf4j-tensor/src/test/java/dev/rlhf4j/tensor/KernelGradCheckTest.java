@@ -247,6 +247,10 @@ class KernelGradCheckTest {
     // ---------------------------------------------------------------- attention
 
     static double[] attentionRef(double[] qkv, int[] mask, int B, int T, int H, int Hkv, int hd) {
+        return attentionRef(qkv, mask, null, B, T, H, Hkv, hd);
+    }
+
+    static double[] attentionRef(double[] qkv, int[] mask, int[] keyStart, int B, int T, int H, int Hkv, int hd) {
         int W = (H + 2 * Hkv) * hd, rep = H / Hkv;
         double[] out = new double[B * T * H * hd];
         double scale = 1 / Math.sqrt(hd);
@@ -257,7 +261,7 @@ class KernelGradCheckTest {
                     double[] s = new double[t + 1];
                     double max = Double.NEGATIVE_INFINITY;
                     for (int k = 0; k <= t; k++) {
-                        if (mask != null && mask[b * T + k] == 0) {
+                        if ((mask != null && mask[b * T + k] == 0) || (keyStart != null && k < keyStart[b * T + t])) {
                             s[k] = Double.NEGATIVE_INFINITY;
                             continue;
                         }
@@ -299,6 +303,25 @@ class KernelGradCheckTest {
         Tensor dqkv = Tensor.zeros(B * T, W);
         Attention.backward(dims, t(r, B * T, OW), t(qkv, B * T, W), probs, dqkv, null);
         check("attention dqkv " + dims, v -> dot(r, attentionRef(v, mask, B, T, H, Hkv, hd)), qkv, dqkv);
+    }
+
+    @Test
+    void packedDocumentsDoNotAttendAcrossTheirBoundaries() {
+        // row 0: documents at [0, 3) and [3, 7); row 1: one document, padded after position 5
+        int B = 2, T = 7, H = 4, Hkv = 2, hd = 4;
+        int[] keyStart = {0, 0, 0, 3, 3, 3, 3, 0, 0, 0, 0, 0, 0, 0};
+        int[] mask = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0};
+        Attention.Dims dims = new Attention.Dims(B, T, H, Hkv, hd);
+        int W = dims.qkvWidth(), OW = dims.outWidth();
+        double[] qkv = FiniteDifference.random(rng, B * T * W, 1.5), r = rand(B * T * OW);
+        Tensor out = Tensor.zeros(B * T, OW);
+        float[] probs = new float[(int) dims.probsSize()];
+        Attention.forward(dims, t(qkv, B * T, W), mask, keyStart, out, probs, null);
+        assertClose("packed attention forward", attentionRef(qkv, mask, keyStart, B, T, H, Hkv, hd), out.toArray(),
+                1e-5, 1e-5);
+        Tensor dqkv = Tensor.zeros(B * T, W);
+        Attention.backward(dims, t(r, B * T, OW), t(qkv, B * T, W), probs, dqkv, null);
+        check("packed attention dqkv", v -> dot(r, attentionRef(v, mask, keyStart, B, T, H, Hkv, hd)), qkv, dqkv);
     }
 
     @Test
