@@ -1,0 +1,274 @@
+package dev.rlhf4j.train.data;
+
+import com.fasterxml.jackson.core.JsonParser;
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.core.JsonToken;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.rlhf4j.model.chat.ChatTemplate;
+
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.charset.CharacterCodingException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+
+/**
+ * Reads dataset files in TRL's formats.
+ *
+ * <p>A {@code .jsonl} or {@code .json} file holds one JSON object per line (blank lines are skipped), or — a
+ * {@code .json} file whose first character is {@code [} — one array of objects, as HF {@code datasets} also
+ * accepts. Each object's format is recognised from its fields, in this order; other fields are ignored:
+ * <ul>
+ *   <li>{@code "messages"}: a conversation, a list of {@code {"role", "content"}} objects;</li>
+ *   <li>{@code "prompt"} and {@code "completion"}: two strings, or two lists of messages (TRL's conversational
+ *       prompt–completion, whose completion is the one answering message), read as one conversation;</li>
+ *   <li>{@code "text"}: a string.</li>
+ * </ul>
+ * Any other file is plain text, one document per run of non-blank lines.
+ *
+ * <p>Every error is one line naming the file and, where there is one, the line and field:
+ * {@code data.jsonl:7: "messages"[1] has no "content"}.
+ */
+public final class DatasetReader {
+    private static final ObjectMapper JSON = new ObjectMapper();
+    private static final String EXPECTED = "expected \"text\", \"prompt\" and \"completion\", or \"messages\"";
+    /** Some editors start UTF-8 files with a byte-order mark; it is not part of the first line. */
+    private static final String BOM = "\uFEFF";
+
+    private DatasetReader() {
+    }
+
+    /**
+     * Every record of {@code file}, in file order, read line by line.
+     *
+     * @throws IllegalArgumentException for malformed content ({@code FILE:LINE: ...}) or a file without records
+     */
+    public static List<DataRecord> read(Path file) throws IOException {
+        String name = file.getFileName().toString().toLowerCase(Locale.ROOT);
+        List<DataRecord> records = new ArrayList<>();
+        try {
+            if (name.endsWith(".json") && startsWithArray(file)) {
+                readJsonArray(file, records);
+            } else if (name.endsWith(".jsonl") || name.endsWith(".json")) {
+                readJsonLines(file, records);
+            } else {
+                readDocuments(file, records);
+            }
+        } catch (CharacterCodingException e) {
+            throw new IllegalArgumentException(file + ": not valid UTF-8 text");
+        }
+        if (records.isEmpty()) {
+            throw new IllegalArgumentException(file + ": no records");
+        }
+        return records;
+    }
+
+    private static void readJsonLines(Path file, List<DataRecord> records) throws IOException {
+        try (BufferedReader in = Files.newBufferedReader(file, StandardCharsets.UTF_8)) {
+            int number = 0;
+            for (String line; (line = in.readLine()) != null; ) {
+                number++;
+                if (number == 1 && line.startsWith(BOM)) {
+                    line = line.substring(1);
+                }
+                if (line.isBlank()) {
+                    continue;
+                }
+                String where = file + ":" + number;
+                records.add(record(parseLine(line, where), where));
+            }
+        }
+    }
+
+    /** One JSON value; anything after it is an error, so that {@code {...} x} is not read as its first object. */
+    private static JsonNode parseLine(String line, String where) throws IOException {
+        try (JsonParser parser = JSON.createParser(line)) {
+            JsonNode node = JSON.readTree(parser);
+            if (parser.nextToken() != null) {
+                throw new IllegalArgumentException(where + ": not valid JSON (more after the first value, at column "
+                        + parser.currentTokenLocation().getColumnNr() + ")");
+            }
+            return node;
+        } catch (JsonProcessingException e) {
+            throw new IllegalArgumentException(where + ": not valid JSON (" + e.getOriginalMessage() + ")");
+        }
+    }
+
+    private static boolean startsWithArray(Path file) throws IOException {
+        try (BufferedReader in = Files.newBufferedReader(file, StandardCharsets.UTF_8)) {
+            for (int c; (c = in.read()) != -1; ) {
+                if (c != BOM.charAt(0) && !Character.isWhitespace(c)) {
+                    return c == '[';
+                }
+            }
+            return false;
+        }
+    }
+
+    /** One top-level array, streamed element by element; each record is named by the line where it starts. */
+    private static void readJsonArray(Path file, List<DataRecord> records) throws IOException {
+        try (InputStream bytes = Files.newInputStream(file); JsonParser parser = JSON.createParser(bytes)) {
+            parser.nextToken(); // the opening '[' that startsWithArray saw
+            for (JsonToken token; (token = parser.nextToken()) != JsonToken.END_ARRAY; ) {
+                int line = parser.currentTokenLocation().getLineNr();
+                if (token == null) {
+                    throw new IllegalArgumentException(file + ":" + line + ": not valid JSON (the array is not "
+                            + "closed)");
+                }
+                records.add(record(JSON.readTree(parser), file + ":" + line));
+            }
+            if (parser.nextToken() != null) {
+                throw new IllegalArgumentException(file + ":" + parser.currentTokenLocation().getLineNr()
+                        + ": not valid JSON (more after the closing ']')");
+            }
+        } catch (JsonProcessingException e) {
+            int line = e.getLocation() == null ? 0 : e.getLocation().getLineNr();
+            throw new IllegalArgumentException(file + ":" + line + ": not valid JSON (" + e.getOriginalMessage()
+                    + ")");
+        }
+    }
+
+    /** Plain text: documents are separated by one or more blank lines, as in TinyStories' text dumps. */
+    private static void readDocuments(Path file, List<DataRecord> records) throws IOException {
+        try (BufferedReader in = Files.newBufferedReader(file, StandardCharsets.UTF_8)) {
+            StringBuilder document = new StringBuilder();
+            boolean first = true;
+            for (String line; (line = in.readLine()) != null; first = false) {
+                if (first && line.startsWith(BOM)) {
+                    line = line.substring(1);
+                }
+                if (line.isBlank()) {
+                    endDocument(document, records);
+                } else {
+                    if (!document.isEmpty()) {
+                        document.append('\n');
+                    }
+                    document.append(line);
+                }
+            }
+            endDocument(document, records);
+        }
+    }
+
+    private static void endDocument(StringBuilder document, List<DataRecord> records) {
+        if (!document.isEmpty()) {
+            records.add(new DataRecord.Text(document.toString()));
+            document.setLength(0);
+        }
+    }
+
+    /** The record a JSON value holds; {@code where} is "FILE:LINE" for messages. */
+    private static DataRecord record(JsonNode node, String where) {
+        if (!node.isObject()) {
+            throw new IllegalArgumentException(where + ": " + EXPECTED + " in a JSON object");
+        }
+        if (node.has("messages")) {
+            return new DataRecord.Conversation(messages(node.get("messages"), "messages", where));
+        }
+        if (node.has("prompt") || node.has("completion")) {
+            return promptCompletion(node, where);
+        }
+        if (node.has("text")) {
+            JsonNode text = node.get("text");
+            if (!text.isTextual()) {
+                throw new IllegalArgumentException(where + ": \"text\" must be a string, not " + describe(text));
+            }
+            return new DataRecord.Text(text.textValue());
+        }
+        throw new IllegalArgumentException(where + ": " + EXPECTED);
+    }
+
+    private static DataRecord promptCompletion(JsonNode node, String where) {
+        JsonNode prompt = present(node, "prompt", where);
+        JsonNode completion = present(node, "completion", where);
+        for (String field : new String[] {"prompt", "completion"}) {
+            JsonNode value = node.get(field);
+            if (!value.isTextual() && !value.isArray()) {
+                throw new IllegalArgumentException(where + ": \"" + field + "\" must be a string or a list of "
+                        + "messages, not " + describe(value));
+            }
+        }
+        if (prompt.isTextual() && completion.isTextual()) {
+            return new DataRecord.PromptCompletion(prompt.textValue(), completion.textValue());
+        }
+        if (prompt.isArray() && completion.isArray()) {
+            List<ChatTemplate.Message> conversation = new ArrayList<>(messages(prompt, "prompt", where));
+            List<ChatTemplate.Message> answer = messages(completion, "completion", where);
+            // Read as a conversation, the answer must be its last message alone (several would change which
+            // tokens count as the completion).
+            if (answer.size() != 1) {
+                throw new IllegalArgumentException(where + ": \"completion\" must hold one message, not "
+                        + answer.size());
+            }
+            conversation.addAll(answer);
+            return new DataRecord.Conversation(conversation);
+        }
+        throw new IllegalArgumentException(where + ": \"prompt\" and \"completion\" must both be strings or both "
+                + "lists of messages");
+    }
+
+    private static JsonNode present(JsonNode node, String field, String where) {
+        JsonNode value = node.get(field);
+        if (value == null) {
+            throw new IllegalArgumentException(where + ": \"" + field + "\" is missing");
+        }
+        return value;
+    }
+
+    /** A list of {@code {"role", "content"}} objects held by {@code field}. */
+    private static List<ChatTemplate.Message> messages(JsonNode list, String field, String where) {
+        if (!list.isArray()) {
+            throw new IllegalArgumentException(where + ": \"" + field + "\" must be a list of {\"role\", "
+                    + "\"content\"} objects, not " + describe(list));
+        }
+        if (list.isEmpty()) {
+            throw new IllegalArgumentException(where + ": \"" + field + "\" is an empty list");
+        }
+        List<ChatTemplate.Message> messages = new ArrayList<>(list.size());
+        for (int i = 0; i < list.size(); i++) {
+            String at = "\"" + field + "\"[" + i + "]";
+            JsonNode m = list.get(i);
+            if (!m.isObject()) {
+                throw new IllegalArgumentException(where + ": " + at + " must be a {\"role\", \"content\"} object, "
+                        + "not " + describe(m));
+            }
+            String role = messageField(m, "role", at, where);
+            if (role.isBlank()) {
+                throw new IllegalArgumentException(where + ": " + at + ".role is empty");
+            }
+            messages.add(new ChatTemplate.Message(role, messageField(m, "content", at, where)));
+        }
+        return messages;
+    }
+
+    private static String messageField(JsonNode message, String key, String at, String where) {
+        JsonNode value = message.get(key);
+        if (value == null) {
+            throw new IllegalArgumentException(where + ": " + at + " has no \"" + key + "\"");
+        }
+        if (!value.isTextual()) {
+            throw new IllegalArgumentException(where + ": " + at + "." + key + " must be a string, not "
+                    + describe(value));
+        }
+        return value.textValue();
+    }
+
+    /** "a number", "null", "an object", ... for messages about a value of the wrong type. */
+    private static String describe(JsonNode value) {
+        return switch (value.getNodeType()) {
+            case ARRAY -> "a list";
+            case OBJECT -> "an object";
+            case NUMBER -> "a number";
+            case BOOLEAN -> "a boolean";
+            case NULL -> "null";
+            case STRING -> "a string";
+            default -> value.getNodeType().name().toLowerCase(Locale.ROOT);
+        };
+    }
+}
