@@ -45,7 +45,8 @@ public final class DatasetReader {
     }
 
     /**
-     * Every record of {@code file}, in file order, read line by line.
+     * Every record of {@code file}, in file order, streamed (line by line, or element by element of a JSON array)
+     * so that a big file is never held in memory beside its records.
      *
      * @throws IllegalArgumentException for malformed content ({@code FILE:LINE: ...}) or a file without records
      */
@@ -115,12 +116,9 @@ public final class DatasetReader {
     private static void readJsonArray(Path file, List<DataRecord> records) throws IOException {
         try (InputStream bytes = Files.newInputStream(file); JsonParser parser = JSON.createParser(bytes)) {
             parser.nextToken(); // the opening '[' that startsWithArray saw
-            for (JsonToken token; (token = parser.nextToken()) != JsonToken.END_ARRAY; ) {
+            // At the end of input inside the array, nextToken throws rather than returning null.
+            while (parser.nextToken() != JsonToken.END_ARRAY) {
                 int line = parser.currentTokenLocation().getLineNr();
-                if (token == null) {
-                    throw new IllegalArgumentException(file + ":" + line + ": not valid JSON (the array is not "
-                            + "closed)");
-                }
                 records.add(record(JSON.readTree(parser), file + ":" + line));
             }
             if (parser.nextToken() != null) {
