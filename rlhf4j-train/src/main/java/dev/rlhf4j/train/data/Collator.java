@@ -24,8 +24,8 @@ public final class Collator {
 
     /**
      * One example per row, right-padded to the longest of them (at most {@code seqLen}): mask 1 on real tokens,
-     * {@code padId} on padding, positions {@code 0..len−1}, {@code targets[i] = tokens[i+1]} where that token is
-     * trainable, else {@link CrossEntropy#IGNORE_INDEX}.
+     * {@code padId} on padding, positions {@code 0..len−1} (0 on padding, which the mask hides),
+     * {@code targets[i] = tokens[i+1]} where that token is trainable, else {@link CrossEntropy#IGNORE_INDEX}.
      */
     public static CollatedBatch pad(List<Example> examples, int seqLen, int padId) {
         if (examples.isEmpty()) {
