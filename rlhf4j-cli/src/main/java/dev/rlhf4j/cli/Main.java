@@ -11,7 +11,8 @@ import java.io.UncheckedIOException;
 @Command(name = "rlhf4j", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
         description = "RLHF on the JVM: supervised fine-tuning, reward models and PPO for causal language models.",
         subcommands = {GenerateCommand.class, TokenizeCommand.class, InfoCommand.class, ConvertCommand.class,
-                BenchCommand.class, CommandLine.HelpCommand.class})
+                PretrainCommand.class, SftCommand.class, EvalCommand.class, BenchCommand.class,
+                CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
 
     @CommandLine.Spec
@@ -31,6 +32,13 @@ public final class Main implements Runnable {
         CommandLine cl = new CommandLine(new Main());
         cl.setOut(out);
         cl.setErr(err);
+        try {
+            YamlDefaults.install(cl, args);
+        } catch (IllegalArgumentException e) {
+            err.println("rlhf4j: " + e.getMessage());
+            err.flush();
+            return 1;
+        }
         cl.setExecutionExceptionHandler((ex, commandLine, parseResult) -> {
             if (isUserError(ex)) {
                 commandLine.getErr().println("rlhf4j: " + message(ex));

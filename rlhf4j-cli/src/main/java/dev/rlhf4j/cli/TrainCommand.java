@@ -1,0 +1,236 @@
+package dev.rlhf4j.cli;
+
+import dev.rlhf4j.model.Heads;
+import dev.rlhf4j.model.ModelConfig;
+import dev.rlhf4j.model.Pretrained;
+import dev.rlhf4j.model.Transformer;
+import dev.rlhf4j.model.chat.ChatTemplate;
+import dev.rlhf4j.model.io.HfCheckpoint;
+import dev.rlhf4j.model.io.Safetensors;
+import dev.rlhf4j.model.tokenizer.Tokenizer;
+import dev.rlhf4j.model.tokenizer.Tokenizers;
+import dev.rlhf4j.tensor.Parallel;
+import dev.rlhf4j.train.LmObjective;
+import dev.rlhf4j.train.Trainer;
+import dev.rlhf4j.train.TrainingConfig;
+import dev.rlhf4j.train.data.DatasetReader;
+import dev.rlhf4j.train.data.Example;
+import dev.rlhf4j.train.data.Splits;
+import dev.rlhf4j.train.data.TokenizedDataset;
+import dev.rlhf4j.train.data.Tokenization;
+import picocli.CommandLine;
+import picocli.CommandLine.Option;
+
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.Callable;
+
+/**
+ * What {@code rlhf4j pretrain} and {@code rlhf4j sft} share: the model (a checkpoint, or a new model from a small
+ * config file and a tokenizer), the data, and the training hyper-parameters with HF/TRL names. Every option can also
+ * come from {@code --config FILE.yaml} under its snake_case name; flags given on the command line win.
+ */
+abstract class TrainCommand implements Callable<Integer> {
+
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
+    @Option(names = "--config", paramLabel = "FILE.yaml",
+            description = "YAML file with any of these options under their snake_case names (flags override it).")
+    Path config;
+    @Option(names = "--model", required = true, paramLabel = "PATH",
+            description = "Checkpoint to start from (HF directory, llama2.c .bin, .gguf), or a YAML/JSON model config "
+                    + "for a new model (family, dim, layers, heads, ...; needs --tokenizer).")
+    Path model;
+    @Option(names = "--tokenizer", paramLabel = "PATH", description = "Tokenizer, instead of the model's.")
+    Path tokenizer;
+    @Option(names = "--data", required = true, paramLabel = "FILE",
+            description = "Training data: JSONL ({\"text\"}, {\"prompt\",\"completion\"}, {\"messages\"}) or plain "
+                    + "text (documents separated by blank lines).")
+    Path data;
+    @Option(names = "--eval-data", paramLabel = "FILE", description = "Held-out data in the same formats.")
+    Path evalData;
+    @Option(names = "--eval-split", defaultValue = "0", paramLabel = "FRACTION",
+            description = "Without --eval-data, hold out this fraction of the training data (default: ${DEFAULT-VALUE}).")
+    double evalSplit;
+    @Option(names = {"--out", "--output-dir"}, required = true, paramLabel = "DIR",
+            description = "Output directory: checkpoints, metrics.jsonl, train_results.json and the final HF model.")
+    Path out;
+    @Option(names = "--resume", description = "Continue from the newest checkpoint in --out.")
+    boolean resume;
+    @Option(names = "--learning-rate", defaultValue = "5e-5", description = "Peak learning rate (default: ${DEFAULT-VALUE}).")
+    double learningRate;
+    @Option(names = "--weight-decay", defaultValue = "0.0", description = "AdamW weight decay on matrices (default: ${DEFAULT-VALUE}).")
+    double weightDecay;
+    @Option(names = "--adam-beta1", defaultValue = "0.9", description = "AdamW beta1 (default: ${DEFAULT-VALUE}).")
+    double adamBeta1;
+    @Option(names = "--adam-beta2", defaultValue = "0.999", description = "AdamW beta2 (default: ${DEFAULT-VALUE}).")
+    double adamBeta2;
+    @Option(names = "--adam-epsilon", defaultValue = "1e-8", description = "AdamW epsilon (default: ${DEFAULT-VALUE}).")
+    double adamEpsilon;
+    @Option(names = "--max-grad-norm", defaultValue = "1.0", description = "Global-norm clipping; 0 = off (default: ${DEFAULT-VALUE}).")
+    double maxGradNorm;
+    @Option(names = "--lr-scheduler-type", defaultValue = "linear",
+            description = "linear, cosine or constant after the warm-up (default: ${DEFAULT-VALUE}).")
+    String lrSchedulerType;
+    @Option(names = "--warmup-steps", defaultValue = "0", description = "Linear warm-up steps (default: ${DEFAULT-VALUE}).")
+    int warmupSteps;
+    @Option(names = "--warmup-ratio", defaultValue = "0.0", description = "Warm-up as a fraction of all steps (default: ${DEFAULT-VALUE}).")
+    double warmupRatio;
+    @Option(names = "--num-train-epochs", defaultValue = "3", description = "Passes over the data (default: ${DEFAULT-VALUE}).")
+    double numTrainEpochs;
+    @Option(names = "--max-steps", defaultValue = "-1", description = "Optimizer steps; -1 = from the epochs (default: ${DEFAULT-VALUE}).")
+    int maxSteps;
+    @Option(names = "--per-device-train-batch-size", defaultValue = "8",
+            description = "Sequences (or packed rows) per micro-batch (default: ${DEFAULT-VALUE}).")
+    int batchSize;
+    @Option(names = "--gradient-accumulation-steps", defaultValue = "1",
+            description = "Micro-batches per optimizer step (default: ${DEFAULT-VALUE}).")
+    int accumulation;
+    @Option(names = "--per-device-eval-batch-size", defaultValue = "8", description = "Evaluation batch size (default: ${DEFAULT-VALUE}).")
+    int evalBatchSize;
+    @Option(names = "--eval-steps", defaultValue = "0", description = "Evaluate every N steps; 0 = at the end (default: ${DEFAULT-VALUE}).")
+    int evalSteps;
+    @Option(names = "--save-steps", defaultValue = "500", description = "Checkpoint every N steps; 0 = at the end (default: ${DEFAULT-VALUE}).")
+    int saveSteps;
+    @Option(names = "--save-total-limit", defaultValue = "2", description = "Checkpoints kept (default: ${DEFAULT-VALUE}).")
+    int saveTotalLimit;
+    @Option(names = "--logging-steps", defaultValue = "10",
+            description = "Progress lines every N steps when not on a terminal (default: ${DEFAULT-VALUE}).")
+    int loggingSteps;
+    @Option(names = "--seed", defaultValue = "42", description = "Seed of the data order and new models (default: ${DEFAULT-VALUE}).")
+    long seed;
+    @Option(names = "--max-length", defaultValue = "-1",
+            description = "Longest sequence; longer ones are truncated (default: 1024, or the model's maximum if smaller).")
+    int maxLength;
+    @Option(names = "--max-consecutive-nan-skips", defaultValue = "5",
+            description = "Abort after this many skipped (NaN/Inf) updates in a row (default: ${DEFAULT-VALUE}).")
+    int nanSkips;
+    @Option(names = "--save-dtype", defaultValue = "f32", description = "Dtype of the final model: f32 or bf16 (default: ${DEFAULT-VALUE}).")
+    String saveDtype;
+    @Option(names = "--threads", defaultValue = "0", description = "Threads; 0 = all cores (default: ${DEFAULT-VALUE}).")
+    int threads;
+
+    /** Whether the loss covers only completions (SFT) or every token (pretraining). */
+    abstract boolean completionOnly();
+
+    /** Whether examples are packed into full rows. */
+    abstract boolean packing();
+
+    @Override
+    public Integer call() throws IOException {
+        if (threads > 0) {
+            Parallel.setGlobalThreads(threads);
+        }
+        PrintWriter err = spec.commandLine().getErr();
+        checkOutputDirectory(out);
+        Opened opened = openModel();
+        int modelMax = opened.model().config().maxSeqLen();
+        if (maxLength == -1) {
+            maxLength = Math.min(1024, modelMax);
+        } else if (maxLength > modelMax) {
+            throw new IllegalArgumentException("--max-length " + maxLength + " exceeds the model's maximum sequence "
+                    + "length of " + modelMax);
+        }
+        TrainingConfig cfg = new TrainingConfig(out, learningRate, weightDecay, adamBeta1, adamBeta2, adamEpsilon,
+                maxGradNorm, lrSchedulerType, warmupSteps, warmupRatio, numTrainEpochs, maxSteps, batchSize,
+                accumulation, evalBatchSize, evalSteps, saveSteps, saveTotalLimit, loggingSteps, seed, maxLength,
+                packing(), completionOnly(), nanSkips);
+        if (!(evalSplit >= 0 && evalSplit < 1)) {
+            throw new IllegalArgumentException("--eval-split must be in [0, 1), got " + evalSplit);
+        }
+        Safetensors.DType dtype = switch (saveDtype.toLowerCase(Locale.ROOT)) {
+            case "f32" -> Safetensors.DType.F32;
+            case "bf16" -> Safetensors.DType.BF16;
+            default -> throw new IllegalArgumentException("--save-dtype must be f32 or bf16, got '" + saveDtype + "'");
+        };
+        Tokenizer tok = opened.tokenizer();
+        // read and tokenize everything before training starts: a bad record stops the run here
+        TokenizedDataset trainSet = Tokenization.tokenize(DatasetReader.read(data), tok, opened.chat(), maxLength,
+                completionOnly());
+        List<Example> train = trainSet.examples(), eval = List.of();
+        if (evalData != null) {
+            eval = Tokenization.tokenize(DatasetReader.read(evalData), tok, opened.chat(), maxLength,
+                    completionOnly()).examples();
+        } else if (evalSplit > 0) {
+            int n = (int) Math.max(1, Math.round(evalSplit * train.size()));
+            List<List<Example>> parts = Splits.trainEval(train, n, seed);
+            train = parts.get(0);
+            eval = parts.get(1);
+        }
+        if (train.isEmpty()) {
+            throw new IllegalArgumentException(data + ": no training example is left after tokenization");
+        }
+        err.printf("%s: %d training examples (%d tokens, %d in the loss; %d truncated or dropped at max_length %d), "
+                        + "%d held out%n", data, train.size(), trainSet.tokens(), trainSet.trainableTokens(),
+                trainSet.truncated(), maxLength, eval.size());
+        int padId = tok.padId().orElse(tok.eosId().orElse(0));
+        Transformer m = opened.model();
+        LmObjective objective = new LmObjective(m, train, eval, cfg, padId, (model, dir) -> {
+            HfCheckpoint.SaveOptions options = opened.saveOptions(dtype);
+            HfCheckpoint.save(model, dir, options);
+        });
+        Trainer trainer = new Trainer(cfg, objective, err);
+        err.printf("training %,d parameters for %d steps (%d per epoch)%n", m.parameterCount(), trainer.totalSteps(),
+                objective.stepsPerEpoch());
+        trainer.train(resume);
+        return 0;
+    }
+
+    /** Creates the output directory (or finds it writable) before anything else happens. */
+    static void checkOutputDirectory(Path dir) {
+        try {
+            Files.createDirectories(dir);
+        } catch (IOException e) {
+            throw new IllegalArgumentException(dir + ": cannot create the output directory (" + e.getMessage() + ")");
+        }
+        if (!Files.isWritable(dir)) {
+            throw new IllegalArgumentException(dir + ": the output directory is not writable");
+        }
+    }
+
+    /** A model with its tokenizer and chat template, and how to save it. */
+    record Opened(Transformer model, Tokenizer tokenizer, ChatTemplate chat, HfCheckpoint.SaveOptions base) {
+        HfCheckpoint.SaveOptions saveOptions(Safetensors.DType dtype) {
+            return new HfCheckpoint.SaveOptions(dtype, base.modelType(), tokenizer, base.bosId(), base.eosIds(),
+                    base.padId());
+        }
+    }
+
+    private Opened openModel() throws IOException {
+        String name = model.getFileName() == null ? "" : model.getFileName().toString().toLowerCase(Locale.ROOT);
+        boolean configFile = Files.isRegularFile(model)
+                && (name.endsWith(".yaml") || name.endsWith(".yml") || name.endsWith(".json"));
+        if (!configFile) {
+            Pretrained pm = Pretrained.open(model, tokenizer);
+            return new Opened(pm.model(), pm.requireTokenizer(), pm.chatTemplate(),
+                    HfCheckpoint.SaveOptions.like(pm.loaded(), Safetensors.DType.F32));
+        }
+        if (tokenizer == null) {
+            throw new IllegalArgumentException(model + ": a new model needs --tokenizer PATH");
+        }
+        Tokenizer tok = Tokenizers.load(tokenizer);
+        ModelConfig mc = NewModelConfig.read(model, tok.vocabSize());
+        Transformer m = Transformer.create(mc, Heads.LM, seed);
+        ChatTemplate chat = new ChatTemplate(Tokenizers.chatTemplate(tok).orElse(ChatTemplate.CHATML),
+                tok.specialTokens());
+        return new Opened(m, tok, chat, HfCheckpoint.SaveOptions.of(Safetensors.DType.F32));
+    }
+
+    /** Unused options of a config file are errors; this lists what the command accepts. */
+    static Map<String, String> optionNames(CommandLine.Model.CommandSpec spec) {
+        Map<String, String> names = new java.util.TreeMap<>();
+        for (CommandLine.Model.OptionSpec o : spec.options()) {
+            String longest = o.longestName();
+            if (longest.startsWith("--")) {
+                names.put(longest.substring(2).replace('-', '_'), longest);
+            }
+        }
+        return names;
+    }
+}

@@ -1,0 +1,157 @@
+package dev.rlhf4j.train;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.rlhf4j.model.io.Safetensors;
+import dev.rlhf4j.tensor.AdamW;
+import dev.rlhf4j.tensor.ParamArena;
+import dev.rlhf4j.tensor.Tensor;
+
+import java.io.IOException;
+import java.nio.channels.FileChannel;
+import java.nio.file.DirectoryStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.stream.Stream;
+
+/**
+ * Training checkpoints: {@code checkpoint-<step>/} holding the parameters ({@code model.safetensors}, rlhf4j's
+ * names, float32), AdamW's moments ({@code optimizer.safetensors}) and {@code trainer_state.json} (step, data
+ * position, optimizer step count, totals). A checkpoint is written into a temporary directory, its files flushed to
+ * disk, and then renamed into place, so a run killed at any moment leaves only complete checkpoints behind.
+ */
+public final class Checkpoints {
+    static final String PREFIX = "checkpoint-";
+    private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+
+    /** The restorable state of a run. */
+    public record State(int globalStep, int epoch, int position, long adamStep, long tokens, double lossSum,
+                        int lossSteps) {
+    }
+
+    private Checkpoints() {
+    }
+
+    /** Writes {@code checkpoint-<step>} atomically and deletes the oldest beyond {@code keep}. */
+    public static Path save(Path outDir, State state, ParamArena params, AdamW opt, int keep) throws IOException {
+        Path target = outDir.resolve(PREFIX + state.globalStep());
+        Path tmp = outDir.resolve("." + PREFIX + state.globalStep() + ".tmp");
+        deleteTree(tmp);
+        Files.createDirectories(tmp);
+        Safetensors.write(tmp.resolve("model.safetensors"), tensors(params, ""), Safetensors.DType.F32, Map.of());
+        Map<String, Tensor> moments = new LinkedHashMap<>(tensors(opt.firstMoment(), "m."));
+        moments.putAll(tensors(opt.secondMoment(), "v."));
+        Safetensors.write(tmp.resolve("optimizer.safetensors"), moments, Safetensors.DType.F32, Map.of());
+        ObjectNode json = JSON.createObjectNode();
+        json.put("global_step", state.globalStep());
+        json.put("epoch", state.epoch());
+        json.put("position", state.position());
+        json.put("adam_step", state.adamStep());
+        json.put("num_tokens", state.tokens());
+        json.put("loss_sum", state.lossSum());
+        json.put("loss_steps", state.lossSteps());
+        Files.writeString(tmp.resolve("trainer_state.json"), JSON.writeValueAsString(json));
+        for (String f : new String[] {"model.safetensors", "optimizer.safetensors", "trainer_state.json"}) {
+            try (FileChannel ch = FileChannel.open(tmp.resolve(f), StandardOpenOption.WRITE)) {
+                ch.force(true);
+            }
+        }
+        deleteTree(target);
+        Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE);
+        List<Path> all = list(outDir);
+        for (int i = 0; i < all.size() - keep; i++) {
+            deleteTree(all.get(i));
+        }
+        return target;
+    }
+
+    /** The newest complete checkpoint under {@code outDir}, if any. */
+    public static Optional<Path> latest(Path outDir) throws IOException {
+        List<Path> all = list(outDir);
+        return all.isEmpty() ? Optional.empty() : Optional.of(all.get(all.size() - 1));
+    }
+
+    /** Restores parameters and optimizer moments in place and returns the run state. */
+    public static State load(Path dir, ParamArena params, AdamW opt) throws IOException {
+        Path stateFile = dir.resolve("trainer_state.json");
+        if (!Files.isRegularFile(stateFile)) {
+            throw new IllegalArgumentException(dir + ": not a checkpoint (no trainer_state.json)");
+        }
+        JsonNode s = JSON.readTree(stateFile.toFile());
+        try (Safetensors model = Safetensors.open(dir.resolve("model.safetensors"));
+             Safetensors moments = Safetensors.open(dir.resolve("optimizer.safetensors"))) {
+            restore(model, params, "", dir);
+            restore(moments, opt.firstMoment(), "m.", dir);
+            restore(moments, opt.secondMoment(), "v.", dir);
+        }
+        State state = new State(s.path("global_step").asInt(), s.path("epoch").asInt(), s.path("position").asInt(),
+                s.path("adam_step").asLong(), s.path("num_tokens").asLong(), s.path("loss_sum").asDouble(),
+                s.path("loss_steps").asInt());
+        opt.setStep(state.adamStep());
+        return state;
+    }
+
+    private static void restore(Safetensors file, ParamArena arena, String prefix, Path dir) throws IOException {
+        for (ParamArena.Entry e : arena.entries()) {
+            String name = prefix + e.name();
+            if (!file.has(name)) {
+                throw new IllegalArgumentException(dir + ": checkpoint has no tensor " + name
+                        + " (it was written for another model)");
+            }
+            Safetensors.TensorInfo info = file.info(name);
+            if (info.elements() != e.size()) {
+                throw new IllegalArgumentException(dir + ": tensor " + name + " has shape " + info.shapeString()
+                        + " but the model expects " + e.shapeString());
+            }
+            Tensor t = arena.get(e.name());
+            file.read(name, t.data(), t.offset());
+        }
+    }
+
+    private static Map<String, Tensor> tensors(ParamArena arena, String prefix) {
+        Map<String, Tensor> out = new LinkedHashMap<>();
+        for (ParamArena.Entry e : arena.entries()) {
+            out.put(prefix + e.name(), arena.get(e.name()));
+        }
+        return out;
+    }
+
+    /** Complete checkpoints, oldest first. */
+    static List<Path> list(Path outDir) throws IOException {
+        List<Path> out = new ArrayList<>();
+        if (!Files.isDirectory(outDir)) {
+            return out;
+        }
+        try (DirectoryStream<Path> ds = Files.newDirectoryStream(outDir, PREFIX + "*")) {
+            for (Path p : ds) {
+                String n = p.getFileName().toString().substring(PREFIX.length());
+                if (n.matches("\\d+") && Files.isRegularFile(p.resolve("trainer_state.json"))) {
+                    out.add(p);
+                }
+            }
+        }
+        out.sort(Comparator.comparingInt(p -> Integer.parseInt(p.getFileName().toString().substring(PREFIX.length()))));
+        return out;
+    }
+
+    static void deleteTree(Path p) throws IOException {
+        if (!Files.exists(p)) {
+            return;
+        }
+        try (Stream<Path> walk = Files.walk(p)) {
+            for (Path q : walk.sorted(Comparator.reverseOrder()).toList()) {
+                Files.delete(q);
+            }
+        }
+    }
+}

@@ -1,0 +1,216 @@
+package dev.rlhf4j.train;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.rlhf4j.model.Transformer;
+import dev.rlhf4j.tensor.AdamW;
+import dev.rlhf4j.tensor.GradClip;
+
+import java.io.BufferedWriter;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+
+/**
+ * The training loop every rlhf4j trainer shares: AdamW with decoupled weight decay (matrices only), linear warm-up
+ * then constant/linear/cosine decay, gradient accumulation (inside the objective's step), global-norm clipping, a
+ * NaN/Inf guard that skips the update and aborts after several in a row, evaluation every {@code eval_steps},
+ * atomic checkpoints every {@code save_steps} and at the end (keeping the last {@code save_total_limit}),
+ * bit-identical {@code --resume}, a progress line, one JSONL metrics record per step ({@code metrics.jsonl}, TRL's
+ * names) and a summary ({@code train_results.json}). The final model goes to the output directory as an HF model.
+ */
+public final class Trainer {
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    /** The outcome of a run. */
+    public record Result(int steps, double trainLoss, Map<String, Double> eval, double seconds, long tokens,
+                         int skippedUpdates, Path output) {
+        public double tokensPerSecond() {
+            return seconds > 0 ? tokens / seconds : 0;
+        }
+    }
+
+    private final TrainingConfig cfg;
+    private final Objective objective;
+    private final PrintWriter console;
+
+    /** {@code console} receives the progress line and the summary (the CLI passes standard error). */
+    public Trainer(TrainingConfig cfg, Objective objective, PrintWriter console) {
+        this.cfg = cfg;
+        this.objective = objective;
+        this.console = console;
+    }
+
+    /** The optimizer steps of this run. */
+    public int totalSteps() {
+        if (cfg.maxSteps() > 0) {
+            return cfg.maxSteps();
+        }
+        return (int) Math.max(1, Math.ceil(cfg.numTrainEpochs() * objective.stepsPerEpoch()));
+    }
+
+    /** Trains; with {@code resume}, continues from the newest checkpoint in the output directory. */
+    public Result train(boolean resume) throws IOException {
+        Path out = cfg.outputDir();
+        prepareOutput(out);
+        Transformer model = objective.model();
+        AdamW opt = new AdamW(new AdamW.Config((float) cfg.adamBeta1(), (float) cfg.adamBeta2(),
+                (float) cfg.adamEpsilon(), (float) cfg.weightDecay()), model.params());
+        int total = totalSteps();
+        LrSchedule schedule = new LrSchedule(cfg.lrSchedulerType(), cfg.learningRate(), cfg.warmup(total), total);
+        int step = 0;
+        DataCursor cursor = new DataCursor(0, 0);
+        long tokens = 0;
+        double lossSum = 0;
+        int lossSteps = 0;
+        Path metricsFile = out.resolve("metrics.jsonl");
+        if (resume) {
+            Optional<Path> latest = Checkpoints.latest(out);
+            if (latest.isEmpty()) {
+                throw new IllegalArgumentException(out + ": --resume found no checkpoint to continue from");
+            }
+            Checkpoints.State s = Checkpoints.load(latest.get(), model.params(), opt);
+            step = s.globalStep();
+            cursor = new DataCursor(s.epoch(), s.position());
+            tokens = s.tokens();
+            lossSum = s.lossSum();
+            lossSteps = s.lossSteps();
+            keepMetricsUpTo(metricsFile, step);
+            console.printf("resuming from %s (step %d of %d)%n", latest.get(), step, total);
+        } else {
+            Files.deleteIfExists(metricsFile);
+        }
+        Progress progress = new Progress(console, total, cfg.loggingSteps());
+        int consecutiveSkips = 0, skipped = 0;
+        Map<String, Double> lastEval = Map.of();
+        long runStart = System.nanoTime();
+        long runTokens = 0;
+        try (BufferedWriter metrics = Files.newBufferedWriter(metricsFile, StandardCharsets.UTF_8,
+                StandardOpenOption.CREATE, StandardOpenOption.APPEND)) {
+            while (step < total) {
+                double lr = schedule.at(step);
+                long t0 = System.nanoTime();
+                model.zeroGrad();
+                Objective.StepResult r = objective.trainStep(cursor);
+                double norm = cfg.maxGradNorm() > 0 ? GradClip.clip(model.grads(), cfg.maxGradNorm())
+                        : GradClip.globalNorm(model.grads());
+                boolean finite = Double.isFinite(r.loss()) && Double.isFinite(norm);
+                if (finite) {
+                    opt.update(model.params(), model.grads(), (float) lr);
+                    consecutiveSkips = 0;
+                    lossSum += r.loss();
+                    lossSteps++;
+                } else {
+                    skipped++;
+                    consecutiveSkips++;
+                    console.printf("%nstep %d: loss %s, gradient norm %s: update skipped (%d in a row)%n", step + 1,
+                            r.loss(), norm, consecutiveSkips);
+                    if (consecutiveSkips >= cfg.maxConsecutiveNanSkips()) {
+                        throw new IllegalStateException("training diverged: " + consecutiveSkips
+                                + " updates in a row had a NaN or infinite loss or gradient (step " + (step + 1)
+                                + "); lower the learning rate or check the data. The last checkpoint is intact.");
+                    }
+                }
+                double seconds = (System.nanoTime() - t0) / 1e9;
+                step++;
+                tokens += r.tokens();
+                runTokens += r.tokens();
+                ObjectNode line = JSON.createObjectNode();
+                line.put("step", step);
+                line.put("epoch", cursor.epoch() + (objective.examplesPerEpoch() == 0 ? 0.0
+                        : (double) cursor.position() / objective.examplesPerEpoch()));
+                line.put("loss", r.loss());
+                line.put("learning_rate", lr);
+                line.put("grad_norm", norm);
+                line.put("tokens_per_s", r.tokens() / seconds);
+                line.put("num_tokens", tokens);
+                line.put("step_s", seconds);
+                if (!finite) {
+                    line.put("skipped", true);
+                }
+                boolean last = step == total;
+                if ((cfg.evalSteps() > 0 && step % cfg.evalSteps() == 0) || last) {
+                    lastEval = objective.evaluate();
+                    lastEval.forEach(line::put);
+                }
+                metrics.write(JSON.writeValueAsString(line));
+                metrics.newLine();
+                metrics.flush();
+                progress.update(step, r.loss(), lr, r.tokens() / seconds, lastEval.get("eval_loss"));
+                if ((cfg.saveSteps() > 0 && step % cfg.saveSteps() == 0) || last) {
+                    Checkpoints.save(out, new Checkpoints.State(step, cursor.epoch(), cursor.position(), opt.step(),
+                            tokens, lossSum, lossSteps), model.params(), opt, cfg.saveTotalLimit());
+                }
+            }
+        }
+        progress.finish();
+        objective.saveModel(out);
+        double seconds = (System.nanoTime() - runStart) / 1e9;
+        Result result = new Result(step, lossSteps == 0 ? Double.NaN : lossSum / lossSteps, lastEval, seconds,
+                runTokens, skipped, out);
+        writeSummary(out, result);
+        console.printf("done: %d steps, train loss %.4f%s, %.1f s, %.0f tokens/s; model in %s%n", result.steps(),
+                result.trainLoss(), lastEval.containsKey("eval_loss")
+                        ? String.format(", eval loss %.4f (perplexity %.2f)", lastEval.get("eval_loss"),
+                        Math.exp(lastEval.get("eval_loss"))) : "",
+                seconds, result.tokensPerSecond(), out);
+        console.flush();
+        return result;
+    }
+
+    private static void prepareOutput(Path out) {
+        try {
+            Files.createDirectories(out);
+        } catch (IOException e) {
+            throw new IllegalArgumentException(out + ": cannot create the output directory (" + e.getMessage() + ")");
+        }
+        if (!Files.isWritable(out)) {
+            throw new IllegalArgumentException(out + ": the output directory is not writable");
+        }
+    }
+
+    /** After a resume, the metrics of steps past the checkpoint (from the killed run) are dropped. */
+    private static void keepMetricsUpTo(Path file, int step) throws IOException {
+        if (!Files.exists(file)) {
+            return;
+        }
+        List<String> kept = new ArrayList<>();
+        for (String line : Files.readAllLines(file, StandardCharsets.UTF_8)) {
+            try {
+                JsonNode n = JSON.readTree(line);
+                if (n.path("step").asInt() <= step) {
+                    kept.add(line);
+                }
+            } catch (IOException e) {
+                // a line cut short by the kill: drop it
+            }
+        }
+        Files.write(file, kept, StandardCharsets.UTF_8);
+    }
+
+    private static void writeSummary(Path out, Result r) {
+        ObjectNode o = JSON.createObjectNode();
+        o.put("global_step", r.steps());
+        o.put("train_loss", r.trainLoss());
+        o.put("train_runtime_s", r.seconds());
+        o.put("train_tokens_per_s", r.tokensPerSecond());
+        o.put("skipped_updates", r.skippedUpdates());
+        r.eval().forEach(o::put);
+        try {
+            Files.writeString(out.resolve("train_results.json"),
+                    JSON.copy().enable(SerializationFeature.INDENT_OUTPUT).writeValueAsString(o));
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+}

@@ -1,0 +1,259 @@
+package dev.rlhf4j.train;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.rlhf4j.model.Heads;
+import dev.rlhf4j.model.ModelConfig;
+import dev.rlhf4j.model.Transformer;
+import dev.rlhf4j.tensor.CrossEntropy;
+import dev.rlhf4j.tensor.Rng;
+import dev.rlhf4j.tensor.Rope;
+import dev.rlhf4j.tensor.Tensor;
+import dev.rlhf4j.train.data.CollatedBatch;
+import dev.rlhf4j.train.data.Collator;
+import dev.rlhf4j.train.data.Example;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+
+import static dev.rlhf4j.tensor.Close.assertClose;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+class TrainerTest {
+    private static final ModelConfig TINY = ModelConfig.llama(32, 32, 2, 4, 2, 48, 32, 1e-5f, 10000.0,
+            Rope.Style.ROTATE_HALF, true, false);
+    private final PrintWriter quiet = new PrintWriter(new StringWriter());
+
+    /** Prompt/completion examples of random tokens: the first {@code promptLen} tokens are not trainable. */
+    private static List<Example> sftExamples(int count, long seed) {
+        Rng rng = new Rng(seed);
+        List<Example> out = new ArrayList<>();
+        for (int i = 0; i < count; i++) {
+            int promptLen = 3 + rng.nextInt(4), len = promptLen + 4 + rng.nextInt(6);
+            int[] tokens = new int[len];
+            boolean[] trainable = new boolean[len];
+            for (int t = 0; t < len; t++) {
+                tokens[t] = 1 + rng.nextInt(TINY.vocabSize() - 1);
+                trainable[t] = t >= promptLen;
+            }
+            out.add(new Example(tokens, trainable));
+        }
+        return out;
+    }
+
+    private static TrainingConfig config(Path out, double lr, int steps, int batch, int accumulation) {
+        return new TrainingConfig(out, lr, 0.0, 0.9, 0.999, 1e-8, 1.0, "constant", 0, 0.0, 1.0, steps, batch,
+                accumulation, 8, 0, 0, 2, 1000, 7, 32, false, true, 3);
+    }
+
+    private static LmObjective objective(Transformer m, List<Example> train, TrainingConfig cfg) {
+        return new LmObjective(m, train, List.of(), cfg, 0, (model, dir) -> { });
+    }
+
+    private static List<JsonNode> metrics(Path out) throws IOException {
+        ObjectMapper json = new ObjectMapper();
+        List<JsonNode> lines = new ArrayList<>();
+        for (String l : Files.readAllLines(out.resolve("metrics.jsonl"))) {
+            lines.add(json.readTree(l));
+        }
+        return lines;
+    }
+
+    @Test
+    void overfittingAHandfulOfSftExamplesDrivesTheirLossNearZero(@TempDir Path tmp) throws IOException {
+        Transformer m = Transformer.create(TINY, Heads.LM, 1);
+        List<Example> data = sftExamples(4, 3);
+        TrainingConfig cfg = config(tmp, 1e-2, 200, 4, 1);
+        Trainer.Result r = new Trainer(cfg, objective(m, data, cfg), quiet).train(false);
+        List<JsonNode> lines = metrics(tmp);
+        assertEquals(200, lines.size());
+        double first = lines.get(0).get("loss").asDouble(), last = lines.get(199).get("loss").asDouble();
+        assertTrue(first > 3.0, "starts near log(32): " + first);
+        assertTrue(last < 0.05, "memorised: " + last);
+        assertTrue(Files.exists(tmp.resolve("checkpoint-200").resolve("trainer_state.json")));
+        assertTrue(Files.exists(tmp.resolve("train_results.json")));
+        assertEquals(200, r.steps());
+    }
+
+    @Test
+    void completionOnlyLossGivesPromptPositionsNoGradient() {
+        Transformer m = Transformer.create(TINY, Heads.LM, 2);
+        List<Example> data = sftExamples(3, 5);
+        CollatedBatch b = Collator.pad(data, 32, 0);
+        m.forward(b.batch());
+        m.zeroGrad();
+        m.lmLoss(b.targets(), null, 1f / b.lossTokens(), true);
+        Tensor dh = m.hiddenGrad();
+        int seq = b.batch().seq();
+        for (int row = 0; row < data.size(); row++) {
+            Example e = data.get(row);
+            for (int t = 0; t < seq; t++) {
+                boolean predictsTrainable = t + 1 < e.tokens().length && e.trainable()[t + 1];
+                float[] g = new float[TINY.dim()];
+                System.arraycopy(dh.data(), dh.offset() + (row * seq + t) * TINY.dim(), g, 0, TINY.dim());
+                boolean zero = true;
+                for (float v : g) {
+                    zero &= v == 0f;
+                }
+                assertEquals(!predictsTrainable, zero, "row " + row + " position " + t);
+                assertEquals(predictsTrainable ? e.tokens()[t + 1] : CrossEntropy.IGNORE_INDEX,
+                        b.targets()[row * seq + t]);
+            }
+        }
+    }
+
+    @Test
+    void gradientAccumulationEqualsOneBatchFourTimesLarger(@TempDir Path tmp) throws IOException {
+        List<Example> data = sftExamples(4, 11); // different lengths: the token normalisation matters
+        Transformer big = Transformer.create(TINY, Heads.LM, 9), acc = big.copy();
+        TrainingConfig one = config(tmp.resolve("a"), 1e-3, 1, 4, 1), four = config(tmp.resolve("b"), 1e-3, 1, 1, 4);
+        new Trainer(one, objective(big, data, one), quiet).train(false);
+        new Trainer(four, objective(acc, data, four), quiet).train(false);
+        double lossOne = metrics(tmp.resolve("a")).get(0).get("loss").asDouble();
+        double lossFour = metrics(tmp.resolve("b")).get(0).get("loss").asDouble();
+        assertEquals(lossOne, lossFour, 1e-6 * Math.abs(lossOne));
+        assertClose("parameters after one step", big.params().chunk(0), acc.params().chunk(0), 1e-7, 1e-5);
+        assertClose("gradients", big.grads().chunk(0), acc.grads().chunk(0), 1e-8, 1e-4);
+    }
+
+    @Test
+    void resumingAfterAKillGivesTheSameLossesAsAnUninterruptedRun(@TempDir Path tmp) throws IOException {
+        List<Example> data = sftExamples(10, 21);
+        // uninterrupted: 8 steps over 10 examples in batches of 3 (epochs wrap, so the data order matters)
+        TrainingConfig full = withSave(config(tmp.resolve("full"), 3e-3, 8, 3, 1), 4);
+        Transformer a = Transformer.create(TINY, Heads.LM, 4);
+        new Trainer(full, objective(a, data, full), quiet).train(false);
+        // interrupted: the objective dies during step 6, after checkpoint-4 was written
+        TrainingConfig cut = withSave(config(tmp.resolve("cut"), 3e-3, 8, 3, 1), 4);
+        Transformer b = Transformer.create(TINY, Heads.LM, 4);
+        LmObjective inner = objective(b, data, cut);
+        Objective dying = new Objective() {
+            int steps;
+
+            @Override
+            public Transformer model() {
+                return b;
+            }
+
+            @Override
+            public int stepsPerEpoch() {
+                return inner.stepsPerEpoch();
+            }
+
+            @Override
+            public StepResult trainStep(DataCursor cursor) {
+                if (++steps == 6) {
+                    throw new IllegalStateException("killed");
+                }
+                return inner.trainStep(cursor);
+            }
+
+            @Override
+            public Map<String, Double> evaluate() {
+                return Map.of();
+            }
+
+            @Override
+            public void saveModel(Path dir) {
+            }
+        };
+        assertThrows(IllegalStateException.class, () -> new Trainer(cut, dying, quiet).train(false));
+        // a fresh process: new model object, resumed from the checkpoint
+        Transformer c = Transformer.create(TINY, Heads.LM, 99);
+        new Trainer(cut, objective(c, data, cut), quiet).train(true);
+        List<JsonNode> ref = metrics(tmp.resolve("full")), resumed = metrics(tmp.resolve("cut"));
+        assertEquals(8, resumed.size(), "steps 1-4 kept, 5 dropped with the kill, 5-8 redone");
+        for (int s = 0; s < 8; s++) {
+            assertEquals(ref.get(s).get("loss").asDouble(), resumed.get(s).get("loss").asDouble(), 0.0,
+                    "loss of step " + (s + 1));
+        }
+        assertArrayEquals(a.params().chunk(0), c.params().chunk(0), "final parameters");
+    }
+
+    private static TrainingConfig withSave(TrainingConfig c, int saveSteps) {
+        return new TrainingConfig(c.outputDir(), c.learningRate(), c.weightDecay(), c.adamBeta1(), c.adamBeta2(),
+                c.adamEpsilon(), c.maxGradNorm(), c.lrSchedulerType(), c.warmupSteps(), c.warmupRatio(),
+                c.numTrainEpochs(), c.maxSteps(), c.perDeviceTrainBatchSize(), c.gradientAccumulationSteps(),
+                c.perDeviceEvalBatchSize(), c.evalSteps(), saveSteps, 3, c.loggingSteps(), c.seed(), c.maxLength(),
+                c.packing(), c.completionOnlyLoss(), c.maxConsecutiveNanSkips());
+    }
+
+    @Test
+    void checkpointsAreKeptUpToTheLimitAndUnfinishedOnesAreIgnored(@TempDir Path tmp) throws IOException {
+        // a checkpoint after every step, two kept
+        TrainingConfig cfg = new TrainingConfig(tmp, 1e-3, 0, 0.9, 0.999, 1e-8, 1, "constant", 0, 0, 1, 6, 2, 1, 8, 0,
+                1, 2, 1000, 7, 32, false, true, 3);
+        Transformer m = Transformer.create(TINY, Heads.LM, 1);
+        new Trainer(cfg, objective(m, sftExamples(6, 1), cfg), quiet).train(false);
+        assertEquals(List.of(tmp.resolve("checkpoint-5"), tmp.resolve("checkpoint-6")), Checkpoints.list(tmp));
+        Files.createDirectories(tmp.resolve(".checkpoint-7.tmp"));
+        Files.createDirectories(tmp.resolve("checkpoint-9")); // no trainer_state.json: an interrupted copy
+        assertEquals(tmp.resolve("checkpoint-6"), Checkpoints.latest(tmp).orElseThrow());
+    }
+
+    @Test
+    void nanLossesAreSkippedThenTheRunStops(@TempDir Path tmp) {
+        Transformer m = Transformer.create(TINY, Heads.LM, 1);
+        float[] before = m.params().chunk(0).clone();
+        TrainingConfig cfg = config(tmp, 1e-3, 10, 2, 1);
+        LmObjective inner = objective(m, sftExamples(4, 2), cfg);
+        Objective poisoned = new Objective() {
+            @Override
+            public Transformer model() {
+                return m;
+            }
+
+            @Override
+            public int stepsPerEpoch() {
+                return 2;
+            }
+
+            @Override
+            public StepResult trainStep(DataCursor cursor) {
+                StepResult r = inner.trainStep(cursor);
+                return new StepResult(Double.NaN, r.tokens(), r.lossTokens());
+            }
+
+            @Override
+            public Map<String, Double> evaluate() {
+                return Map.of();
+            }
+
+            @Override
+            public void saveModel(Path dir) {
+            }
+        };
+        IllegalStateException e = assertThrows(IllegalStateException.class,
+                () -> new Trainer(cfg, poisoned, quiet).train(false));
+        assertTrue(e.getMessage().contains("3 updates in a row"), e.getMessage());
+        assertArrayEquals(before, m.params().chunk(0), "no skipped update touched the parameters");
+    }
+
+    @Test
+    void learningRateScheduleFollowsHf() {
+        LrSchedule linear = new LrSchedule("linear", 1.0, 10, 110);
+        assertEquals(0.0, linear.at(0));
+        assertEquals(0.5, linear.at(5), 1e-12);
+        assertEquals(1.0, linear.at(10), 1e-12);
+        assertEquals(0.5, linear.at(60), 1e-12);
+        assertEquals(0.0, linear.at(110), 1e-12);
+        LrSchedule cosine = new LrSchedule("cosine", 2.0, 0, 100);
+        assertEquals(2.0, cosine.at(0), 1e-12);
+        assertEquals(1.0, cosine.at(50), 1e-12);
+        assertEquals(2.0 * 0.5 * (1 + Math.cos(Math.PI * 0.25)), cosine.at(25), 1e-12);
+        assertEquals(3.0, new LrSchedule("constant", 3.0, 4, 100).at(50));
+        assertFalse(Double.isNaN(new LrSchedule("linear", 1.0, 0, 1).at(0)));
+    }
+}
