@@ -52,7 +52,8 @@ import java.util.zip.ZipException;
  * <ul>
  *   <li>when that shared text contains {@code "\n\nAssistant:"} (an HH-RLHF transcript, {@code "\n\nHuman: ...
  *       \n\nAssistant: ..."}), the prompt runs up to and including its last {@code "\n\nAssistant:"}, and each
- *       response is the rest of its transcript, leading space included: it is the answer to the last human turn;</li>
+ *       response is the rest of its transcript, leading space included: the answer to the last shared human turn,
+ *       followed by the later turns where the two transcripts part before their final answers;</li>
  *   <li>otherwise the prompt ends where the last whitespace run of the shared text begins, so that it never ends
  *       inside a word and each response starts with the whitespace before its first word (as tokenizers attach a
  *       word's leading space to the word). The prompt is empty when the shared text has no whitespace.</li>
