@@ -11,7 +11,8 @@ import java.io.UncheckedIOException;
 @Command(name = "rlhf4j", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
         description = "RLHF on the JVM: supervised fine-tuning, reward models and PPO for causal language models.",
         subcommands = {GenerateCommand.class, TokenizeCommand.class, InfoCommand.class, ConvertCommand.class,
-                PretrainCommand.class, SftCommand.class, EvalCommand.class, BenchCommand.class,
+                PretrainCommand.class, SftCommand.class, EvalCommand.class, RewardCommand.class, LabCommand.class,
+                BenchCommand.class,
                 CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
 

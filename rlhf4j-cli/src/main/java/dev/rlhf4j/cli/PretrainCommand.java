@@ -10,7 +10,7 @@ import picocli.CommandLine.Option;
                 + "--tokenizer PATH).",
                 "Checkpoints go to OUT/checkpoint-N, metrics to OUT/metrics.jsonl, the final model to OUT as an HF "
                         + "directory."})
-public final class PretrainCommand extends TrainCommand {
+public final class PretrainCommand extends LmTrainCommand {
     @Option(names = "--packing", negatable = true, defaultValue = "true", fallbackValue = "true",
             description = "Pack documents into full rows of --max-length tokens, without attention across them "
                     + "(default: ${DEFAULT-VALUE}).")

@@ -10,7 +10,7 @@ import picocli.CommandLine.Option;
                 + "chat template), or on all tokens with --no-completion-only-loss.",
                 "Checkpoints go to OUT/checkpoint-N, metrics to OUT/metrics.jsonl, the final model to OUT as an HF "
                         + "directory."})
-public final class SftCommand extends TrainCommand {
+public final class SftCommand extends LmTrainCommand {
     @Option(names = "--completion-only-loss", negatable = true, defaultValue = "true", fallbackValue = "true",
             description = "Loss on completion tokens only (default: ${DEFAULT-VALUE}).")
     boolean completionOnlyLoss;

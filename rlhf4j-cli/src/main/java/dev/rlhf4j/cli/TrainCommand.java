@@ -10,14 +10,7 @@ import dev.rlhf4j.model.io.Safetensors;
 import dev.rlhf4j.model.tokenizer.Tokenizer;
 import dev.rlhf4j.model.tokenizer.Tokenizers;
 import dev.rlhf4j.tensor.Parallel;
-import dev.rlhf4j.train.LmObjective;
-import dev.rlhf4j.train.Trainer;
 import dev.rlhf4j.train.TrainingConfig;
-import dev.rlhf4j.train.data.DatasetReader;
-import dev.rlhf4j.train.data.Example;
-import dev.rlhf4j.train.data.Splits;
-import dev.rlhf4j.train.data.TokenizedDataset;
-import dev.rlhf4j.train.data.Tokenization;
 import picocli.CommandLine;
 import picocli.CommandLine.Option;
 
@@ -31,7 +24,7 @@ import java.util.Map;
 import java.util.concurrent.Callable;
 
 /**
- * What {@code rlhf4j pretrain} and {@code rlhf4j sft} share: the model (a checkpoint, or a new model from a small
+ * What {@code rlhf4j pretrain}, {@code rlhf4j sft} and {@code rlhf4j reward train} share: the model (a checkpoint, or a new model from a small
  * config file and a tokenizer), the data, and the training hyper-parameters with HF/TRL names. Every option can also
  * come from {@code --config FILE.yaml} under its snake_case name; flags given on the command line win.
  */
@@ -116,11 +109,11 @@ abstract class TrainCommand implements Callable<Integer> {
     @Option(names = "--threads", defaultValue = "0", description = "Threads; 0 = all cores (default: ${DEFAULT-VALUE}).")
     int threads;
 
-    /** Whether the loss covers only completions (SFT) or every token (pretraining). */
-    abstract boolean completionOnly();
+    /** The heads the trained model needs (LM for pretraining and SFT, scalar for reward models). */
+    abstract Heads heads();
 
-    /** Whether examples are packed into full rows. */
-    abstract boolean packing();
+    /** Reads the data, builds the objective and trains. */
+    abstract void train(Opened opened, TrainingConfig cfg, PrintWriter err) throws IOException;
 
     @Override
     public Integer call() throws IOException {
@@ -129,6 +122,9 @@ abstract class TrainCommand implements Callable<Integer> {
         }
         PrintWriter err = spec.commandLine().getErr();
         checkOutputDirectory(out);
+        if (!(evalSplit >= 0 && evalSplit < 1)) {
+            throw new IllegalArgumentException("--eval-split must be in [0, 1), got " + evalSplit);
+        }
         Opened opened = openModel();
         int modelMax = opened.model().config().maxSeqLen();
         if (maxLength == -1) {
@@ -141,45 +137,42 @@ abstract class TrainCommand implements Callable<Integer> {
                 maxGradNorm, lrSchedulerType, warmupSteps, warmupRatio, numTrainEpochs, maxSteps, batchSize,
                 accumulation, evalBatchSize, evalSteps, saveSteps, saveTotalLimit, loggingSteps, seed, maxLength,
                 packing(), completionOnly(), nanSkips);
-        if (!(evalSplit >= 0 && evalSplit < 1)) {
-            throw new IllegalArgumentException("--eval-split must be in [0, 1), got " + evalSplit);
-        }
-        Safetensors.DType dtype = switch (saveDtype.toLowerCase(Locale.ROOT)) {
+        train(opened, cfg, err);
+        return 0;
+    }
+
+    /** Whether the loss covers only completions (SFT). */
+    boolean completionOnly() {
+        return false;
+    }
+
+    /** Whether examples are packed into full rows. */
+    boolean packing() {
+        return false;
+    }
+
+    /** The dtype the final model is written in. */
+    Safetensors.DType saveDtype() {
+        return switch (saveDtype.toLowerCase(Locale.ROOT)) {
             case "f32" -> Safetensors.DType.F32;
             case "bf16" -> Safetensors.DType.BF16;
             default -> throw new IllegalArgumentException("--save-dtype must be f32 or bf16, got '" + saveDtype + "'");
         };
-        Tokenizer tok = opened.tokenizer();
-        // read and tokenize everything before training starts: a bad record stops the run here
-        TokenizedDataset trainSet = Tokenization.tokenize(DatasetReader.read(data), tok, opened.chat(), maxLength,
-                completionOnly());
-        List<Example> train = trainSet.examples(), eval = List.of();
-        if (evalData != null) {
-            eval = Tokenization.tokenize(DatasetReader.read(evalData), tok, opened.chat(), maxLength,
-                    completionOnly()).examples();
-        } else if (evalSplit > 0) {
-            int n = (int) Math.max(1, Math.round(evalSplit * train.size()));
-            List<List<Example>> parts = Splits.trainEval(train, n, seed);
-            train = parts.get(0);
-            eval = parts.get(1);
+    }
+
+    /** The pad id: the tokenizer's, else its EOS, else 0 (padding is masked; only the id's range matters). */
+    static int padId(Tokenizer tok) {
+        return tok.padId().orElse(tok.eosId().orElse(0));
+    }
+
+    /** Training and held-out lists: --eval-data, else --eval-split of the training list (shuffled with the seed). */
+    <T> List<List<T>> trainEval(List<T> train, List<T> eval, java.util.function.BiFunction<List<T>, Integer,
+            List<List<T>>> splitter) {
+        if (!eval.isEmpty() || evalSplit == 0) {
+            return List.of(train, eval);
         }
-        if (train.isEmpty()) {
-            throw new IllegalArgumentException(data + ": no training example is left after tokenization");
-        }
-        err.printf("%s: %d training examples (%d tokens, %d in the loss; %d truncated or dropped at max_length %d), "
-                        + "%d held out%n", data, train.size(), trainSet.tokens(), trainSet.trainableTokens(),
-                trainSet.truncated(), maxLength, eval.size());
-        int padId = tok.padId().orElse(tok.eosId().orElse(0));
-        Transformer m = opened.model();
-        LmObjective objective = new LmObjective(m, train, eval, cfg, padId, (model, dir) -> {
-            HfCheckpoint.SaveOptions options = opened.saveOptions(dtype);
-            HfCheckpoint.save(model, dir, options);
-        });
-        Trainer trainer = new Trainer(cfg, objective, err);
-        err.printf("training %,d parameters for %d steps (%d per epoch)%n", m.parameterCount(), trainer.totalSteps(),
-                objective.stepsPerEpoch());
-        trainer.train(resume);
-        return 0;
+        int n = (int) Math.max(1, Math.round(evalSplit * train.size()));
+        return splitter.apply(train, n);
     }
 
     /** Creates the output directory (or finds it writable) before anything else happens. */
@@ -202,13 +195,14 @@ abstract class TrainCommand implements Callable<Integer> {
         }
     }
 
-    private Opened openModel() throws IOException {
+    Opened openModel() throws IOException {
         String name = model.getFileName() == null ? "" : model.getFileName().toString().toLowerCase(Locale.ROOT);
         boolean configFile = Files.isRegularFile(model)
                 && (name.endsWith(".yaml") || name.endsWith(".yml") || name.endsWith(".json"));
         if (!configFile) {
             Pretrained pm = Pretrained.open(model, tokenizer);
-            return new Opened(pm.model(), pm.requireTokenizer(), pm.chatTemplate(),
+            Transformer m = pm.model().heads() == heads() ? pm.model() : pm.model().withHeads(heads(), seed);
+            return new Opened(m, pm.requireTokenizer(), pm.chatTemplate(),
                     HfCheckpoint.SaveOptions.like(pm.loaded(), Safetensors.DType.F32));
         }
         if (tokenizer == null) {
@@ -216,7 +210,7 @@ abstract class TrainCommand implements Callable<Integer> {
         }
         Tokenizer tok = Tokenizers.load(tokenizer);
         ModelConfig mc = NewModelConfig.read(model, tok.vocabSize());
-        Transformer m = Transformer.create(mc, Heads.LM, seed);
+        Transformer m = Transformer.create(mc, heads(), seed);
         ChatTemplate chat = new ChatTemplate(Tokenizers.chatTemplate(tok).orElse(ChatTemplate.CHATML),
                 tok.specialTokens());
         return new Opened(m, tok, chat, HfCheckpoint.SaveOptions.of(Safetensors.DType.F32));

@@ -24,13 +24,14 @@ final class YamlDefaults implements CommandLine.IDefaultValueProvider {
         this.values = values;
     }
 
-    /** Finds {@code --config} after a subcommand's name in {@code args} and installs its values there. */
+    /** Finds {@code --config} after a (nested) subcommand's name in {@code args} and installs its values there. */
     static void install(CommandLine root, String[] args) {
         CommandLine sub = null;
         Path config = null;
         for (int i = 0; i < args.length; i++) {
-            if (sub == null && root.getSubcommands().containsKey(args[i])) {
-                sub = root.getSubcommands().get(args[i]);
+            CommandLine current = sub == null ? root : sub;
+            if (config == null && current.getSubcommands().containsKey(args[i])) {
+                sub = current.getSubcommands().get(args[i]); // nested commands, e.g. `reward train`
             } else if (sub != null && args[i].equals("--config") && i + 1 < args.length) {
                 config = Path.of(args[i + 1]);
             } else if (sub != null && args[i].startsWith("--config=")) {

@@ -181,6 +181,21 @@ public final class Transformer {
         }
     }
 
+    /**
+     * A model with other heads on the same backbone: shared parameters are copied, new ones (a scalar head on a
+     * language model, say, to start a reward model from an SFT model) are initialised as {@link #initialize} would,
+     * from {@code seed}. HF's {@code AutoModelForSequenceClassification.from_pretrained} on a causal LM does the same.
+     */
+    public Transformer withHeads(Heads newHeads, long seed) {
+        Transformer t = create(config, newHeads, seed);
+        for (ParamArena.Entry e : t.params.entries()) {
+            if (params.has(e.name())) {
+                t.params.get(e.name()).copyFrom(params.get(e.name()));
+            }
+        }
+        return t;
+    }
+
     /** A deep copy of the parameters (trainable, gradients zero), with its own workspace. */
     public Transformer copy() {
         return new Transformer(config, heads, params.copy());

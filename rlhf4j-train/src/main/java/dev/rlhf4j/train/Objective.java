@@ -30,6 +30,11 @@ public interface Objective {
      */
     StepResult trainStep(DataCursor cursor);
 
+    /** Extra metrics of the last step for metrics.jsonl (an objective's own, e.g. a reward model's accuracy). */
+    default Map<String, Double> stepMetrics() {
+        return Map.of();
+    }
+
     /** Held-out metrics, named as TRL names them ({@code eval_loss}, ...); empty without held-out data. */
     Map<String, Double> evaluate();
 

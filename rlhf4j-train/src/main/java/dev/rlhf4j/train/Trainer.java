@@ -135,6 +135,7 @@ public final class Trainer {
                 line.put("tokens_per_s", r.tokens() / seconds);
                 line.put("num_tokens", tokens);
                 line.put("step_s", seconds);
+                objective.stepMetrics().forEach(line::put);
                 if (!finite) {
                     line.put("skipped", true);
                 }

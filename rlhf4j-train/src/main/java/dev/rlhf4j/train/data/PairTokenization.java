@@ -38,7 +38,6 @@ public final class PairTokenization {
         if (maxLength < 1) {
             throw new IllegalArgumentException("maximum length must be at least 1, got " + maxLength);
         }
-        OptionalInt eos = tokenizer.eosId();
         List<PairExample> pairs = new ArrayList<>(records.size());
         int truncated = 0, dropped = 0;
         for (int i = 0; i < records.size(); i++) {
@@ -48,8 +47,8 @@ public final class PairTokenization {
             switch (record) {
                 case PreferenceRecord.Text t -> {
                     PreferencePair p = t.pair();
-                    chosen = withEos(tokenizer.encode(p.prompt() + p.chosen(), true), eos);
-                    rejected = withEos(tokenizer.encode(p.prompt() + p.rejected(), true), eos);
+                    chosen = sequence(tokenizer, p.prompt(), p.chosen());
+                    rejected = sequence(tokenizer, p.prompt(), p.rejected());
                 }
                 case PreferenceRecord.Chat c -> {
                     ConversationPair p = c.pair();
@@ -78,6 +77,19 @@ public final class PairTokenization {
                     + maxLength + ")");
         }
         return new TokenizedPairs(pairs, truncated, dropped);
+    }
+
+    /**
+     * One prompt and response encoded exactly as a side of a text pair, cut to {@code maxLength}: what a reward
+     * model trained on text pairs scores ({@code rlhf4j reward score}, PPO's rewards).
+     */
+    public static int[] encodeText(Tokenizer tokenizer, String prompt, String response, int maxLength) {
+        int[] ids = sequence(tokenizer, prompt, response);
+        return ids.length > maxLength ? Arrays.copyOf(ids, maxLength) : ids;
+    }
+
+    private static int[] sequence(Tokenizer tokenizer, String prompt, String response) {
+        return withEos(tokenizer.encode(prompt + response, true), tokenizer.eosId());
     }
 
     private static String render(List<Message> prompt, List<Message> response, ChatTemplate chat, String name) {

@@ -1,0 +1,150 @@
+package dev.rlhf4j.cli;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.rlhf4j.model.Pretrained;
+import dev.rlhf4j.model.tokenizer.BpeTrainer;
+import dev.rlhf4j.model.tokenizer.Tokenizer;
+import dev.rlhf4j.tensor.Parallel;
+import dev.rlhf4j.train.lab.Annotator;
+import dev.rlhf4j.train.lab.LabData;
+import dev.rlhf4j.train.lab.LabWorld;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+import java.io.BufferedWriter;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import java.util.function.Function;
+
+/** {@code rlhf4j lab generate}: the lab world's datasets as JSONL. */
+@Command(name = "generate", mixinStandardHelpOptions = true, sortOptions = false,
+        description = {"Write the lab world's datasets: corpus.jsonl ({\"text\"}, mixed quality, for pretraining), "
+                + "sft.jsonl and sft-eval.jsonl ({\"prompt\",\"completion\"} by good but imperfect demonstrators), "
+                + "prompts.jsonl and prompts-eval.jsonl ({\"prompt\"}), preferences.jsonl and preferences-eval.jsonl "
+                + "({\"prompt\",\"chosen\",\"rejected\"} labelled by simulated annotators, with the gold rewards as "
+                + "gold_chosen/gold_rejected for analysis), tokenizer/ (byte-level BPE trained on the corpus) and "
+                + "lab.json (the settings and the annotators' agreement and best possible accuracy).",
+                "Pairs are sampled from --model at temperature 1 when given (InstructGPT's way), else written by the "
+                        + "demonstrators."})
+public final class LabGenerateCommand implements Callable<Integer> {
+    private static final ObjectMapper JSON = new ObjectMapper();
+    static final String EOS = "<|endoftext|>";
+    static final String PAD = "<|pad|>";
+
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
+    @Option(names = "--out", required = true, paramLabel = "DIR", description = "Output directory.")
+    Path out;
+    @Option(names = "--seed", defaultValue = "0", description = "World seed (default: ${DEFAULT-VALUE}).")
+    long seed;
+    @Option(names = "--model", paramLabel = "PATH", description = "Model to sample preference pairs from (an SFT model).")
+    Path model;
+    @Option(names = "--corpus", defaultValue = "20000", description = "Dialogues in the corpus (default: ${DEFAULT-VALUE}).")
+    int corpus;
+    @Option(names = "--facts", defaultValue = "6000", description = "Plain facts in the corpus (default: ${DEFAULT-VALUE}).")
+    int facts;
+    @Option(names = "--sft", defaultValue = "3000", description = "SFT demonstrations (default: ${DEFAULT-VALUE}).")
+    int sft;
+    @Option(names = "--sft-eval", defaultValue = "300", description = "Held-out demonstrations (default: ${DEFAULT-VALUE}).")
+    int sftEval;
+    @Option(names = "--prompts", defaultValue = "2000", description = "RL prompts (default: ${DEFAULT-VALUE}).")
+    int prompts;
+    @Option(names = "--eval-prompts", defaultValue = "300", description = "Held-out evaluation prompts (default: ${DEFAULT-VALUE}).")
+    int evalPrompts;
+    @Option(names = "--pairs", defaultValue = "3000", description = "Training preference pairs (default: ${DEFAULT-VALUE}).")
+    int pairs;
+    @Option(names = "--eval-pairs", defaultValue = "600", description = "Held-out preference pairs (default: ${DEFAULT-VALUE}).")
+    int evalPairs;
+    @Option(names = "--agreement", defaultValue = "0.73",
+            description = "Inter-annotator agreement the temperature is calibrated to (default: ${DEFAULT-VALUE}).")
+    double agreement;
+    @Option(names = "--length-bias", defaultValue = "0",
+            description = "Annotators' extra preference per word of length difference (default: ${DEFAULT-VALUE}).")
+    double lengthBias;
+    @Option(names = "--max-new-tokens", defaultValue = "48", description = "Response length when sampling --model (default: ${DEFAULT-VALUE}).")
+    int maxNewTokens;
+    @Option(names = "--vocab-size", defaultValue = "512",
+            description = "Size of the byte-level BPE vocabulary trained on the corpus (default: ${DEFAULT-VALUE}).")
+    int vocabSize;
+    @Option(names = "--threads", defaultValue = "0", description = "Threads; 0 = all cores (default: ${DEFAULT-VALUE}).")
+    int threads;
+
+    @Override
+    public Integer call() throws IOException {
+        if (threads > 0) {
+            Parallel.setGlobalThreads(threads);
+        }
+        TrainCommand.checkOutputDirectory(out);
+        PrintWriter err = spec.commandLine().getErr();
+        LabWorld w = new LabWorld(seed);
+        List<String> texts = LabData.corpus(w, corpus, facts);
+        write("corpus.jsonl", texts, t -> Map.of("text", t));
+        Tokenizer tok = new BpeTrainer(vocabSize, List.of(EOS, PAD),
+                Map.of("bos_token", EOS, "eos_token", EOS, "pad_token", PAD)).train(texts);
+        tok.save(out.resolve("tokenizer"));
+        write("sft.jsonl", LabData.demonstrations(w, sft, 2), d -> Map.of("prompt", d[0], "completion", d[1]));
+        write("sft-eval.jsonl", LabData.demonstrations(w, sftEval, 3), d -> Map.of("prompt", d[0], "completion", d[1]));
+        write("prompts.jsonl", LabData.prompts(w, prompts, 4), p -> Map.of("prompt", p));
+        write("prompts-eval.jsonl", LabData.prompts(w, evalPrompts, 5), p -> Map.of("prompt", p));
+        LabData.PairSampler sampler;
+        String source;
+        if (model != null) {
+            Pretrained pm = Pretrained.open(model, null);
+            sampler = LabData.modelPairs(pm.model(), pm.requireTokenizer(), maxNewTokens, seed, 32);
+            source = model.toString();
+        } else {
+            sampler = LabData.demonstratorPairs(w, 6);
+            source = "demonstrators";
+        }
+        err.printf("sampling %d preference pairs from %s%n", pairs + evalPairs, source);
+        List<LabData.Candidates> trainCand = sampler.sample(LabData.prompts(w, pairs, 7));
+        List<LabData.Candidates> evalCand = sampler.sample(LabData.prompts(w, evalPairs, 8));
+        // calibrate on the pairs themselves: the noise is set where the labels are given
+        Annotator annotator = Annotator.calibrate(LabData.comparisons(w, trainCand), agreement, lengthBias);
+        List<LabData.LabeledPair> train = LabData.label(w, trainCand, annotator, 9);
+        List<LabData.LabeledPair> eval = LabData.label(w, evalCand, annotator, 10);
+        Function<LabData.LabeledPair, Map<String, Object>> pairJson = p -> Map.of("prompt", p.prompt(), "chosen",
+                " " + p.chosen(), "rejected", " " + p.rejected(), "gold_chosen", p.goldChosen(), "gold_rejected",
+                p.goldRejected());
+        write("preferences.jsonl", train, pairJson);
+        write("preferences-eval.jsonl", eval, pairJson);
+        List<Annotator.Comparison> evalComparisons = eval.stream().map(LabData.LabeledPair::comparison).toList();
+        ObjectNode lab = JSON.createObjectNode();
+        lab.put("seed", seed);
+        lab.put("pairs_from", source);
+        lab.put("annotator_temperature", annotator.temperature());
+        lab.put("annotator_length_bias", lengthBias);
+        lab.put("agreement_target", agreement);
+        lab.put("agreement_eval", annotator.agreement(evalComparisons));
+        lab.put("best_accuracy_eval", annotator.bestAccuracy(evalComparisons));
+        lab.putPOJO("gold_weights", LabWorld.WEIGHTS);
+        Files.writeString(out.resolve("lab.json"), JSON.copy().enable(SerializationFeature.INDENT_OUTPUT)
+                .writeValueAsString(lab));
+        err.printf("annotators: temperature %.4f, length bias %.3f; on held-out pairs they agree %.1f%% of the time; "
+                        + "the best possible reward-model accuracy there is %.1f%%%n", annotator.temperature(), lengthBias,
+                100 * annotator.agreement(evalComparisons), 100 * annotator.bestAccuracy(evalComparisons));
+        err.printf("wrote %s: tokenizer (%d tokens), corpus %d, sft %d + %d, prompts %d + %d, preferences %d + %d%n", out, tok.vocabSize(),
+                corpus + facts, sft, sftEval, prompts, evalPrompts, train.size(), eval.size());
+        err.flush();
+        return 0;
+    }
+
+    private <T> void write(String name, List<T> items, Function<T, ? extends Map<String, ?>> toJson) throws IOException {
+        try (BufferedWriter w = Files.newBufferedWriter(out.resolve(name), StandardCharsets.UTF_8)) {
+            for (T t : items) {
+                w.write(JSON.writeValueAsString(toJson.apply(t)));
+                w.newLine();
+            }
+        }
+    }
+}

@@ -1,0 +1,123 @@
+package dev.rlhf4j.cli;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.rlhf4j.model.Pretrained;
+import dev.rlhf4j.model.tokenizer.Tokenizer;
+import dev.rlhf4j.tensor.Parallel;
+import dev.rlhf4j.train.data.PairTokenization;
+import dev.rlhf4j.train.reward.RewardObjective;
+import dev.rlhf4j.train.reward.RewardStats;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import java.util.concurrent.Callable;
+
+/** {@code rlhf4j reward score}: rewards of prompt/response records. */
+@Command(name = "score", mixinStandardHelpOptions = true, sortOptions = false,
+        description = "Write each {\"prompt\", \"response\"} (or \"completion\") record of a JSONL file to standard "
+                + "output with a \"reward\" field added (and \"reward_normalized\" when the model stores its reward "
+                + "statistics).")
+public final class RewardScoreCommand implements Callable<Integer> {
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
+    @CommandLine.Mixin
+    ModelOptions source;
+    @Option(names = "--data", required = true, paramLabel = "FILE.jsonl", description = "Prompt/response records.")
+    Path data;
+    @Option(names = "--max-length", defaultValue = "-1",
+            description = "Longest sequence (default: 1024, or the model's maximum if smaller).")
+    int maxLength;
+    @Option(names = "--batch-size", defaultValue = "16", description = "Sequences per batch (default: ${DEFAULT-VALUE}).")
+    int batchSize;
+    @Option(names = "--threads", defaultValue = "0", description = "Threads; 0 = all cores (default: ${DEFAULT-VALUE}).")
+    int threads;
+
+    @Override
+    public Integer call() throws IOException {
+        if (threads > 0) {
+            Parallel.setGlobalThreads(threads);
+        }
+        Pretrained pm = openRewardModel(source);
+        Tokenizer tok = pm.requireTokenizer();
+        int max = maxLength(maxLength, pm);
+        List<ObjectNode> records = new ArrayList<>();
+        List<int[]> sequences = new ArrayList<>();
+        try (BufferedReader in = Files.newBufferedReader(data, StandardCharsets.UTF_8)) {
+            String line;
+            int no = 0;
+            while ((line = in.readLine()) != null) {
+                no++;
+                if (line.isBlank()) {
+                    continue;
+                }
+                JsonNode n;
+                try {
+                    n = JSON.readTree(line);
+                } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+                    throw new IllegalArgumentException(data + ":" + no + ": not valid JSON (" + e.getOriginalMessage()
+                            + ")");
+                }
+                String field = n.has("response") ? "response" : "completion";
+                if (!n.path("prompt").isTextual() || !n.path(field).isTextual()) {
+                    throw new IllegalArgumentException(data + ":" + no
+                            + ": expected string fields \"prompt\" and \"response\" (or \"completion\")");
+                }
+                records.add((ObjectNode) n);
+                sequences.add(PairTokenization.encodeText(tok, n.get("prompt").asText(), n.get(field).asText(), max));
+            }
+        }
+        if (records.isEmpty()) {
+            throw new IllegalArgumentException(data + ": no records");
+        }
+        double[] rewards = RewardObjective.score(pm.model(), sequences, batchSize, max, TrainCommand.padId(tok));
+        Optional<RewardStats> stats = pm.loaded().format().equals("hf")
+                ? RewardStats.read(pm.loaded().source()) : Optional.empty();
+        PrintWriter out = spec.commandLine().getOut();
+        for (int i = 0; i < records.size(); i++) {
+            ObjectNode o = records.get(i);
+            o.put("reward", rewards[i]);
+            if (stats.isPresent()) {
+                o.put("reward_normalized", stats.get().normalize(rewards[i]));
+            }
+            out.println(JSON.writeValueAsString(o));
+        }
+        out.flush();
+        return 0;
+    }
+
+    /** A model with a scalar head; a language model is refused (its reward head would be random). */
+    static Pretrained openRewardModel(ModelOptions source) throws IOException {
+        Pretrained pm = source.open();
+        if (!pm.model().heads().scalar()) {
+            throw new IllegalArgumentException(source.model + ": not a reward model (it has no score head); train one "
+                    + "with `rlhf4j reward train`");
+        }
+        return pm;
+    }
+
+    static int maxLength(int requested, Pretrained pm) {
+        int modelMax = pm.model().config().maxSeqLen();
+        if (requested == -1) {
+            return Math.min(1024, modelMax);
+        }
+        if (requested <= 0 || requested > modelMax) {
+            throw new IllegalArgumentException("--max-length must be in [1, " + modelMax + "], got " + requested);
+        }
+        return requested;
+    }
+}

@@ -1,0 +1,93 @@
+package dev.rlhf4j.cli;
+
+import dev.rlhf4j.model.Heads;
+import dev.rlhf4j.model.io.HfCheckpoint;
+import dev.rlhf4j.model.io.Safetensors;
+import dev.rlhf4j.model.tokenizer.Tokenizer;
+import dev.rlhf4j.train.Trainer;
+import dev.rlhf4j.train.TrainingConfig;
+import dev.rlhf4j.train.data.PairCollator;
+import dev.rlhf4j.train.data.PairExample;
+import dev.rlhf4j.train.data.PairTokenization;
+import dev.rlhf4j.train.data.PreferenceReader;
+import dev.rlhf4j.train.data.TokenizedPairs;
+import dev.rlhf4j.train.reward.RewardObjective;
+import dev.rlhf4j.train.reward.RewardStats;
+import picocli.CommandLine.Command;
+
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.util.ArrayList;
+import java.util.List;
+
+/** {@code rlhf4j reward train}: a reward model from preference pairs. */
+@Command(name = "train", mixinStandardHelpOptions = true, sortOptions = false,
+        description = {"Train a Bradley–Terry reward model (TRL's RewardTrainer): loss −log σ(r_chosen − r_rejected − "
+                + "margin), the reward read at each sequence's last token from a scalar head on the model (a new head "
+                + "when --model is a language model, e.g. the SFT policy).",
+                "Data: {\"prompt\",\"chosen\",\"rejected\"} (explicit or implicit prompt, or message lists), HH-RLHF "
+                        + "transcripts, optional \"margin\", K-way {\"prompt\",\"responses\",\"ranking\"}; .jsonl, "
+                        + ".json or .gz. The model is saved as an HF *ForSequenceClassification directory with the "
+                        + "mean and std of its training rewards in config.json."})
+public final class RewardTrainCommand extends TrainCommand {
+
+    @Override
+    Heads heads() {
+        return Heads.SCALAR;
+    }
+
+    @Override
+    void train(Opened opened, TrainingConfig cfg, PrintWriter err) throws IOException {
+        Safetensors.DType dtype = saveDtype();
+        Tokenizer tok = opened.tokenizer();
+        TokenizedPairs all = PairTokenization.tokenize(PreferenceReader.read(data), tok, opened.chat(),
+                cfg.maxLength());
+        List<PairExample> eval = evalData == null ? List.of() : PairTokenization.tokenize(
+                PreferenceReader.read(evalData), tok, opened.chat(), cfg.maxLength()).pairs();
+        List<List<PairExample>> parts = trainEval(all.pairs(), eval, (pairs, n) -> splitByGroup(pairs, n, cfg.seed()));
+        List<PairExample> train = parts.get(0);
+        eval = parts.get(1);
+        err.printf("%s: %d training pairs (%d truncated, %d dropped at max_length %d), %d held out%n", data,
+                train.size(), all.truncated(), all.dropped(), cfg.maxLength(), eval.size());
+        int padId = padId(tok);
+        List<PairExample> trainPairs = train;
+        RewardObjective objective = new RewardObjective(opened.model(), train, eval, cfg, padId, (model, dir) -> {
+            HfCheckpoint.save(model, dir, opened.saveOptions(dtype));
+            List<int[]> responses = new ArrayList<>();
+            for (PairExample p : trainPairs) {
+                responses.add(p.chosen());
+                responses.add(p.rejected());
+            }
+            RewardStats stats = RewardStats.of(RewardObjective.score(model, responses, cfg.perDeviceEvalBatchSize(),
+                    cfg.maxLength(), padId));
+            stats.writeTo(dir);
+            err.printf("training rewards: mean %.4f, std %.4f (stored in config.json)%n", stats.mean(), stats.std());
+        });
+        Trainer trainer = new Trainer(cfg, objective, err);
+        err.printf("training %,d parameters for %d steps (%d per epoch)%n", opened.model().parameterCount(),
+                trainer.totalSteps(), objective.stepsPerEpoch());
+        trainer.train(resume);
+    }
+
+    /** Holds out about {@code n} pairs, whole ranking groups at a time, chosen by a seeded shuffle. */
+    static List<List<PairExample>> splitByGroup(List<PairExample> pairs, int n, long seed) {
+        int[] order = PairCollator.epochOrder(pairs, seed, 0);
+        List<PairExample> eval = new ArrayList<>(), train = new ArrayList<>();
+        int i = 0;
+        for (; i < order.length && eval.size() < n; i++) {
+            eval.add(pairs.get(order[i]));
+        }
+        // finish the group the last held-out pair belongs to
+        while (i < order.length && pairs.get(order[i]).group() >= 0
+                && pairs.get(order[i]).group() == pairs.get(order[i - 1]).group()) {
+            eval.add(pairs.get(order[i++]));
+        }
+        for (; i < order.length; i++) {
+            train.add(pairs.get(order[i]));
+        }
+        if (train.isEmpty()) {
+            throw new IllegalArgumentException("--eval-split leaves no pair to train on");
+        }
+        return List.of(train, eval);
+    }
+}
