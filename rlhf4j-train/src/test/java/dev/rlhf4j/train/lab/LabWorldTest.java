@@ -20,13 +20,13 @@ class LabWorldTest {
     @Test
     void goldRewardScoresEachDimensionAsDocumented() {
         String sum = "User: What is 3 plus 4?\nAssistant:";
-        LabWorld.Score best = w.score(sum, "Sure! The answer is 7.");
+        LabWorld.Score best = w.score(sum, "Sure! 3 plus 4 is 7.");
         assertEquals(1.0, best.parts().get("correctness"));
         assertEquals(1.0, best.parts().get("helpfulness"));
         assertEquals(0.0, best.parts().get("concision"));
         assertEquals(1.0, best.parts().get("politeness"));
         assertEquals(1.0 + 0.5 + 0.5, best.total(), 1e-12);
-        LabWorld.Score wrongRude = w.score(sum, "Ugh, fine. The answer is 8. I hope this helps.");
+        LabWorld.Score wrongRude = w.score(sum, "Ugh, fine. 3 plus 4 is 8. I hope this helps.");
         assertEquals(-1.0, wrongRude.parts().get("correctness"));
         assertEquals(-0.25, wrongRude.parts().get("concision"));
         assertEquals(-1.0, wrongRude.parts().get("politeness"));
