@@ -76,6 +76,10 @@ public final class LabGenerateCommand implements Callable<Integer> {
     @Option(names = "--vocab-size", defaultValue = "512",
             description = "Size of the byte-level BPE vocabulary trained on the corpus (default: ${DEFAULT-VALUE}).")
     int vocabSize;
+    @Option(names = "--preferences-only",
+            description = "Write only the preference pairs and lab.json (for pairs sampled from a model trained on "
+                    + "an earlier generate of the same seed).")
+    boolean preferencesOnly;
     @Option(names = "--threads", defaultValue = "0", description = "Threads; 0 = all cores (default: ${DEFAULT-VALUE}).")
     int threads;
 
@@ -87,15 +91,30 @@ public final class LabGenerateCommand implements Callable<Integer> {
         TrainCommand.checkOutputDirectory(out);
         PrintWriter err = spec.commandLine().getErr();
         LabWorld w = new LabWorld(seed);
-        List<String> texts = LabData.corpus(w, corpus, facts);
-        write("corpus.jsonl", texts, t -> Map.of("text", t));
-        Tokenizer tok = new BpeTrainer(vocabSize, List.of(EOS, PAD),
-                Map.of("bos_token", EOS, "eos_token", EOS, "pad_token", PAD)).train(texts);
-        tok.save(out.resolve("tokenizer"));
-        write("sft.jsonl", LabData.demonstrations(w, sft, 2), d -> Map.of("prompt", d[0], "completion", d[1]));
-        write("sft-eval.jsonl", LabData.demonstrations(w, sftEval, 3), d -> Map.of("prompt", d[0], "completion", d[1]));
-        write("prompts.jsonl", LabData.prompts(w, prompts, 4), p -> Map.of("prompt", p));
-        write("prompts-eval.jsonl", LabData.prompts(w, evalPrompts, 5), p -> Map.of("prompt", p));
+        if (pairs < 0 || evalPairs < 0 || (pairs == 0) != (evalPairs == 0)) {
+            throw new IllegalArgumentException("--pairs and --eval-pairs must both be positive, or both 0 for no "
+                    + "preference data");
+        }
+        if (!preferencesOnly) {
+            List<String> texts = LabData.corpus(w, corpus, facts);
+            write("corpus.jsonl", texts, t -> Map.of("text", t));
+            Tokenizer tok = new BpeTrainer(vocabSize, List.of(EOS, PAD),
+                    Map.of("bos_token", EOS, "eos_token", EOS, "pad_token", PAD)).train(texts);
+            tok.save(out.resolve("tokenizer"));
+            write("sft.jsonl", LabData.demonstrations(w, sft, 2), d -> Map.of("prompt", d[0], "completion", d[1]));
+            write("sft-eval.jsonl", LabData.demonstrations(w, sftEval, 3),
+                    d -> Map.of("prompt", d[0], "completion", d[1]));
+            write("prompts.jsonl", LabData.prompts(w, prompts, 4), p -> Map.of("prompt", p));
+            write("prompts-eval.jsonl", LabData.prompts(w, evalPrompts, 5), p -> Map.of("prompt", p));
+            err.printf("wrote %s: tokenizer (%d tokens), corpus %d, sft %d + %d, prompts %d + %d%n", out,
+                    tok.vocabSize(), corpus + facts, sft, sftEval, prompts, evalPrompts);
+        } else if (pairs == 0) {
+            throw new IllegalArgumentException("--preferences-only with --pairs 0 writes nothing");
+        }
+        if (pairs == 0) {
+            err.flush();
+            return 0;
+        }
         LabData.PairSampler sampler;
         String source;
         if (model != null) {
@@ -133,8 +152,7 @@ public final class LabGenerateCommand implements Callable<Integer> {
         err.printf("annotators: temperature %.4f, length bias %.3f; on held-out pairs they agree %.1f%% of the time; "
                         + "the best possible reward-model accuracy there is %.1f%%%n", annotator.temperature(), lengthBias,
                 100 * annotator.agreement(evalComparisons), 100 * annotator.bestAccuracy(evalComparisons));
-        err.printf("wrote %s: tokenizer (%d tokens), corpus %d, sft %d + %d, prompts %d + %d, preferences %d + %d%n", out, tok.vocabSize(),
-                corpus + facts, sft, sftEval, prompts, evalPrompts, train.size(), eval.size());
+        err.printf("wrote %s: preferences %d + %d%n", out, train.size(), eval.size());
         err.flush();
         return 0;
     }

@@ -14,6 +14,7 @@ import dev.rlhf4j.tensor.RmsNorm;
 import dev.rlhf4j.tensor.Rng;
 import dev.rlhf4j.tensor.Rope;
 import dev.rlhf4j.tensor.Tensor;
+import dev.rlhf4j.tensor.TokenLogProbs;
 
 /**
  * A pre-norm causal transformer of the GPT-2 or Llama family with an LM head and/or a scalar head, written the
@@ -419,6 +420,52 @@ public final class Transformer {
             }
         }
         return total;
+    }
+
+    /**
+     * Log-probabilities of {@code tokens[i]} under the LM head at row {@code rows[i]} of the last forward (logits
+     * divided by {@code temperature}), and the entropies of those rows' distributions when {@code entropy} is not
+     * null, computed over vocabulary chunks (see {@link TokenLogProbs}): what PPO needs per response token.
+     */
+    public TokenLogProbs.Saved tokenLogProbs(int[] rows, int[] tokens, float temperature, float[] logp,
+                                             float[] entropy) {
+        requireForward();
+        return TokenLogProbs.forward(gatherRows(rows), lmHeadWeight(), tokens, temperature, logp, entropy);
+    }
+
+    /**
+     * Backward of {@link #tokenLogProbs}: adds the gradient of {@code Σ dlogp_i·log p_i + Σ dentropy_i·H_i} to the
+     * head's weight gradient and to the hidden-state gradient at {@code rows}, ready for {@link #backward()}.
+     */
+    public void tokenLogProbsBackward(int[] rows, int[] tokens, float temperature, TokenLogProbs.Saved saved,
+                                      float[] dlogp, float[] dentropy) {
+        requireTrainable();
+        requireForward();
+        int d = config.dim();
+        Tensor dh = Tensor.zeros(rows.length, d);
+        TokenLogProbs.backward(gatherRows(rows), lmHeadWeight(), tokens, temperature, saved, dlogp, dentropy, dh,
+                lmHeadGrad());
+        Tensor g = hiddenGrad();
+        float[] gd = g.data(), src = dh.data();
+        for (int i = 0; i < rows.length; i++) {
+            int at = g.offset() + rows[i] * d;
+            for (int k = 0; k < d; k++) {
+                gd[at + k] += src[i * d + k];
+            }
+        }
+    }
+
+    private Tensor gatherRows(int[] rows) {
+        Tensor h = hidden();
+        int n = batch.rows(), d = config.dim();
+        Tensor out = Tensor.zeros(rows.length, d);
+        for (int i = 0; i < rows.length; i++) {
+            if (rows[i] < 0 || rows[i] >= n) {
+                throw new IllegalArgumentException("row " + rows[i] + " is outside the " + n + " rows of the batch");
+            }
+            System.arraycopy(h.data(), h.offset() + rows[i] * d, out.data(), i * d, d);
+        }
+        return out;
     }
 
     /** The scalar head ({@code score.weight}) at every row of the last forward: {@code out[i] = h_i · w}. */

@@ -38,19 +38,39 @@ public final class GradClip {
      * before clipping (possibly NaN or infinite: the caller's guard decides what to do then).
      */
     public static double clip(ParamArena grads, double maxNorm) {
-        double norm = globalNorm(grads);
+        return clip(java.util.List.of(grads), maxNorm);
+    }
+
+    /**
+     * Clipping over several arenas together (PPO's policy and value model, as one optimizer over both would clip):
+     * the norm is over all their values, and all are scaled by the same factor.
+     */
+    public static double clip(java.util.List<ParamArena> arenas, double maxNorm) {
+        double sq = 0;
+        for (ParamArena a : arenas) {
+            double n = globalNorm(a);
+            sq += n * n;
+        }
+        double norm = Math.sqrt(sq);
         if (maxNorm > 0 && Double.isFinite(norm) && norm > maxNorm) {
             float f = (float) (maxNorm / (norm + 1e-6));
-            for (int c = 0; c < grads.chunkCount(); c++) {
-                float[] g = grads.chunk(c);
-                Parallel.global().forBlocks(g.length, BLOCK, (block, worker) -> {
-                    int lo = block * BLOCK, hi = Math.min(g.length, lo + BLOCK);
-                    for (int i = lo; i < hi; i++) {
-                        g[i] *= f;
-                    }
-                });
+            for (ParamArena grads : arenas) {
+                scale(grads, f);
             }
         }
         return norm;
+    }
+
+    /** Multiplies every value in the arena by {@code f}. */
+    public static void scale(ParamArena grads, float f) {
+        for (int c = 0; c < grads.chunkCount(); c++) {
+            float[] g = grads.chunk(c);
+            Parallel.global().forBlocks(g.length, BLOCK, (block, worker) -> {
+                int lo = block * BLOCK, hi = Math.min(g.length, lo + BLOCK);
+                for (int i = lo; i < hi; i++) {
+                    g[i] *= f;
+                }
+            });
+        }
     }
 }

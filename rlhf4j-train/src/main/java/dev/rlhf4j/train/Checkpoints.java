@@ -44,14 +44,8 @@ public final class Checkpoints {
 
     /** Writes {@code checkpoint-<step>} atomically and deletes the oldest beyond {@code keep}. */
     public static Path save(Path outDir, State state, ParamArena params, AdamW opt, int keep) throws IOException {
-        Path target = outDir.resolve(PREFIX + state.globalStep());
-        Path tmp = outDir.resolve("." + PREFIX + state.globalStep() + ".tmp");
-        deleteTree(tmp);
-        Files.createDirectories(tmp);
-        Safetensors.write(tmp.resolve("model.safetensors"), tensors(params, ""), Safetensors.DType.F32, Map.of());
         Map<String, Tensor> moments = new LinkedHashMap<>(tensors(opt.firstMoment(), "m."));
         moments.putAll(tensors(opt.secondMoment(), "v."));
-        Safetensors.write(tmp.resolve("optimizer.safetensors"), moments, Safetensors.DType.F32, Map.of());
         ObjectNode json = JSON.createObjectNode();
         json.put("global_step", state.globalStep());
         json.put("epoch", state.epoch());
@@ -60,8 +54,31 @@ public final class Checkpoints {
         json.put("num_tokens", state.tokens());
         json.put("loss_sum", state.lossSum());
         json.put("loss_steps", state.lossSteps());
-        Files.writeString(tmp.resolve("trainer_state.json"), JSON.writeValueAsString(json));
-        for (String f : new String[] {"model.safetensors", "optimizer.safetensors", "trainer_state.json"}) {
+        Map<String, Map<String, Tensor>> files = new LinkedHashMap<>();
+        files.put("model.safetensors", tensors(params, ""));
+        files.put("optimizer.safetensors", moments);
+        return saveFiles(outDir, state.globalStep(), files, json, keep);
+    }
+
+    /**
+     * Writes {@code checkpoint-<step>} holding the given safetensors files (float32) and {@code trainer_state.json}:
+     * into a temporary directory, flushed, then renamed into place; deletes the oldest checkpoints beyond
+     * {@code keep}.
+     */
+    public static Path saveFiles(Path outDir, int step, Map<String, Map<String, Tensor>> files, ObjectNode state,
+                                 int keep) throws IOException {
+        Path target = outDir.resolve(PREFIX + step);
+        Path tmp = outDir.resolve("." + PREFIX + step + ".tmp");
+        deleteTree(tmp);
+        Files.createDirectories(tmp);
+        List<String> written = new ArrayList<>();
+        for (Map.Entry<String, Map<String, Tensor>> f : files.entrySet()) {
+            Safetensors.write(tmp.resolve(f.getKey()), f.getValue(), Safetensors.DType.F32, Map.of());
+            written.add(f.getKey());
+        }
+        Files.writeString(tmp.resolve("trainer_state.json"), JSON.writeValueAsString(state));
+        written.add("trainer_state.json");
+        for (String f : written) {
             try (FileChannel ch = FileChannel.open(tmp.resolve(f), StandardOpenOption.WRITE)) {
                 ch.force(true);
             }
@@ -75,6 +92,41 @@ public final class Checkpoints {
         return target;
     }
 
+    /** The {@code trainer_state.json} of a checkpoint. */
+    public static JsonNode readState(Path dir) throws IOException {
+        Path stateFile = dir.resolve("trainer_state.json");
+        if (!Files.isRegularFile(stateFile)) {
+            throw new IllegalArgumentException(dir + ": not a checkpoint (no trainer_state.json)");
+        }
+        return JSON.readTree(stateFile.toFile());
+    }
+
+    /** Restores every tensor of {@code arena} (named with {@code prefix}) from a checkpoint file, in place. */
+    public static void restore(Path file, ParamArena arena, String prefix) throws IOException {
+        try (Safetensors st = Safetensors.open(file)) {
+            restore(st, arena, prefix, file.getParent());
+        }
+    }
+
+    /** After a resume, the metrics of steps past the checkpoint (from the killed run) are dropped. */
+    public static void trimMetrics(Path file, int step) throws IOException {
+        if (!Files.exists(file)) {
+            return;
+        }
+        List<String> kept = new ArrayList<>();
+        for (String line : Files.readAllLines(file, java.nio.charset.StandardCharsets.UTF_8)) {
+            try {
+                JsonNode n = JSON.readTree(line);
+                if (n.path("step").asInt() <= step) {
+                    kept.add(line);
+                }
+            } catch (IOException e) {
+                // a line cut short by the kill: drop it
+            }
+        }
+        Files.write(file, kept, java.nio.charset.StandardCharsets.UTF_8);
+    }
+
     /** The newest complete checkpoint under {@code outDir}, if any. */
     public static Optional<Path> latest(Path outDir) throws IOException {
         List<Path> all = list(outDir);
@@ -83,11 +135,7 @@ public final class Checkpoints {
 
     /** Restores parameters and optimizer moments in place and returns the run state. */
     public static State load(Path dir, ParamArena params, AdamW opt) throws IOException {
-        Path stateFile = dir.resolve("trainer_state.json");
-        if (!Files.isRegularFile(stateFile)) {
-            throw new IllegalArgumentException(dir + ": not a checkpoint (no trainer_state.json)");
-        }
-        JsonNode s = JSON.readTree(stateFile.toFile());
+        JsonNode s = readState(dir);
         try (Safetensors model = Safetensors.open(dir.resolve("model.safetensors"));
              Safetensors moments = Safetensors.open(dir.resolve("optimizer.safetensors"))) {
             restore(model, params, "", dir);
@@ -118,7 +166,8 @@ public final class Checkpoints {
         }
     }
 
-    private static Map<String, Tensor> tensors(ParamArena arena, String prefix) {
+    /** The arena's tensors by name, each name prefixed. */
+    public static Map<String, Tensor> tensors(ParamArena arena, String prefix) {
         Map<String, Tensor> out = new LinkedHashMap<>();
         for (ParamArena.Entry e : arena.entries()) {
             out.put(prefix + e.name(), arena.get(e.name()));

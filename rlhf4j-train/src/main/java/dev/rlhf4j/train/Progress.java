@@ -6,7 +6,7 @@ import java.io.PrintWriter;
  * The console progress line: step, loss, learning rate, tokens/s and ETA, redrawn in place on a terminal, printed
  * every {@code every} steps otherwise (logs, CI).
  */
-final class Progress {
+public final class Progress {
     private final PrintWriter out;
     private final int total;
     private final int every;
@@ -14,13 +14,19 @@ final class Progress {
     private final long start = System.nanoTime();
     private int firstStep = -1;
 
-    Progress(PrintWriter out, int total, int every) {
+    public Progress(PrintWriter out, int total, int every) {
         this.out = out;
         this.total = total;
         this.every = Math.max(1, every);
     }
 
     void update(int step, double loss, double lr, double tokensPerSecond, Double evalLoss) {
+        update(step, String.format("loss %.4f lr %.2e %.0f tok/s%s", loss, lr, tokensPerSecond,
+                evalLoss == null ? "" : String.format(" eval_loss %.4f", evalLoss)));
+    }
+
+    /** Shows step {@code step} of the run with {@code stats} after the bar. */
+    public void update(int step, String stats) {
         if (firstStep < 0) {
             firstStep = step - 1;
         }
@@ -31,9 +37,7 @@ final class Progress {
         double eta = elapsed / Math.max(1, step - firstStep) * (total - step);
         int width = 24, filled = (int) Math.round((double) width * step / total);
         String bar = "=".repeat(filled) + (filled < width ? ">" + " ".repeat(width - filled - 1) : "");
-        String line = String.format("step %d/%d [%s] loss %.4f lr %.2e %.0f tok/s%s ETA %s", step, total, bar, loss,
-                lr, tokensPerSecond, evalLoss == null ? "" : String.format(" eval_loss %.4f", evalLoss),
-                clock(eta));
+        String line = String.format("step %d/%d [%s] %s ETA %s", step, total, bar, stats, clock(eta));
         if (terminal) {
             out.print("\r" + line);
         } else {
@@ -42,7 +46,7 @@ final class Progress {
         out.flush();
     }
 
-    void finish() {
+    public void finish() {
         if (terminal) {
             out.println();
             out.flush();

@@ -85,7 +85,7 @@ public final class Trainer {
             tokens = s.tokens();
             lossSum = s.lossSum();
             lossSteps = s.lossSteps();
-            keepMetricsUpTo(metricsFile, step);
+            Checkpoints.trimMetrics(metricsFile, step);
             console.printf("resuming from %s (step %d of %d)%n", latest.get(), step, total);
         } else {
             Files.deleteIfExists(metricsFile);
@@ -178,25 +178,6 @@ public final class Trainer {
         if (!Files.isWritable(out)) {
             throw new IllegalArgumentException(out + ": the output directory is not writable");
         }
-    }
-
-    /** After a resume, the metrics of steps past the checkpoint (from the killed run) are dropped. */
-    private static void keepMetricsUpTo(Path file, int step) throws IOException {
-        if (!Files.exists(file)) {
-            return;
-        }
-        List<String> kept = new ArrayList<>();
-        for (String line : Files.readAllLines(file, StandardCharsets.UTF_8)) {
-            try {
-                JsonNode n = JSON.readTree(line);
-                if (n.path("step").asInt() <= step) {
-                    kept.add(line);
-                }
-            } catch (IOException e) {
-                // a line cut short by the kill: drop it
-            }
-        }
-        Files.write(file, kept, StandardCharsets.UTF_8);
     }
 
     private static void writeSummary(Path out, Result r) {

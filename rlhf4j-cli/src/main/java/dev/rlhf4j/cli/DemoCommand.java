@@ -1,0 +1,281 @@
+package dev.rlhf4j.cli;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.rlhf4j.model.Pretrained;
+import dev.rlhf4j.model.Transformer;
+import dev.rlhf4j.model.tokenizer.Tokenizer;
+import dev.rlhf4j.tensor.Parallel;
+import dev.rlhf4j.train.lab.LabEvaluation;
+import dev.rlhf4j.train.lab.LabWorld;
+import dev.rlhf4j.train.ppo.Episode;
+import dev.rlhf4j.train.ppo.Prompt;
+import dev.rlhf4j.train.ppo.PromptReader;
+import dev.rlhf4j.train.ppo.RewardModelReward;
+import dev.rlhf4j.train.reward.RewardStats;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+import java.io.BufferedWriter;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Callable;
+
+/** {@code rlhf4j demo}: the whole InstructGPT recipe on the lab world, with nothing to download. */
+@Command(name = "demo", mixinStandardHelpOptions = true, sortOptions = false,
+        description = {"The whole recipe on the built-in lab world: generate the world; pretrain a small base model on "
+                + "its corpus; SFT on the demonstrations; sample pairs from the SFT model and label them with the "
+                + "simulated annotators; train a reward model; PPO against it; then evaluate the base, SFT and RLHF "
+                + "policies on held-out prompts with the gold reward (total and each part), the reward model's score, "
+                + "the KL to the SFT model and the win rate of RLHF over SFT.",
+                "Every stage runs the same command a user would (lab generate, pretrain, sft, reward train, ppo); "
+                        + "their outputs stay under --out, with summary.json and the evaluation samples in eval/."})
+public final class DemoCommand implements Callable<Integer> {
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
+    @Option(names = "--out", defaultValue = "runs/demo", paramLabel = "DIR", description = "Output directory (default: ${DEFAULT-VALUE}).")
+    Path out;
+    @Option(names = "--seed", defaultValue = "0", description = "Seed of the world and of every stage (default: ${DEFAULT-VALUE}).")
+    long seed;
+    @Option(names = "--pairs", defaultValue = "4000", description = "Preference pairs sampled from the SFT model (default: ${DEFAULT-VALUE}).")
+    int pairs;
+    @Option(names = "--length-bias", defaultValue = "0",
+            description = "Annotators' extra preference per word of length (0.1 shows reward hacking with --kl-coef 0) "
+                    + "(default: ${DEFAULT-VALUE}).")
+    double lengthBias;
+    @Option(names = "--ppo-steps", defaultValue = "150", description = "PPO steps of 64 episodes (default: ${DEFAULT-VALUE}).")
+    int ppoSteps;
+    @Option(names = "--ppo-learning-rate", defaultValue = "3e-5", description = "PPO learning rate (default: ${DEFAULT-VALUE}).")
+    double ppoLearningRate;
+    @Option(names = "--kl-coef", defaultValue = "0.05", description = "β of the KL penalty (default: ${DEFAULT-VALUE}).")
+    double klCoef;
+    @Option(names = "--eval-prompts", defaultValue = "300", description = "Held-out prompts per policy (default: ${DEFAULT-VALUE}).")
+    int evalPrompts;
+    @Option(names = "--quick", description = "A smoke run in about a minute (small data, few steps): checks the "
+            + "pipeline, its numbers mean little.")
+    boolean quick;
+    @Option(names = "--threads", defaultValue = "0", description = "Threads; 0 = all cores (default: ${DEFAULT-VALUE}).")
+    int threads;
+
+    private PrintWriter err;
+    private final Map<String, Double> seconds = new LinkedHashMap<>();
+
+    @Override
+    public Integer call() throws IOException {
+        if (threads > 0) {
+            Parallel.setGlobalThreads(threads);
+        }
+        err = spec.commandLine().getErr();
+        TrainCommand.checkOutputDirectory(out);
+        long start = System.nanoTime();
+        String s = Long.toString(seed);
+        Path lab = out.resolve("lab"), base = out.resolve("base"), sft = out.resolve("sft"),
+                prefs = out.resolve("preferences"), rm = out.resolve("reward-model"), rlhf = out.resolve("rlhf");
+        int pairCount = quick ? 300 : pairs;
+        stage("world", "lab", "generate", "--out", lab.toString(), "--seed", s, "--pairs", "0", "--eval-pairs", "0",
+                "--corpus", quick ? "3000" : "20000", "--facts", quick ? "1000" : "6000",
+                "--eval-prompts", Integer.toString(quick ? 40 : evalPrompts));
+        Path modelYaml = out.resolve("base-model.yaml");
+        Files.writeString(modelYaml, quick
+                ? "family: llama\ndim: 48\nlayers: 2\nheads: 4\nkv_heads: 2\nmax_seq_len: 128\n"
+                : "family: llama\ndim: 96\nlayers: 4\nheads: 6\nkv_heads: 3\nmax_seq_len: 128\n");
+        String[] common = {"--max-length", "128", "--lr-scheduler-type", "cosine", "--save-steps", "0",
+                "--logging-steps", "200", "--seed", s};
+        stage("pretrain", concat(new String[] {"pretrain", "--model", modelYaml.toString(), "--tokenizer",
+                lab.resolve("tokenizer").toString(), "--data", lab.resolve("corpus.jsonl").toString(), "--out",
+                base.toString(), "--per-device-train-batch-size", "16", "--num-train-epochs", "1", "--learning-rate",
+                "3e-3", "--warmup-ratio", "0.05"}, common));
+        stage("sft", concat(new String[] {"sft", "--model", base.toString(), "--data",
+                lab.resolve("sft.jsonl").toString(), "--eval-data", lab.resolve("sft-eval.jsonl").toString(), "--out",
+                sft.toString(), "--per-device-train-batch-size", "16", "--num-train-epochs", "2", "--learning-rate",
+                "1e-3"}, common));
+        stage("preferences", "lab", "generate", "--out", prefs.toString(), "--seed", s, "--model", sft.toString(),
+                "--preferences-only", "--pairs", Integer.toString(pairCount), "--eval-pairs",
+                Integer.toString(Math.max(20, pairCount / 10)), "--length-bias", Double.toString(lengthBias));
+        stage("reward model", concat(new String[] {"reward", "train", "--model", sft.toString(), "--data",
+                prefs.resolve("preferences.jsonl").toString(), "--eval-data",
+                prefs.resolve("preferences-eval.jsonl").toString(), "--out", rm.toString(),
+                "--per-device-train-batch-size", "32", "--num-train-epochs", "2", "--learning-rate", "5e-4",
+                "--warmup-ratio", "0.05"}, common));
+        stage("ppo", "ppo", "--policy", sft.toString(), "--reward-model", rm.toString(), "--prompts",
+                lab.resolve("prompts.jsonl").toString(), "--out", rlhf.toString(), "--seed", s,
+                "--max-steps", Integer.toString(quick ? 4 : ppoSteps), "--learning-rate", Double.toString(ppoLearningRate),
+                "--kl-coef", Double.toString(klCoef), "--per-device-train-batch-size", "16",
+                "--num-mini-batches", "4", "--num-ppo-epochs", "4", "--response-length", "48",
+                "--normalize-reward", "--missing-eos-penalty", "1.0", "--lr-scheduler-type", "constant",
+                "--logging-steps", "10", "--sample-steps", "25");
+        long t = System.nanoTime();
+        ObjectNode summary = evaluate(lab, sft, base, rm, rlhf, prefs, quick ? 40 : evalPrompts);
+        seconds.put("evaluation", (System.nanoTime() - t) / 1e9);
+        double total = (System.nanoTime() - start) / 1e9;
+        ObjectNode st = summary.putObject("stage_seconds");
+        seconds.forEach(st::put);
+        summary.put("total_seconds", total);
+        Files.writeString(out.resolve("summary.json"),
+                JSON.copy().enable(SerializationFeature.INDENT_OUTPUT).writeValueAsString(summary));
+        PrintWriter o = spec.commandLine().getOut();
+        o.print(table(summary));
+        o.printf("%nall models, metrics and samples are in %s (summary.json; evaluation samples in eval/); %.0f s%n",
+                out, total);
+        o.flush();
+        return 0;
+    }
+
+    private void stage(String name, String... args) {
+        err.printf("%n== %s: rlhf4j %s%n", name, String.join(" ", args));
+        err.flush();
+        long t = System.nanoTime();
+        int code = Main.run(new PrintWriter(new java.io.StringWriter(), true), err, args);
+        if (code != 0) {
+            throw new IllegalStateException("demo stage '" + name + "' failed (exit code " + code + "); see above");
+        }
+        seconds.put(name, (System.nanoTime() - t) / 1e9);
+    }
+
+    private ObjectNode evaluate(Path lab, Path sftDir, Path baseDir, Path rmDir, Path rlhfDir, Path prefs, int n)
+            throws IOException {
+        err.printf("%n== evaluation on %d held-out prompts%n", n);
+        err.flush();
+        LabWorld world = new LabWorld(seed);
+        List<String> prompts = new ArrayList<>();
+        for (Prompt p : PromptReader.read(lab.resolve("prompts-eval.jsonl"), null)) {
+            if (prompts.size() < n) {
+                prompts.add(p.text());
+            }
+        }
+        Pretrained sft = Pretrained.open(sftDir, null);
+        Tokenizer tok = sft.requireTokenizer();
+        Transformer reference = sft.model().frozenCopy();
+        Pretrained rm = Pretrained.open(rmDir, null);
+        RewardModelReward rmScore = new RewardModelReward(rm.model(), rm.requireTokenizer(), tok,
+                RewardStats.read(rmDir).orElse(null), 0, 64);
+        Map<String, Path> policies = new LinkedHashMap<>();
+        policies.put("base", baseDir);
+        policies.put("sft", sftDir);
+        policies.put("rlhf", rlhfDir);
+        Map<String, LabEvaluation.Result> results = new LinkedHashMap<>();
+        Files.createDirectories(out.resolve("eval"));
+        for (Map.Entry<String, Path> e : policies.entrySet()) {
+            Transformer policy = e.getKey().equals("sft") ? sft.model() : Pretrained.open(e.getValue(), null).model();
+            LabEvaluation.Result r = LabEvaluation.evaluate(e.getKey(), policy, reference, tok, world, rmScore,
+                    prompts, 48, seed * 7919 + 17, sft.eosIds(), 64);
+            results.put(e.getKey(), r);
+            writeSamples(out.resolve("eval").resolve(e.getKey() + ".jsonl"), r, world);
+        }
+        ObjectNode summary = JSON.createObjectNode();
+        summary.put("seed", seed);
+        summary.put("eval_prompts", prompts.size());
+        summary.put("sampling", "one response per prompt at temperature 1, at most 48 new tokens");
+        summary.put("reward_model_score", "normalised with the mean and std stored with the reward model");
+        ObjectNode pol = summary.putObject("policies");
+        for (LabEvaluation.Result r : results.values()) {
+            ObjectNode p = pol.putObject(r.name());
+            stat(p.putObject("gold"), r.gold());
+            ObjectNode parts = p.putObject("gold_parts");
+            r.parts().forEach((k, v) -> stat(parts.putObject(k), v));
+            stat(p.putObject("reward_model"), r.rewardModel());
+            stat(p.putObject("kl_to_sft"), r.klToReference());
+            p.put("response_tokens", r.responseTokens());
+            p.put("eos_rate", r.eosRate());
+        }
+        summary.put("win_rate_rlhf_vs_sft", LabEvaluation.winRate(results.get("rlhf"), results.get("sft")));
+        summary.put("win_rate_sft_vs_base", LabEvaluation.winRate(results.get("sft"), results.get("base")));
+        JsonNode labInfo = JSON.readTree(prefs.resolve("lab.json").toFile());
+        JsonNode rmInfo = JSON.readTree(rmDir.resolve("train_results.json").toFile());
+        ObjectNode rmNode = summary.putObject("reward_model_training");
+        rmNode.put("eval_accuracy", rmInfo.path("eval_accuracy").asDouble());
+        rmNode.put("best_possible_accuracy", labInfo.path("best_accuracy_eval").asDouble());
+        rmNode.put("annotator_agreement", labInfo.path("agreement_eval").asDouble());
+        rmNode.put("annotator_length_bias", lengthBias);
+        ObjectNode ppo = summary.putObject("ppo");
+        ppo.put("steps", quick ? 4 : ppoSteps);
+        ppo.put("learning_rate", ppoLearningRate);
+        ppo.put("kl_coef", klCoef);
+        return summary;
+    }
+
+    private static void stat(ObjectNode n, LabEvaluation.Stat s) {
+        n.put("mean", s.mean());
+        n.put("std", s.std());
+    }
+
+    private static void writeSamples(Path file, LabEvaluation.Result r, LabWorld world) throws IOException {
+        try (BufferedWriter w = Files.newBufferedWriter(file, StandardCharsets.UTF_8)) {
+            for (int i = 0; i < r.episodes().size(); i++) {
+                Episode e = r.episodes().get(i);
+                ObjectNode o = JSON.createObjectNode();
+                o.put("prompt", e.prompt());
+                o.put("response", e.response());
+                o.put("gold", r.goldPerPrompt()[i]);
+                o.putPOJO("gold_parts", world.score(e.prompt(), e.response().strip()).parts());
+                w.write(JSON.writeValueAsString(o));
+                w.newLine();
+            }
+        }
+    }
+
+    /** The summary as a text table: one column per policy. */
+    static String table(JsonNode s) {
+        StringBuilder b = new StringBuilder();
+        JsonNode pol = s.get("policies");
+        List<String> names = new ArrayList<>();
+        pol.fieldNames().forEachRemaining(names::add);
+        b.append(String.format("%n%-26s", "held-out prompts: " + s.get("eval_prompts").asInt()));
+        for (String n : names) {
+            b.append(String.format("%18s", n));
+        }
+        b.append('\n');
+        row(b, "gold reward", pol, names, "gold");
+        for (String part : LabWorld.PARTS) {
+            rowAt(b, "  " + part, pol, names, p -> p.get("gold_parts").get(part));
+        }
+        row(b, "reward model score", pol, names, "reward_model");
+        row(b, "KL to SFT (nats)", pol, names, "kl_to_sft");
+        b.append(String.format("%-26s", "response tokens"));
+        for (String n : names) {
+            b.append(String.format("%18.1f", pol.get(n).get("response_tokens").asDouble()));
+        }
+        b.append('\n');
+        b.append(String.format("%nwin rate of RLHF over SFT (gold reward, ties half): %.1f%%%n",
+                100 * s.get("win_rate_rlhf_vs_sft").asDouble()));
+        JsonNode rm = s.get("reward_model_training");
+        b.append(String.format("reward model: held-out accuracy %.1f%% (best possible given the annotators' noise "
+                + "%.1f%%)%n", 100 * rm.get("eval_accuracy").asDouble(), 100 * rm.get("best_possible_accuracy").asDouble()));
+        return b.toString();
+    }
+
+    private static void row(StringBuilder b, String label, JsonNode pol, List<String> names, String field) {
+        rowAt(b, label, pol, names, p -> p.get(field));
+    }
+
+    private static void rowAt(StringBuilder b, String label, JsonNode pol, List<String> names,
+                              java.util.function.Function<JsonNode, JsonNode> get) {
+        b.append(String.format("%-26s", label));
+        for (String n : names) {
+            JsonNode v = get.apply(pol.get(n));
+            b.append(String.format("%18s", String.format("%.3f ± %.3f", v.get("mean").asDouble(),
+                    v.get("std").asDouble())));
+        }
+        b.append('\n');
+    }
+
+    private static String[] concat(String[] a, String[] b) {
+        String[] r = new String[a.length + b.length];
+        System.arraycopy(a, 0, r, 0, a.length);
+        System.arraycopy(b, 0, r, a.length, b.length);
+        return r;
+    }
+}

@@ -1,0 +1,600 @@
+package dev.rlhf4j.train.ppo;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.rlhf4j.model.TokenBatch;
+import dev.rlhf4j.model.Transformer;
+import dev.rlhf4j.model.generate.Generator;
+import dev.rlhf4j.model.tokenizer.Tokenizer;
+import dev.rlhf4j.tensor.AdamW;
+import dev.rlhf4j.tensor.CrossEntropy;
+import dev.rlhf4j.tensor.GradClip;
+import dev.rlhf4j.tensor.ParamArena;
+import dev.rlhf4j.tensor.Rng;
+import dev.rlhf4j.tensor.Tensor;
+import dev.rlhf4j.tensor.TokenLogProbs;
+import dev.rlhf4j.train.Checkpoints;
+import dev.rlhf4j.train.LrSchedule;
+import dev.rlhf4j.train.Progress;
+
+import java.io.BufferedWriter;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+
+/**
+ * RLHF with PPO as InstructGPT and TRL do it. Each step: sample one response per prompt from the policy (the batched
+ * generator with a key/value cache); compute the policy's and the frozen reference's log-probabilities of every
+ * response token and the critic's values; score each episode with the reward function (minus the missing-EOS
+ * penalty); per-token rewards {@code −β·KL} with the score added at the last token; GAE advantages, whitened; then
+ * {@code num_ppo_epochs} passes over shuffled minibatches with the clipped surrogate and the clipped value loss,
+ * both models clipped together by global norm and updated by their own AdamW; optionally PPO-ptx; then the KL
+ * controller moves β.
+ *
+ * <p>The score is added at the last real response token (its EOS when it has one), as in Ziegler et al. and
+ * OpenAI's lm-human-preferences; TRL's current trainer adds it one position later, on the first padding position.
+ *
+ * <p>Loop guarantees as the supervised trainer's: a progress line, {@code metrics.jsonl} with TRL's names, atomic
+ * checkpoints (policy, critic, both optimizers, β and the data position; the sampling and shuffling seeds derive
+ * from the step), bit-identical {@code resume}, a NaN/Inf guard; {@code samples.jsonl} keeps sample generations.
+ */
+public final class PpoTrainer {
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    /** Writes a trained model (an HF directory). */
+    @FunctionalInterface
+    public interface ModelWriter {
+        void write(Transformer model, Path dir) throws IOException;
+    }
+
+    /** The outcome of a run: the last step's metrics and the totals. */
+    public record Result(int steps, long episodes, double seconds, Map<String, Double> last, Path output) {
+    }
+
+    private final PpoConfig cfg;
+    private final Transformer policy;
+    private final Transformer reference;
+    private final Transformer critic;
+    private final RewardFunction reward;
+    private final Tokenizer tokenizer;
+    private final List<Prompt> prompts;
+    private final List<int[]> promptTokens;
+    private final int[] eosIds;
+    private final int padId;
+    private final List<int[]> ptxData;
+    private final Generator generator;
+    private ModelWriter policyWriter;
+    private ModelWriter criticWriter;
+    private final PrintWriter console;
+
+    /**
+     * @param reference frozen copy of the policy's starting weights
+     * @param critic    trainable value model with a scalar head (initialised from the reward model)
+     * @param ptxData   token sequences for PPO-ptx (empty unless {@code ptx_coef > 0})
+     */
+    public PpoTrainer(PpoConfig cfg, Transformer policy, Transformer reference, Transformer critic,
+                      RewardFunction reward, Tokenizer tokenizer, List<Prompt> prompts, int[] eosIds,
+                      List<int[]> ptxData, PrintWriter console) {
+        cfg.validate();
+        if (!policy.heads().lm()) {
+            throw new IllegalArgumentException("the policy has no LM head");
+        }
+        if (!critic.heads().scalar()) {
+            throw new IllegalArgumentException("the critic has no scalar head");
+        }
+        if (!reference.config().equals(policy.config())) {
+            throw new IllegalArgumentException("the reference model's configuration differs from the policy's");
+        }
+        if (prompts.isEmpty()) {
+            throw new IllegalArgumentException("no prompts to train on");
+        }
+        if (cfg.ptxCoef > 0 && (ptxData == null || ptxData.isEmpty())) {
+            throw new IllegalArgumentException("ptx_coef > 0 needs pretraining data (--ptx-data)");
+        }
+        if (cfg.stopAtEos && eosIds.length == 0) {
+            throw new IllegalArgumentException("the tokenizer has no end-of-sequence token to stop at");
+        }
+        this.cfg = cfg;
+        this.policy = policy;
+        this.reference = reference;
+        this.critic = critic;
+        this.reward = reward;
+        this.tokenizer = tokenizer;
+        this.prompts = List.copyOf(prompts);
+        this.eosIds = cfg.stopAtEos ? eosIds.clone() : new int[0];
+        this.padId = tokenizer.padId().orElse(tokenizer.eosId().orElse(0));
+        this.ptxData = ptxData == null ? List.of() : ptxData;
+        int maxSeq = Math.min(policy.config().maxSeqLen(), critic.config().maxSeqLen());
+        this.promptTokens = new ArrayList<>(prompts.size());
+        for (int i = 0; i < prompts.size(); i++) {
+            int[] ids = Rollouts.encodePrompt(tokenizer, prompts.get(i));
+            if (ids.length + cfg.responseLength > maxSeq) {
+                throw new IllegalArgumentException("prompt " + (i + 1) + " has " + ids.length + " tokens; with "
+                        + "response_length " + cfg.responseLength + " it exceeds the models' maximum sequence length "
+                        + "of " + maxSeq);
+            }
+            promptTokens.add(ids);
+        }
+        this.generator = new Generator(policy, tokenizer);
+        this.console = console;
+    }
+
+    /** How the final policy and critic are written (defaults: not written). */
+    public PpoTrainer writers(ModelWriter policyWriter, ModelWriter criticWriter) {
+        this.policyWriter = policyWriter;
+        this.criticWriter = criticWriter;
+        return this;
+    }
+
+    /** PPO steps of this run. */
+    public int totalSteps() {
+        if (cfg.maxSteps > 0) {
+            return cfg.maxSteps;
+        }
+        return (int) Math.max(1, Math.ceil(cfg.numTrainEpochs * prompts.size() / cfg.batchSize()));
+    }
+
+    /** Trains; with {@code resume}, continues from the newest checkpoint in the output directory. */
+    public Result train(boolean resume) throws IOException {
+        Path out = cfg.outputDir;
+        Files.createDirectories(out);
+        AdamW.Config oc = new AdamW.Config((float) cfg.adamBeta1, (float) cfg.adamBeta2, (float) cfg.adamEpsilon,
+                (float) cfg.weightDecay);
+        AdamW policyOpt = new AdamW(oc, policy.params());
+        AdamW criticOpt = new AdamW(oc, critic.params());
+        int total = totalSteps();
+        int warmup = cfg.warmupSteps > 0 ? cfg.warmupSteps : (int) Math.ceil(cfg.warmupRatio * total);
+        LrSchedule schedule = new LrSchedule(cfg.lrSchedulerType, cfg.learningRate, warmup, total);
+        PpoMath.KlController kl = new PpoMath.KlController(cfg.klCoef, cfg.adaptiveKlTarget, cfg.adaptiveKlHorizon);
+        int step = 0, promptEpoch = 0, promptPos = 0, skipped = 0;
+        long episodes = 0;
+        Path metricsFile = out.resolve("metrics.jsonl"), samplesFile = out.resolve("samples.jsonl");
+        if (resume) {
+            Optional<Path> latest = Checkpoints.latest(out);
+            if (latest.isEmpty()) {
+                throw new IllegalArgumentException(out + ": --resume found no checkpoint to continue from");
+            }
+            Path dir = latest.get();
+            JsonNode s = Checkpoints.readState(dir);
+            Checkpoints.restore(dir.resolve("policy.safetensors"), policy.params(), "");
+            Checkpoints.restore(dir.resolve("critic.safetensors"), critic.params(), "");
+            Checkpoints.restore(dir.resolve("policy_optimizer.safetensors"), policyOpt.firstMoment(), "m.");
+            Checkpoints.restore(dir.resolve("policy_optimizer.safetensors"), policyOpt.secondMoment(), "v.");
+            Checkpoints.restore(dir.resolve("critic_optimizer.safetensors"), criticOpt.firstMoment(), "m.");
+            Checkpoints.restore(dir.resolve("critic_optimizer.safetensors"), criticOpt.secondMoment(), "v.");
+            step = s.path("global_step").asInt();
+            episodes = s.path("episode").asLong();
+            promptEpoch = s.path("prompt_epoch").asInt();
+            promptPos = s.path("prompt_position").asInt();
+            skipped = s.path("skipped_updates").asInt();
+            kl.set(s.path("kl_coef").asDouble());
+            policyOpt.setStep(s.path("policy_adam_step").asLong());
+            criticOpt.setStep(s.path("critic_adam_step").asLong());
+            Checkpoints.trimMetrics(metricsFile, step);
+            Checkpoints.trimMetrics(samplesFile, step);
+            console.printf("resuming from %s (step %d of %d)%n", dir, step, total);
+        } else {
+            Files.deleteIfExists(metricsFile);
+            Files.deleteIfExists(samplesFile);
+        }
+        console.printf("PPO: %d steps of %d episodes (%d prompts), reward: %s%n", total, cfg.batchSize(),
+                prompts.size(), reward.describe());
+        Progress progress = new Progress(console, total, cfg.loggingSteps);
+        Map<String, Double> last = Map.of();
+        long runStart = System.nanoTime();
+        int consecutiveSkips = 0;
+        try (BufferedWriter metrics = Files.newBufferedWriter(metricsFile, StandardCharsets.UTF_8,
+                StandardOpenOption.CREATE, StandardOpenOption.APPEND);
+             BufferedWriter samples = Files.newBufferedWriter(samplesFile, StandardCharsets.UTF_8,
+                     StandardOpenOption.CREATE, StandardOpenOption.APPEND)) {
+            while (step < total) {
+                // the batch of prompts
+                List<Integer> idx = new ArrayList<>(cfg.batchSize());
+                while (idx.size() < cfg.batchSize()) {
+                    int[] order = order(promptEpoch);
+                    idx.add(order[promptPos]);
+                    if (++promptPos == order.length) {
+                        promptPos = 0;
+                        promptEpoch++;
+                    }
+                }
+                double lr = schedule.at(step);
+                StepOutcome o = step(idx, step, lr, kl, policyOpt, criticOpt);
+                step++;
+                episodes += idx.size();
+                if (o.skipped) {
+                    skipped++;
+                    consecutiveSkips++;
+                    console.printf("%nstep %d: a NaN or infinite loss or gradient; update skipped (%d in a row)%n",
+                            step, consecutiveSkips);
+                    if (consecutiveSkips >= cfg.maxConsecutiveNanSkips) {
+                        throw new IllegalStateException("PPO diverged: " + consecutiveSkips + " updates in a row had "
+                                + "a NaN or infinite loss or gradient (step " + step + "); lower the learning rate. "
+                                + "The last checkpoint is intact.");
+                    }
+                } else {
+                    consecutiveSkips = 0;
+                }
+                ObjectNode line = JSON.createObjectNode();
+                line.put("step", step);
+                line.put("episode", episodes);
+                o.metrics.forEach(line::put);
+                if (o.skipped) {
+                    line.put("skipped", true);
+                }
+                metrics.write(JSON.writeValueAsString(line));
+                metrics.newLine();
+                metrics.flush();
+                if (cfg.sampleSteps > 0 && (step % cfg.sampleSteps == 0 || step == 1)) {
+                    for (int i = 0; i < Math.min(cfg.numSampleGenerations, o.episodes.size()); i++) {
+                        ObjectNode s = JSON.createObjectNode();
+                        s.put("step", step);
+                        s.put("prompt", o.episodes.get(i).prompt());
+                        s.put("response", o.episodes.get(i).response());
+                        s.put("score", o.scores[i]);
+                        samples.write(JSON.writeValueAsString(s));
+                        samples.newLine();
+                    }
+                    samples.flush();
+                }
+                last = o.metrics;
+                progress.update(step, String.format("score %.3f kl %.3f rlhf_reward %.3f len %.1f %.0f rollout tok/s",
+                        o.metrics.get("objective/scores"), o.metrics.get("objective/kl"),
+                        o.metrics.get("objective/rlhf_reward"), o.metrics.get("response_length"),
+                        o.metrics.get("rollout_tokens_per_s")));
+                if ((cfg.saveSteps > 0 && step % cfg.saveSteps == 0) || step == total) {
+                    ObjectNode st = JSON.createObjectNode();
+                    st.put("global_step", step);
+                    st.put("episode", episodes);
+                    st.put("prompt_epoch", promptEpoch);
+                    st.put("prompt_position", promptPos);
+                    st.put("kl_coef", kl.value());
+                    st.put("policy_adam_step", policyOpt.step());
+                    st.put("critic_adam_step", criticOpt.step());
+                    st.put("skipped_updates", skipped);
+                    Map<String, Map<String, Tensor>> files = new LinkedHashMap<>();
+                    files.put("policy.safetensors", Checkpoints.tensors(policy.params(), ""));
+                    files.put("critic.safetensors", Checkpoints.tensors(critic.params(), ""));
+                    files.put("policy_optimizer.safetensors", moments(policyOpt));
+                    files.put("critic_optimizer.safetensors", moments(criticOpt));
+                    Checkpoints.saveFiles(out, step, files, st, cfg.saveTotalLimit);
+                }
+            }
+        }
+        progress.finish();
+        if (policyWriter != null) {
+            policyWriter.write(policy, out);
+        }
+        if (criticWriter != null) {
+            criticWriter.write(critic, out.resolve("critic"));
+        }
+        double seconds = (System.nanoTime() - runStart) / 1e9;
+        Result result = new Result(step, episodes, seconds, last, out);
+        ObjectNode summary = JSON.createObjectNode();
+        summary.put("global_step", step);
+        summary.put("episode", episodes);
+        summary.put("train_runtime_s", seconds);
+        summary.put("skipped_updates", skipped);
+        last.forEach(summary::put);
+        Files.writeString(out.resolve("train_results.json"),
+                JSON.copy().enable(SerializationFeature.INDENT_OUTPUT).writeValueAsString(summary));
+        console.printf("done: %d PPO steps, %d episodes, %.1f s; score %.4f, KL %.4f; policy in %s%n", step, episodes,
+                seconds, last.getOrDefault("objective/scores", Double.NaN),
+                last.getOrDefault("objective/kl", Double.NaN), out);
+        console.flush();
+        return result;
+    }
+
+    private static Map<String, Tensor> moments(AdamW opt) {
+        Map<String, Tensor> m = new LinkedHashMap<>(Checkpoints.tensors(opt.firstMoment(), "m."));
+        m.putAll(Checkpoints.tensors(opt.secondMoment(), "v."));
+        return m;
+    }
+
+    /** The order of the prompts in pass {@code epoch} over them: a shuffle seeded by the seed and the pass. */
+    private int[] order(int epoch) {
+        int n = prompts.size();
+        int[] o = new int[n];
+        for (int i = 0; i < n; i++) {
+            o[i] = i;
+        }
+        Rng rng = new Rng(mix(cfg.seed, 0x5EED, epoch));
+        for (int i = n - 1; i > 0; i--) {
+            int j = rng.nextInt(i + 1);
+            int t = o[i];
+            o[i] = o[j];
+            o[j] = t;
+        }
+        return o;
+    }
+
+    static long mix(long seed, long a, long b) {
+        long h = seed * 0x9E3779B97F4A7C15L + a;
+        h = (h ^ (h >>> 31)) * 0xBF58476D1CE4E5B9L + b;
+        return h ^ (h >>> 29);
+    }
+
+    private record StepOutcome(Map<String, Double> metrics, List<Episode> episodes, double[] scores,
+                               boolean skipped) {
+    }
+
+    /** One PPO step: rollouts, scoring, advantages and the updates. */
+    private StepOutcome step(List<Integer> idx, int step, double lr, PpoMath.KlController kl, AdamW policyOpt,
+                             AdamW criticOpt) {
+        int b = idx.size();
+        List<String> ps = new ArrayList<>(b);
+        List<int[]> pt = new ArrayList<>(b);
+        for (int i : idx) {
+            ps.add(prompts.get(i).text());
+            pt.add(promptTokens.get(i));
+        }
+        int fwd = cfg.localRolloutForwardBatchSize;
+        long t0 = System.nanoTime();
+        List<Episode> eps = Rollouts.sample(generator, tokenizer, ps, pt, cfg.responseLength, cfg.temperature,
+                mix(cfg.seed, 0x6E4, step), eosIds, fwd);
+        long t1 = System.nanoTime();
+        double[][] logp = new double[b][], ref = new double[b][], values = new double[b][];
+        Rollouts.logProbs(policy, eps, cfg.temperature, fwd, padId, logp, null);
+        Rollouts.values(critic, eps, fwd, padId, values);
+        long t2 = System.nanoTime();
+        Rollouts.logProbs(reference, eps, cfg.temperature, fwd, padId, ref, null);
+        long t3 = System.nanoTime();
+        double[] scores = reward.score(eps);
+        int eosCount = 0;
+        for (int i = 0; i < b; i++) {
+            if (eps.get(i).eos()) {
+                eosCount++;
+            } else if (!Double.isNaN(cfg.missingEosPenalty)) {
+                scores[i] -= cfg.missingEosPenalty;
+            }
+        }
+        long t4 = System.nanoTime();
+
+        double beta = kl.value();
+        double[][] klTok = new double[b][];
+        for (int i = 0; i < b; i++) {
+            klTok[i] = new double[logp[i].length];
+        }
+        double[][] rewards = PpoMath.rewards(logp, ref, scores, beta, cfg.klEstimator, klTok);
+        if (cfg.whitenRewards) {
+            PpoMath.whiten(rewards, false);
+        }
+        double[][] returns = new double[b][];
+        for (int i = 0; i < b; i++) {
+            returns[i] = new double[logp[i].length];
+        }
+        double[][] adv = PpoMath.gae(rewards, values, cfg.gamma, cfg.lam, returns);
+        PpoMath.whiten(adv, true);
+
+        // updates
+        int micro = cfg.perDeviceTrainBatchSize, accum = cfg.gradientAccumulationSteps;
+        int mini = micro * accum;
+        double pgLoss = 0, vfLoss = 0, pgClip = 0, vfClip = 0, approxKl = 0, entropy = 0, ratioSum = 0,
+                ratioSq = 0, gradNorm = 0;
+        long ratioCount = 0, updateTokens = 0;
+        int microCount = 0, updates = 0, epochsRun = 0;
+        boolean anySkipped = false;
+        List<ParamArena> grads = List.of(policy.grads(), critic.grads());
+        outer:
+        for (int epoch = 0; epoch < cfg.numPpoEpochs; epoch++) {
+            epochsRun++;
+            int[] perm = permutation(b, new Rng(mix(cfg.seed, step, 0xE0 + epoch)));
+            for (int m0 = 0; m0 < b; m0 += mini) {
+                policy.zeroGrad();
+                critic.zeroGrad();
+                double mbKl = 0;
+                long mbTok = 0;
+                boolean finite = true;
+                for (int u0 = m0; u0 < Math.min(b, m0 + mini); u0 += micro) {
+                    List<Integer> rows = new ArrayList<>();
+                    for (int u = u0; u < Math.min(Math.min(b, m0 + mini), u0 + micro); u++) {
+                        rows.add(perm[u]);
+                    }
+                    MicroStats ms = microStep(eps, rows, logp, values, adv, returns, accum);
+                    pgLoss += ms.pgLoss;
+                    vfLoss += ms.vfLoss;
+                    pgClip += ms.pgClip;
+                    vfClip += ms.vfClip;
+                    approxKl += ms.approxKl;
+                    entropy += ms.entropy;
+                    ratioSum += ms.ratioSum;
+                    ratioSq += ms.ratioSq;
+                    ratioCount += ms.tokens;
+                    mbKl += ms.approxKl * ms.tokens;
+                    mbTok += ms.tokens;
+                    updateTokens += ms.seqTokens;
+                    microCount++;
+                    finite &= Double.isFinite(ms.pgLoss) && Double.isFinite(ms.vfLoss);
+                    if (cfg.ptxCoef > 0) {
+                        finite &= Double.isFinite(ptx(step, epoch, u0, accum));
+                    }
+                }
+                double norm = GradClip.clip(grads, cfg.maxGradNorm);
+                gradNorm += norm;
+                updates++;
+                if (finite && Double.isFinite(norm)) {
+                    policyOpt.update(policy.params(), policy.grads(), (float) lr);
+                    criticOpt.update(critic.params(), critic.grads(), (float) lr);
+                } else {
+                    anySkipped = true;
+                }
+                if (cfg.targetKl > 0 && mbKl / Math.max(1, mbTok) > cfg.targetKl) {
+                    break outer;
+                }
+            }
+        }
+        long t5 = System.nanoTime();
+
+        // metrics, with TRL's names
+        double[] klSeq = Rollouts.sums(klTok), lpSeq = Rollouts.sums(logp);
+        double meanKl = mean(klSeq), meanScore = mean(scores);
+        double nonScore = -beta * meanKl;
+        kl.update(meanKl, b);
+        long responseTokens = 0, allTokens = 0;
+        for (Episode e : eps) {
+            responseTokens += e.responseTokens().length;
+            allTokens += e.length();
+        }
+        double gen = (t1 - t0) / 1e9, fwdS = (t2 - t1) / 1e9, refS = (t3 - t2) / 1e9, scoreS = (t4 - t3) / 1e9,
+                upd = (t5 - t4) / 1e9, stepS = (t5 - t0) / 1e9;
+        double ratioMean = ratioSum / Math.max(1, ratioCount);
+        Map<String, Double> m = new LinkedHashMap<>();
+        m.put("objective/kl", meanKl);
+        m.put("objective/entropy", -mean(lpSeq));
+        m.put("objective/non_score_reward", nonScore);
+        m.put("objective/rlhf_reward", meanScore + nonScore);
+        m.put("objective/scores", meanScore);
+        m.put("policy/approxkl_avg", approxKl / microCount);
+        m.put("policy/clipfrac_avg", pgClip / microCount);
+        m.put("loss/policy_avg", pgLoss / microCount);
+        m.put("loss/value_avg", vfLoss / microCount);
+        m.put("val/clipfrac_avg", vfClip / microCount);
+        m.put("policy/entropy_avg", entropy / microCount);
+        m.put("val/ratio", ratioMean);
+        m.put("val/ratio_var", ratioSq / Math.max(1, ratioCount) - ratioMean * ratioMean);
+        m.put("val/var_explained", PpoMath.explainedVariance(values, returns));
+        m.put("val/num_eos_tokens", (double) eosCount);
+        m.put("kl_coef", beta);
+        m.put("lr", lr);
+        m.put("grad_norm", gradNorm / Math.max(1, updates));
+        m.put("ppo_epochs", (double) epochsRun);
+        m.put("response_length", (double) responseTokens / b);
+        m.put("rollout_tokens_per_s", responseTokens / gen);
+        m.put("update_tokens_per_s", updateTokens / upd);
+        m.put("tokens_per_s", (allTokens * (double) epochsRun + responseTokens) / stepS);
+        m.put("time/generation_s", gen);
+        m.put("time/policy_value_forward_s", fwdS);
+        m.put("time/reference_s", refS);
+        m.put("time/scoring_s", scoreS);
+        m.put("time/update_s", upd);
+        m.put("time/step_s", stepS);
+        m.put("time/generation_share", gen / stepS);
+        return new StepOutcome(m, eps, scores, anySkipped);
+    }
+
+    private record MicroStats(double pgLoss, double vfLoss, double pgClip, double vfClip, double approxKl,
+                              double entropy, double ratioSum, double ratioSq, long tokens, long seqTokens) {
+    }
+
+    /**
+     * Forward and backward of one micro-batch: the policy's clipped surrogate and the critic's clipped value loss,
+     * each a mean over the micro-batch's response tokens, divided by the accumulation steps.
+     */
+    private MicroStats microStep(List<Episode> eps, List<Integer> rows, double[][] oldLogp, double[][] oldValues,
+                                 double[][] adv, double[][] returns, int accum) {
+        List<Episode> part = new ArrayList<>(rows.size());
+        long seqTokens = 0;
+        for (int r : rows) {
+            part.add(eps.get(r));
+            seqTokens += eps.get(r).length();
+        }
+        Rollouts.Layout l = Rollouts.layout(part, padId);
+        int n = l.count();
+        policy.forward(l.batch());
+        float[] lp = new float[n], ent = new float[n], dlp = new float[n];
+        TokenLogProbs.Saved saved = policy.tokenLogProbs(l.rows(), l.tokens(), cfg.temperature, lp, ent);
+        double pg = 0, clip = 0, akl = 0, entropy = 0, rs = 0, rsq = 0;
+        double scale = 1.0 / n / accum;
+        for (int i = 0; i < part.size(); i++) {
+            int e = rows.get(i);
+            for (int t = 0, k = l.start()[i]; k < l.start()[i + 1]; t++, k++) {
+                PpoMath.PolicyTerm term = PpoMath.policyTerm(lp[k], oldLogp[e][t], adv[e][t], cfg.cliprange);
+                dlp[k] = (float) (term.grad() * scale);
+                pg += term.loss();
+                clip += term.clipped() ? 1 : 0;
+                double diff = lp[k] - oldLogp[e][t];
+                akl += 0.5 * diff * diff;
+                entropy += ent[k];
+                rs += term.ratio();
+                rsq += term.ratio() * term.ratio();
+            }
+        }
+        policy.tokenLogProbsBackward(l.rows(), l.tokens(), cfg.temperature, saved, dlp, null);
+        policy.backward();
+
+        critic.forward(l.batch());
+        float[] v = new float[l.batch().rows()], dv = new float[l.batch().rows()];
+        critic.scalarHead(v);
+        double vf = 0, vclip = 0;
+        for (int i = 0; i < part.size(); i++) {
+            int e = rows.get(i);
+            for (int t = 0, k = l.start()[i]; k < l.start()[i + 1]; t++, k++) {
+                int row = l.rows()[k];
+                PpoMath.ValueTerm term = PpoMath.valueTerm(v[row], oldValues[e][t], returns[e][t], cfg.cliprangeValue);
+                dv[row] = (float) (cfg.vfCoef * term.grad() * scale);
+                vf += term.loss();
+                vclip += term.clipped() ? 1 : 0;
+            }
+        }
+        critic.scalarHeadBackward(dv);
+        critic.backward();
+        return new MicroStats(pg / n, vf / n, clip / n, vclip / n, akl / n, entropy / n, rs, rsq, n, seqTokens);
+    }
+
+    /** PPO-ptx: adds {@code ptx_coef ×} the mean LM loss of a batch of pretraining sequences to the policy's gradient. */
+    private double ptx(int step, int epoch, int micro, int accum) {
+        Rng rng = new Rng(mix(cfg.seed, 0x9F7, ((long) step << 32) ^ ((long) epoch << 20) ^ micro));
+        int b = cfg.ptxBatchSize, max = policy.config().maxSeqLen(), seq = 0;
+        List<int[]> picked = new ArrayList<>(b);
+        for (int i = 0; i < b; i++) {
+            int[] s = ptxData.get(rng.nextInt(ptxData.size()));
+            s = s.length > max ? java.util.Arrays.copyOf(s, max) : s;
+            picked.add(s);
+            seq = Math.max(seq, s.length);
+        }
+        int[] tokens = new int[b * seq], mask = new int[b * seq], targets = new int[b * seq];
+        java.util.Arrays.fill(tokens, padId);
+        java.util.Arrays.fill(targets, CrossEntropy.IGNORE_INDEX);
+        long count = 0;
+        for (int i = 0; i < b; i++) {
+            int[] s = picked.get(i);
+            for (int t = 0; t < s.length; t++) {
+                tokens[i * seq + t] = s[t];
+                mask[i * seq + t] = 1;
+                if (t + 1 < s.length) {
+                    targets[i * seq + t] = s[t + 1];
+                    count++;
+                }
+            }
+        }
+        if (count == 0) {
+            return 0;
+        }
+        policy.forward(TokenBatch.of(tokens, mask, b, seq));
+        double loss = policy.lmLoss(targets, null, (float) (cfg.ptxCoef / count / accum), true);
+        policy.backward();
+        return loss / count;
+    }
+
+    private static int[] permutation(int n, Rng rng) {
+        int[] p = new int[n];
+        for (int i = 0; i < n; i++) {
+            p[i] = i;
+        }
+        for (int i = n - 1; i > 0; i--) {
+            int j = rng.nextInt(i + 1);
+            int t = p[i];
+            p[i] = p[j];
+            p[j] = t;
+        }
+        return p;
+    }
+
+    private static double mean(double[] x) {
+        double s = 0;
+        for (double v : x) {
+            s += v;
+        }
+        return x.length == 0 ? Double.NaN : s / x.length;
+    }
+}

@@ -1,0 +1,218 @@
+package dev.rlhf4j.train.ppo;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.rlhf4j.model.Heads;
+import dev.rlhf4j.model.ModelConfig;
+import dev.rlhf4j.model.Transformer;
+import dev.rlhf4j.model.generate.Generation;
+import dev.rlhf4j.model.generate.GenerationConfig;
+import dev.rlhf4j.model.generate.Generator;
+import dev.rlhf4j.model.tokenizer.BpeTrainer;
+import dev.rlhf4j.model.tokenizer.Tokenizer;
+import dev.rlhf4j.tensor.Rope;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+class PpoTrainerTest {
+    private static final ObjectMapper JSON = new ObjectMapper();
+    private static final Tokenizer TOK = new BpeTrainer(300, List.of("<|endoftext|>"),
+            Map.of("eos_token", "<|endoftext|>")).train(List.of(
+            "User: what is two plus two?\nAssistant: four.", "the cat sat on the mat and the dog ran.",
+            "a quick brown fox jumps over the lazy dog", "User: hello\nAssistant: hi there, how are you?"));
+    private static final ModelConfig CFG = ModelConfig.llama(TOK.vocabSize(), 32, 2, 4, 2, 64, 48, 1e-5f, 10000.0,
+            Rope.Style.ROTATE_HALF, true, false);
+    private static final List<Prompt> PROMPTS = List.of("User: hello\nAssistant:", "the cat", "a quick brown",
+            "User: what is two plus two?\nAssistant:", "the dog ran", "over the", "fox", "User: hi\nAssistant:")
+            .stream().map(Prompt::plain).toList();
+
+    /** Rewards responses whose tokens have even ids: a preference a tiny model can learn in a few steps. */
+    private static final RewardFunction EVEN = new RewardFunction() {
+        @Override
+        public double[] score(List<Episode> episodes) {
+            double[] s = new double[episodes.size()];
+            for (int i = 0; i < s.length; i++) {
+                int[] r = episodes.get(i).responseTokens();
+                for (int t : r) {
+                    s[i] += t % 2 == 0 ? 1.0 / r.length : 0;
+                }
+            }
+            return s;
+        }
+
+        @Override
+        public String describe() {
+            return "even tokens";
+        }
+    };
+
+    private static PpoConfig config(Path out) {
+        PpoConfig c = new PpoConfig(out);
+        c.perDeviceTrainBatchSize = 4;
+        c.gradientAccumulationSteps = 2;
+        c.numMiniBatches = 2;
+        c.numPpoEpochs = 2;
+        c.responseLength = 8;
+        c.learningRate = 3e-3;
+        c.maxSteps = 4;
+        c.sampleSteps = 2;
+        c.seed = 7;
+        return c;
+    }
+
+    private static PpoTrainer trainer(PpoConfig c, Transformer policy, Transformer critic) {
+        int[] eos = {TOK.eosId().getAsInt()};
+        return new PpoTrainer(c, policy, policy.frozenCopy(), critic, EVEN, TOK, PROMPTS, eos, List.of(),
+                new PrintWriter(new StringWriter()));
+    }
+
+    private static List<JsonNode> metrics(Path out) throws IOException {
+        List<JsonNode> l = new ArrayList<>();
+        for (String s : Files.readAllLines(out.resolve("metrics.jsonl"))) {
+            l.add(JSON.readTree(s));
+        }
+        return l;
+    }
+
+    @Test
+    void logProbsOfTheTrainingForwardMatchTheSamplersAndDoNotDependOnPadding() {
+        Transformer policy = Transformer.create(CFG, Heads.LM, 1);
+        List<int[]> pt = PROMPTS.stream().map(p -> Rollouts.encodePrompt(TOK, p)).toList();
+        List<Generation> g = new Generator(policy, TOK).generate(pt,
+                new GenerationConfig(6, 1f, 0, 1f, 3, new int[] {TOK.eosId().getAsInt()}, List.of()));
+        List<Episode> eps = new ArrayList<>();
+        for (int i = 0; i < pt.size(); i++) {
+            eps.add(new Episode(PROMPTS.get(i).text(), pt.get(i), g.get(i).tokens(), g.get(i).text(), false));
+        }
+        double[][] batched = new double[eps.size()][], alone = new double[1][];
+        Rollouts.logProbs(policy, eps, 1f, 8, 0, batched, null);
+        for (int i = 0; i < eps.size(); i++) {
+            Rollouts.logProbs(policy, eps.subList(i, i + 1), 1f, 8, 0, alone, null);
+            for (int t = 0; t < alone[0].length; t++) {
+                assertEquals(g.get(i).logprobs()[t], batched[i][t], 1e-4, "episode " + i + " token " + t
+                        + ": the prediction of response token t is read at prompt length − 1 + t");
+                assertEquals(alone[0][t], batched[i][t], 1e-5, "padding must not change log-probabilities");
+            }
+        }
+    }
+
+    @Test
+    void withZeroLearningRateNothingChangesAndApproxKlIsZero(@TempDir Path tmp) throws IOException {
+        Transformer policy = Transformer.create(CFG, Heads.LM, 1);
+        Transformer critic = Transformer.create(CFG, Heads.SCALAR, 2);
+        float[] p0 = policy.params().chunk(0).clone(), c0 = critic.params().chunk(0).clone();
+        PpoConfig c = config(tmp);
+        c.learningRate = 0;
+        c.maxSteps = 2;
+        trainer(c, policy, critic).train(false);
+        assertArrayEquals(p0, policy.params().chunk(0), "policy weights changed with lr 0");
+        assertArrayEquals(c0, critic.params().chunk(0), "critic weights changed with lr 0");
+        for (JsonNode m : metrics(tmp)) {
+            assertEquals(0, m.get("policy/approxkl_avg").asDouble(), 1e-12);
+            assertEquals(0, m.get("policy/clipfrac_avg").asDouble(), 0);
+            assertEquals(1, m.get("val/ratio").asDouble(), 1e-6);
+            assertEquals(0, m.get("objective/kl").asDouble(), 1e-12, "policy = reference at lr 0");
+            assertTrue(m.get("grad_norm").asDouble() > 0, "gradients are computed even though nothing moves");
+        }
+    }
+
+    @Test
+    void ppoRaisesTheScoreAndTheKlToTheReference(@TempDir Path tmp) throws IOException {
+        Transformer policy = Transformer.create(CFG, Heads.LM, 1);
+        Transformer critic = Transformer.create(CFG, Heads.SCALAR, 2);
+        PpoConfig c = config(tmp);
+        c.maxSteps = 24;
+        c.learningRate = 1e-2;
+        PpoTrainer.Result r = trainer(c, policy, critic).train(false);
+        List<JsonNode> m = metrics(tmp);
+        assertEquals(24, m.size());
+        double first = 0, last = 0;
+        for (int i = 0; i < 4; i++) {
+            first += m.get(i).get("objective/scores").asDouble() / 4;
+            last += m.get(m.size() - 1 - i).get("objective/scores").asDouble() / 4;
+        }
+        assertTrue(last > first + 0.2, "score " + first + " -> " + last);
+        assertTrue(m.getLast().get("objective/kl").asDouble() > 0.05, "the policy moved away from the reference");
+        assertEquals(24 * 16, r.episodes());
+        for (String k : List.of("objective/kl", "objective/entropy", "objective/non_score_reward",
+                "objective/rlhf_reward", "objective/scores", "policy/approxkl_avg", "policy/clipfrac_avg",
+                "loss/policy_avg", "loss/value_avg", "val/clipfrac_avg", "val/ratio", "val/var_explained", "kl_coef",
+                "lr", "episode", "rollout_tokens_per_s", "time/generation_share")) {
+            assertTrue(m.getLast().has(k), "metrics.jsonl lacks " + k);
+        }
+        assertTrue(Files.readAllLines(tmp.resolve("samples.jsonl")).size() >= 4);
+    }
+
+    @Test
+    void resumeIsBitIdentical(@TempDir Path tmp) throws IOException {
+        Path a = tmp.resolve("a"), b = tmp.resolve("b");
+        PpoConfig ca = config(a);
+        ca.saveSteps = 2;
+        ca.saveTotalLimit = 5;
+        ca.adaptiveKlTarget = 0.01;
+        ca.adaptiveKlHorizon = 100;
+        Transformer policyA = Transformer.create(CFG, Heads.LM, 1);
+        trainer(ca, policyA, Transformer.create(CFG, Heads.SCALAR, 2)).train(false);
+        // b: the same run killed after its step-2 checkpoint
+        Files.createDirectories(b);
+        copyTree(a.resolve("checkpoint-2"), b.resolve("checkpoint-2"));
+        List<String> lines = Files.readAllLines(a.resolve("metrics.jsonl"));
+        Files.write(b.resolve("metrics.jsonl"), lines.subList(0, 3));
+        PpoConfig cb = config(b);
+        cb.saveSteps = 2;
+        cb.saveTotalLimit = 5;
+        cb.adaptiveKlTarget = 0.01;
+        cb.adaptiveKlHorizon = 100;
+        Transformer policyB = Transformer.create(CFG, Heads.LM, 1);
+        trainer(cb, policyB, Transformer.create(CFG, Heads.SCALAR, 2)).train(true);
+        assertArrayEquals(policyA.params().chunk(0), policyB.params().chunk(0));
+        List<JsonNode> ma = metrics(a), mb = metrics(b);
+        assertEquals(ma.size(), mb.size());
+        for (int i = 0; i < ma.size(); i++) {
+            for (String k : List.of("objective/scores", "objective/kl", "loss/policy_avg", "loss/value_avg",
+                    "kl_coef", "episode")) {
+                assertEquals(ma.get(i).get(k).asDouble(), mb.get(i).get(k).asDouble(), 0, k + " at step " + (i + 1));
+            }
+        }
+        assertTrue(ma.get(3).get("kl_coef").asDouble() != ma.get(0).get("kl_coef").asDouble(),
+                "the adaptive controller moved and its state was restored");
+    }
+
+    @Test
+    void badInputIsRefusedWithAClearMessage(@TempDir Path tmp) {
+        Transformer policy = Transformer.create(CFG, Heads.LM, 1);
+        Transformer critic = Transformer.create(CFG, Heads.SCALAR, 2);
+        PpoConfig c = config(tmp);
+        c.responseLength = 45;
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> trainer(c, policy, critic));
+        assertTrue(e.getMessage().contains("maximum sequence length"), e.getMessage());
+        PpoConfig c2 = config(tmp);
+        c2.cliprange = 0;
+        e = assertThrows(IllegalArgumentException.class, () -> trainer(c2, policy, critic));
+        assertTrue(e.getMessage().contains("cliprange"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> trainer(config(tmp), policy, policy));
+        assertTrue(e.getMessage().contains("scalar head"), e.getMessage());
+    }
+
+    private static void copyTree(Path from, Path to) throws IOException {
+        try (var s = Files.walk(from)) {
+            for (Path p : s.toList()) {
+                Files.copy(p, to.resolve(from.relativize(p).toString()));
+            }
+        }
+    }
+}
