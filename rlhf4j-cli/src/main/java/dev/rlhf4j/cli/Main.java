@@ -12,7 +12,7 @@ import java.io.UncheckedIOException;
         description = "RLHF on the JVM: supervised fine-tuning, reward models and PPO for causal language models.",
         subcommands = {GenerateCommand.class, TokenizeCommand.class, InfoCommand.class, ConvertCommand.class,
                 PretrainCommand.class, SftCommand.class, EvalCommand.class, RewardCommand.class, LabCommand.class,
-                PpoCommand.class, DemoCommand.class, BenchCommand.class,
+                SimulatePreferencesCommand.class, PpoCommand.class, DemoCommand.class, BenchCommand.class,
                 CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
 

@@ -169,6 +169,7 @@ public final class PpoCommand implements Callable<Integer> {
         if ((rewardModel == null) == (reward == null)) {
             throw new IllegalArgumentException("give exactly one of --reward-model PATH and --reward lab");
         }
+        long worldSeed = reward == null ? 0 : labSeed(reward);
         TrainCommand.checkOutputDirectory(out);
         PpoConfig cfg = config();
         cfg.validate();
@@ -188,7 +189,7 @@ public final class PpoCommand implements Callable<Integer> {
         RewardFunction rf;
         Pretrained criticPm;
         if (reward != null) {
-            rf = new GoldReward(new LabWorld(labSeed(reward)));
+            rf = new GoldReward(new LabWorld(worldSeed));
             criticPm = valueModel == null ? null : Pretrained.open(valueModel, null);
         } else {
             Pretrained rm = Pretrained.open(rewardModel, null);

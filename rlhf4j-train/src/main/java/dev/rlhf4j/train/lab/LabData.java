@@ -9,6 +9,7 @@ import dev.rlhf4j.tensor.Rng;
 
 import java.util.ArrayList;
 import java.util.List;
+import java.util.function.ToDoubleBiFunction;
 
 /**
  * The lab's datasets: a pretraining corpus of mixed quality, SFT demonstrations, prompts for RL and evaluation, and
@@ -124,13 +125,22 @@ public final class LabData {
 
     /** Labels each pair with the annotator; identical responses are dropped. */
     public static List<LabeledPair> label(LabWorld w, List<Candidates> candidates, Annotator annotator, long stream) {
-        Rng rng = new Rng(w.seed() * 31 + stream);
+        return label((p, r) -> w.score(p, r).total(), w.seed(), candidates, annotator, stream);
+    }
+
+    /**
+     * Labels each pair with the annotator judging by {@code gold} (any reward of prompt and response); identical
+     * responses are dropped. The annotator's draws are seeded by {@code seed} and {@code stream}.
+     */
+    public static List<LabeledPair> label(ToDoubleBiFunction<String, String> gold, long seed,
+                                          List<Candidates> candidates, Annotator annotator, long stream) {
+        Rng rng = new Rng(seed * 31 + stream);
         List<LabeledPair> out = new ArrayList<>();
         for (Candidates c : candidates) {
             if (c.a().equals(c.b())) {
                 continue;
             }
-            double ra = w.score(c.prompt(), c.a()).total(), rb = w.score(c.prompt(), c.b()).total();
+            double ra = gold.applyAsDouble(c.prompt(), c.a()), rb = gold.applyAsDouble(c.prompt(), c.b());
             int wa = Annotator.words(c.a()), wb = Annotator.words(c.b());
             boolean firstWins = annotator.prefersFirst(new Annotator.Comparison(ra, rb, wa, wb), rng);
             out.add(firstWins ? new LabeledPair(c.prompt(), c.a(), c.b(), ra, rb, wa, wb)
@@ -141,11 +151,17 @@ public final class LabData {
 
     /** The comparisons of candidate pairs (gold rewards and lengths), for calibrating annotators on them. */
     public static List<Annotator.Comparison> comparisons(LabWorld w, List<Candidates> candidates) {
+        return comparisons((p, r) -> w.score(p, r).total(), candidates);
+    }
+
+    /** The comparisons of candidate pairs under any gold reward. */
+    public static List<Annotator.Comparison> comparisons(ToDoubleBiFunction<String, String> gold,
+                                                         List<Candidates> candidates) {
         List<Annotator.Comparison> out = new ArrayList<>();
         for (Candidates c : candidates) {
             if (!c.a().equals(c.b())) {
-                out.add(new Annotator.Comparison(w.score(c.prompt(), c.a()).total(), w.score(c.prompt(), c.b()).total(),
-                        Annotator.words(c.a()), Annotator.words(c.b())));
+                out.add(new Annotator.Comparison(gold.applyAsDouble(c.prompt(), c.a()),
+                        gold.applyAsDouble(c.prompt(), c.b()), Annotator.words(c.a()), Annotator.words(c.b())));
             }
         }
         return out;

@@ -1,0 +1,180 @@
+package dev.rlhf4j.cli;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.rlhf4j.model.Pretrained;
+import dev.rlhf4j.tensor.Parallel;
+import dev.rlhf4j.train.lab.Annotator;
+import dev.rlhf4j.train.lab.HappyEndings;
+import dev.rlhf4j.train.lab.LabData;
+import dev.rlhf4j.train.ppo.Prompt;
+import dev.rlhf4j.train.ppo.PromptReader;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+import java.io.BufferedWriter;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import java.util.function.ToDoubleBiFunction;
+
+/** {@code rlhf4j simulate-preferences}: preference pairs from any model, labelled by simulated annotators. */
+@Command(name = "simulate-preferences", mixinStandardHelpOptions = true, sortOptions = false,
+        description = {"Sample two responses per prompt from --model at temperature 1 and label each pair with "
+                + "simulated annotators: a Bradley–Terry choice on a built-in judge's score, with the temperature "
+                + "calibrated to --agreement between two annotators. Judges: happy-endings (happy minus sad words at "
+                + "the end of a story continuation, for story models such as stories260K).",
+                "Writes preferences.jsonl and preferences-eval.jsonl ({\"prompt\",\"chosen\",\"rejected\"} with the "
+                        + "judge's scores as gold_chosen/gold_rejected), prompts.jsonl and prompts-eval.jsonl for "
+                        + "PPO, and judge.json (temperature, agreement, best possible reward-model accuracy)."})
+public final class SimulatePreferencesCommand implements Callable<Integer> {
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
+    @Option(names = "--model", required = true, paramLabel = "PATH", description = "Model to sample from.")
+    Path model;
+    @Option(names = "--prompts", required = true, paramLabel = "FILE",
+            description = "Prompts: JSONL {\"prompt\"} records, or plain text whose documents (separated by blank "
+                    + "lines) each give their first sentence.")
+    Path prompts;
+    @Option(names = "--judge", defaultValue = "happy-endings", description = "The judge (default: ${DEFAULT-VALUE}).")
+    String judge;
+    @Option(names = "--out", required = true, paramLabel = "DIR", description = "Output directory.")
+    Path out;
+    @Option(names = "--pairs", defaultValue = "2000", description = "Training pairs (default: ${DEFAULT-VALUE}).")
+    int pairs;
+    @Option(names = "--eval-pairs", defaultValue = "200", description = "Held-out pairs (default: ${DEFAULT-VALUE}).")
+    int evalPairs;
+    @Option(names = "--agreement", defaultValue = "0.73", description = "Inter-annotator agreement (default: ${DEFAULT-VALUE}).")
+    double agreement;
+    @Option(names = "--max-new-tokens", defaultValue = "48", description = "Response length (default: ${DEFAULT-VALUE}).")
+    int maxNewTokens;
+    @Option(names = "--seed", defaultValue = "0", description = "Seed of sampling and labels (default: ${DEFAULT-VALUE}).")
+    long seed;
+    @Option(names = "--threads", defaultValue = "0", description = "Threads; 0 = all cores (default: ${DEFAULT-VALUE}).")
+    int threads;
+
+    @Override
+    public Integer call() throws IOException {
+        if (threads > 0) {
+            Parallel.setGlobalThreads(threads);
+        }
+        if (pairs <= 0 || evalPairs <= 0) {
+            throw new IllegalArgumentException("--pairs and --eval-pairs must be positive");
+        }
+        ToDoubleBiFunction<String, String> gold = switch (judge.toLowerCase(Locale.ROOT)) {
+            case "happy-endings" -> (p, r) -> HappyEndings.score(r);
+            default -> throw new IllegalArgumentException("--judge must be happy-endings, got '" + judge + "'");
+        };
+        TrainCommand.checkOutputDirectory(out);
+        PrintWriter err = spec.commandLine().getErr();
+        List<String> all = readPrompts(prompts);
+        int held = Math.max(1, all.size() / 10);
+        List<String> evalPool = all.subList(0, held), trainPool = all.subList(held, all.size());
+        if (trainPool.isEmpty()) {
+            throw new IllegalArgumentException(prompts + ": " + all.size() + " prompts are too few to hold a tenth out");
+        }
+        write("prompts.jsonl", trainPool);
+        write("prompts-eval.jsonl", evalPool);
+        Pretrained pm = Pretrained.open(model, null);
+        LabData.PairSampler sampler = LabData.modelPairs(pm.model(), pm.requireTokenizer(), maxNewTokens, seed, 32);
+        err.printf("sampling %d pairs from %s (%d training prompts, %d held out)%n", pairs + evalPairs, model,
+                trainPool.size(), evalPool.size());
+        List<LabData.Candidates> trainCand = sampler.sample(cycle(trainPool, pairs));
+        List<LabData.Candidates> evalCand = sampler.sample(cycle(evalPool, evalPairs));
+        List<Annotator.Comparison> comps = LabData.comparisons(gold, trainCand);
+        if (comps.stream().allMatch(c -> c.rewardA() == c.rewardB())) {
+            throw new IllegalStateException("the judge scores every sampled pair the same; no preferences to learn");
+        }
+        Annotator annotator = Annotator.calibrate(comps, agreement, 0);
+        List<LabData.LabeledPair> train = LabData.label(gold, seed, trainCand, annotator, 9);
+        List<LabData.LabeledPair> eval = LabData.label(gold, seed, evalCand, annotator, 10);
+        writePairs("preferences.jsonl", train);
+        writePairs("preferences-eval.jsonl", eval);
+        List<Annotator.Comparison> evalComps = eval.stream().map(LabData.LabeledPair::comparison).toList();
+        ObjectNode info = JSON.createObjectNode();
+        info.put("judge", judge);
+        info.put("model", model.toString());
+        info.put("annotator_temperature", annotator.temperature());
+        info.put("agreement_target", agreement);
+        info.put("agreement_eval", annotator.agreement(evalComps));
+        info.put("best_accuracy_eval", annotator.bestAccuracy(evalComps));
+        info.put("tied_eval", evalComps.stream().filter(c -> c.rewardA() == c.rewardB()).count());
+        Files.writeString(out.resolve("judge.json"), JSON.copy().enable(SerializationFeature.INDENT_OUTPUT)
+                .writeValueAsString(info));
+        err.printf("annotators: temperature %.4f; on held-out pairs they agree %.1f%% of the time; the best possible "
+                        + "reward-model accuracy there is %.1f%%%nwrote %s: preferences %d + %d, prompts %d + %d%n",
+                annotator.temperature(), 100 * annotator.agreement(evalComps), 100 * annotator.bestAccuracy(evalComps),
+                out, train.size(), eval.size(), trainPool.size(), evalPool.size());
+        err.flush();
+        return 0;
+    }
+
+    /** JSONL prompt records, or the first sentence of each blank-line-separated document of a text file. */
+    static List<String> readPrompts(Path file) throws IOException {
+        String name = file.getFileName() == null ? "" : file.getFileName().toString();
+        if (name.endsWith(".jsonl") || name.endsWith(".jsonl.gz")) {
+            return PromptReader.read(file, null).stream().map(Prompt::text).toList();
+        }
+        if (!Files.isRegularFile(file)) {
+            throw new IllegalArgumentException(file + ": no such prompt file");
+        }
+        List<String> out = new ArrayList<>();
+        for (String doc : Files.readString(file, StandardCharsets.UTF_8).split("\\n\\s*\\n")) {
+            String d = doc.strip().replaceAll("\\s+", " ");
+            int end = -1;
+            for (int i = 0; i < d.length(); i++) {
+                char c = d.charAt(i);
+                if (c == '.' || c == '!' || c == '?') {
+                    end = i + 1;
+                    break;
+                }
+            }
+            if (end > 0 && end < d.length()) {
+                out.add(d.substring(0, end));
+            }
+        }
+        if (out.isEmpty()) {
+            throw new IllegalArgumentException(file + ": no documents with a first sentence and more after it");
+        }
+        return out;
+    }
+
+    private static List<String> cycle(List<String> pool, int n) {
+        List<String> out = new ArrayList<>(n);
+        for (int i = 0; i < n; i++) {
+            out.add(pool.get(i % pool.size()));
+        }
+        return out;
+    }
+
+    private void write(String file, List<String> ps) throws IOException {
+        try (BufferedWriter w = Files.newBufferedWriter(out.resolve(file), StandardCharsets.UTF_8)) {
+            for (String p : ps) {
+                w.write(JSON.writeValueAsString(Map.of("prompt", p)));
+                w.newLine();
+            }
+        }
+    }
+
+    private void writePairs(String file, List<LabData.LabeledPair> ps) throws IOException {
+        try (BufferedWriter w = Files.newBufferedWriter(out.resolve(file), StandardCharsets.UTF_8)) {
+            for (LabData.LabeledPair p : ps) {
+                w.write(JSON.writeValueAsString(Map.of("prompt", p.prompt(), "chosen", " " + p.chosen(), "rejected",
+                        " " + p.rejected(), "gold_chosen", p.goldChosen(), "gold_rejected", p.goldRejected())));
+                w.newLine();
+            }
+        }
+    }
+}
