@@ -16,6 +16,10 @@ import dev.rlhf4j.tensor.OpenBlas;
 import dev.rlhf4j.tensor.Parallel;
 import dev.rlhf4j.tensor.Rng;
 import dev.rlhf4j.tensor.Simd;
+import dev.rlhf4j.train.ppo.PpoConfig;
+import dev.rlhf4j.train.ppo.PpoTrainer;
+import dev.rlhf4j.train.ppo.Prompt;
+import dev.rlhf4j.train.ppo.RewardModelReward;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -23,7 +27,6 @@ import picocli.CommandLine.Option;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Files;
-import java.nio.file.Path;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -65,7 +68,8 @@ public final class BenchCommand implements Callable<Integer> {
     int steps;
     @Option(names = "--threads", defaultValue = "0", description = "Threads; 0 = all cores (default: ${DEFAULT-VALUE}).")
     int threads;
-    @Option(names = "--only", description = "Run one measurement: train, decode or gemm.")
+    @Option(names = "--only", description = "Run one measurement: train, decode, gemm, or ppo (one PPO step, not part "
+            + "of the default run).")
     String only;
     @Option(names = "--gemm", defaultValue = "auto",
             description = "GEMM backend: auto (BLAS when it loads), blas or java (default: ${DEFAULT-VALUE}).")
@@ -85,8 +89,8 @@ public final class BenchCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws IOException {
-        if (only != null && !only.equals("train") && !only.equals("gemm") && !only.equals("decode")) {
-            throw new IllegalArgumentException("--only must be train, decode or gemm, got '" + only + "'");
+        if (only != null && !List.of("train", "gemm", "decode", "ppo").contains(only)) {
+            throw new IllegalArgumentException("--only must be train, decode, gemm or ppo, got '" + only + "'");
         }
         if (vocab <= 0 || dim <= 0 || layers <= 0 || heads <= 0 || batch <= 0 || seq <= 0 || steps <= 0 || threads < 0) {
             throw new IllegalArgumentException("--vocab, --dim, --layers, --heads, --batch, --seq and --steps must be "
@@ -136,6 +140,13 @@ public final class BenchCommand implements Callable<Integer> {
         }
         if (only == null || only.equals("gemm")) {
             out.println(JSON.writeValueAsString(gemm(batch * seq, 4 * dim, dim)));
+        }
+        if ("ppo".equals(only)) {
+            ObjectNode d = decode(Transformer.create(config, Heads.LM, seed), false, 0);
+            ObjectNode p = ppo(config);
+            p.put("decode_new_tokens_per_s", d.get("new_tokens_per_s").asDouble());
+            p.put("rollout_vs_decode", p.get("rollout_tokens_per_s").asDouble() / d.get("new_tokens_per_s").asDouble());
+            out.println(JSON.writeValueAsString(p));
         }
         out.flush();
         return 0;
@@ -216,6 +227,61 @@ public final class BenchCommand implements Callable<Integer> {
         o.put("s", med);
         o.put("peak_rss_mb", peakRssMb());
         return o;
+    }
+
+    /**
+     * One PPO step as {@code rlhf4j ppo} runs it, at this shape: policy, critic, frozen reference and frozen reward
+     * model all of the configured layout with random weights; {@code batch} prompts of {@code prompt} random tokens,
+     * {@code new} sampled tokens each (no early stop), 4 PPO epochs over one minibatch of the batch. Two steps run;
+     * the second's time split is reported (the first warms the JIT up).
+     */
+    private ObjectNode ppo(ModelConfig config) throws IOException {
+        Transformer policy = Transformer.create(config, Heads.LM, seed);
+        Transformer critic = Transformer.create(config, Heads.SCALAR, seed + 1);
+        Transformer rm = Transformer.create(config, Heads.SCALAR, seed + 2);
+        rm.freeze();
+        IdTokenizer tok = new IdTokenizer(config.vocabSize());
+        Rng rng = new Rng(seed + 4);
+        List<Prompt> prompts = new ArrayList<>();
+        for (int b = 0; b < batch; b++) {
+            int[] p = new int[prompt];
+            for (int t = 0; t < prompt; t++) {
+                p[t] = rng.nextInt(config.vocabSize());
+            }
+            prompts.add(Prompt.plain(tok.decode(p, false)));
+        }
+        Path dir = Files.createTempDirectory("rlhf4j-bench-ppo");
+        try {
+            PpoConfig c = new PpoConfig(dir);
+            c.perDeviceTrainBatchSize = batch;
+            c.responseLength = newTokens;
+            c.stopAtEos = false;
+            c.maxSteps = 2;
+            c.learningRate = 1e-6;
+            c.sampleSteps = 0;
+            c.saveSteps = 1000;
+            c.localRolloutForwardBatchSize = batch;
+            PpoTrainer trainer = new PpoTrainer(c, policy, policy.frozenCopy(), critic,
+                    new RewardModelReward(rm, tok, tok, null, 0, batch), tok, prompts, new int[0], List.of(),
+                    new PrintWriter(java.io.Writer.nullWriter()));
+            java.util.Map<String, Double> m = trainer.train(false).last();
+            ObjectNode o = JSON.createObjectNode();
+            o.put("what", "ppo");
+            o.put("episodes", batch);
+            for (String k : List.of("time/step_s", "time/generation_s", "time/policy_value_forward_s",
+                    "time/reference_s", "time/scoring_s", "time/update_s", "time/generation_share",
+                    "rollout_tokens_per_s", "update_tokens_per_s")) {
+                o.put(k.replace("time/", ""), m.get(k));
+            }
+            o.put("peak_rss_mb", peakRssMb());
+            return o;
+        } finally {
+            try (var walk = Files.walk(dir)) {
+                for (Path q : walk.sorted(java.util.Comparator.reverseOrder()).toList()) {
+                    Files.delete(q);
+                }
+            }
+        }
     }
 
     /**

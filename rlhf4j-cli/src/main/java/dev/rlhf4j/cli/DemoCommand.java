@@ -50,13 +50,13 @@ public final class DemoCommand implements Callable<Integer> {
     Path out;
     @Option(names = "--seed", defaultValue = "0", description = "Seed of the world and of every stage (default: ${DEFAULT-VALUE}).")
     long seed;
-    @Option(names = "--pairs", defaultValue = "4000", description = "Preference pairs sampled from the SFT model (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--pairs", defaultValue = "12000", description = "Preference pairs sampled from the SFT model (default: ${DEFAULT-VALUE}).")
     int pairs;
     @Option(names = "--length-bias", defaultValue = "0",
             description = "Annotators' extra preference per word of length (0.1 shows reward hacking with --kl-coef 0) "
                     + "(default: ${DEFAULT-VALUE}).")
     double lengthBias;
-    @Option(names = "--ppo-steps", defaultValue = "150", description = "PPO steps of 64 episodes (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--ppo-steps", defaultValue = "100", description = "PPO steps of 64 episodes (default: ${DEFAULT-VALUE}).")
     int ppoSteps;
     @Option(names = "--ppo-learning-rate", defaultValue = "3e-5", description = "PPO learning rate (default: ${DEFAULT-VALUE}).")
     double ppoLearningRate;

@@ -2,6 +2,7 @@ package dev.rlhf4j.cli;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.rlhf4j.tensor.SharedData;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -84,6 +85,35 @@ class PpoCommandsTest {
         assertEquals(1, run("ppo", "--policy", demo.resolve("sft").toString(), "--reward", "lab:x", "--prompts",
                 bad.toString(), "--out", tmp.resolve("e").toString()));
         assertTrue(err.toString().contains("lab:SEED"), err.toString());
+    }
+
+    @Test
+    void ppoOnStories260KAgainstAHappyEndingsRewardModelRunsEndToEnd(@TempDir Path tmp) throws Exception {
+        Path model = SharedData.require("models/stories260K/stories260K.bin");
+        Path text = SharedData.require("text/tinystories-valid-sample.txt");
+        Path prefs = tmp.resolve("happy"), rm = tmp.resolve("rm"), ppo = tmp.resolve("ppo");
+        assertEquals(0, run("simulate-preferences", "--model", model.toString(), "--prompts", text.toString(),
+                "--out", prefs.toString(), "--pairs", "96", "--eval-pairs", "32", "--max-new-tokens", "32"),
+                err.toString());
+        JsonNode judge = JSON.readTree(prefs.resolve("judge.json").toFile());
+        assertTrue(judge.get("best_accuracy_eval").asDouble() > 0.5);
+        assertEquals(0, run("reward", "train", "--model", model.toString(), "--data",
+                prefs.resolve("preferences.jsonl").toString(), "--eval-data",
+                prefs.resolve("preferences-eval.jsonl").toString(), "--out", rm.toString(), "--num-train-epochs", "1",
+                "--per-device-train-batch-size", "16", "--learning-rate", "1e-3", "--max-length", "96",
+                "--save-steps", "0"), err.toString());
+        assertEquals(0, run("ppo", "--policy", model.toString(), "--reward-model", rm.toString(), "--prompts",
+                prefs.resolve("prompts.jsonl").toString(), "--out", ppo.toString(), "--max-steps", "2",
+                "--per-device-train-batch-size", "8", "--num-ppo-epochs", "2", "--response-length", "24",
+                "--learning-rate", "1e-4", "--normalize-reward"), err.toString());
+        List<String> lines = Files.readAllLines(ppo.resolve("metrics.jsonl"));
+        assertEquals(2, lines.size());
+        assertTrue(JSON.readTree(lines.get(1)).get("objective/kl").asDouble() != 0, "the policy moved");
+        assertTrue(Files.exists(ppo.resolve("model.safetensors")) && Files.exists(ppo.resolve("tokenizer.json")));
+        // the trained policy loads and generates again
+        assertEquals(0, run("generate", "--model", ppo.toString(), "--prompt", "Once upon a time",
+                "--max-new-tokens", "8"), err.toString());
+        assertFalse(out.toString().isBlank());
     }
 
     @Test
