@@ -48,8 +48,8 @@ public final class Splits {
         return permutation(n, new Rng(seed ^ ((epoch + 1L) * EPOCH_STREAM)));
     }
 
-    /** Fisher–Yates (Knuth's Algorithm P): every permutation equally likely. */
-    private static int[] permutation(int n, Rng rng) {
+    /** Fisher–Yates (Knuth's Algorithm P): every permutation of {@code [0, n)} equally likely. */
+    public static int[] permutation(int n, Rng rng) {
         int[] p = new int[n];
         for (int i = 0; i < n; i++) {
             p[i] = i;

@@ -18,6 +18,7 @@ import dev.rlhf4j.tensor.TokenLogProbs;
 import dev.rlhf4j.train.Checkpoints;
 import dev.rlhf4j.train.LrSchedule;
 import dev.rlhf4j.train.Progress;
+import dev.rlhf4j.train.data.Splits;
 
 import java.io.BufferedWriter;
 import java.io.IOException;
@@ -303,19 +304,7 @@ public final class PpoTrainer {
 
     /** The order of the prompts in pass {@code epoch} over them: a shuffle seeded by the seed and the pass. */
     private int[] order(int epoch) {
-        int n = prompts.size();
-        int[] o = new int[n];
-        for (int i = 0; i < n; i++) {
-            o[i] = i;
-        }
-        Rng rng = new Rng(mix(cfg.seed, 0x5EED, epoch));
-        for (int i = n - 1; i > 0; i--) {
-            int j = rng.nextInt(i + 1);
-            int t = o[i];
-            o[i] = o[j];
-            o[j] = t;
-        }
-        return o;
+        return Splits.permutation(prompts.size(), new Rng(mix(cfg.seed, 0x5EED, epoch)));
     }
 
     static long mix(long seed, long a, long b) {
@@ -388,7 +377,7 @@ public final class PpoTrainer {
         outer:
         for (int epoch = 0; epoch < cfg.numPpoEpochs; epoch++) {
             epochsRun++;
-            int[] perm = permutation(b, new Rng(mix(cfg.seed, step, 0xE0 + epoch)));
+            int[] perm = Splits.permutation(b, new Rng(mix(cfg.seed, step, 0xE0 + epoch)));
             for (int m0 = 0; m0 < b; m0 += mini) {
                 policy.zeroGrad();
                 critic.zeroGrad();
@@ -574,20 +563,6 @@ public final class PpoTrainer {
         double loss = policy.lmLoss(targets, null, (float) (cfg.ptxCoef / count / accum), true);
         policy.backward();
         return loss / count;
-    }
-
-    private static int[] permutation(int n, Rng rng) {
-        int[] p = new int[n];
-        for (int i = 0; i < n; i++) {
-            p[i] = i;
-        }
-        for (int i = n - 1; i > 0; i--) {
-            int j = rng.nextInt(i + 1);
-            int t = p[i];
-            p[i] = p[j];
-            p[j] = t;
-        }
-        return p;
     }
 
     private static double mean(double[] x) {
