@@ -193,6 +193,54 @@ class PpoTrainerTest {
     }
 
     @Test
+    void ptxKeepsThePretrainingLossDown(@TempDir Path tmp) throws IOException {
+        List<int[]> text = new ArrayList<>();
+        for (String t : List.of("the cat sat on the mat and the dog ran.", "a quick brown fox jumps over the lazy dog")) {
+            text.add(TOK.encode(t, true));
+        }
+        double[] loss = new double[2];
+        for (int k = 0; k < 2; k++) {
+            Transformer policy = Transformer.create(CFG, Heads.LM, 1);
+            PpoConfig c = config(tmp.resolve("run" + k));
+            c.maxSteps = 6;
+            c.ptxCoef = k == 0 ? 0 : 1.0;
+            c.ptxBatchSize = 2;
+            new PpoTrainer(c, policy, policy.frozenCopy(), Transformer.create(CFG, Heads.SCALAR, 2), EVEN, TOK,
+                    PROMPTS, new int[] {TOK.eosId().getAsInt()}, text, new PrintWriter(new StringWriter())).train(false);
+            for (int[] seq : text) {
+                int[] targets = new int[seq.length];
+                for (int t = 0; t < seq.length; t++) {
+                    targets[t] = t + 1 < seq.length ? seq[t + 1] : dev.rlhf4j.tensor.CrossEntropy.IGNORE_INDEX;
+                }
+                policy.forward(dev.rlhf4j.model.TokenBatch.of(seq, 1, seq.length));
+                loss[k] += policy.lmLoss(targets, null, 1f, false) / (seq.length - 1) / text.size();
+            }
+        }
+        assertTrue(loss[1] < loss[0] - 0.5, "LM loss on the ptx text: without ptx " + loss[0] + ", with " + loss[1]);
+    }
+
+    @Test
+    void aRewardModelWithAnotherTokenizerScoresEpisodesReTokenisedFromText() {
+        Tokenizer other = new BpeTrainer(280, List.of("<|endoftext|>"), Map.of("eos_token", "<|endoftext|>"))
+                .train(List.of("completely different words for another vocabulary", "hello there"));
+        ModelConfig rmCfg = ModelConfig.llama(other.vocabSize(), 32, 1, 4, 2, 64, 64, 1e-5f, 10000.0,
+                Rope.Style.ROTATE_HALF, true, false);
+        Transformer rm = Transformer.create(rmCfg, Heads.SCALAR, 9);
+        RewardModelReward r = new RewardModelReward(rm, other, TOK, null, 0, 4);
+        assertTrue(r.retokenizes());
+        assertTrue(!new RewardModelReward(rm, other, other, null, 0, 4).retokenizes());
+        int eos = TOK.eosId().getAsInt();
+        Episode e = new Episode("User: hello\nAssistant:", TOK.encode("User: hello\nAssistant:", true),
+                new int[] {TOK.encode(" hi", false)[0], eos}, " hi", true);
+        double got = r.score(List.of(e))[0];
+        int[] ids = other.encode("User: hello\nAssistant: hi", true);
+        int[] withEos = java.util.Arrays.copyOf(ids, ids.length + 1);
+        withEos[ids.length] = other.eosId().getAsInt();
+        double want = dev.rlhf4j.train.reward.RewardObjective.score(rm, List.of(withEos), 4, 64, 0)[0];
+        assertEquals(want, got, 1e-6, "the reward model sees the text in its own tokens, with its EOS");
+    }
+
+    @Test
     void badInputIsRefusedWithAClearMessage(@TempDir Path tmp) {
         Transformer policy = Transformer.create(CFG, Heads.LM, 1);
         Transformer critic = Transformer.create(CFG, Heads.SCALAR, 2);
