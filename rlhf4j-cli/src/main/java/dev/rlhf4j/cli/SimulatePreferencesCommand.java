@@ -31,7 +31,7 @@ import java.util.function.ToDoubleBiFunction;
 @Command(name = "simulate-preferences", mixinStandardHelpOptions = true, sortOptions = false,
         description = {"Sample two responses per prompt from --model at temperature 1 and label each pair with "
                 + "simulated annotators: a Bradley–Terry choice on a built-in judge's score, with the temperature "
-                + "calibrated to --agreement between two annotators. Judges: happy-endings (happy minus sad words at "
+                + "calibrated to --agreement between two annotators; pairs the judge scores alike are dropped. Judges: happy-endings (happy minus sad words at "
                 + "the end of a story continuation, for story models such as stories260K).",
                 "Writes preferences.jsonl and preferences-eval.jsonl ({\"prompt\",\"chosen\",\"rejected\"} with the "
                         + "judge's scores as gold_chosen/gold_rejected), prompts.jsonl and prompts-eval.jsonl for "
@@ -91,12 +91,15 @@ public final class SimulatePreferencesCommand implements Callable<Integer> {
         LabData.PairSampler sampler = LabData.modelPairs(pm.model(), pm.requireTokenizer(), maxNewTokens, seed, 32);
         err.printf("sampling %d pairs from %s (%d training prompts, %d held out)%n", pairs + evalPairs, model,
                 trainPool.size(), evalPool.size());
-        List<LabData.Candidates> trainCand = sampler.sample(cycle(trainPool, pairs));
-        List<LabData.Candidates> evalCand = sampler.sample(cycle(evalPool, evalPairs));
-        List<Annotator.Comparison> comps = LabData.comparisons(gold, trainCand);
-        if (comps.stream().allMatch(c -> c.rewardA() == c.rewardB())) {
-            throw new IllegalStateException("the judge scores every sampled pair the same; no preferences to learn");
+        List<LabData.Candidates> sampledTrain = sampler.sample(cycle(trainPool, pairs));
+        List<LabData.Candidates> sampledEval = sampler.sample(cycle(evalPool, evalPairs));
+        // pairs the judge scores alike say nothing about its taste (a person would answer "about the same"): dropped
+        List<LabData.Candidates> trainCand = decisive(sampledTrain, gold), evalCand = decisive(sampledEval, gold);
+        if (trainCand.isEmpty() || evalCand.isEmpty()) {
+            throw new IllegalStateException("the judge scores every sampled pair alike; no preferences to learn "
+                    + "(sample more pairs or longer responses)");
         }
+        List<Annotator.Comparison> comps = LabData.comparisons(gold, trainCand);
         Annotator annotator = Annotator.calibrate(comps, agreement, 0);
         List<LabData.LabeledPair> train = LabData.label(gold, seed, trainCand, annotator, 9);
         List<LabData.LabeledPair> eval = LabData.label(gold, seed, evalCand, annotator, 10);
@@ -110,13 +113,17 @@ public final class SimulatePreferencesCommand implements Callable<Integer> {
         info.put("agreement_target", agreement);
         info.put("agreement_eval", annotator.agreement(evalComps));
         info.put("best_accuracy_eval", annotator.bestAccuracy(evalComps));
-        info.put("tied_eval", evalComps.stream().filter(c -> c.rewardA() == c.rewardB()).count());
+        info.put("sampled_pairs", sampledTrain.size());
+        info.put("sampled_eval_pairs", sampledEval.size());
+        info.put("dropped_as_ties", sampledTrain.size() - trainCand.size() + sampledEval.size() - evalCand.size());
         Files.writeString(out.resolve("judge.json"), JSON.copy().enable(SerializationFeature.INDENT_OUTPUT)
                 .writeValueAsString(info));
         err.printf("annotators: temperature %.4f; on held-out pairs they agree %.1f%% of the time; the best possible "
-                        + "reward-model accuracy there is %.1f%%%nwrote %s: preferences %d + %d, prompts %d + %d%n",
+                        + "reward-model accuracy there is %.1f%%%nwrote %s: preferences %d + %d (of %d + %d sampled; "
+                        + "pairs the judge scores alike dropped), prompts %d + %d%n",
                 annotator.temperature(), 100 * annotator.agreement(evalComps), 100 * annotator.bestAccuracy(evalComps),
-                out, train.size(), eval.size(), trainPool.size(), evalPool.size());
+                out, train.size(), eval.size(), sampledTrain.size(), sampledEval.size(), trainPool.size(),
+                evalPool.size());
         err.flush();
         return 0;
     }
@@ -149,6 +156,12 @@ public final class SimulatePreferencesCommand implements Callable<Integer> {
             throw new IllegalArgumentException(file + ": no documents with a first sentence and more after it");
         }
         return out;
+    }
+
+    private static List<LabData.Candidates> decisive(List<LabData.Candidates> pairs,
+                                                     ToDoubleBiFunction<String, String> gold) {
+        return pairs.stream().filter(c -> gold.applyAsDouble(c.prompt(), c.a()) != gold.applyAsDouble(c.prompt(), c.b()))
+                .toList();
     }
 
     private static List<String> cycle(List<String> pool, int n) {

@@ -49,7 +49,7 @@ class BenchCommandTest {
         int code = run("bench", "--only", "sample");
         assertEquals(1, code);
         String message = err.toString().trim();
-        assertTrue(message.startsWith("rlhf4j: --only must be train, decode or gemm"), message);
+        assertTrue(message.startsWith("rlhf4j: --only must be train, decode, gemm or ppo"), message);
         assertFalse(message.contains("\tat "), "no stack trace: " + message);
         assertEquals(1, message.lines().count());
     }

@@ -93,7 +93,7 @@ class PpoCommandsTest {
         Path text = SharedData.require("text/tinystories-valid-sample.txt");
         Path prefs = tmp.resolve("happy"), rm = tmp.resolve("rm"), ppo = tmp.resolve("ppo");
         assertEquals(0, run("simulate-preferences", "--model", model.toString(), "--prompts", text.toString(),
-                "--out", prefs.toString(), "--pairs", "96", "--eval-pairs", "32", "--max-new-tokens", "32"),
+                "--out", prefs.toString(), "--pairs", "128", "--eval-pairs", "48", "--max-new-tokens", "32"),
                 err.toString());
         JsonNode judge = JSON.readTree(prefs.resolve("judge.json").toFile());
         assertTrue(judge.get("best_accuracy_eval").asDouble() > 0.5);
