@@ -80,11 +80,11 @@ public final class PpoCommand implements Callable<Integer> {
     double warmupRatio;
     @Option(names = "--weight-decay", defaultValue = "0.0", description = "AdamW weight decay (default: ${DEFAULT-VALUE}).")
     double weightDecay;
-    @Option(names = "--adam-beta1", defaultValue = "0.9", description = "(default: ${DEFAULT-VALUE})")
+    @Option(names = "--adam-beta1", defaultValue = "0.9", description = "AdamW beta1 (default: ${DEFAULT-VALUE}).")
     double adamBeta1;
-    @Option(names = "--adam-beta2", defaultValue = "0.999", description = "(default: ${DEFAULT-VALUE})")
+    @Option(names = "--adam-beta2", defaultValue = "0.999", description = "AdamW beta2 (default: ${DEFAULT-VALUE}).")
     double adamBeta2;
-    @Option(names = "--adam-epsilon", defaultValue = "1e-8", description = "(default: ${DEFAULT-VALUE})")
+    @Option(names = "--adam-epsilon", defaultValue = "1e-8", description = "AdamW epsilon (default: ${DEFAULT-VALUE}).")
     double adamEpsilon;
     @Option(names = "--max-grad-norm", defaultValue = "1.0", description = "Global-norm clipping over policy and critic; 0 = off (default: ${DEFAULT-VALUE}).")
     double maxGradNorm;
