@@ -173,11 +173,7 @@ public final class PpoCommand implements Callable<Integer> {
         TrainCommand.checkOutputDirectory(out);
         PpoConfig cfg = config();
         cfg.validate();
-        Safetensors.DType dtype = switch (saveDtype.toLowerCase(Locale.ROOT)) {
-            case "f32" -> Safetensors.DType.F32;
-            case "bf16" -> Safetensors.DType.BF16;
-            default -> throw new IllegalArgumentException("--save-dtype must be f32 or bf16, got '" + saveDtype + "'");
-        };
+        Safetensors.DType dtype = TrainCommand.saveDtype(saveDtype);
         Pretrained policyPm = Pretrained.open(policyPath, null);
         Tokenizer tok = policyPm.requireTokenizer();
         Transformer policy = policyPm.model();

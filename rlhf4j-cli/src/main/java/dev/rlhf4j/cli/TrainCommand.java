@@ -153,10 +153,15 @@ abstract class TrainCommand implements Callable<Integer> {
 
     /** The dtype the final model is written in. */
     Safetensors.DType saveDtype() {
-        return switch (saveDtype.toLowerCase(Locale.ROOT)) {
+        return saveDtype(saveDtype);
+    }
+
+    /** The dtype named by a {@code --save-dtype} value. */
+    static Safetensors.DType saveDtype(String name) {
+        return switch (name.toLowerCase(Locale.ROOT)) {
             case "f32" -> Safetensors.DType.F32;
             case "bf16" -> Safetensors.DType.BF16;
-            default -> throw new IllegalArgumentException("--save-dtype must be f32 or bf16, got '" + saveDtype + "'");
+            default -> throw new IllegalArgumentException("--save-dtype must be f32 or bf16, got '" + name + "'");
         };
     }
 
