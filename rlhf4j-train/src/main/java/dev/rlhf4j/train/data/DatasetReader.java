@@ -18,6 +18,11 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 
+import static dev.rlhf4j.train.data.JsonFields.describe;
+import static dev.rlhf4j.train.data.JsonFields.messages;
+import static dev.rlhf4j.train.data.JsonFields.parseLine;
+import static dev.rlhf4j.train.data.JsonFields.present;
+
 /**
  * Reads dataset files in TRL's formats.
  *
@@ -84,20 +89,6 @@ public final class DatasetReader {
                 String where = file + ":" + number;
                 records.add(record(parseLine(line, where), where));
             }
-        }
-    }
-
-    /** One JSON value; anything after it is an error, so that {@code {...} x} is not read as its first object. */
-    private static JsonNode parseLine(String line, String where) throws IOException {
-        try (JsonParser parser = JSON.createParser(line)) {
-            JsonNode node = JSON.readTree(parser);
-            if (parser.nextToken() != null) {
-                throw new IllegalArgumentException(where + ": not valid JSON (more after the first value, at column "
-                        + parser.currentTokenLocation().getColumnNr() + ")");
-            }
-            return node;
-        } catch (JsonProcessingException e) {
-            throw new IllegalArgumentException(where + ": not valid JSON (" + e.getOriginalMessage() + ")");
         }
     }
 
@@ -209,64 +200,5 @@ public final class DatasetReader {
         }
         throw new IllegalArgumentException(where + ": \"prompt\" and \"completion\" must both be strings or both "
                 + "lists of messages");
-    }
-
-    private static JsonNode present(JsonNode node, String field, String where) {
-        JsonNode value = node.get(field);
-        if (value == null) {
-            throw new IllegalArgumentException(where + ": \"" + field + "\" is missing");
-        }
-        return value;
-    }
-
-    /** A list of {@code {"role", "content"}} objects held by {@code field}. */
-    private static List<ChatTemplate.Message> messages(JsonNode list, String field, String where) {
-        if (!list.isArray()) {
-            throw new IllegalArgumentException(where + ": \"" + field + "\" must be a list of {\"role\", "
-                    + "\"content\"} objects, not " + describe(list));
-        }
-        if (list.isEmpty()) {
-            throw new IllegalArgumentException(where + ": \"" + field + "\" is an empty list");
-        }
-        List<ChatTemplate.Message> messages = new ArrayList<>(list.size());
-        for (int i = 0; i < list.size(); i++) {
-            String at = "\"" + field + "\"[" + i + "]";
-            JsonNode m = list.get(i);
-            if (!m.isObject()) {
-                throw new IllegalArgumentException(where + ": " + at + " must be a {\"role\", \"content\"} object, "
-                        + "not " + describe(m));
-            }
-            String role = messageField(m, "role", at, where);
-            if (role.isBlank()) {
-                throw new IllegalArgumentException(where + ": " + at + ".role is empty");
-            }
-            messages.add(new ChatTemplate.Message(role, messageField(m, "content", at, where)));
-        }
-        return messages;
-    }
-
-    private static String messageField(JsonNode message, String key, String at, String where) {
-        JsonNode value = message.get(key);
-        if (value == null) {
-            throw new IllegalArgumentException(where + ": " + at + " has no \"" + key + "\"");
-        }
-        if (!value.isTextual()) {
-            throw new IllegalArgumentException(where + ": " + at + "." + key + " must be a string, not "
-                    + describe(value));
-        }
-        return value.textValue();
-    }
-
-    /** "a number", "null", "an object", ... for messages about a value of the wrong type. */
-    private static String describe(JsonNode value) {
-        return switch (value.getNodeType()) {
-            case ARRAY -> "a list";
-            case OBJECT -> "an object";
-            case NUMBER -> "a number";
-            case BOOLEAN -> "a boolean";
-            case NULL -> "null";
-            case STRING -> "a string";
-            default -> value.getNodeType().name().toLowerCase(Locale.ROOT);
-        };
     }
 }

@@ -23,6 +23,13 @@ import java.util.Locale;
 import java.util.zip.GZIPInputStream;
 import java.util.zip.ZipException;
 
+import static dev.rlhf4j.train.data.JsonFields.describe;
+import static dev.rlhf4j.train.data.JsonFields.messageField;
+import static dev.rlhf4j.train.data.JsonFields.messages;
+import static dev.rlhf4j.train.data.JsonFields.parseLine;
+import static dev.rlhf4j.train.data.JsonFields.present;
+import static dev.rlhf4j.train.data.JsonFields.string;
+
 /**
  * Reads preference data in the formats of TRL and of the public preference datasets.
  *
@@ -147,20 +154,6 @@ public final class PreferenceReader {
                     add(parseLine(line, where), where);
                 }
             }
-        }
-    }
-
-    /** One JSON value; anything after it is an error, so that {@code {...} x} is not read as its first object. */
-    private static JsonNode parseLine(String line, String where) throws IOException {
-        try (JsonParser parser = JSON.createParser(line)) {
-            JsonNode node = JSON.readTree(parser);
-            if (parser.nextToken() != null) {
-                throw new IllegalArgumentException(where + ": not valid JSON (more after the first value, at column "
-                        + parser.currentTokenLocation().getColumnNr() + ")");
-            }
-            return node;
-        } catch (JsonProcessingException e) {
-            throw new IllegalArgumentException(where + ": not valid JSON (" + e.getOriginalMessage() + ")");
         }
     }
 
@@ -370,69 +363,5 @@ public final class PreferenceReader {
                     + "\"human\", \"gpt\" or \"system\"");
         };
         return new Message(role, messageField(message, "value", at, where));
-    }
-
-    /** A non-empty list of {@code {"role", "content"}} objects held by {@code field}. */
-    private static List<Message> messages(JsonNode list, String field, String where) {
-        if (list.isEmpty()) {
-            throw new IllegalArgumentException(where + ": \"" + field + "\" is an empty list");
-        }
-        List<Message> messages = new ArrayList<>(list.size());
-        for (int i = 0; i < list.size(); i++) {
-            String at = "\"" + field + "\"[" + i + "]";
-            JsonNode m = list.get(i);
-            if (!m.isObject()) {
-                throw new IllegalArgumentException(where + ": " + at + " must be a {\"role\", \"content\"} object, "
-                        + "not " + describe(m));
-            }
-            String role = messageField(m, "role", at, where);
-            if (role.isBlank()) {
-                throw new IllegalArgumentException(where + ": " + at + ".role is empty");
-            }
-            messages.add(new Message(role, messageField(m, "content", at, where)));
-        }
-        return messages;
-    }
-
-    private static String messageField(JsonNode message, String key, String at, String where) {
-        JsonNode value = message.get(key);
-        if (value == null) {
-            throw new IllegalArgumentException(where + ": " + at + " has no \"" + key + "\"");
-        }
-        if (!value.isTextual()) {
-            throw new IllegalArgumentException(where + ": " + at + "." + key + " must be a string, not "
-                    + describe(value));
-        }
-        return value.textValue();
-    }
-
-    private static String string(JsonNode node, String field, String where) {
-        JsonNode value = present(node, field, where);
-        if (!value.isTextual()) {
-            throw new IllegalArgumentException(where + ": \"" + field + "\" must be a string, not "
-                    + describe(value));
-        }
-        return value.textValue();
-    }
-
-    private static JsonNode present(JsonNode node, String field, String where) {
-        JsonNode value = node.get(field);
-        if (value == null) {
-            throw new IllegalArgumentException(where + ": \"" + field + "\" is missing");
-        }
-        return value;
-    }
-
-    /** "a number", "null", "an object", ... for messages about a value of the wrong type. */
-    private static String describe(JsonNode value) {
-        return switch (value.getNodeType()) {
-            case ARRAY -> "a list";
-            case OBJECT -> "an object";
-            case NUMBER -> "a number";
-            case BOOLEAN -> "a boolean";
-            case NULL -> "null";
-            case STRING -> "a string";
-            default -> value.getNodeType().name().toLowerCase(Locale.ROOT);
-        };
     }
 }

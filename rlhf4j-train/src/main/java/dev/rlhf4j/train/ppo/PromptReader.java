@@ -1,9 +1,8 @@
 package dev.rlhf4j.train.ppo;
 
-import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.rlhf4j.model.chat.ChatTemplate;
+import dev.rlhf4j.train.data.JsonFields;
 
 import java.io.BufferedReader;
 import java.io.IOException;
@@ -23,8 +22,6 @@ import java.util.zip.GZIPInputStream;
  * preference files can serve as prompt files. Errors name the file and line.
  */
 public final class PromptReader {
-    private static final ObjectMapper JSON = new ObjectMapper();
-
     private PromptReader() {
     }
 
@@ -44,29 +41,27 @@ public final class PromptReader {
                     continue;
                 }
                 String where = file + ":" + n;
-                JsonNode node;
-                try {
-                    node = JSON.readTree(line);
-                } catch (JsonProcessingException e) {
-                    throw new IllegalArgumentException(where + ": not valid JSON (" + e.getOriginalMessage() + ")");
-                }
+                JsonNode node = JsonFields.parseLine(line, where);
                 if (node == null || !node.isObject()) {
-                    throw new IllegalArgumentException(where + ": a prompt record must be a JSON object");
+                    throw new IllegalArgumentException(where + ": a prompt record must be a JSON object, not "
+                            + (node == null ? "nothing" : JsonFields.describe(node)));
                 }
-                JsonNode p = node.has("prompt") ? node.get("prompt") : node.get("messages");
+                String field = node.has("prompt") ? "prompt" : "messages";
+                JsonNode p = node.get(field);
                 if (p == null) {
                     throw new IllegalArgumentException(where + ": no \"prompt\" (or \"messages\") field");
                 }
                 if (p.isTextual()) {
                     if (p.asText().isEmpty()) {
-                        throw new IllegalArgumentException(where + ": field \"prompt\" is empty");
+                        throw new IllegalArgumentException(where + ": \"" + field + "\" is empty");
                     }
                     out.add(Prompt.plain(p.asText()));
                 } else if (p.isArray()) {
-                    out.add(new Prompt(render(p, chat, where, !node.has("prompt")), true));
+                    out.add(new Prompt(render(JsonFields.messages(p, field, where), chat, where,
+                            field.equals("messages")), true));
                 } else {
-                    throw new IllegalArgumentException(where + ": field \"prompt\" must be a string or a list of "
-                            + "messages");
+                    throw new IllegalArgumentException(where + ": \"" + field + "\" must be a string or a list of "
+                            + "messages, not " + JsonFields.describe(p));
                 }
             }
         }
@@ -76,20 +71,13 @@ public final class PromptReader {
         return out;
     }
 
-    private static String render(JsonNode arr, ChatTemplate chat, String where, boolean dropLastAssistant) {
+    private static String render(List<ChatTemplate.Message> messages, ChatTemplate chat, String where,
+                                 boolean dropLastAssistant) {
         if (chat == null) {
             throw new IllegalArgumentException(where + ": a conversation prompt needs a chat template (the "
                     + "policy's tokenizer_config.json has none)");
         }
-        List<ChatTemplate.Message> msgs = new ArrayList<>();
-        for (int i = 0; i < arr.size(); i++) {
-            JsonNode m = arr.get(i);
-            if (!m.isObject() || !m.path("role").isTextual() || !m.path("content").isTextual()) {
-                throw new IllegalArgumentException(where + ": message " + (i + 1) + " needs string fields \"role\" "
-                        + "and \"content\"");
-            }
-            msgs.add(new ChatTemplate.Message(m.get("role").asText(), m.get("content").asText()));
-        }
+        List<ChatTemplate.Message> msgs = new ArrayList<>(messages);
         if (dropLastAssistant && !msgs.isEmpty() && msgs.getLast().role().equals("assistant")) {
             msgs.removeLast();
         }
