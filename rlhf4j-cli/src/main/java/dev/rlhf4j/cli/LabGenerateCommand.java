@@ -132,11 +132,8 @@ public final class LabGenerateCommand implements Callable<Integer> {
         Annotator annotator = Annotator.calibrate(LabData.comparisons(w, trainCand), agreement, lengthBias);
         List<LabData.LabeledPair> train = LabData.label(w, trainCand, annotator, 9);
         List<LabData.LabeledPair> eval = LabData.label(w, evalCand, annotator, 10);
-        Function<LabData.LabeledPair, Map<String, Object>> pairJson = p -> Map.of("prompt", p.prompt(), "chosen",
-                " " + p.chosen(), "rejected", " " + p.rejected(), "gold_chosen", p.goldChosen(), "gold_rejected",
-                p.goldRejected());
-        write("preferences.jsonl", train, pairJson);
-        write("preferences-eval.jsonl", eval, pairJson);
+        write("preferences.jsonl", train, LabGenerateCommand::pairJson);
+        write("preferences-eval.jsonl", eval, LabGenerateCommand::pairJson);
         List<Annotator.Comparison> evalComparisons = eval.stream().map(LabData.LabeledPair::comparison).toList();
         ObjectNode lab = JSON.createObjectNode();
         lab.put("seed", seed);
@@ -158,7 +155,19 @@ public final class LabGenerateCommand implements Callable<Integer> {
     }
 
     private <T> void write(String name, List<T> items, Function<T, ? extends Map<String, ?>> toJson) throws IOException {
-        try (BufferedWriter w = Files.newBufferedWriter(out.resolve(name), StandardCharsets.UTF_8)) {
+        writeJsonl(out.resolve(name), items, toJson);
+    }
+
+    /** A labelled pair as a preference record, with the gold rewards for analysis. */
+    static Map<String, Object> pairJson(LabData.LabeledPair p) {
+        return Map.of("prompt", p.prompt(), "chosen", " " + p.chosen(), "rejected", " " + p.rejected(),
+                "gold_chosen", p.goldChosen(), "gold_rejected", p.goldRejected());
+    }
+
+    /** One JSON object per item and line. */
+    static <T> void writeJsonl(Path file, List<T> items, Function<T, ? extends Map<String, ?>> toJson)
+            throws IOException {
+        try (BufferedWriter w = Files.newBufferedWriter(file, StandardCharsets.UTF_8)) {
             for (T t : items) {
                 w.write(JSON.writeValueAsString(toJson.apply(t)));
                 w.newLine();

@@ -14,7 +14,6 @@ import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
-import java.io.BufferedWriter;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.charset.StandardCharsets;
@@ -85,8 +84,8 @@ public final class SimulatePreferencesCommand implements Callable<Integer> {
         if (trainPool.isEmpty()) {
             throw new IllegalArgumentException(prompts + ": " + all.size() + " prompts are too few to hold a tenth out");
         }
-        write("prompts.jsonl", trainPool);
-        write("prompts-eval.jsonl", evalPool);
+        LabGenerateCommand.writeJsonl(out.resolve("prompts.jsonl"), trainPool, p -> Map.of("prompt", p));
+        LabGenerateCommand.writeJsonl(out.resolve("prompts-eval.jsonl"), evalPool, p -> Map.of("prompt", p));
         Pretrained pm = Pretrained.open(model, null);
         LabData.PairSampler sampler = LabData.modelPairs(pm.model(), pm.requireTokenizer(), maxNewTokens, seed, 32);
         err.printf("sampling %d pairs from %s (%d training prompts, %d held out)%n", pairs + evalPairs, model,
@@ -103,8 +102,8 @@ public final class SimulatePreferencesCommand implements Callable<Integer> {
         Annotator annotator = Annotator.calibrate(comps, agreement, 0);
         List<LabData.LabeledPair> train = LabData.label(gold, seed, trainCand, annotator, 9);
         List<LabData.LabeledPair> eval = LabData.label(gold, seed, evalCand, annotator, 10);
-        writePairs("preferences.jsonl", train);
-        writePairs("preferences-eval.jsonl", eval);
+        LabGenerateCommand.writeJsonl(out.resolve("preferences.jsonl"), train, LabGenerateCommand::pairJson);
+        LabGenerateCommand.writeJsonl(out.resolve("preferences-eval.jsonl"), eval, LabGenerateCommand::pairJson);
         List<Annotator.Comparison> evalComps = eval.stream().map(LabData.LabeledPair::comparison).toList();
         ObjectNode info = JSON.createObjectNode();
         info.put("judge", judge);
@@ -170,24 +169,5 @@ public final class SimulatePreferencesCommand implements Callable<Integer> {
             out.add(pool.get(i % pool.size()));
         }
         return out;
-    }
-
-    private void write(String file, List<String> ps) throws IOException {
-        try (BufferedWriter w = Files.newBufferedWriter(out.resolve(file), StandardCharsets.UTF_8)) {
-            for (String p : ps) {
-                w.write(JSON.writeValueAsString(Map.of("prompt", p)));
-                w.newLine();
-            }
-        }
-    }
-
-    private void writePairs(String file, List<LabData.LabeledPair> ps) throws IOException {
-        try (BufferedWriter w = Files.newBufferedWriter(out.resolve(file), StandardCharsets.UTF_8)) {
-            for (LabData.LabeledPair p : ps) {
-                w.write(JSON.writeValueAsString(Map.of("prompt", p.prompt(), "chosen", " " + p.chosen(), "rejected",
-                        " " + p.rejected(), "gold_chosen", p.goldChosen(), "gold_rejected", p.goldRejected())));
-                w.newLine();
-            }
-        }
     }
 }
