@@ -70,6 +70,8 @@ public final class PpoCommand implements Callable<Integer> {
     @Option(names = "--ptx-data", paramLabel = "FILE", description = "Pretraining text for PPO-ptx (with --ptx-coef).")
     Path ptxData;
 
+    @CommandLine.Mixin
+    AdamWOptions adamW = new AdamWOptions();
     @Option(names = "--learning-rate", defaultValue = "3e-6", description = "Learning rate of policy and critic (default: ${DEFAULT-VALUE}).")
     double learningRate;
     @Option(names = "--lr-scheduler-type", defaultValue = "linear", description = "linear, cosine or constant (default: ${DEFAULT-VALUE}).")
@@ -78,16 +80,6 @@ public final class PpoCommand implements Callable<Integer> {
     int warmupSteps;
     @Option(names = "--warmup-ratio", defaultValue = "0.0", description = "Warm-up as a fraction of the steps (default: ${DEFAULT-VALUE}).")
     double warmupRatio;
-    @Option(names = "--weight-decay", defaultValue = "0.0", description = "AdamW weight decay (default: ${DEFAULT-VALUE}).")
-    double weightDecay;
-    @Option(names = "--adam-beta1", defaultValue = "0.9", description = "AdamW beta1 (default: ${DEFAULT-VALUE}).")
-    double adamBeta1;
-    @Option(names = "--adam-beta2", defaultValue = "0.999", description = "AdamW beta2 (default: ${DEFAULT-VALUE}).")
-    double adamBeta2;
-    @Option(names = "--adam-epsilon", defaultValue = "1e-8", description = "AdamW epsilon (default: ${DEFAULT-VALUE}).")
-    double adamEpsilon;
-    @Option(names = "--max-grad-norm", defaultValue = "1.0", description = "Global-norm clipping over policy and critic; 0 = off (default: ${DEFAULT-VALUE}).")
-    double maxGradNorm;
     @Option(names = "--num-train-epochs", defaultValue = "1", description = "Passes over the prompts (default: ${DEFAULT-VALUE}).")
     double numTrainEpochs;
     @Option(names = "--max-steps", defaultValue = "-1", description = "PPO steps; -1 = from the epochs (default: ${DEFAULT-VALUE}).")
@@ -267,11 +259,11 @@ public final class PpoCommand implements Callable<Integer> {
         c.lrSchedulerType = lrSchedulerType;
         c.warmupSteps = warmupSteps;
         c.warmupRatio = warmupRatio;
-        c.weightDecay = weightDecay;
-        c.adamBeta1 = adamBeta1;
-        c.adamBeta2 = adamBeta2;
-        c.adamEpsilon = adamEpsilon;
-        c.maxGradNorm = maxGradNorm;
+        c.weightDecay = adamW.weightDecay;
+        c.adamBeta1 = adamW.adamBeta1;
+        c.adamBeta2 = adamW.adamBeta2;
+        c.adamEpsilon = adamW.adamEpsilon;
+        c.maxGradNorm = adamW.maxGradNorm;
         c.numTrainEpochs = numTrainEpochs;
         c.maxSteps = maxSteps;
         c.perDeviceTrainBatchSize = perDeviceTrainBatchSize;

@@ -56,18 +56,10 @@ abstract class TrainCommand implements Callable<Integer> {
     Path out;
     @Option(names = "--resume", description = "Continue from the newest checkpoint in --out.")
     boolean resume;
+    @CommandLine.Mixin
+    AdamWOptions adamW = new AdamWOptions();
     @Option(names = "--learning-rate", defaultValue = "5e-5", description = "Peak learning rate (default: ${DEFAULT-VALUE}).")
     double learningRate;
-    @Option(names = "--weight-decay", defaultValue = "0.0", description = "AdamW weight decay on matrices (default: ${DEFAULT-VALUE}).")
-    double weightDecay;
-    @Option(names = "--adam-beta1", defaultValue = "0.9", description = "AdamW beta1 (default: ${DEFAULT-VALUE}).")
-    double adamBeta1;
-    @Option(names = "--adam-beta2", defaultValue = "0.999", description = "AdamW beta2 (default: ${DEFAULT-VALUE}).")
-    double adamBeta2;
-    @Option(names = "--adam-epsilon", defaultValue = "1e-8", description = "AdamW epsilon (default: ${DEFAULT-VALUE}).")
-    double adamEpsilon;
-    @Option(names = "--max-grad-norm", defaultValue = "1.0", description = "Global-norm clipping; 0 = off (default: ${DEFAULT-VALUE}).")
-    double maxGradNorm;
     @Option(names = "--lr-scheduler-type", defaultValue = "linear",
             description = "linear, cosine or constant after the warm-up (default: ${DEFAULT-VALUE}).")
     String lrSchedulerType;
@@ -133,8 +125,9 @@ abstract class TrainCommand implements Callable<Integer> {
             throw new IllegalArgumentException("--max-length " + maxLength + " exceeds the model's maximum sequence "
                     + "length of " + modelMax);
         }
-        TrainingConfig cfg = new TrainingConfig(out, learningRate, weightDecay, adamBeta1, adamBeta2, adamEpsilon,
-                maxGradNorm, lrSchedulerType, warmupSteps, warmupRatio, numTrainEpochs, maxSteps, batchSize,
+        TrainingConfig cfg = new TrainingConfig(out, learningRate, adamW.weightDecay, adamW.adamBeta1,
+                adamW.adamBeta2, adamW.adamEpsilon, adamW.maxGradNorm, lrSchedulerType, warmupSteps, warmupRatio,
+                numTrainEpochs, maxSteps, batchSize,
                 accumulation, evalBatchSize, evalSteps, saveSteps, saveTotalLimit, loggingSteps, seed, maxLength,
                 packing(), completionOnly(), nanSkips);
         train(opened, cfg, err);
