@@ -2,6 +2,8 @@ package dev.rlhf4j.cli;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.rlhf4j.tensor.Parallel;
+import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
 import java.io.PrintWriter;
@@ -13,6 +15,13 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 class BenchCommandTest {
     private final StringWriter out = new StringWriter(), err = new StringWriter();
+    /** {@code bench --threads} replaces the shared pool; the tests after this one run with the size they started with. */
+    private final int threadsBefore = Parallel.global().threads();
+
+    @AfterEach
+    void restoreThePool() {
+        Parallel.setGlobalThreads(threadsBefore);
+    }
 
     private int run(String... args) {
         return Main.run(new PrintWriter(out, true), new PrintWriter(err, true), args);

@@ -5,7 +5,6 @@ import dev.rlhf4j.tensor.Attention;
 import dev.rlhf4j.tensor.Embedding;
 import dev.rlhf4j.tensor.LayerNorm;
 import dev.rlhf4j.tensor.Linear;
-import dev.rlhf4j.tensor.Parallel;
 import dev.rlhf4j.tensor.Residual;
 import dev.rlhf4j.tensor.RmsNorm;
 import dev.rlhf4j.tensor.Rope;
@@ -26,13 +25,17 @@ public final class Decoder {
     private final Transformer model;
     private final ModelConfig c;
     private final int batch;
+    /** Tokens per sequence the caller asked for: the limit {@link #run} enforces. */
     private final int capacity;
+    /** Slots per sequence in the cache arrays: {@code capacity} rounded up to the vector length, so that a query's
+     * scores are whole vector loops; the slots past {@code capacity} are never filled. */
+    private final int stride;
     private final Rope rope;
     private final float[][] kCache;
     private final float[][] vCache;
     private final int[] slotMask;
     private final int[] realTokens;
-    private final Attention.Scratch scratch = new Attention.Scratch(Parallel.global().threads());
+    private final Attention.Scratch scratch = new Attention.Scratch();
     private final Block[] blocks;
 
     /** One layer's parameter views, looked up once (they stay valid while the model trains in place). */
@@ -67,16 +70,17 @@ public final class Decoder {
         }
         this.batch = batch;
         int align = Attention.cacheAlign();
-        this.capacity = (capacity + align - 1) / align * align;
+        this.capacity = capacity;
+        this.stride = (capacity + align - 1) / align * align;
         this.rope = c.isGpt2() ? null : Transformer.rope(c);
-        long perLayer = (long) batch * c.kvHeads() * c.headDim() * this.capacity;
+        long perLayer = (long) batch * c.kvHeads() * c.headDim() * this.stride;
         if (perLayer > Integer.MAX_VALUE - 16) {
             throw new IllegalArgumentException("decoder: a cache of " + batch + " x " + capacity
                     + " tokens is too large for one array per layer");
         }
         this.kCache = new float[c.layers()][(int) perLayer];
         this.vCache = new float[c.layers()][(int) perLayer];
-        this.slotMask = new int[batch * this.capacity];
+        this.slotMask = new int[batch * this.stride];
         this.realTokens = new int[batch];
         this.blocks = new Block[c.layers()];
         for (int l = 0; l < c.layers(); l++) {
@@ -99,7 +103,7 @@ public final class Decoder {
         return length;
     }
 
-    /** Slots available in total. */
+    /** Tokens each sequence may hold in total (prompt, padding and generated), as given to the constructor. */
     public int capacity() {
         return capacity;
     }
@@ -151,7 +155,7 @@ public final class Decoder {
             for (int t = 0; t < n; t++) {
                 int i = b * n + t;
                 boolean real = mask == null || mask[i] != 0;
-                slotMask[b * capacity + length + t] = real ? 1 : 0;
+                slotMask[b * stride + length + t] = real ? 1 : 0;
                 positions[i] = real ? realTokens[b]++ : 0;
             }
         }
@@ -171,8 +175,8 @@ public final class Decoder {
             if (rope != null) {
                 rope.forward(qkvT, positions, c.heads() + c.kvHeads());
             }
-            Attention.appendToCache(dims, qkvT, kCache[l], vCache[l], capacity, length);
-            Attention.forwardCached(dims, qkvT, kCache[l], vCache[l], capacity, length, slotMask, attT, scratch);
+            Attention.appendToCache(dims, qkvT, kCache[l], vCache[l], stride, length);
+            Attention.forwardCached(dims, qkvT, kCache[l], vCache[l], stride, length, slotMask, attT, scratch);
             Linear.forward(attT, k.projW(), k.projB(), tmpT);
             Residual.forward(h, tmpT, h);
             norm(h, k.ln2w(), k.ln2b(), lnT);

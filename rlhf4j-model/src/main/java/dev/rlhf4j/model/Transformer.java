@@ -8,7 +8,6 @@ import dev.rlhf4j.tensor.Gemm;
 import dev.rlhf4j.tensor.LayerNorm;
 import dev.rlhf4j.tensor.Linear;
 import dev.rlhf4j.tensor.ParamArena;
-import dev.rlhf4j.tensor.Parallel;
 import dev.rlhf4j.tensor.Residual;
 import dev.rlhf4j.tensor.RmsNorm;
 import dev.rlhf4j.tensor.Rng;
@@ -620,7 +619,7 @@ public final class Transformer {
         final float[][] res;
         final float[][] ln1, ln1Mean, ln1Rstd, qkv, probs, atty, resMid, ln2, ln2Mean, ln2Rstd, fc, act;
         final float[] lnf, lnfMean, lnfRstd, tmp;
-        final Attention.Scratch attnScratch = new Attention.Scratch(Parallel.global().threads());
+        final Attention.Scratch attnScratch = new Attention.Scratch();
         private final ModelConfig c;
         float[] dres, dln, dqkv, datty, dfc, dact, dHidden;
         float[] logitsChunk = new float[0];

@@ -8,6 +8,7 @@ import org.junit.jupiter.api.Test;
 import java.util.Arrays;
 
 import static dev.rlhf4j.tensor.Close.assertClose;
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -81,5 +82,22 @@ class DecoderTest {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> dec.step(new int[] {1}, null, 1));
         assertTrue(e.getMessage().contains("capacity"), e.getMessage());
         assertThrows(IllegalArgumentException.class, () -> new Decoder(m, 1, 25));
+    }
+
+    @Test
+    void theCapacityAskedForIsTheLimitWhateverTheVectorWidth() {
+        // The cache rows are padded to the vector length (8 or 16 floats), but the limit stays what was asked for:
+        // 5 tokens, and the model's whole 24-token window (24 is not a multiple of 16).
+        Transformer m = Transformer.create(GPT2, Heads.LM, 1);
+        for (int cap : new int[] {5, GPT2.maxSeqLen()}) {
+            Decoder dec = new Decoder(m, 2, cap);
+            assertEquals(cap, dec.capacity());
+            dec.step(tokens(2, 2 * (cap - 1), 61), null, cap - 1);
+            dec.step(new int[] {3, 4}, null, 1);
+            assertEquals(cap, dec.length());
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                    () -> dec.step(new int[] {3, 4}, null, 1));
+            assertTrue(e.getMessage().contains("exceed the cache capacity of " + cap), e.getMessage());
+        }
     }
 }

@@ -53,16 +53,32 @@ public final class Attention {
         }
     }
 
-    /** Per-worker scratch buffers, owned by the caller (a model workspace) and grown on demand. */
+    /**
+     * Per-worker scratch buffers, owned by the caller (a model workspace) and grown on demand: to the pool's worker
+     * count at the start of each kernel (the shared pool can be replaced by one of another size between calls), and
+     * each worker's buffer to the size it needs.
+     */
     public static final class Scratch {
-        private final float[][] a;
-        private final float[][] b;
-        private final float[][] c;
+        private float[][] a = new float[0][];
+        private float[][] b = new float[0][];
+        private float[][] c = new float[0][];
 
+        public Scratch() {
+        }
+
+        /** Room for {@code workers} workers from the start. */
         public Scratch(int workers) {
-            a = new float[workers][];
-            b = new float[workers][];
-            c = new float[workers][];
+            forWorkers(workers);
+        }
+
+        /** Makes room for {@code workers} workers; called before a parallel region, never inside one. */
+        Scratch forWorkers(int workers) {
+            if (a.length < workers) {
+                a = Arrays.copyOf(a, workers);
+                b = Arrays.copyOf(b, workers);
+                c = Arrays.copyOf(c, workers);
+            }
+            return this;
         }
 
         private static float[] grow(float[][] slot, int worker, int n) {
@@ -105,8 +121,9 @@ public final class Attention {
         float scale = (float) (1.0 / Math.sqrt(hd));
         float[] x = qkv.data(), o = out.data();
         int xo = qkv.offset(), oo = out.offset();
-        Scratch sc = scratch != null ? scratch : new Scratch(Parallel.global().threads());
-        Parallel.global().forTasks(B * H, (task, worker) -> {
+        Parallel pool = Parallel.global();
+        Scratch sc = (scratch != null ? scratch : new Scratch()).forWorkers(pool.threads());
+        pool.forTasks(B * H, (task, worker) -> {
             int b = task / H, h = task % H, g = h / rep;
             float[] kt = Scratch.grow(sc.a, worker, hd * tp);
             float[] rows = Scratch.grow(sc.b, worker, TILE * tp);
@@ -187,8 +204,9 @@ public final class Attention {
         float scale = (float) (1.0 / Math.sqrt(hd));
         float[] x = qkv.data(), go = dout.data(), gx = dqkv.data();
         int xo = qkv.offset(), goo = dout.offset(), gxo = dqkv.offset();
-        Scratch sc = scratch != null ? scratch : new Scratch(Parallel.global().threads());
-        Parallel.global().forTasks(B * Hkv, (task, worker) -> {
+        Parallel pool = Parallel.global();
+        Scratch sc = (scratch != null ? scratch : new Scratch()).forWorkers(pool.threads());
+        pool.forTasks(B * Hkv, (task, worker) -> {
             int b = task / Hkv, g = task % Hkv;
             int kCol = (H + g) * hd, vCol = (H + Hkv + g) * hd;
             float[] vt = Scratch.grow(sc.a, worker, hd * tp);
@@ -303,7 +321,8 @@ public final class Attention {
         float scale = (float) (1.0 / Math.sqrt(hd));
         float[] x = qkv.data(), o = out.data();
         int xo = qkv.offset(), oo = out.offset();
-        Scratch sc = scratch != null ? scratch : new Scratch(Parallel.global().threads());
+        Parallel pool = Parallel.global();
+        Scratch sc = (scratch != null ? scratch : new Scratch()).forWorkers(pool.threads());
         // per sequence: does any visible slot hold padding? (usually none once a prompt is past its left padding)
         boolean[] padded = new boolean[B];
         for (int b = 0; b < B && keyMask != null; b++) {
@@ -347,7 +366,7 @@ public final class Attention {
                 body.run(task, 0);
             }
         } else {
-            Parallel.global().forTasks(B * H, body);
+            pool.forTasks(B * H, body);
         }
     }
 

@@ -121,10 +121,14 @@ class PpoTrainerTest {
         trainer(c, policy, critic).train(false);
         assertArrayEquals(p0, policy.params().chunk(0), "policy weights changed with lr 0");
         assertArrayEquals(c0, critic.params().chunk(0), "critic weights changed with lr 0");
+        // The old log-probs come from a forward over all 16 episodes, the new ones from forwards over minibatches of
+        // 4: other GEMM shapes and thread splits, so the same weights give log-probs that differ by rounding. The
+        // padding test above bounds that at 1e-5 per token, so approxkl = mean(½·Δ²) ≤ 5e-11 and the mean ratio is
+        // within 1e-5 of 1; a policy that really moved would show approxkl orders of magnitude above that.
         for (JsonNode m : metrics(tmp)) {
-            assertEquals(0, m.get("policy/approxkl_avg").asDouble(), 1e-12);
+            assertEquals(0, m.get("policy/approxkl_avg").asDouble(), 0.5 * 1e-5 * 1e-5);
             assertEquals(0, m.get("policy/clipfrac_avg").asDouble(), 0);
-            assertEquals(1, m.get("val/ratio").asDouble(), 1e-6);
+            assertEquals(1, m.get("val/ratio").asDouble(), 1e-5);
             assertEquals(0, m.get("objective/kl").asDouble(), 1e-12, "policy = reference at lr 0");
             assertTrue(m.get("grad_norm").asDouble() > 0, "gradients are computed even though nothing moves");
         }
@@ -135,19 +139,26 @@ class PpoTrainerTest {
         Transformer policy = Transformer.create(CFG, Heads.LM, 1);
         Transformer critic = Transformer.create(CFG, Heads.SCALAR, 2);
         PpoConfig c = config(tmp);
-        c.maxSteps = 24;
+        c.maxSteps = 40;
         c.learningRate = 1e-2;
         PpoTrainer.Result r = trainer(c, policy, critic).train(false);
         List<JsonNode> m = metrics(tmp);
-        assertEquals(24, m.size());
+        assertEquals(40, m.size());
+        // The score is the share of even tokens: 0.49 at the start. Each step's mean is over 16 sampled episodes, and
+        // the trajectory itself depends on rounding (vector width, threads), so compare the first 4 steps (64
+        // episodes) with the last 8 (128): a policy that did not learn differs by 0 ± 0.07 (std of the difference of
+        // the means, per-episode std ≤ 0.5); runs reached 0.83-0.99 at 128-, 256- and 512-bit vectors with 1, 2 and
+        // 3 threads.
         double first = 0, last = 0;
         for (int i = 0; i < 4; i++) {
             first += m.get(i).get("objective/scores").asDouble() / 4;
-            last += m.get(m.size() - 1 - i).get("objective/scores").asDouble() / 4;
+        }
+        for (int i = 0; i < 8; i++) {
+            last += m.get(m.size() - 1 - i).get("objective/scores").asDouble() / 8;
         }
         assertTrue(last > first + 0.2, "score " + first + " -> " + last);
         assertTrue(m.getLast().get("objective/kl").asDouble() > 0.05, "the policy moved away from the reference");
-        assertEquals(24 * 16, r.episodes());
+        assertEquals(40 * 16, r.episodes());
         for (String k : List.of("objective/kl", "objective/entropy", "objective/non_score_reward",
                 "objective/rlhf_reward", "objective/scores", "policy/approxkl_avg", "policy/clipfrac_avg",
                 "loss/policy_avg", "loss/value_avg", "val/clipfrac_avg", "val/ratio", "val/var_explained", "kl_coef",
@@ -216,6 +227,8 @@ class PpoTrainerTest {
                 loss[k] += policy.lmLoss(targets, null, 1f, false) / (seq.length - 1) / text.size();
             }
         }
+        // measured 5.697 → 4.166 (1.53 nats) at 128-, 256- and 512-bit vectors with 1-3 threads: the threshold
+        // leaves a margin of three times itself for other trajectories
         assertTrue(loss[1] < loss[0] - 0.5, "LM loss on the ptx text: without ptx " + loss[0] + ", with " + loss[1]);
     }
 
