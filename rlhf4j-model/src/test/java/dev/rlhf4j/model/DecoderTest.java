@@ -1,5 +1,6 @@
 package dev.rlhf4j.model;
 
+import dev.rlhf4j.tensor.Parallel;
 import dev.rlhf4j.tensor.Rng;
 import dev.rlhf4j.tensor.Rope;
 import dev.rlhf4j.tensor.Tensor;
@@ -98,6 +99,29 @@ class DecoderTest {
             IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
                     () -> dec.step(new int[] {3, 4}, null, 1));
             assertTrue(e.getMessage().contains("exceed the cache capacity of " + cap), e.getMessage());
+        }
+    }
+
+    @Test
+    void aModelAndDecoderBuiltBeforeTheThreadPoolGrowsKeepWorking() {
+        // The CLI's --threads (and bench) replace the shared pool: buffers sized per worker must follow it.
+        int before = Parallel.global().threads();
+        try {
+            Parallel.setGlobalThreads(1);
+            Transformer m = Transformer.create(LLAMA, Heads.LM, 3);
+            Decoder dec = new Decoder(m, 2, 12);
+            int[] prompt = tokens(4, 2 * 6, LLAMA.vocabSize());
+            m.forward(TokenBatch.of(prompt, 2, 6));
+            float[] fullOne = m.logits().toArray();
+            float[] decOne = dec.stepAllPositions(prompt, null, 6).toArray();
+            Parallel.setGlobalThreads(before + 3);
+            dec.reset();
+            m.forward(TokenBatch.of(prompt, 2, 6));
+            assertClose("forward after the pool grew", fullOne, m.logits().toArray(), 1e-5, 1e-5);
+            assertClose("decoder after the pool grew", decOne, dec.stepAllPositions(prompt, null, 6).toArray(), 1e-5,
+                    1e-5);
+        } finally {
+            Parallel.setGlobalThreads(before);
         }
     }
 }
