@@ -66,12 +66,14 @@ public final class BenchCommand implements Callable<Integer> {
     @Option(names = "--steps", defaultValue = "5",
             description = "Timed training steps after 2 warm-up steps; the median is reported (default: ${DEFAULT-VALUE}).")
     int steps;
-    @Option(names = "--threads", defaultValue = "0", description = "Threads; 0 = all cores (default: ${DEFAULT-VALUE}).")
-    int threads;
-    @Option(names = "--only", description = "Run one measurement: train, decode, gemm, or ppo (one PPO step, not part "
+    @CommandLine.Mixin
+    ThreadsOption threads = new ThreadsOption();
+    @Option(names = "--only", converter = Choice.BenchMeasurement.class,
+            completionCandidates = Choice.BenchMeasurement.class, description = "Run one measurement: train, decode, gemm, or ppo (one PPO step, not part "
             + "of the default run).")
     String only;
-    @Option(names = "--gemm", defaultValue = "auto",
+    @Option(names = "--gemm", defaultValue = "auto", converter = Choice.GemmBackend.class,
+            completionCandidates = Choice.GemmBackend.class,
             description = "GEMM backend: auto (BLAS when it loads), blas or java (default: ${DEFAULT-VALUE}).")
     String gemm;
     @Option(names = "--seed", defaultValue = "0", description = "Seed of the weights and tokens (default: ${DEFAULT-VALUE}).")
@@ -89,22 +91,25 @@ public final class BenchCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws IOException {
-        if (only != null && !List.of("train", "gemm", "decode", "ppo").contains(only)) {
-            throw new IllegalArgumentException("--only must be train, decode, gemm or ppo, got '" + only + "'");
-        }
-        if (vocab <= 0 || dim <= 0 || layers <= 0 || heads <= 0 || batch <= 0 || seq <= 0 || steps <= 0 || threads < 0) {
+        threads.check();
+        if (vocab <= 0 || dim <= 0 || layers <= 0 || heads <= 0 || batch <= 0 || seq <= 0 || steps <= 0) {
             throw new IllegalArgumentException("--vocab, --dim, --layers, --heads, --batch, --seq and --steps must be "
-                    + "positive and --threads non-negative");
+                    + "positive");
         }
-        Parallel.setGlobalThreads(threads == 0 ? Runtime.getRuntime().availableProcessors() : threads);
+        Checks.positive("--prompt", prompt);
+        Checks.positive("--new", newTokens);
+        Checks.nonNegative("--temperature", temperature);
+        if (model != null && !"decode".equals(only)) {
+            throw Checks.usage(spec, "--model is for the decode benchmark: add --only decode");
+        }
+        Checks.inputPath("--model", model);
+        // measured at a known size: 0 means every core here, whatever an earlier command in this JVM chose
+        Parallel.setGlobalThreads(threads.threads == 0 ? Runtime.getRuntime().availableProcessors() : threads.threads);
         switch (gemm) {
             case "auto" -> Gemm.setBackend(OpenBlas.available() ? Gemm.Backend.BLAS : Gemm.Backend.JAVA);
             case "blas" -> Gemm.setBackend(Gemm.Backend.BLAS);
             case "java" -> Gemm.setBackend(Gemm.Backend.JAVA);
             default -> throw new IllegalArgumentException("--gemm must be auto, blas or java, got '" + gemm + "'");
-        }
-        if (model != null && !"decode".equals(only)) {
-            throw new IllegalArgumentException("--model is for the decode benchmark: add --only decode");
         }
         ModelConfig config = ModelConfig.gpt2(vocab, dim, layers, heads, Math.max(seq, prompt + newTokens));
         Transformer loaded = null;

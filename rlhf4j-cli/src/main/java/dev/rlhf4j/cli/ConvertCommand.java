@@ -10,7 +10,6 @@ import picocli.CommandLine.Option;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.Locale;
 import java.util.concurrent.Callable;
 
 /** {@code rlhf4j convert}: any checkpoint rlhf4j reads, written as an HF directory. */
@@ -25,20 +24,21 @@ public final class ConvertCommand implements Callable<Integer> {
     ModelOptions source;
     @Option(names = "--out", required = true, paramLabel = "DIR", description = "Output directory (created if needed).")
     Path out;
-    @Option(names = "--dtype", defaultValue = "f32", description = "Tensor type: f32, bf16 or f16 (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--dtype", defaultValue = "f32", converter = Choice.ConvertDtype.class,
+            completionCandidates = Choice.ConvertDtype.class, description = "Tensor type: f32, bf16 or f16 (default: ${DEFAULT-VALUE}).")
     String dtype;
 
     @Override
     public Integer call() throws IOException {
-        Safetensors.DType type = switch (dtype.toLowerCase(Locale.ROOT)) {
+        Safetensors.DType type = switch (dtype) {
             case "f32", "float32" -> Safetensors.DType.F32;
             case "bf16", "bfloat16" -> Safetensors.DType.BF16;
             case "f16", "float16" -> Safetensors.DType.F16;
             default -> throw new IllegalArgumentException("--dtype must be f32, bf16 or f16, got '" + dtype + "'");
         };
-        if (Files.exists(out) && !Files.isDirectory(out)) {
-            throw new IllegalArgumentException(out + " exists and is not a directory");
-        }
+        Checks.inputPath("--model", source.model);
+        Checks.inputPath("--tokenizer", source.tokenizer);
+        Checks.outputDirectory("--out", out);
         Pretrained pm = source.open();
         Files.createDirectories(out);
         if (!Files.isWritable(out)) {

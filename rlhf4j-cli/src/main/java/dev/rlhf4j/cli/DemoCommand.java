@@ -7,7 +7,6 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.rlhf4j.model.Pretrained;
 import dev.rlhf4j.model.Transformer;
 import dev.rlhf4j.model.tokenizer.Tokenizer;
-import dev.rlhf4j.tensor.Parallel;
 import dev.rlhf4j.train.lab.LabEvaluation;
 import dev.rlhf4j.train.lab.LabWorld;
 import dev.rlhf4j.train.ppo.Episode;
@@ -67,17 +66,23 @@ public final class DemoCommand implements Callable<Integer> {
     @Option(names = "--quick", description = "A smoke run in about a minute (small data, few steps): checks the "
             + "pipeline, its numbers mean little.")
     boolean quick;
-    @Option(names = "--threads", defaultValue = "0", description = "Threads; 0 = all cores (default: ${DEFAULT-VALUE}).")
-    int threads;
+    @CommandLine.Mixin
+    ThreadsOption threads = new ThreadsOption();
 
     private PrintWriter err;
     private final Map<String, Double> seconds = new LinkedHashMap<>();
 
     @Override
     public Integer call() throws IOException {
-        if (threads > 0) {
-            Parallel.setGlobalThreads(threads);
-        }
+        // every option is checked here: a stage that refused one would do so after the stages before it had run
+        threads.apply();
+        Checks.positive("--pairs", pairs);
+        Checks.finite("--length-bias", lengthBias);
+        Checks.positive("--ppo-steps", ppoSteps);
+        Checks.positive("--ppo-learning-rate", ppoLearningRate);
+        Checks.nonNegative("--kl-coef", klCoef);
+        Checks.positive("--eval-prompts", evalPrompts);
+        Checks.outputDirectory("--out", out);
         err = spec.commandLine().getErr();
         TrainCommand.checkOutputDirectory(out);
         long start = System.nanoTime();
@@ -89,7 +94,7 @@ public final class DemoCommand implements Callable<Integer> {
                 "--corpus", quick ? "3000" : "20000", "--facts", quick ? "1000" : "6000",
                 "--eval-prompts", Integer.toString(quick ? 40 : evalPrompts));
         Path modelYaml = out.resolve("base-model.yaml");
-        Files.writeString(modelYaml, quick
+        IoErrors.writeString(modelYaml, quick
                 ? "family: llama\ndim: 48\nlayers: 2\nheads: 4\nkv_heads: 2\nmax_seq_len: 128\n"
                 : "family: llama\ndim: 96\nlayers: 4\nheads: 6\nkv_heads: 3\nmax_seq_len: 128\n");
         String[] common = {"--max-length", "128", "--lr-scheduler-type", "cosine", "--save-steps", "0",
@@ -124,7 +129,7 @@ public final class DemoCommand implements Callable<Integer> {
         ObjectNode st = summary.putObject("stage_seconds");
         seconds.forEach(st::put);
         summary.put("total_seconds", total);
-        Files.writeString(out.resolve("summary.json"),
+        IoErrors.writeString(out.resolve("summary.json"),
                 JSON.copy().enable(SerializationFeature.INDENT_OUTPUT).writeValueAsString(summary));
         PrintWriter o = spec.commandLine().getOut();
         o.print(table(summary));

@@ -4,7 +4,6 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.rlhf4j.model.Pretrained;
 import dev.rlhf4j.model.tokenizer.Tokenizer;
-import dev.rlhf4j.tensor.Parallel;
 import dev.rlhf4j.train.LmObjective;
 import dev.rlhf4j.train.data.DatasetReader;
 import dev.rlhf4j.train.data.TokenizedDataset;
@@ -41,17 +40,18 @@ public final class EvalCommand implements Callable<Integer> {
     boolean completionOnly;
     @Option(names = "--json", description = "Print one JSON line.")
     boolean json;
-    @Option(names = "--threads", defaultValue = "0", description = "Threads; 0 = all cores (default: ${DEFAULT-VALUE}).")
-    int threads;
+    @CommandLine.Mixin
+    ThreadsOption threads = new ThreadsOption();
 
     @Override
     public Integer call() throws IOException {
-        if (threads > 0) {
-            Parallel.setGlobalThreads(threads);
-        }
-        if (batchSize <= 0 || maxLength == 0 || maxLength < -1) {
-            throw new IllegalArgumentException("--batch-size and --max-length must be positive");
-        }
+        // every option is checked before the model is read
+        threads.apply();
+        Checks.positive("--batch-size", batchSize);
+        Checks.maxLength("--max-length", maxLength);
+        Checks.inputPath("--model", source.model);
+        Checks.inputPath("--tokenizer", source.tokenizer);
+        Checks.inputFile("--data", data);
         Pretrained pm = source.open();
         Tokenizer tok = pm.requireTokenizer();
         if (maxLength == -1) {

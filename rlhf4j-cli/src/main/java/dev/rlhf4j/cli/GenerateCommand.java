@@ -8,7 +8,6 @@ import dev.rlhf4j.model.chat.ChatTemplate;
 import dev.rlhf4j.model.generate.Generation;
 import dev.rlhf4j.model.generate.GenerationConfig;
 import dev.rlhf4j.model.generate.Generator;
-import dev.rlhf4j.tensor.Parallel;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -60,8 +59,8 @@ public final class GenerateCommand implements Callable<Integer> {
     int batchSize;
     @Option(names = "--json", description = "One JSON line per prompt: prompt, completion, finish_reason, tokens, logprobs.")
     boolean json;
-    @Option(names = "--threads", defaultValue = "0", description = "Threads; 0 = all cores (default: ${DEFAULT-VALUE}).")
-    int threads;
+    @CommandLine.Mixin
+    ThreadsOption threads = new ThreadsOption();
 
     /** A prompt as given: plain text, or a conversation. */
     private record Request(String text, List<ChatTemplate.Message> messages) {
@@ -70,14 +69,23 @@ public final class GenerateCommand implements Callable<Integer> {
     @Override
     public Integer call() throws IOException {
         if ((prompts == null) == (promptsFile == null)) {
-            throw new IllegalArgumentException("give either --prompt TEXT... or --prompts FILE.jsonl");
+            throw Checks.usage(spec, "give either --prompt TEXT... or --prompts FILE.jsonl");
         }
-        if (batchSize <= 0) {
-            throw new IllegalArgumentException("--batch-size must be positive, got " + batchSize);
+        // every option is checked before the model is read
+        threads.apply();
+        Checks.positive("--batch-size", batchSize);
+        Checks.positive("--max-new-tokens", maxNewTokens);
+        Checks.nonNegative("--temperature", temperature);
+        Checks.nonNegative("--top-k", topK);
+        if (!(topP > 0 && topP <= 1)) {
+            throw new IllegalArgumentException("--top-p must be in (0, 1], got " + topP);
         }
-        if (threads > 0) {
-            Parallel.setGlobalThreads(threads);
+        if (stop != null && stop.stream().anyMatch(String::isEmpty)) {
+            throw new IllegalArgumentException("--stop strings must not be empty");
         }
+        Checks.inputPath("--model", source.model);
+        Checks.inputPath("--tokenizer", source.tokenizer);
+        Checks.inputFile("--prompts", promptsFile);
         List<Request> requests = prompts != null ? prompts.stream().map(p -> new Request(p, null)).toList()
                 : readPrompts(promptsFile);
         Pretrained pm = source.open();

@@ -27,6 +27,8 @@ public final class InfoCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws IOException {
+        Checks.inputPath("--model", source.model);
+        Checks.inputPath("--tokenizer", source.tokenizer);
         Pretrained pm = source.open();
         ModelConfig c = pm.model().config();
         ObjectMapper m = new ObjectMapper();

@@ -6,7 +6,6 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.rlhf4j.model.Pretrained;
 import dev.rlhf4j.model.tokenizer.BpeTrainer;
 import dev.rlhf4j.model.tokenizer.Tokenizer;
-import dev.rlhf4j.tensor.Parallel;
 import dev.rlhf4j.train.lab.Annotator;
 import dev.rlhf4j.train.lab.LabData;
 import dev.rlhf4j.train.lab.LabWorld;
@@ -80,27 +79,53 @@ public final class LabGenerateCommand implements Callable<Integer> {
             description = "Write only the preference pairs and lab.json (for pairs sampled from a model trained on "
                     + "an earlier generate of the same seed).")
     boolean preferencesOnly;
-    @Option(names = "--threads", defaultValue = "0", description = "Threads; 0 = all cores (default: ${DEFAULT-VALUE}).")
-    int threads;
+    @CommandLine.Mixin
+    ThreadsOption threads = new ThreadsOption();
 
     @Override
     public Integer call() throws IOException {
-        if (threads > 0) {
-            Parallel.setGlobalThreads(threads);
-        }
-        TrainCommand.checkOutputDirectory(out);
-        PrintWriter err = spec.commandLine().getErr();
-        LabWorld w = new LabWorld(seed);
+        // every option is checked before anything is generated or written
+        threads.apply();
+        Checks.nonNegative("--corpus", corpus);
+        Checks.nonNegative("--facts", facts);
+        Checks.nonNegative("--sft", sft);
+        Checks.nonNegative("--sft-eval", sftEval);
+        Checks.nonNegative("--prompts", prompts);
+        Checks.nonNegative("--eval-prompts", evalPrompts);
         if (pairs < 0 || evalPairs < 0 || (pairs == 0) != (evalPairs == 0)) {
             throw new IllegalArgumentException("--pairs and --eval-pairs must both be positive, or both 0 for no "
                     + "preference data");
         }
+        if (preferencesOnly && pairs == 0) {
+            throw Checks.usage(spec, "--preferences-only with --pairs 0 writes nothing");
+        }
+        if (!preferencesOnly && corpus + facts == 0) {
+            throw new IllegalArgumentException("--corpus and --facts are both 0: no text to train the tokenizer on");
+        }
+        Checks.between("--agreement", agreement, 0.5, 1);
+        Checks.finite("--length-bias", lengthBias);
+        Checks.positive("--max-new-tokens", maxNewTokens);
+        Checks.inputPath("--model", model);
+        Checks.outputDirectory("--out", out);
+        BpeTrainer bpe;
+        try {
+            bpe = new BpeTrainer(vocabSize, List.of(EOS, PAD), Map.of("bos_token", EOS, "eos_token", EOS, "pad_token",
+                    PAD));
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("--vocab-size " + vocabSize + ": " + e.getMessage(), e);
+        }
+        TrainCommand.checkOutputDirectory(out);
+        PrintWriter err = spec.commandLine().getErr();
+        LabWorld w = new LabWorld(seed);
         if (!preferencesOnly) {
             List<String> texts = LabData.corpus(w, corpus, facts);
             write("corpus.jsonl", texts, t -> Map.of("text", t));
-            Tokenizer tok = new BpeTrainer(vocabSize, List.of(EOS, PAD),
-                    Map.of("bos_token", EOS, "eos_token", EOS, "pad_token", PAD)).train(texts);
-            tok.save(out.resolve("tokenizer"));
+            Tokenizer tok = bpe.train(texts);
+            try {
+                tok.save(out.resolve("tokenizer"));
+            } catch (IOException e) {
+                throw IoErrors.of("write the tokenizer to", out.resolve("tokenizer"), e);
+            }
             write("sft.jsonl", LabData.demonstrations(w, sft, 2), d -> Map.of("prompt", d[0], "completion", d[1]));
             write("sft-eval.jsonl", LabData.demonstrations(w, sftEval, 3),
                     d -> Map.of("prompt", d[0], "completion", d[1]));
@@ -108,8 +133,6 @@ public final class LabGenerateCommand implements Callable<Integer> {
             write("prompts-eval.jsonl", LabData.prompts(w, evalPrompts, 5), p -> Map.of("prompt", p));
             err.printf("wrote %s: tokenizer (%d tokens), corpus %d, sft %d + %d, prompts %d + %d%n", out,
                     tok.vocabSize(), corpus + facts, sft, sftEval, prompts, evalPrompts);
-        } else if (pairs == 0) {
-            throw new IllegalArgumentException("--preferences-only with --pairs 0 writes nothing");
         }
         if (pairs == 0) {
             err.flush();
@@ -144,7 +167,7 @@ public final class LabGenerateCommand implements Callable<Integer> {
         lab.put("agreement_eval", annotator.agreement(evalComparisons));
         lab.put("best_accuracy_eval", annotator.bestAccuracy(evalComparisons));
         lab.putPOJO("gold_weights", LabWorld.WEIGHTS);
-        Files.writeString(out.resolve("lab.json"), JSON.copy().enable(SerializationFeature.INDENT_OUTPUT)
+        IoErrors.writeString(out.resolve("lab.json"), JSON.copy().enable(SerializationFeature.INDENT_OUTPUT)
                 .writeValueAsString(lab));
         err.printf("annotators: temperature %.4f, length bias %.3f; on held-out pairs they agree %.1f%% of the time; "
                         + "the best possible reward-model accuracy there is %.1f%%%n", annotator.temperature(), lengthBias,
@@ -172,6 +195,8 @@ public final class LabGenerateCommand implements Callable<Integer> {
                 w.write(JSON.writeValueAsString(toJson.apply(t)));
                 w.newLine();
             }
+        } catch (IOException e) {
+            throw IoErrors.of("write", file, e);
         }
     }
 }

@@ -36,6 +36,7 @@ public final class LabScoreCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws IOException {
+        Checks.inputFile("--data", data);
         LabWorld w = new LabWorld(seed);
         PrintWriter out = spec.commandLine().getOut();
         Map<String, Double> sums = new LinkedHashMap<>();

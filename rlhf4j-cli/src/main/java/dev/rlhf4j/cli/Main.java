@@ -2,12 +2,28 @@ package dev.rlhf4j.cli;
 
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
 
+import java.io.FileNotFoundException;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.io.UncheckedIOException;
+import java.nio.file.AccessDeniedException;
+import java.nio.file.DirectoryNotEmptyException;
+import java.nio.file.FileAlreadyExistsException;
+import java.nio.file.FileSystemException;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.NotDirectoryException;
+import java.util.List;
+import java.util.Locale;
 
-/** The {@code rlhf4j} command. */
+/**
+ * The {@code rlhf4j} command, and the error contract of every subcommand: a usage error (unknown option, a value of
+ * the wrong type, a missing option) prints one {@code rlhf4j:} line and where to find help, exit code 2; a user
+ * error (a bad file, an impossible value) prints one {@code rlhf4j:} line naming the file, key or option, exit code
+ * 1; anything else is a bug, reported as an internal error with its class, exit code 1. {@code --debug} (or
+ * {@code RLHF4J_DEBUG=1}) adds the stack trace to any of them.
+ */
 @Command(name = "rlhf4j", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
         description = "RLHF on the JVM: supervised fine-tuning, reward models and PPO for causal language models.",
         subcommands = {GenerateCommand.class, TokenizeCommand.class, InfoCommand.class, ConvertCommand.class,
@@ -15,11 +31,20 @@ import java.io.UncheckedIOException;
                 SimulatePreferencesCommand.class, PpoCommand.class, DemoCommand.class, BenchCommand.class,
                 CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
+    static final int USER_ERROR = 1;
+    static final int USAGE_ERROR = 2;
+    static final String DEBUG_HINT = "run with --debug (or RLHF4J_DEBUG=1) for the stack trace";
 
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
 
+    // read from the arguments before parsing (errors can come first); declared for --help and for picocli to accept
+    @Option(names = "--debug", scope = CommandLine.ScopeType.INHERIT,
+            description = "Print the stack trace of any error (also RLHF4J_DEBUG=1).")
+    boolean debug;
+
     public static void main(String[] args) {
+        StandardError.restore();
         System.exit(run(args));
     }
 
@@ -30,24 +55,127 @@ public final class Main implements Runnable {
 
     /** As {@link #run(String...)}, writing to the given streams. */
     public static int run(PrintWriter out, PrintWriter err, String... args) {
-        CommandLine cl = new CommandLine(new Main());
-        cl.setOut(out);
-        cl.setErr(err);
+        boolean debug = debugRequested(args, System.getenv("RLHF4J_DEBUG"));
         try {
+            CommandLine cl = new CommandLine(new Main());
+            cl.setOut(out);
+            cl.setErr(err);
+            cl.setParameterExceptionHandler((ex, a) -> usageError(ex, err, debug));
+            cl.setExecutionExceptionHandler((ex, commandLine, parseResult) -> failure(ex, err, debug, commandLine));
             YamlDefaults.install(cl, args);
-        } catch (IllegalArgumentException e) {
-            err.println("rlhf4j: " + e.getMessage());
-            err.flush();
-            return 1;
+            return cl.execute(args);
+        } catch (Throwable t) {
+            // what picocli does not route to the handlers: YAML errors before parsing, and Errors such as
+            // OutOfMemoryError thrown by a command
+            return failure(t, err, debug, null);
         }
-        cl.setExecutionExceptionHandler((ex, commandLine, parseResult) -> {
-            if (isUserError(ex)) {
-                commandLine.getErr().println("rlhf4j: " + message(ex));
-                return 1;
+    }
+
+    /** {@code --debug} anywhere before a {@code --} that ends the options, or {@code RLHF4J_DEBUG=1}. */
+    static boolean debugRequested(String[] args, String env) {
+        if (env != null && (env.equals("1") || env.equalsIgnoreCase("true"))) {
+            return true;
+        }
+        for (String a : args) {
+            if (a.equals("--")) {
+                return false;
             }
-            throw ex;
-        });
-        return cl.execute(args);
+            if (a.equals("--debug")) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /**
+     * A command line picocli could not parse, or a value it could not convert: one line and where to find help
+     * (exit 2); a value of the wrong type in a {@code --config} file names the file and key instead (exit 1).
+     */
+    static int usageError(CommandLine.ParameterException ex, PrintWriter err, boolean debug) {
+        CommandLine cl = ex.getCommandLine();
+        String fromConfig = YamlDefaults.describeBadValue(ex);
+        if (fromConfig != null) {
+            err.println("rlhf4j: " + fromConfig);
+        } else {
+            err.println("rlhf4j: " + usageMessage(ex));
+            err.println("see '" + cl.getCommandSpec().qualifiedName() + " --help'");
+        }
+        if (debug) {
+            ex.printStackTrace(err);
+        }
+        err.flush();
+        return fromConfig != null ? USER_ERROR : USAGE_ERROR;
+    }
+
+    private static String usageMessage(CommandLine.ParameterException ex) {
+        CommandLine.ParseResult parsed = ex.getCommandLine().getParseResult();
+        List<String> unmatched = ex instanceof CommandLine.UnmatchedArgumentException u ? u.getUnmatched()
+                : parsed == null ? List.of() : parsed.unmatched();
+        // an unknown option explains a missing one (a typo in its name), so it is reported first
+        if (!unmatched.isEmpty()) {
+            String first = unmatched.getFirst();
+            if (first.startsWith("-")) {
+                List<String> close = ex instanceof CommandLine.UnmatchedArgumentException u ? u.getSuggestions()
+                        : List.of();
+                return "unknown option '" + first + "'" + (close.isEmpty() ? "" : " (did you mean "
+                        + String.join(" or ", close.subList(0, Math.min(3, close.size()))) + "?)");
+            }
+            return "unexpected argument '" + first + "'";
+        }
+        if (ex.getArgSpec() != null && ex.getCause() instanceof CommandLine.TypeConversionException t) {
+            return "invalid value for " + argName(ex.getArgSpec()) + ": " + conversionMessage(ex.getArgSpec(),
+                    ex.getValue(), t);
+        }
+        String m = ex.getMessage() == null ? ex.getClass().getSimpleName() : ex.getMessage();
+        return m.length() > 1 && Character.isLowerCase(m.charAt(1)) ? Character.toLowerCase(m.charAt(0))
+                + m.substring(1) : m;
+    }
+
+    static String argName(CommandLine.Model.ArgSpec arg) {
+        return arg instanceof CommandLine.Model.OptionSpec o ? "option '" + o.longestName() + "'"
+                : "parameter " + arg.paramLabel();
+    }
+
+    /** Why a value could not be converted, in words rather than Java type names. */
+    static String conversionMessage(CommandLine.Model.ArgSpec arg, String value, CommandLine.TypeConversionException e) {
+        Class<?> type = arg.type();
+        if (type == int.class || type == Integer.class || type == long.class || type == Long.class) {
+            return "'" + value + "' is not a whole number";
+        }
+        if (type == double.class || type == Double.class || type == float.class || type == Float.class) {
+            return "'" + value + "' is not a number";
+        }
+        if (type == boolean.class || type == Boolean.class) {
+            return "'" + value + "' is not true or false";
+        }
+        return e.getMessage();
+    }
+
+    /**
+     * An exception out of a command: a user error prints its message, an {@link OutOfMemoryError} says how to give
+     * the JVM more heap, anything else is reported as an internal error. Exit code 1. {@code command}, when known,
+     * is the command that failed, whose {@code --config} file is named when the failing value came from it.
+     */
+    static int failure(Throwable ex, PrintWriter err, boolean debug, CommandLine command) {
+        Throwable oom = cause(ex, OutOfMemoryError.class);
+        boolean internal = false;
+        if (oom != null) {
+            err.println("rlhf4j: " + outOfMemory(oom, Runtime.getRuntime().maxMemory()));
+        } else if (isUserError(ex)) {
+            err.println("rlhf4j: " + YamlDefaults.attribute(command, message(ex)));
+            internal = ioWithoutPath(ex);
+        } else {
+            err.println("rlhf4j: internal error: " + ex.getClass().getName()
+                    + (ex.getMessage() == null ? "" : ": " + ex.getMessage().lines().findFirst().orElse("")));
+            internal = true;
+        }
+        if (debug) {
+            ex.printStackTrace(err);
+        } else if (internal) {
+            err.println("rlhf4j: " + DEBUG_HINT);
+        }
+        err.flush();
+        return USER_ERROR;
     }
 
     /** Errors a user can cause (bad paths, malformed files, impossible settings) print one line, no stack trace. */
@@ -56,10 +184,88 @@ public final class Main implements Runnable {
                 || ex instanceof IOException || ex instanceof UncheckedIOException;
     }
 
-    private static String message(Throwable ex) {
+    /** The user-facing message: a file system error names its path, and says what went wrong in words. */
+    static String message(Throwable ex) {
         Throwable t = ex instanceof UncheckedIOException u && u.getCause() != null ? u.getCause() : ex;
+        if (t instanceof FileSystemException f) {
+            return fileSystemMessage(f);
+        }
         String m = t.getMessage();
-        return m == null || m.isBlank() ? t.getClass().getSimpleName() : m;
+        if (m == null || m.isBlank()) {
+            return t.getClass().getSimpleName();
+        }
+        if (t instanceof FileNotFoundException && m.endsWith(")") && m.contains(" (")) {
+            // java.io's "PATH (Reason)"
+            int open = m.lastIndexOf(" (");
+            return m.substring(0, open) + ": " + lowerFirst(m.substring(open + 2, m.length() - 1));
+        }
+        if (ioWithoutPath(ex)) {
+            return "I/O error: " + m + " (the file was not named)";
+        }
+        return m;
+    }
+
+    /** "PATH: what went wrong" for the file system exceptions of java.nio, whose own message is often only the path. */
+    static String fileSystemMessage(FileSystemException e) {
+        if (e.getFile() == null) {
+            return fileSystemReason(e);
+        }
+        return e.getFile() + (e.getOtherFile() == null ? "" : " -> " + e.getOtherFile()) + ": " + fileSystemReason(e);
+    }
+
+    /** What went wrong, in words, without the path. */
+    static String fileSystemReason(FileSystemException e) {
+        return e.getReason() != null ? lowerFirst(e.getReason()) : switch (e) {
+            case NoSuchFileException x -> "no such file or directory";
+            case AccessDeniedException x -> "permission denied";
+            case FileAlreadyExistsException x -> "already exists";
+            case DirectoryNotEmptyException x -> "directory not empty";
+            case NotDirectoryException x -> "not a directory";
+            default -> e.getClass().getSimpleName();
+        };
+    }
+
+    /**
+     * An I/O error raised by the JDK itself with no file in it ("No space left on device", "Is a directory"): the
+     * call site lost the path, which is a bug to fix there; the stack trace says which.
+     */
+    static boolean ioWithoutPath(Throwable ex) {
+        Throwable t = ex instanceof UncheckedIOException u && u.getCause() != null ? u.getCause() : ex;
+        if (!(t instanceof IOException) || t instanceof FileSystemException || t instanceof FileNotFoundException) {
+            return false;
+        }
+        StackTraceElement[] trace = t.getStackTrace();
+        String thrower = trace.length == 0 ? "" : trace[0].getClassName();
+        return thrower.startsWith("java.") || thrower.startsWith("sun.") || thrower.startsWith("jdk.");
+    }
+
+    /** One line: the heap was too small, how large it was, and how to raise it. */
+    static String outOfMemory(Throwable oom, long maxHeapBytes) {
+        String m = oom.getMessage() == null ? "" : oom.getMessage();
+        String heap = String.format(Locale.ROOT, "%.1f GiB", maxHeapBytes / (double) (1L << 30));
+        if (m.contains("Requested array size exceeds VM limit")) {
+            return "out of memory: an array larger than Java allows was requested (the model or batch is too large "
+                    + "for one tensor)";
+        }
+        if (!m.isEmpty() && !m.contains("Java heap space") && !m.contains("GC overhead")) {
+            return "out of memory (" + m + "); the Java heap may be at most " + heap;
+        }
+        return "out of memory: the Java heap (at most " + heap + " here) is too small for this run; give it more "
+                + "with RLHF4J_JAVA_OPTS=-Xmx<size>, e.g. RLHF4J_JAVA_OPTS=-Xmx16g ./rlhf4j ...";
+    }
+
+    private static Throwable cause(Throwable t, Class<? extends Throwable> type) {
+        for (Throwable c = t; c != null; c = c.getCause() == c ? null : c.getCause()) {
+            if (type.isInstance(c)) {
+                return c;
+            }
+        }
+        return null;
+    }
+
+    private static String lowerFirst(String s) {
+        return s.length() > 1 && Character.isUpperCase(s.charAt(0)) && Character.isLowerCase(s.charAt(1))
+                ? Character.toLowerCase(s.charAt(0)) + s.substring(1) : s;
     }
 
     @Override

@@ -6,7 +6,6 @@ import dev.rlhf4j.model.Transformer;
 import dev.rlhf4j.model.io.HfCheckpoint;
 import dev.rlhf4j.model.io.Safetensors;
 import dev.rlhf4j.model.tokenizer.Tokenizer;
-import dev.rlhf4j.tensor.Parallel;
 import dev.rlhf4j.train.data.DatasetReader;
 import dev.rlhf4j.train.data.Example;
 import dev.rlhf4j.train.data.Tokenization;
@@ -74,7 +73,8 @@ public final class PpoCommand implements Callable<Integer> {
     AdamWOptions adamW = new AdamWOptions();
     @Option(names = "--learning-rate", defaultValue = "3e-6", description = "Learning rate of policy and critic (default: ${DEFAULT-VALUE}).")
     double learningRate;
-    @Option(names = "--lr-scheduler-type", defaultValue = "linear", description = "linear, cosine or constant (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--lr-scheduler-type", defaultValue = "linear", converter = Choice.LrScheduler.class,
+            completionCandidates = Choice.LrScheduler.class, description = "linear, cosine or constant (default: ${DEFAULT-VALUE}).")
     String lrSchedulerType;
     @Option(names = "--warmup-steps", defaultValue = "0", description = "Warm-up PPO steps (default: ${DEFAULT-VALUE}).")
     int warmupSteps;
@@ -99,13 +99,15 @@ public final class PpoCommand implements Callable<Integer> {
     int responseLength;
     @Option(names = "--temperature", defaultValue = "1.0", description = "Sampling temperature (default: ${DEFAULT-VALUE}).")
     float temperature;
-    @Option(names = "--stop-token", defaultValue = "eos", description = "eos (stop at the EOS token) or none (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--stop-token", defaultValue = "eos", converter = Choice.StopToken.class,
+            completionCandidates = Choice.StopToken.class, description = "eos (stop at the EOS token) or none (default: ${DEFAULT-VALUE}).")
     String stopToken;
     @Option(names = "--missing-eos-penalty", description = "Subtracted from the score of responses without EOS (default: none).")
     Double missingEosPenalty;
     @Option(names = "--kl-coef", defaultValue = "0.05", description = "β of the per-token KL penalty (default: ${DEFAULT-VALUE}).")
     double klCoef;
-    @Option(names = "--kl-estimator", defaultValue = "k1", description = "k1 or k3 (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--kl-estimator", defaultValue = "k1", converter = Choice.KlEstimator.class,
+            completionCandidates = Choice.KlEstimator.class, description = "k1 or k3 (default: ${DEFAULT-VALUE}).")
     String klEstimator;
     @Option(names = "--adaptive-kl-target", defaultValue = "0", description = "Target KL of the adaptive controller; 0 = fixed β (default: ${DEFAULT-VALUE}).")
     double adaptiveKlTarget;
@@ -147,25 +149,38 @@ public final class PpoCommand implements Callable<Integer> {
     int numSampleGenerations;
     @Option(names = "--max-consecutive-nan-skips", defaultValue = "5", description = "Abort after this many skipped updates in a row (default: ${DEFAULT-VALUE}).")
     int nanSkips;
-    @Option(names = "--save-dtype", defaultValue = "f32", description = "f32 or bf16 (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--save-dtype", defaultValue = "f32", converter = Choice.SaveDtype.class,
+            completionCandidates = Choice.SaveDtype.class, description = "f32 or bf16 (default: ${DEFAULT-VALUE}).")
     String saveDtype;
-    @Option(names = "--threads", defaultValue = "0", description = "Threads; 0 = all cores (default: ${DEFAULT-VALUE}).")
-    int threads;
+    @CommandLine.Mixin
+    ThreadsOption threads = new ThreadsOption();
 
     @Override
     public Integer call() throws IOException {
-        if (threads > 0) {
-            Parallel.setGlobalThreads(threads);
-        }
         PrintWriter err = spec.commandLine().getErr();
+        // every option is checked before a model is read or the output directory is touched
+        threads.apply();
         if ((rewardModel == null) == (reward == null)) {
-            throw new IllegalArgumentException("give exactly one of --reward-model PATH and --reward lab");
+            throw Checks.usage(spec, "give exactly one of --reward-model PATH and --reward lab");
         }
         long worldSeed = reward == null ? 0 : labSeed(reward);
-        TrainCommand.checkOutputDirectory(out);
+        if (ptxCoef > 0 && ptxData == null) {
+            throw Checks.usage(spec, "--ptx-coef needs --ptx-data FILE");
+        }
+        if (normalizeReward && rewardModel == null) {
+            throw Checks.usage(spec, "--normalize-reward needs --reward-model (the built-in rewards have no statistics)");
+        }
+        Checks.inputPath("--policy", policyPath);
+        Checks.inputPath("--reward-model", rewardModel);
+        Checks.inputPath("--value-model", valueModel);
+        Checks.inputFile("--prompts", promptsFile);
+        Checks.inputFile("--ptx-data", ptxData);
+        Checks.outputDirectory("--out", out);
+        Checks.nonNegative("--reward-clip", rewardClip);
         PpoConfig cfg = config();
         cfg.validate();
         Safetensors.DType dtype = TrainCommand.saveDtype(saveDtype);
+        TrainCommand.checkOutputDirectory(out);
         Pretrained policyPm = Pretrained.open(policyPath, null);
         Tokenizer tok = policyPm.requireTokenizer();
         Transformer policy = policyPm.model();
@@ -219,9 +234,6 @@ public final class PpoCommand implements Callable<Integer> {
         }
         List<int[]> ptx = List.of();
         if (ptxCoef > 0) {
-            if (ptxData == null) {
-                throw new IllegalArgumentException("--ptx-coef needs --ptx-data FILE");
-            }
             ptx = new ArrayList<>();
             for (Example e : Tokenization.tokenize(DatasetReader.read(ptxData), tok, policyPm.chatTemplate(),
                     policy.config().maxSeqLen(), false).examples()) {
@@ -250,7 +262,7 @@ public final class PpoCommand implements Callable<Integer> {
                 throw new IllegalArgumentException("--reward lab:SEED needs a whole number, got '" + name + "'");
             }
         }
-        throw new IllegalArgumentException("--reward must be 'lab' or 'lab:SEED', got '" + name + "'");
+        throw new IllegalArgumentException("--reward must be lab or lab:SEED, got '" + name + "'");
     }
 
     PpoConfig config() {

@@ -5,7 +5,6 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.rlhf4j.model.Pretrained;
 import dev.rlhf4j.model.tokenizer.Tokenizer;
-import dev.rlhf4j.tensor.Parallel;
 import dev.rlhf4j.train.data.PairTokenization;
 import dev.rlhf4j.train.reward.RewardObjective;
 import dev.rlhf4j.train.reward.RewardStats;
@@ -44,14 +43,18 @@ public final class RewardScoreCommand implements Callable<Integer> {
     int maxLength;
     @Option(names = "--batch-size", defaultValue = "16", description = "Sequences per batch (default: ${DEFAULT-VALUE}).")
     int batchSize;
-    @Option(names = "--threads", defaultValue = "0", description = "Threads; 0 = all cores (default: ${DEFAULT-VALUE}).")
-    int threads;
+    @CommandLine.Mixin
+    ThreadsOption threads = new ThreadsOption();
 
     @Override
     public Integer call() throws IOException {
-        if (threads > 0) {
-            Parallel.setGlobalThreads(threads);
-        }
+        // every option is checked before the model is read
+        threads.apply();
+        Checks.positive("--batch-size", batchSize);
+        Checks.maxLength("--max-length", maxLength);
+        Checks.inputPath("--model", source.model);
+        Checks.inputPath("--tokenizer", source.tokenizer);
+        Checks.inputFile("--data", data);
         Pretrained pm = openRewardModel(source);
         Tokenizer tok = pm.requireTokenizer();
         int max = maxLength(maxLength, pm);

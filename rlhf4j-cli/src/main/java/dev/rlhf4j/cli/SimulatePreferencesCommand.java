@@ -4,7 +4,6 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.rlhf4j.model.Pretrained;
-import dev.rlhf4j.tensor.Parallel;
 import dev.rlhf4j.train.lab.Annotator;
 import dev.rlhf4j.train.lab.HappyEndings;
 import dev.rlhf4j.train.lab.LabData;
@@ -21,7 +20,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.Callable;
 import java.util.function.ToDoubleBiFunction;
@@ -47,7 +45,8 @@ public final class SimulatePreferencesCommand implements Callable<Integer> {
             description = "Prompts: JSONL {\"prompt\"} records, or plain text whose documents (separated by blank "
                     + "lines) each give their first sentence.")
     Path prompts;
-    @Option(names = "--judge", defaultValue = "happy-endings", description = "The judge (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--judge", defaultValue = "happy-endings", converter = Choice.Judge.class,
+            completionCandidates = Choice.Judge.class, description = "The judge (default: ${DEFAULT-VALUE}).")
     String judge;
     @Option(names = "--out", required = true, paramLabel = "DIR", description = "Output directory.")
     Path out;
@@ -55,24 +54,28 @@ public final class SimulatePreferencesCommand implements Callable<Integer> {
     int pairs;
     @Option(names = "--eval-pairs", defaultValue = "200", description = "Held-out pairs (default: ${DEFAULT-VALUE}).")
     int evalPairs;
-    @Option(names = "--agreement", defaultValue = "0.73", description = "Inter-annotator agreement (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--agreement", defaultValue = "0.73",
+            description = "Inter-annotator agreement, between 0.5 (chance) and 1 (default: ${DEFAULT-VALUE}).")
     double agreement;
     @Option(names = "--max-new-tokens", defaultValue = "48", description = "Response length (default: ${DEFAULT-VALUE}).")
     int maxNewTokens;
     @Option(names = "--seed", defaultValue = "0", description = "Seed of sampling and labels (default: ${DEFAULT-VALUE}).")
     long seed;
-    @Option(names = "--threads", defaultValue = "0", description = "Threads; 0 = all cores (default: ${DEFAULT-VALUE}).")
-    int threads;
+    @CommandLine.Mixin
+    ThreadsOption threads = new ThreadsOption();
 
     @Override
     public Integer call() throws IOException {
-        if (threads > 0) {
-            Parallel.setGlobalThreads(threads);
-        }
-        if (pairs <= 0 || evalPairs <= 0) {
-            throw new IllegalArgumentException("--pairs and --eval-pairs must be positive");
-        }
-        ToDoubleBiFunction<String, String> gold = switch (judge.toLowerCase(Locale.ROOT)) {
+        // every option is checked before the model is read or a file is written
+        threads.apply();
+        Checks.positive("--pairs", pairs);
+        Checks.positive("--eval-pairs", evalPairs);
+        Checks.between("--agreement", agreement, 0.5, 1);
+        Checks.positive("--max-new-tokens", maxNewTokens);
+        Checks.inputPath("--model", model);
+        Checks.inputFile("--prompts", prompts);
+        Checks.outputDirectory("--out", out);
+        ToDoubleBiFunction<String, String> gold = switch (judge) {
             case "happy-endings" -> (p, r) -> HappyEndings.score(r);
             default -> throw new IllegalArgumentException("--judge must be happy-endings, got '" + judge + "'");
         };
@@ -84,8 +87,6 @@ public final class SimulatePreferencesCommand implements Callable<Integer> {
         if (trainPool.isEmpty()) {
             throw new IllegalArgumentException(prompts + ": " + all.size() + " prompts are too few to hold a tenth out");
         }
-        LabGenerateCommand.writeJsonl(out.resolve("prompts.jsonl"), trainPool, p -> Map.of("prompt", p));
-        LabGenerateCommand.writeJsonl(out.resolve("prompts-eval.jsonl"), evalPool, p -> Map.of("prompt", p));
         Pretrained pm = Pretrained.open(model, null);
         LabData.PairSampler sampler = LabData.modelPairs(pm.model(), pm.requireTokenizer(), maxNewTokens, seed, 32);
         err.printf("sampling %d pairs from %s (%d training prompts, %d held out)%n", pairs + evalPairs, model,
@@ -102,6 +103,9 @@ public final class SimulatePreferencesCommand implements Callable<Integer> {
         Annotator annotator = Annotator.calibrate(comps, agreement, 0);
         List<LabData.LabeledPair> train = LabData.label(gold, seed, trainCand, annotator, 9);
         List<LabData.LabeledPair> eval = LabData.label(gold, seed, evalCand, annotator, 10);
+        // written only once the labels exist: a run that fails on the way leaves no partial data set
+        LabGenerateCommand.writeJsonl(out.resolve("prompts.jsonl"), trainPool, p -> Map.of("prompt", p));
+        LabGenerateCommand.writeJsonl(out.resolve("prompts-eval.jsonl"), evalPool, p -> Map.of("prompt", p));
         LabGenerateCommand.writeJsonl(out.resolve("preferences.jsonl"), train, LabGenerateCommand::pairJson);
         LabGenerateCommand.writeJsonl(out.resolve("preferences-eval.jsonl"), eval, LabGenerateCommand::pairJson);
         List<Annotator.Comparison> evalComps = eval.stream().map(LabData.LabeledPair::comparison).toList();
@@ -115,7 +119,7 @@ public final class SimulatePreferencesCommand implements Callable<Integer> {
         info.put("sampled_pairs", sampledTrain.size());
         info.put("sampled_eval_pairs", sampledEval.size());
         info.put("dropped_as_ties", sampledTrain.size() - trainCand.size() + sampledEval.size() - evalCand.size());
-        Files.writeString(out.resolve("judge.json"), JSON.copy().enable(SerializationFeature.INDENT_OUTPUT)
+        IoErrors.writeString(out.resolve("judge.json"), JSON.copy().enable(SerializationFeature.INDENT_OUTPUT)
                 .writeValueAsString(info));
         err.printf("annotators: temperature %.4f; on held-out pairs they agree %.1f%% of the time; the best possible "
                         + "reward-model accuracy there is %.1f%%%nwrote %s: preferences %d + %d (of %d + %d sampled; "

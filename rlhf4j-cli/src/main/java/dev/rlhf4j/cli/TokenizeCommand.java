@@ -40,8 +40,11 @@ public final class TokenizeCommand implements Callable<Integer> {
     public Integer call() throws IOException {
         Tokenizer tok;
         if (model == null && tokenizer == null) {
-            throw new IllegalArgumentException("give --model PATH or --tokenizer PATH");
-        } else if (model == null) {
+            throw Checks.usage(spec, "give --model PATH or --tokenizer PATH");
+        }
+        Checks.inputPath("--model", model);
+        Checks.inputPath("--tokenizer", tokenizer);
+        if (model == null) {
             tok = Tokenizers.load(tokenizer);
         } else {
             tok = Pretrained.open(model, tokenizer).requireTokenizer();

@@ -9,7 +9,6 @@ import dev.rlhf4j.model.io.HfCheckpoint;
 import dev.rlhf4j.model.io.Safetensors;
 import dev.rlhf4j.model.tokenizer.Tokenizer;
 import dev.rlhf4j.model.tokenizer.Tokenizers;
-import dev.rlhf4j.tensor.Parallel;
 import dev.rlhf4j.train.TrainingConfig;
 import picocli.CommandLine;
 import picocli.CommandLine.Option;
@@ -60,7 +59,8 @@ abstract class TrainCommand implements Callable<Integer> {
     AdamWOptions adamW = new AdamWOptions();
     @Option(names = "--learning-rate", defaultValue = "5e-5", description = "Peak learning rate (default: ${DEFAULT-VALUE}).")
     double learningRate;
-    @Option(names = "--lr-scheduler-type", defaultValue = "linear",
+    @Option(names = "--lr-scheduler-type", defaultValue = "linear", converter = Choice.LrScheduler.class,
+            completionCandidates = Choice.LrScheduler.class,
             description = "linear, cosine or constant after the warm-up (default: ${DEFAULT-VALUE}).")
     String lrSchedulerType;
     @Option(names = "--warmup-steps", defaultValue = "0", description = "Linear warm-up steps (default: ${DEFAULT-VALUE}).")
@@ -96,10 +96,12 @@ abstract class TrainCommand implements Callable<Integer> {
     @Option(names = "--max-consecutive-nan-skips", defaultValue = "5",
             description = "Abort after this many skipped (NaN/Inf) updates in a row (default: ${DEFAULT-VALUE}).")
     int nanSkips;
-    @Option(names = "--save-dtype", defaultValue = "f32", description = "Dtype of the final model: f32 or bf16 (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--save-dtype", defaultValue = "f32", converter = Choice.SaveDtype.class,
+            completionCandidates = Choice.SaveDtype.class,
+            description = "Dtype of the final model: f32 or bf16 (default: ${DEFAULT-VALUE}).")
     String saveDtype;
-    @Option(names = "--threads", defaultValue = "0", description = "Threads; 0 = all cores (default: ${DEFAULT-VALUE}).")
-    int threads;
+    @CommandLine.Mixin
+    ThreadsOption threads = new ThreadsOption();
 
     /** The heads the trained model needs (LM for pretraining and SFT, scalar for reward models). */
     abstract Heads heads();
@@ -109,14 +111,23 @@ abstract class TrainCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws IOException {
-        if (threads > 0) {
-            Parallel.setGlobalThreads(threads);
-        }
         PrintWriter err = spec.commandLine().getErr();
-        checkOutputDirectory(out);
+        // every option is checked before the model is read or the output directory is touched
+        threads.apply();
+        Checks.inputPath("--model", model);
+        Checks.inputPath("--tokenizer", tokenizer);
+        Checks.inputFile("--data", data);
+        Checks.inputFile("--eval-data", evalData);
+        Checks.outputDirectory("--out", out);
+        if (isModelConfig() && tokenizer == null) {
+            throw Checks.usage(spec, "a new model (--model " + model + ") needs --tokenizer PATH");
+        }
         if (!(evalSplit >= 0 && evalSplit < 1)) {
             throw new IllegalArgumentException("--eval-split must be in [0, 1), got " + evalSplit);
         }
+        Checks.maxLength("--max-length", maxLength);
+        trainingConfig(maxLength == -1 ? 1 : maxLength); // the other values; max_length is known with the model
+        checkOutputDirectory(out);
         Opened opened = openModel();
         int modelMax = opened.model().config().maxSeqLen();
         if (maxLength == -1) {
@@ -125,13 +136,16 @@ abstract class TrainCommand implements Callable<Integer> {
             throw new IllegalArgumentException("--max-length " + maxLength + " exceeds the model's maximum sequence "
                     + "length of " + modelMax);
         }
-        TrainingConfig cfg = new TrainingConfig(out, learningRate, adamW.weightDecay, adamW.adamBeta1,
-                adamW.adamBeta2, adamW.adamEpsilon, adamW.maxGradNorm, lrSchedulerType, warmupSteps, warmupRatio,
-                numTrainEpochs, maxSteps, batchSize,
-                accumulation, evalBatchSize, evalSteps, saveSteps, saveTotalLimit, loggingSteps, seed, maxLength,
-                packing(), completionOnly(), nanSkips);
-        train(opened, cfg, err);
+        train(opened, trainingConfig(maxLength), err);
         return 0;
+    }
+
+    /** The options as a validated {@link TrainingConfig}. */
+    private TrainingConfig trainingConfig(int maxLength) {
+        return new TrainingConfig(out, learningRate, adamW.weightDecay, adamW.adamBeta1, adamW.adamBeta2,
+                adamW.adamEpsilon, adamW.maxGradNorm, lrSchedulerType, warmupSteps, warmupRatio, numTrainEpochs,
+                maxSteps, batchSize, accumulation, evalBatchSize, evalSteps, saveSteps, saveTotalLimit, loggingSteps,
+                seed, maxLength, packing(), completionOnly(), nanSkips);
     }
 
     /** Whether the loss covers only completions (SFT). */
@@ -193,11 +207,14 @@ abstract class TrainCommand implements Callable<Integer> {
         }
     }
 
-    Opened openModel() throws IOException {
+    /** Whether --model is a YAML/JSON config of a new model rather than a checkpoint. */
+    boolean isModelConfig() {
         String name = model.getFileName() == null ? "" : model.getFileName().toString().toLowerCase(Locale.ROOT);
-        boolean configFile = Files.isRegularFile(model)
-                && (name.endsWith(".yaml") || name.endsWith(".yml") || name.endsWith(".json"));
-        if (!configFile) {
+        return Files.isRegularFile(model) && (name.endsWith(".yaml") || name.endsWith(".yml") || name.endsWith(".json"));
+    }
+
+    Opened openModel() throws IOException {
+        if (!isModelConfig()) {
             Pretrained pm = Pretrained.open(model, tokenizer);
             Transformer m = pm.model().heads() == heads() ? pm.model() : pm.model().withHeads(heads(), seed);
             return new Opened(m, pm.requireTokenizer(), pm.chatTemplate(),

@@ -72,8 +72,8 @@ class PpoCommandsTest {
         assertTrue(err.toString().contains("resuming from"), err.toString());
         assertEquals(3, Files.readAllLines(ppo.resolve("metrics.jsonl")).size());
 
-        // errors: one line, exit 1
-        assertEquals(1, run("ppo", "--policy", demo.resolve("sft").toString(), "--reward", "lab", "--reward-model",
+        // errors: one line, exit 1 (2 for options that do not go together)
+        assertEquals(2, run("ppo", "--policy", demo.resolve("sft").toString(), "--reward", "lab", "--reward-model",
                 demo.resolve("reward-model").toString(), "--prompts", "x", "--out", tmp.resolve("e").toString()));
         assertTrue(err.toString().contains("exactly one of --reward-model"), err.toString());
         Path bad = tmp.resolve("bad.jsonl");

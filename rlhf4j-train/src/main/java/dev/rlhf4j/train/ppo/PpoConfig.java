@@ -91,6 +91,16 @@ public final class PpoConfig {
         nonNegative("ptx_coef", ptxCoef);
         nonNegative("vf_coef", vfCoef);
         nonNegative("warmup_steps", warmupSteps);
+        nonNegative("logging_steps", loggingSteps);
+        if (!(adamBeta1 >= 0 && adamBeta1 < 1) || !(adamBeta2 >= 0 && adamBeta2 < 1)) {
+            throw new IllegalArgumentException("adam_beta1 and adam_beta2 must be in [0, 1), got " + adamBeta1 + ", "
+                    + adamBeta2);
+        }
+        positive("adam_epsilon", adamEpsilon);
+        if (!java.util.List.of("linear", "cosine", "constant").contains(lrSchedulerType)) {
+            throw new IllegalArgumentException("lr_scheduler_type must be linear, cosine or constant, got '"
+                    + lrSchedulerType + "'");
+        }
         nonNegative("save_steps", saveSteps);
         nonNegative("sample_steps", sampleSteps);
         nonNegative("num_sample_generations", numSampleGenerations);

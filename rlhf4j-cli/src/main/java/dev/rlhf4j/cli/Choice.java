@@ -1,0 +1,90 @@
+package dev.rlhf4j.cli;
+
+import picocli.CommandLine;
+
+import java.util.Iterator;
+import java.util.List;
+import java.util.Locale;
+
+/**
+ * The values an option takes from a fixed list, given to picocli as both the option's converter and its completion
+ * candidates: a value not in the list is a usage error while the command line is parsed (before any work), and a
+ * value from a {@code --config} file gets the same check. Matching ignores case; the value is passed on in lower case.
+ */
+abstract class Choice implements CommandLine.ITypeConverter<String>, Iterable<String> {
+    private final List<String> values;
+
+    Choice(String... values) {
+        this.values = List.of(values);
+    }
+
+    @Override
+    public String convert(String value) {
+        String v = value.strip().toLowerCase(Locale.ROOT);
+        if (!values.contains(v)) {
+            throw new CommandLine.TypeConversionException("'" + value + "' is not one of " + String.join(", ", values));
+        }
+        return v;
+    }
+
+    @Override
+    public Iterator<String> iterator() {
+        return values.iterator();
+    }
+
+    /** {@code --lr-scheduler-type}. */
+    static final class LrScheduler extends Choice {
+        LrScheduler() {
+            super("linear", "cosine", "constant");
+        }
+    }
+
+    /** {@code --save-dtype} of the training commands and ppo. */
+    static final class SaveDtype extends Choice {
+        SaveDtype() {
+            super("f32", "bf16");
+        }
+    }
+
+    /** {@code convert --dtype}. */
+    static final class ConvertDtype extends Choice {
+        ConvertDtype() {
+            super("f32", "bf16", "f16", "float32", "bfloat16", "float16");
+        }
+    }
+
+    /** {@code ppo --stop-token}. */
+    static final class StopToken extends Choice {
+        StopToken() {
+            super("eos", "none");
+        }
+    }
+
+    /** {@code ppo --kl-estimator}. */
+    static final class KlEstimator extends Choice {
+        KlEstimator() {
+            super("k1", "k3");
+        }
+    }
+
+    /** {@code simulate-preferences --judge}. */
+    static final class Judge extends Choice {
+        Judge() {
+            super("happy-endings");
+        }
+    }
+
+    /** {@code bench --gemm}. */
+    static final class GemmBackend extends Choice {
+        GemmBackend() {
+            super("auto", "blas", "java");
+        }
+    }
+
+    /** {@code bench --only}. */
+    static final class BenchMeasurement extends Choice {
+        BenchMeasurement() {
+            super("train", "decode", "gemm", "ppo");
+        }
+    }
+}
