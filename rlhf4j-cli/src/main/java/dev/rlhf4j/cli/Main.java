@@ -114,13 +114,15 @@ public final class Main implements Runnable {
         // an unknown option explains a missing one (a typo in its name), so it is reported first
         if (!unmatched.isEmpty()) {
             String first = unmatched.getFirst();
+            List<String> close = ex instanceof CommandLine.UnmatchedArgumentException u ? u.getSuggestions()
+                    : List.of();
+            String didYouMean = close.isEmpty() ? ""
+                    : " (did you mean " + String.join(" or ", close.subList(0, Math.min(3, close.size()))) + "?)";
             if (first.startsWith("-")) {
-                List<String> close = ex instanceof CommandLine.UnmatchedArgumentException u ? u.getSuggestions()
-                        : List.of();
-                return "unknown option '" + first + "'" + (close.isEmpty() ? "" : " (did you mean "
-                        + String.join(" or ", close.subList(0, Math.min(3, close.size()))) + "?)");
+                return "unknown option '" + first + "'" + didYouMean;
             }
-            return "unexpected argument '" + first + "'";
+            boolean hasCommands = !ex.getCommandLine().getSubcommands().isEmpty();
+            return (hasCommands ? "unknown command '" : "unexpected argument '") + first + "'" + didYouMean;
         }
         if (ex.getArgSpec() != null && ex.getCause() instanceof CommandLine.TypeConversionException t) {
             return "invalid value for " + argName(ex.getArgSpec()) + ": " + conversionMessage(ex.getArgSpec(),
@@ -242,7 +244,7 @@ public final class Main implements Runnable {
     /** One line: the heap was too small, how large it was, and how to raise it. */
     static String outOfMemory(Throwable oom, long maxHeapBytes) {
         String m = oom.getMessage() == null ? "" : oom.getMessage();
-        String heap = String.format(Locale.ROOT, "%.1f GiB", maxHeapBytes / (double) (1L << 30));
+        String heap = heapSize(maxHeapBytes);
         if (m.contains("Requested array size exceeds VM limit")) {
             return "out of memory: an array larger than Java allows was requested (the model or batch is too large "
                     + "for one tensor)";
@@ -252,6 +254,12 @@ public final class Main implements Runnable {
         }
         return "out of memory: the Java heap (at most " + heap + " here) is too small for this run; give it more "
                 + "with RLHF4J_JAVA_OPTS=-Xmx<size>, e.g. RLHF4J_JAVA_OPTS=-Xmx16g ./rlhf4j ...";
+    }
+
+    /** A heap size as -Xmx would be written for it: in GiB from 1 GiB up, else in MiB. */
+    static String heapSize(long bytes) {
+        return bytes >= 1L << 30 ? String.format(Locale.ROOT, "%.1f GiB", bytes / (double) (1L << 30))
+                : (bytes >> 20) + " MiB";
     }
 
     private static Throwable cause(Throwable t, Class<? extends Throwable> type) {

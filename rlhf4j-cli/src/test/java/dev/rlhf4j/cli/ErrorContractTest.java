@@ -110,6 +110,12 @@ class ErrorContractTest {
     }
 
     @Test
+    void anUnknownCommandIsNamedWithTheClosestOne() {
+        assertEquals(2, run("reward", "trian", "--model", junkModel.toString()));
+        assertErr("rlhf4j: unknown command 'trian' (did you mean train?)", "see 'rlhf4j reward --help'");
+    }
+
+    @Test
     void anUnexpectedArgumentIsNamed() {
         assertEquals(2, run("info", "--model", junkModel.toString(), "extra"));
         assertErr("rlhf4j: unexpected argument 'extra'", "see 'rlhf4j info --help'");
@@ -331,9 +337,15 @@ class ErrorContractTest {
         StringWriter s = new StringWriter();
         assertEquals(1, Main.failure(new IllegalStateException("wrapped", new OutOfMemoryError("Java heap space")),
                 new PrintWriter(s, true), false, null));
-        String gib = String.format(java.util.Locale.ROOT, "%.1f GiB", Runtime.getRuntime().maxMemory() / 1073741824.0);
-        assertErr(s, "rlhf4j: out of memory: the Java heap (at most " + gib + " here) is too small for this run; "
+        assertErr(s, "rlhf4j: out of memory: the Java heap (at most " + Main.heapSize(Runtime.getRuntime().maxMemory())
+                + " here) is too small for this run; "
                 + "give it more with RLHF4J_JAVA_OPTS=-Xmx<size>, e.g. RLHF4J_JAVA_OPTS=-Xmx16g ./rlhf4j ...");
+    }
+
+    @Test
+    void heapSizesReadAsTheyAreGiven() {
+        assertEquals("48 MiB", Main.heapSize(48L << 20));
+        assertEquals("16.0 GiB", Main.heapSize(16L << 30));
     }
 
     @Test
