@@ -229,6 +229,8 @@ public final class DemoCommand implements Callable<Integer> {
                 w.write(JSON.writeValueAsString(o));
                 w.newLine();
             }
+        } catch (IOException e) {
+            throw IoErrors.of("write", file, e);
         }
     }
 
