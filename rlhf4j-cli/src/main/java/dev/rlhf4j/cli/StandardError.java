@@ -14,8 +14,8 @@ import java.util.concurrent.TimeUnit;
  * Vector API is in use, before {@code main}, and no JVM option silences it. The launcher therefore starts the JVM
  * with standard error going through a filter that drops exactly that line, and passes the standard error it was
  * given as another descriptor, named by {@code -Drlhf4j.stderr.fd}. Once {@code main} runs, that descriptor is put
- * back in place ({@code dup2}), so that everything the program writes goes straight to the terminal or file again:
- * unfiltered, unbuffered, in order with standard output. Where that fails the filter keeps passing the output
+ * back in place ({@code dup2}), so that everything the program writes goes straight to the terminal or file again,
+ * with no process in between and in order with standard output. Where that fails the filter keeps passing the output
  * through unchanged; nothing is lost either way.
  */
 final class StandardError {
