@@ -7,6 +7,8 @@ import dev.rlhf4j.model.Pretrained;
 import dev.rlhf4j.model.tokenizer.BpeTrainer;
 import dev.rlhf4j.model.tokenizer.Tokenizer;
 import dev.rlhf4j.tensor.Parallel;
+import dev.rlhf4j.train.RunDirectory;
+import dev.rlhf4j.train.RunFingerprint;
 import dev.rlhf4j.train.lab.Annotator;
 import dev.rlhf4j.train.lab.LabData;
 import dev.rlhf4j.train.lab.LabWorld;
@@ -20,6 +22,7 @@ import java.io.PrintWriter;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Collections;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
@@ -39,12 +42,17 @@ public final class LabGenerateCommand implements Callable<Integer> {
     private static final ObjectMapper JSON = new ObjectMapper();
     static final String EOS = "<|endoftext|>";
     static final String PAD = "<|pad|>";
+    static final RunDirectory.Kind KIND = new RunDirectory.Kind("lab generate", false, List.of("corpus.jsonl",
+            "sft.jsonl", "sft-eval.jsonl", "prompts.jsonl", "prompts-eval.jsonl", "preferences.jsonl",
+            "preferences-eval.jsonl", "tokenizer", "lab.json"));
 
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
 
-    @Option(names = "--out", required = true, paramLabel = "DIR", description = "Output directory.")
+    @Option(names = "--out", required = true, paramLabel = "DIR", description = "Output directory (new or empty).")
     Path out;
+    @CommandLine.Mixin
+    OutputOptions output = new OutputOptions();
     @Option(names = "--seed", defaultValue = "0", description = "World seed (default: ${DEFAULT-VALUE}).")
     long seed;
     @Option(names = "--model", paramLabel = "PATH", description = "Model to sample preference pairs from (an SFT model).")
@@ -88,13 +96,30 @@ public final class LabGenerateCommand implements Callable<Integer> {
         if (threads > 0) {
             Parallel.setGlobalThreads(threads);
         }
-        TrainCommand.checkOutputDirectory(out);
         PrintWriter err = spec.commandLine().getErr();
-        LabWorld w = new LabWorld(seed);
         if (pairs < 0 || evalPairs < 0 || (pairs == 0) != (evalPairs == 0)) {
             throw new IllegalArgumentException("--pairs and --eval-pairs must both be positive, or both 0 for no "
                     + "preference data");
         }
+        if (preferencesOnly && pairs == 0) {
+            throw new IllegalArgumentException("--preferences-only with --pairs 0 writes nothing");
+        }
+        RunDirectory.refuseInputs(out, KIND, Collections.singletonMap("--model", model), false);
+        try (RunDirectory run = output.open(out, KIND)) {
+            run.verify(new RunFingerprint().put("seed", seed).file("model", model).put("corpus", corpus)
+                    .put("facts", facts).put("sft", sft).put("sft_eval", sftEval).put("prompts", prompts)
+                    .put("eval_prompts", evalPrompts).put("pairs", pairs).put("eval_pairs", evalPairs)
+                    .put("agreement", agreement).put("length_bias", lengthBias).put("max_new_tokens", maxNewTokens)
+                    .put("vocab_size", vocabSize).put("preferences_only", preferencesOnly), false);
+            run.markRunning(0);
+            generate(err);
+            run.markFinished(0);
+        }
+        return 0;
+    }
+
+    private void generate(PrintWriter err) throws IOException {
+        LabWorld w = new LabWorld(seed);
         if (!preferencesOnly) {
             List<String> texts = LabData.corpus(w, corpus, facts);
             write("corpus.jsonl", texts, t -> Map.of("text", t));
@@ -108,12 +133,10 @@ public final class LabGenerateCommand implements Callable<Integer> {
             write("prompts-eval.jsonl", LabData.prompts(w, evalPrompts, 5), p -> Map.of("prompt", p));
             err.printf("wrote %s: tokenizer (%d tokens), corpus %d, sft %d + %d, prompts %d + %d%n", out,
                     tok.vocabSize(), corpus + facts, sft, sftEval, prompts, evalPrompts);
-        } else if (pairs == 0) {
-            throw new IllegalArgumentException("--preferences-only with --pairs 0 writes nothing");
         }
         if (pairs == 0) {
             err.flush();
-            return 0;
+            return;
         }
         LabData.PairSampler sampler;
         String source;
@@ -151,7 +174,6 @@ public final class LabGenerateCommand implements Callable<Integer> {
                 100 * annotator.agreement(evalComparisons), 100 * annotator.bestAccuracy(evalComparisons));
         err.printf("wrote %s: preferences %d + %d%n", out, train.size(), eval.size());
         err.flush();
-        return 0;
     }
 
     private <T> void write(String name, List<T> items, Function<T, ? extends Map<String, ?>> toJson) throws IOException {

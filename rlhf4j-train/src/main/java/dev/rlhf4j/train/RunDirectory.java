@@ -22,6 +22,7 @@ import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.stream.Stream;
@@ -171,6 +172,63 @@ public final class RunDirectory implements AutoCloseable {
         }
     }
 
+    /**
+     * Refuses an output directory that would write over an input (call before {@link #open}): one that is an input
+     * directory (an HF model), or that holds an input among the outputs of this kind of run or of the run recorded
+     * there (which {@code --overwrite} would delete). With {@code anywhere} (a conversion, which must never write
+     * where its input is), also one inside an input directory or holding an input at any depth. {@code inputs} maps
+     * each input's option name to its path; null paths are skipped.
+     */
+    public static void refuseInputs(Path dir, Kind kind, Map<String, Path> inputs, boolean anywhere)
+            throws IOException {
+        Path out = real(dir);
+        // this run's outputs, and those of the run recorded there, which --overwrite would delete
+        List<String> globs = new ArrayList<>(kind.outputs());
+        if (Files.isRegularFile(out.resolve(RECORD))) {
+            try {
+                globs.addAll(outputsOf(JSON.readTree(out.resolve(RECORD).toFile())));
+            } catch (IOException e) {
+                // an unreadable record is reported by open
+            }
+        }
+        List<PathMatcher> outputs = globs.stream().map(g -> FileSystems.getDefault().getPathMatcher("glob:" + g))
+                .toList();
+        for (Map.Entry<String, Path> in : inputs.entrySet()) {
+            if (in.getValue() == null || !Files.exists(in.getValue())) {
+                continue;
+            }
+            Path p = in.getValue().toRealPath();
+            String what = in.getKey() + " " + in.getValue();
+            String why = null;
+            if (Files.isDirectory(p) && out.equals(p)) {
+                why = "is the directory of " + what;
+            } else if (anywhere && Files.isDirectory(p) && out.startsWith(p)) {
+                why = "is inside the directory of " + what;
+            } else if (p.startsWith(out) && !p.equals(out)) {
+                Path first = out.relativize(p).getName(0);
+                if (anywhere) {
+                    why = "holds " + what;
+                } else if (outputs.stream().anyMatch(m -> m.matches(first))) {
+                    why = "holds " + what + ", one of the outputs of an rlhf4j run there";
+                }
+            }
+            if (why != null) {
+                throw new IllegalArgumentException("--out " + dir + " " + why + "; rlhf4j never writes into its "
+                        + "inputs: choose another --out");
+            }
+        }
+    }
+
+    /** The real path of {@code p}, or of its nearest existing ancestor with the rest appended. */
+    private static Path real(Path p) throws IOException {
+        Path abs = p.toAbsolutePath().normalize();
+        Path existing = abs;
+        while (existing != null && !Files.exists(existing)) {
+            existing = existing.getParent();
+        }
+        return existing == null ? abs : existing.toRealPath().resolve(existing.relativize(abs));
+    }
+
     /** Under the lock: what the directory holds decides whether this run may start, and how. */
     private void inspect(Start start) throws IOException {
         List<String> entries = entries(dir);
@@ -180,8 +238,9 @@ public final class RunDirectory implements AutoCloseable {
         switch (start) {
             case NEW -> {
                 if (run) {
-                    throw new IllegalStateException(dir + " already holds " + describe(record) + "; "
-                            + (kind.resumable() ? "pass --resume to continue it, " : "")
+                    boolean same = record == null || kind.name().equals(record.path("kind").asText());
+                    throw new IllegalStateException(dir + " already holds " + describe(record) + "; pass "
+                            + (kind.resumable() && same ? "--resume to continue it, " : "")
                             + "--overwrite to replace it, or choose another --out");
                 }
                 if (!entries.isEmpty()) {
@@ -197,8 +256,8 @@ public final class RunDirectory implements AutoCloseable {
                     return;
                 }
                 if (record != null && !kind.name().equals(record.path("kind").asText())) {
-                    throw new IllegalArgumentException(dir + " holds " + describe(record) + ", not an " + kind.name()
-                            + " run; --resume continues a run of the same command only");
+                    throw new IllegalArgumentException(dir + " holds " + describe(record) + "; rlhf4j " + kind.name()
+                            + " --resume continues only runs of rlhf4j " + kind.name());
                 }
                 if (legacy) {
                     console.printf("%s: no %s (written before rlhf4j recorded its runs): the settings cannot be "
@@ -341,7 +400,7 @@ public final class RunDirectory implements AutoCloseable {
         return deleted;
     }
 
-    private static List<String> outputsOf(ObjectNode record) {
+    private static List<String> outputsOf(JsonNode record) {
         List<String> out = new ArrayList<>();
         record.path("outputs").forEach(n -> out.add(n.asText()));
         return out;
@@ -352,8 +411,9 @@ public final class RunDirectory implements AutoCloseable {
             return "an rlhf4j run (checkpoints without " + RECORD + ")";
         }
         String kind = record.path("kind").asText("?");
+        int step = record.path("global_step").asInt();
         return "finished".equals(record.path("status").asText())
-                ? "a finished rlhf4j " + kind + " run (step " + record.path("global_step").asInt() + ")"
+                ? "a finished rlhf4j " + kind + " run" + (step > 0 ? " (step " + step + ")" : "")
                 : "an unfinished rlhf4j " + kind + " run";
     }
 
