@@ -154,7 +154,10 @@ public final class Checkpoints {
                 // a line cut short by the kill: drop it
             }
         }
-        Files.write(file, kept, java.nio.charset.StandardCharsets.UTF_8);
+        // rewritten beside and renamed over: a kill during the rewrite must not cost the lines kept
+        Path tmp = file.resolveSibling("." + file.getFileName() + ".tmp");
+        Files.write(tmp, kept, java.nio.charset.StandardCharsets.UTF_8);
+        Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
     }
 
     /** The records of a metrics file ({@code metrics.jsonl}), after {@link #trimMetrics}; none when it is absent. */

@@ -55,6 +55,8 @@ public final class RunDirectory implements AutoCloseable {
     public static final List<String> HF_MODEL_FILES = List.of("config.json", "generation_config.json",
             "model.safetensors", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
             "chat_template.jinja");
+    /** The record while it is written (renamed over the record): a kill can leave it behind. */
+    private static final String RECORD_TMP = "." + RECORD + ".tmp";
     private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
     /** Directories locked by this JVM: a second channel on the same lock file must not even be opened, since
      * closing it can drop the first one's lock. */
@@ -359,7 +361,7 @@ public final class RunDirectory implements AutoCloseable {
     }
 
     private void writeRecord(ObjectNode r) throws IOException {
-        Path tmp = dir.resolve("." + RECORD + ".tmp");
+        Path tmp = dir.resolve(RECORD_TMP);
         try {
             Files.writeString(tmp, JSON.writeValueAsString(r));
             Files.move(tmp, dir.resolve(RECORD), StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
@@ -462,10 +464,11 @@ public final class RunDirectory implements AutoCloseable {
                 + dir);
     }
 
-    /** Names in the directory, sorted, without the lock file. */
+    /** Names in the directory, sorted, without the lock file and a record left half-written. */
     private static List<String> entries(Path dir) throws IOException {
         try (Stream<Path> s = Files.list(dir)) {
-            return s.map(p -> p.getFileName().toString()).filter(n -> !n.equals(LOCK)).sorted().toList();
+            return s.map(p -> p.getFileName().toString()).filter(n -> !n.equals(LOCK) && !n.equals(RECORD_TMP))
+                    .sorted().toList();
         }
     }
 
