@@ -95,6 +95,12 @@ class OutputDirectoryTest {
         assertOneLine(dir + " already holds a finished rlhf4j sft run (step 6); pass --resume to continue it, "
                 + "--overwrite to replace it, or choose another --out");
         assertSame(before, TinyRun.snapshot(dir));
+        assertEquals(1, run(sft(dir, "--max-steps", "3", "--resume")));
+        // the run's length is known once the data is read: the error follows the data summary
+        assertEquals("rlhf4j: " + dir.resolve("checkpoint-6") + " is at step 6, past this run's 3 steps; raise "
+                + "--max-steps or --num-train-epochs to continue it, or --overwrite to start over",
+                err.toString().strip().lines().toList().getLast());
+        assertSame(before, TinyRun.snapshot(dir));
 
         assertEquals(0, run(sft(dir, "--max-steps", "3", "--seed", "7", "--overwrite")), err.toString());
         assertTrue(err.toString().contains("--overwrite deleted the previous sft run's outputs: checkpoint-4, "

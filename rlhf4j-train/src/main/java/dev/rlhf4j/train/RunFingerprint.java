@@ -70,8 +70,8 @@ public final class RunFingerprint {
         try {
             fields.set(name, identity(path));
         } catch (IOException e) {
-            throw new UncheckedIOException(path + ": cannot read it to fingerprint the run (" + e.getMessage() + ")",
-                    e);
+            throw new IllegalArgumentException(path + ": cannot read it to fingerprint the run ("
+                    + RunDirectory.reason(e) + ")", e);
         }
         return this;
     }
