@@ -3,13 +3,16 @@ package dev.rlhf4j.cli;
 import dev.rlhf4j.model.Pretrained;
 import dev.rlhf4j.model.io.HfCheckpoint;
 import dev.rlhf4j.model.io.Safetensors;
+import dev.rlhf4j.train.RunDirectory;
+import dev.rlhf4j.train.RunFingerprint;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
 import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.Map;
 import java.util.concurrent.Callable;
 
 /** {@code rlhf4j convert}: any checkpoint rlhf4j reads, written as an HF directory. */
@@ -17,13 +20,19 @@ import java.util.concurrent.Callable;
         description = {"Write a model as an HF directory (model.safetensors, config.json, generation_config.json and "
                 + "the tokenizer files) that HF transformers loads unchanged."})
 public final class ConvertCommand implements Callable<Integer> {
+    static final RunDirectory.Kind KIND = new RunDirectory.Kind("convert", false, RunDirectory.HF_MODEL_FILES);
+
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
 
     @CommandLine.Mixin
     ModelOptions source;
-    @Option(names = "--out", required = true, paramLabel = "DIR", description = "Output directory (created if needed).")
+    @Option(names = "--out", required = true, paramLabel = "DIR",
+            description = "Output directory (created if needed): new or empty, and neither the input's directory nor "
+                    + "one holding the input.")
     Path out;
+    @CommandLine.Mixin
+    OutputOptions output = new OutputOptions();
     @Option(names = "--dtype", defaultValue = "f32", converter = Choice.ConvertDtype.class,
             completionCandidates = Choice.ConvertDtype.class, description = "Tensor type: f32, bf16 or f16 (default: ${DEFAULT-VALUE}).")
     String dtype;
@@ -39,16 +48,23 @@ public final class ConvertCommand implements Callable<Integer> {
         Checks.inputPath("--model", source.model);
         Checks.inputPath("--tokenizer", source.tokenizer);
         Checks.outputDirectory("--out", out);
+        // a conversion into its own input would overwrite the weights it is reading (they are memory-mapped)
+        Map<String, Path> inputs = new LinkedHashMap<>();
+        inputs.put("--model", source.model);
+        inputs.put("--tokenizer", source.tokenizer);
+        RunDirectory.refuseInputs(out, KIND, inputs, true);
         Pretrained pm = source.open();
-        Files.createDirectories(out);
-        if (!Files.isWritable(out)) {
-            throw new IllegalArgumentException(out + " is not writable");
+        try (RunDirectory run = output.open(out, KIND)) {
+            run.verify(new RunFingerprint().file("model", source.model).file("tokenizer", source.tokenizer)
+                    .put("dtype", type.name()), false);
+            run.markRunning(0);
+            HfCheckpoint.SaveOptions options = HfCheckpoint.SaveOptions.like(pm.loaded(), type);
+            if (pm.tokenizer() != null) {
+                options = options.withTokenizer(pm.tokenizer());
+            }
+            HfCheckpoint.save(pm.model(), out, options);
+            run.markFinished(0);
         }
-        HfCheckpoint.SaveOptions options = HfCheckpoint.SaveOptions.like(pm.loaded(), type);
-        if (pm.tokenizer() != null) {
-            options = options.withTokenizer(pm.tokenizer());
-        }
-        HfCheckpoint.save(pm.model(), out, options);
         spec.commandLine().getOut().println("wrote " + out + " (" + pm.model().parameterCount() + " parameters, "
                 + type + (pm.tokenizer() == null ? ", no tokenizer" : "") + ")");
         spec.commandLine().getOut().flush();

@@ -7,6 +7,8 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.rlhf4j.model.Pretrained;
 import dev.rlhf4j.model.Transformer;
 import dev.rlhf4j.model.tokenizer.Tokenizer;
+import dev.rlhf4j.train.RunDirectory;
+import dev.rlhf4j.train.RunFingerprint;
 import dev.rlhf4j.train.lab.LabEvaluation;
 import dev.rlhf4j.train.lab.LabWorld;
 import dev.rlhf4j.train.ppo.Episode;
@@ -41,12 +43,17 @@ import java.util.concurrent.Callable;
                         + "their outputs stay under --out, with summary.json and the evaluation samples in eval/."})
 public final class DemoCommand implements Callable<Integer> {
     private static final ObjectMapper JSON = new ObjectMapper();
+    static final RunDirectory.Kind KIND = new RunDirectory.Kind("demo", false, List.of("lab", "base", "sft",
+            "preferences", "reward-model", "rlhf", "eval", "base-model.yaml", "summary.json"));
 
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
 
-    @Option(names = "--out", defaultValue = "runs/demo", paramLabel = "DIR", description = "Output directory (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--out", defaultValue = "runs/demo", paramLabel = "DIR",
+            description = "Output directory, new or empty (default: ${DEFAULT-VALUE}).")
     Path out;
+    @CommandLine.Mixin
+    OutputOptions output = new OutputOptions();
     @Option(names = "--seed", defaultValue = "0", description = "Seed of the world and of every stage (default: ${DEFAULT-VALUE}).")
     long seed;
     @Option(names = "--pairs", defaultValue = "12000", description = "Preference pairs sampled from the SFT model (default: ${DEFAULT-VALUE}).")
@@ -84,7 +91,18 @@ public final class DemoCommand implements Callable<Integer> {
         Checks.positive("--eval-prompts", evalPrompts);
         Checks.outputDirectory("--out", out);
         err = spec.commandLine().getErr();
-        TrainCommand.checkOutputDirectory(out);
+        try (RunDirectory run = output.open(out, KIND)) {
+            run.verify(new RunFingerprint().put("seed", seed).put("pairs", pairs).put("length_bias", lengthBias)
+                    .put("ppo_steps", ppoSteps).put("ppo_learning_rate", ppoLearningRate).put("kl_coef", klCoef)
+                    .put("eval_prompts", evalPrompts).put("quick", quick), false);
+            run.markRunning(0);
+            runStages();
+            run.markFinished(0);
+        }
+        return 0;
+    }
+
+    private void runStages() throws IOException {
         long start = System.nanoTime();
         String s = Long.toString(seed);
         Path lab = out.resolve("lab"), base = out.resolve("base"), sft = out.resolve("sft"),
@@ -136,7 +154,6 @@ public final class DemoCommand implements Callable<Integer> {
         o.printf("%nall models, metrics and samples are in %s (summary.json; evaluation samples in eval/); %.0f s%n",
                 out, total);
         o.flush();
-        return 0;
     }
 
     private void stage(String name, String... args) {

@@ -6,6 +6,8 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.rlhf4j.model.Pretrained;
 import dev.rlhf4j.model.tokenizer.BpeTrainer;
 import dev.rlhf4j.model.tokenizer.Tokenizer;
+import dev.rlhf4j.train.RunDirectory;
+import dev.rlhf4j.train.RunFingerprint;
 import dev.rlhf4j.train.lab.Annotator;
 import dev.rlhf4j.train.lab.LabData;
 import dev.rlhf4j.train.lab.LabWorld;
@@ -19,6 +21,7 @@ import java.io.PrintWriter;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Collections;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
@@ -38,12 +41,17 @@ public final class LabGenerateCommand implements Callable<Integer> {
     private static final ObjectMapper JSON = new ObjectMapper();
     static final String EOS = "<|endoftext|>";
     static final String PAD = "<|pad|>";
+    static final RunDirectory.Kind KIND = new RunDirectory.Kind("lab generate", false, List.of("corpus.jsonl",
+            "sft.jsonl", "sft-eval.jsonl", "prompts.jsonl", "prompts-eval.jsonl", "preferences.jsonl",
+            "preferences-eval.jsonl", "tokenizer", "lab.json"));
 
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
 
-    @Option(names = "--out", required = true, paramLabel = "DIR", description = "Output directory.")
+    @Option(names = "--out", required = true, paramLabel = "DIR", description = "Output directory (new or empty).")
     Path out;
+    @CommandLine.Mixin
+    OutputOptions output = new OutputOptions();
     @Option(names = "--seed", defaultValue = "0", description = "World seed (default: ${DEFAULT-VALUE}).")
     long seed;
     @Option(names = "--model", paramLabel = "PATH", description = "Model to sample preference pairs from (an SFT model).")
@@ -114,8 +122,22 @@ public final class LabGenerateCommand implements Callable<Integer> {
         } catch (IllegalArgumentException e) {
             throw new IllegalArgumentException("--vocab-size " + vocabSize + ": " + e.getMessage(), e);
         }
-        TrainCommand.checkOutputDirectory(out);
         PrintWriter err = spec.commandLine().getErr();
+        RunDirectory.refuseInputs(out, KIND, Collections.singletonMap("--model", model), false);
+        try (RunDirectory run = output.open(out, KIND)) {
+            run.verify(new RunFingerprint().put("seed", seed).file("model", model).put("corpus", corpus)
+                    .put("facts", facts).put("sft", sft).put("sft_eval", sftEval).put("prompts", prompts)
+                    .put("eval_prompts", evalPrompts).put("pairs", pairs).put("eval_pairs", evalPairs)
+                    .put("agreement", agreement).put("length_bias", lengthBias).put("max_new_tokens", maxNewTokens)
+                    .put("vocab_size", vocabSize).put("preferences_only", preferencesOnly), false);
+            run.markRunning(0);
+            generate(err, bpe);
+            run.markFinished(0);
+        }
+        return 0;
+    }
+
+    private void generate(PrintWriter err, BpeTrainer bpe) throws IOException {
         LabWorld w = new LabWorld(seed);
         if (!preferencesOnly) {
             List<String> texts = LabData.corpus(w, corpus, facts);
@@ -136,7 +158,7 @@ public final class LabGenerateCommand implements Callable<Integer> {
         }
         if (pairs == 0) {
             err.flush();
-            return 0;
+            return;
         }
         LabData.PairSampler sampler;
         String source;
@@ -174,7 +196,6 @@ public final class LabGenerateCommand implements Callable<Integer> {
                 100 * annotator.agreement(evalComparisons), 100 * annotator.bestAccuracy(evalComparisons));
         err.printf("wrote %s: preferences %d + %d%n", out, train.size(), eval.size());
         err.flush();
-        return 0;
     }
 
     private <T> void write(String name, List<T> items, Function<T, ? extends Map<String, ?>> toJson) throws IOException {

@@ -5,6 +5,7 @@ import dev.rlhf4j.model.io.HfCheckpoint;
 import dev.rlhf4j.model.io.Safetensors;
 import dev.rlhf4j.model.tokenizer.Tokenizer;
 import dev.rlhf4j.train.LmObjective;
+import dev.rlhf4j.train.RunDirectory;
 import dev.rlhf4j.train.Trainer;
 import dev.rlhf4j.train.TrainingConfig;
 import dev.rlhf4j.train.data.DatasetReader;
@@ -26,7 +27,7 @@ abstract class LmTrainCommand extends TrainCommand {
     }
 
     @Override
-    void train(Opened opened, TrainingConfig cfg, PrintWriter err) throws IOException {
+    void train(Opened opened, TrainingConfig cfg, RunDirectory run, PrintWriter err) throws IOException {
         Safetensors.DType dtype = saveDtype();
         Tokenizer tok = opened.tokenizer();
         // everything is read and tokenized before training starts: a bad record stops the run here
@@ -46,6 +47,6 @@ abstract class LmTrainCommand extends TrainCommand {
         Trainer trainer = new Trainer(cfg, objective, err);
         err.printf("training %,d parameters for %d steps (%d per epoch)%n", opened.model().parameterCount(),
                 trainer.totalSteps(), objective.stepsPerEpoch());
-        trainer.train(resume);
+        trainer.train(run);
     }
 }

@@ -6,6 +6,7 @@ import dev.rlhf4j.model.Transformer;
 import dev.rlhf4j.model.io.HfCheckpoint;
 import dev.rlhf4j.model.io.Safetensors;
 import dev.rlhf4j.model.tokenizer.Tokenizer;
+import dev.rlhf4j.train.RunDirectory;
 import dev.rlhf4j.train.data.DatasetReader;
 import dev.rlhf4j.train.data.Example;
 import dev.rlhf4j.train.data.Tokenization;
@@ -27,8 +28,10 @@ import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.concurrent.Callable;
 
 /** {@code rlhf4j ppo}: RLHF of a policy against a reward model with PPO. */
@@ -64,8 +67,8 @@ public final class PpoCommand implements Callable<Integer> {
     Path promptsFile;
     @Option(names = {"--out", "--output-dir"}, required = true, paramLabel = "DIR", description = "Output directory.")
     Path out;
-    @Option(names = "--resume", description = "Continue from the newest checkpoint in --out.")
-    boolean resume;
+    @CommandLine.Mixin
+    ResumeOptions output = new ResumeOptions();
     @Option(names = "--ptx-data", paramLabel = "FILE", description = "Pretraining text for PPO-ptx (with --ptx-coef).")
     Path ptxData;
 
@@ -180,7 +183,25 @@ public final class PpoCommand implements Callable<Integer> {
         PpoConfig cfg = config();
         cfg.validate();
         Safetensors.DType dtype = TrainCommand.saveDtype(saveDtype);
-        TrainCommand.checkOutputDirectory(out);
+        Map<String, Path> inputs = new LinkedHashMap<>();
+        inputs.put("--policy", policyPath);
+        inputs.put("--reward-model", rewardModel);
+        inputs.put("--value-model", valueModel);
+        inputs.put("--prompts", promptsFile);
+        inputs.put("--ptx-data", ptxData);
+        RunDirectory.refuseInputs(out, PpoTrainer.KIND, inputs, false);
+        try (RunDirectory run = output.open(out, PpoTrainer.KIND)) {
+            run.verify(cfg.fingerprint().file("policy", policyPath).file("reward_model", rewardModel)
+                    .put("reward", reward).file("value_model", valueModel).file("prompts", promptsFile)
+                    .file("ptx_data", ptxData).put("normalize_reward", normalizeReward).put("reward_clip", rewardClip),
+                    output.allowChanges);
+            train(cfg, dtype, worldSeed, run, err);
+        }
+        return 0;
+    }
+
+    private void train(PpoConfig cfg, Safetensors.DType dtype, long worldSeed, RunDirectory run, PrintWriter err)
+            throws IOException {
         Pretrained policyPm = Pretrained.open(policyPath, null);
         Tokenizer tok = policyPm.requireTokenizer();
         Transformer policy = policyPm.model();
@@ -246,8 +267,7 @@ public final class PpoCommand implements Callable<Integer> {
                 (m, dir) -> HfCheckpoint.save(m, dir, criticSave));
         err.printf("policy %,d parameters, critic %,d; %d prompts; %d episodes per step%n", policy.parameterCount(),
                 critic.parameterCount(), prompts.size(), cfg.batchSize());
-        trainer.train(resume);
-        return 0;
+        trainer.train(run);
     }
 
     static long labSeed(String name) {

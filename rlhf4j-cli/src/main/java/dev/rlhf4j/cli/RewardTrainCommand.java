@@ -4,6 +4,7 @@ import dev.rlhf4j.model.Heads;
 import dev.rlhf4j.model.io.HfCheckpoint;
 import dev.rlhf4j.model.io.Safetensors;
 import dev.rlhf4j.model.tokenizer.Tokenizer;
+import dev.rlhf4j.train.RunDirectory;
 import dev.rlhf4j.train.Trainer;
 import dev.rlhf4j.train.TrainingConfig;
 import dev.rlhf4j.train.data.PairCollator;
@@ -37,7 +38,7 @@ public final class RewardTrainCommand extends TrainCommand {
     }
 
     @Override
-    void train(Opened opened, TrainingConfig cfg, PrintWriter err) throws IOException {
+    void train(Opened opened, TrainingConfig cfg, RunDirectory run, PrintWriter err) throws IOException {
         Safetensors.DType dtype = saveDtype();
         Tokenizer tok = opened.tokenizer();
         TokenizedPairs all = PairTokenization.tokenize(PreferenceReader.read(data), tok, opened.chat(),
@@ -66,7 +67,7 @@ public final class RewardTrainCommand extends TrainCommand {
         Trainer trainer = new Trainer(cfg, objective, err);
         err.printf("training %,d parameters for %d steps (%d per epoch)%n", opened.model().parameterCount(),
                 trainer.totalSteps(), objective.stepsPerEpoch());
-        trainer.train(resume);
+        trainer.train(run);
     }
 
     /** Holds out about {@code n} pairs, whole ranking groups at a time, chosen by a seeded shuffle. */

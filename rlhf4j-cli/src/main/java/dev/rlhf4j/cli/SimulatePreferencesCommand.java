@@ -4,6 +4,8 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.rlhf4j.model.Pretrained;
+import dev.rlhf4j.train.RunDirectory;
+import dev.rlhf4j.train.RunFingerprint;
 import dev.rlhf4j.train.lab.Annotator;
 import dev.rlhf4j.train.lab.HappyEndings;
 import dev.rlhf4j.train.lab.LabData;
@@ -19,6 +21,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
@@ -35,6 +38,8 @@ import java.util.function.ToDoubleBiFunction;
                         + "PPO, and judge.json (temperature, agreement, best possible reward-model accuracy)."})
 public final class SimulatePreferencesCommand implements Callable<Integer> {
     private static final ObjectMapper JSON = new ObjectMapper();
+    static final RunDirectory.Kind KIND = new RunDirectory.Kind("simulate-preferences", false, List.of(
+            "preferences.jsonl", "preferences-eval.jsonl", "prompts.jsonl", "prompts-eval.jsonl", "judge.json"));
 
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
@@ -48,8 +53,10 @@ public final class SimulatePreferencesCommand implements Callable<Integer> {
     @Option(names = "--judge", defaultValue = "happy-endings", converter = Choice.Judge.class,
             completionCandidates = Choice.Judge.class, description = "The judge (default: ${DEFAULT-VALUE}).")
     String judge;
-    @Option(names = "--out", required = true, paramLabel = "DIR", description = "Output directory.")
+    @Option(names = "--out", required = true, paramLabel = "DIR", description = "Output directory (new or empty).")
     Path out;
+    @CommandLine.Mixin
+    OutputOptions output = new OutputOptions();
     @Option(names = "--pairs", defaultValue = "2000", description = "Training pairs (default: ${DEFAULT-VALUE}).")
     int pairs;
     @Option(names = "--eval-pairs", defaultValue = "200", description = "Held-out pairs (default: ${DEFAULT-VALUE}).")
@@ -79,7 +86,22 @@ public final class SimulatePreferencesCommand implements Callable<Integer> {
             case "happy-endings" -> (p, r) -> HappyEndings.score(r);
             default -> throw new IllegalArgumentException("--judge must be happy-endings, got '" + judge + "'");
         };
-        TrainCommand.checkOutputDirectory(out);
+        Map<String, Path> inputs = new LinkedHashMap<>();
+        inputs.put("--model", model);
+        inputs.put("--prompts", prompts);
+        RunDirectory.refuseInputs(out, KIND, inputs, false);
+        try (RunDirectory run = output.open(out, KIND)) {
+            run.verify(new RunFingerprint().file("model", model).file("prompts", prompts).put("judge", judge)
+                    .put("pairs", pairs).put("eval_pairs", evalPairs).put("agreement", agreement)
+                    .put("max_new_tokens", maxNewTokens).put("seed", seed), false);
+            run.markRunning(0);
+            simulate(gold);
+            run.markFinished(0);
+        }
+        return 0;
+    }
+
+    private void simulate(ToDoubleBiFunction<String, String> gold) throws IOException {
         PrintWriter err = spec.commandLine().getErr();
         List<String> all = readPrompts(prompts);
         int held = Math.max(1, all.size() / 10);
@@ -128,7 +150,6 @@ public final class SimulatePreferencesCommand implements Callable<Integer> {
                 out, train.size(), eval.size(), sampledTrain.size(), sampledEval.size(), trainPool.size(),
                 evalPool.size());
         err.flush();
-        return 0;
     }
 
     /** JSONL prompt records, or the first sentence of each blank-line-separated document of a text file. */

@@ -9,6 +9,8 @@ import dev.rlhf4j.model.io.HfCheckpoint;
 import dev.rlhf4j.model.io.Safetensors;
 import dev.rlhf4j.model.tokenizer.Tokenizer;
 import dev.rlhf4j.model.tokenizer.Tokenizers;
+import dev.rlhf4j.train.RunDirectory;
+import dev.rlhf4j.train.Trainer;
 import dev.rlhf4j.train.TrainingConfig;
 import picocli.CommandLine;
 import picocli.CommandLine.Option;
@@ -17,6 +19,7 @@ import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
@@ -53,8 +56,8 @@ abstract class TrainCommand implements Callable<Integer> {
     @Option(names = {"--out", "--output-dir"}, required = true, paramLabel = "DIR",
             description = "Output directory: checkpoints, metrics.jsonl, train_results.json and the final HF model.")
     Path out;
-    @Option(names = "--resume", description = "Continue from the newest checkpoint in --out.")
-    boolean resume;
+    @CommandLine.Mixin
+    ResumeOptions output = new ResumeOptions();
     @CommandLine.Mixin
     AdamWOptions adamW = new AdamWOptions();
     @Option(names = "--learning-rate", defaultValue = "5e-5", description = "Peak learning rate (default: ${DEFAULT-VALUE}).")
@@ -106,8 +109,8 @@ abstract class TrainCommand implements Callable<Integer> {
     /** The heads the trained model needs (LM for pretraining and SFT, scalar for reward models). */
     abstract Heads heads();
 
-    /** Reads the data, builds the objective and trains. */
-    abstract void train(Opened opened, TrainingConfig cfg, PrintWriter err) throws IOException;
+    /** Reads the data, builds the objective and trains in {@code run}. */
+    abstract void train(Opened opened, TrainingConfig cfg, RunDirectory run, PrintWriter err) throws IOException;
 
     @Override
     public Integer call() throws IOException {
@@ -127,16 +130,27 @@ abstract class TrainCommand implements Callable<Integer> {
         }
         Checks.maxLength("--max-length", maxLength);
         trainingConfig(maxLength == -1 ? 1 : maxLength); // the other values; max_length is known with the model
-        checkOutputDirectory(out);
-        Opened opened = openModel();
-        int modelMax = opened.model().config().maxSeqLen();
-        if (maxLength == -1) {
-            maxLength = Math.min(1024, modelMax);
-        } else if (maxLength > modelMax) {
-            throw new IllegalArgumentException("--max-length " + maxLength + " exceeds the model's maximum sequence "
-                    + "length of " + modelMax);
+        RunDirectory.Kind kind = Trainer.kind(output.commandName());
+        Map<String, Path> inputs = new LinkedHashMap<>();
+        inputs.put("--model", model);
+        inputs.put("--tokenizer", tokenizer);
+        inputs.put("--data", data);
+        inputs.put("--eval-data", evalData);
+        RunDirectory.refuseInputs(out, kind, inputs, false);
+        try (RunDirectory run = output.open(out, kind)) {
+            Opened opened = openModel();
+            int modelMax = opened.model().config().maxSeqLen();
+            if (maxLength == -1) {
+                maxLength = Math.min(1024, modelMax);
+            } else if (maxLength > modelMax) {
+                throw new IllegalArgumentException("--max-length " + maxLength + " exceeds the model's maximum "
+                        + "sequence length of " + modelMax);
+            }
+            TrainingConfig cfg = trainingConfig(maxLength);
+            run.verify(cfg.fingerprint().file("model", model).file("tokenizer", tokenizer).file("data", data)
+                    .file("eval_data", evalData).put("eval_split", evalSplit), output.allowChanges);
+            train(opened, cfg, run, err);
         }
-        train(opened, trainingConfig(maxLength), err);
         return 0;
     }
 
@@ -185,18 +199,6 @@ abstract class TrainCommand implements Callable<Integer> {
         }
         int n = (int) Math.max(1, Math.round(evalSplit * train.size()));
         return splitter.apply(train, n);
-    }
-
-    /** Creates the output directory (or finds it writable) before anything else happens. */
-    static void checkOutputDirectory(Path dir) {
-        try {
-            Files.createDirectories(dir);
-        } catch (IOException e) {
-            throw new IllegalArgumentException(dir + ": cannot create the output directory (" + e.getMessage() + ")");
-        }
-        if (!Files.isWritable(dir)) {
-            throw new IllegalArgumentException(dir + ": the output directory is not writable");
-        }
     }
 
     /** A model with its tokenizer and chat template, and how to save it. */

@@ -63,33 +63,63 @@ public final class Checkpoints {
     /**
      * Writes {@code checkpoint-<step>} holding the given safetensors files (float32) and {@code trainer_state.json}:
      * into a temporary directory, flushed, then renamed into place; deletes the oldest checkpoints beyond
-     * {@code keep}.
+     * {@code keep}, and any past {@code step} (left by a run that went further before it was resumed from here).
+     * When writing fails (a full disk, say) the temporary directory is removed, the earlier checkpoints stay intact,
+     * and the message names the checkpoint, the file and what was being done to it.
      */
     public static Path saveFiles(Path outDir, int step, Map<String, Map<String, Tensor>> files, ObjectNode state,
                                  int keep) throws IOException {
         Path target = outDir.resolve(PREFIX + step);
         Path tmp = outDir.resolve("." + PREFIX + step + ".tmp");
-        deleteTree(tmp);
-        Files.createDirectories(tmp);
-        List<String> written = new ArrayList<>();
-        for (Map.Entry<String, Map<String, Tensor>> f : files.entrySet()) {
-            Safetensors.write(tmp.resolve(f.getKey()), f.getValue(), Safetensors.DType.F32, Map.of());
-            written.add(f.getKey());
+        String doing = "creating " + tmp;
+        try {
+            deleteTree(tmp);
+            Files.createDirectories(tmp);
+            List<String> written = new ArrayList<>();
+            for (Map.Entry<String, Map<String, Tensor>> f : files.entrySet()) {
+                doing = "writing " + tmp.resolve(f.getKey());
+                Safetensors.write(tmp.resolve(f.getKey()), f.getValue(), Safetensors.DType.F32, Map.of());
+                written.add(f.getKey());
+            }
+            doing = "writing " + tmp.resolve("trainer_state.json");
+            Files.writeString(tmp.resolve("trainer_state.json"), JSON.writeValueAsString(state));
+            written.add("trainer_state.json");
+            for (String f : written) {
+                doing = "flushing " + tmp.resolve(f) + " to disk";
+                try (FileChannel ch = FileChannel.open(tmp.resolve(f), StandardOpenOption.WRITE)) {
+                    ch.force(true);
+                }
+            }
+            doing = "replacing " + target;
+            deleteTree(target);
+            doing = "renaming " + tmp + " to " + target;
+            Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE);
+        } catch (IOException | RuntimeException e) {
+            try {
+                deleteTree(tmp);
+            } catch (IOException cleanup) {
+                e.addSuppressed(cleanup);
+            }
+            throw new IOException(PREFIX + step + " not saved: " + doing + " failed (" + reason(e) + "); the "
+                    + "partial checkpoint was removed and the earlier ones are intact", e);
         }
-        Files.writeString(tmp.resolve("trainer_state.json"), JSON.writeValueAsString(state));
-        written.add("trainer_state.json");
-        for (String f : written) {
-            try (FileChannel ch = FileChannel.open(tmp.resolve(f), StandardOpenOption.WRITE)) {
-                ch.force(true);
+        List<Path> all = list(outDir);
+        for (Path p : all) {
+            if (step(p) > step) {
+                deleteTree(p);
             }
         }
-        deleteTree(target);
-        Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE);
-        List<Path> all = list(outDir);
+        all = list(outDir).stream().filter(p -> step(p) <= step).toList();
         for (int i = 0; i < all.size() - keep; i++) {
             deleteTree(all.get(i));
         }
         return target;
+    }
+
+    private static String reason(Throwable e) {
+        Throwable t = e instanceof java.io.UncheckedIOException u && u.getCause() != null ? u.getCause() : e;
+        return t instanceof IOException io ? RunDirectory.reason(io)
+                : t.getMessage() == null ? t.getClass().getSimpleName() : t.getMessage();
     }
 
     /** The {@code trainer_state.json} of a checkpoint. */
@@ -124,7 +154,21 @@ public final class Checkpoints {
                 // a line cut short by the kill: drop it
             }
         }
-        Files.write(file, kept, java.nio.charset.StandardCharsets.UTF_8);
+        // rewritten beside and renamed over: a kill during the rewrite must not cost the lines kept
+        Path tmp = file.resolveSibling("." + file.getFileName() + ".tmp");
+        Files.write(tmp, kept, java.nio.charset.StandardCharsets.UTF_8);
+        Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+    }
+
+    /** The records of a metrics file ({@code metrics.jsonl}), after {@link #trimMetrics}; none when it is absent. */
+    public static List<JsonNode> readMetrics(Path file) throws IOException {
+        List<JsonNode> out = new ArrayList<>();
+        if (Files.exists(file)) {
+            for (String line : Files.readAllLines(file, java.nio.charset.StandardCharsets.UTF_8)) {
+                out.add(JSON.readTree(line));
+            }
+        }
+        return out;
     }
 
     /** The newest complete checkpoint under {@code outDir}, if any. */
@@ -184,13 +228,18 @@ public final class Checkpoints {
         try (DirectoryStream<Path> ds = Files.newDirectoryStream(outDir, PREFIX + "*")) {
             for (Path p : ds) {
                 String n = p.getFileName().toString().substring(PREFIX.length());
-                if (n.matches("\\d+") && Files.isRegularFile(p.resolve("trainer_state.json"))) {
+                if (n.matches("\\d{1,9}") && Files.isRegularFile(p.resolve("trainer_state.json"))) {
                     out.add(p);
                 }
             }
         }
-        out.sort(Comparator.comparingInt(p -> Integer.parseInt(p.getFileName().toString().substring(PREFIX.length()))));
+        out.sort(Comparator.comparingInt(Checkpoints::step));
         return out;
+    }
+
+    /** The step of a {@code checkpoint-<step>} directory. */
+    static int step(Path checkpoint) {
+        return Integer.parseInt(checkpoint.getFileName().toString().substring(PREFIX.length()));
     }
 
     static void deleteTree(Path p) throws IOException {

@@ -1,5 +1,6 @@
 package dev.rlhf4j.train;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.node.ObjectNode;
@@ -15,6 +16,9 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 
@@ -28,6 +32,21 @@ import java.util.Optional;
  */
 public final class Trainer {
     private static final ObjectMapper JSON = new ObjectMapper();
+
+    /** What a trainer writes into its output directory (what {@code --overwrite} deletes). */
+    public static final List<String> OUTPUTS = outputs();
+
+    private static List<String> outputs() {
+        List<String> o = new ArrayList<>(List.of("checkpoint-[0-9]*", ".checkpoint-[0-9]*.tmp", "metrics.jsonl",
+                ".metrics.jsonl.tmp", "train_results.json"));
+        o.addAll(RunDirectory.HF_MODEL_FILES);
+        return List.copyOf(o);
+    }
+
+    /** The output directory's kind for a trainer run by the command {@code name} ({@code sft}, ...). */
+    public static RunDirectory.Kind kind(String name) {
+        return new RunDirectory.Kind(name, true, OUTPUTS);
+    }
 
     /** The outcome of a run. */
     public record Result(int steps, double trainLoss, Map<String, Double> eval, double seconds, long tokens,
@@ -56,10 +75,28 @@ public final class Trainer {
         return (int) Math.max(1, Math.ceil(cfg.numTrainEpochs() * objective.stepsPerEpoch()));
     }
 
-    /** Trains; with {@code resume}, continues from the newest checkpoint in the output directory. */
+    /**
+     * Trains in the configured output directory, locked for the run; with {@code resume}, continues the run found
+     * there (checked against this configuration's fingerprint), else the directory must be empty or new.
+     */
     public Result train(boolean resume) throws IOException {
+        try (RunDirectory run = RunDirectory.open(cfg.outputDir(), kind("train"),
+                resume ? RunDirectory.Start.RESUME : RunDirectory.Start.NEW, console)) {
+            run.verify(cfg.fingerprint(), false);
+            return train(run);
+        }
+    }
+
+    /**
+     * Trains in an opened (locked, checked) output directory: from the newest checkpoint when the run continues one
+     * found there. A run that had already finished is left as it is: nothing is trained or written.
+     */
+    public Result train(RunDirectory run) throws IOException {
         Path out = cfg.outputDir();
-        prepareOutput(out);
+        if (!run.dir().toAbsolutePath().normalize().equals(out.toAbsolutePath().normalize())) {
+            throw new IllegalArgumentException("the run directory " + run.dir() + " is not the configured output "
+                    + "directory " + out);
+        }
         Transformer model = objective.model();
         AdamW opt = new AdamW(new AdamW.Config((float) cfg.adamBeta1(), (float) cfg.adamBeta2(),
                 (float) cfg.adamEpsilon(), (float) cfg.weightDecay()), model.params());
@@ -69,12 +106,21 @@ public final class Trainer {
         DataCursor cursor = new DataCursor(0, 0);
         long tokens = 0;
         double lossSum = 0;
-        int lossSteps = 0;
+        int lossSteps = 0, skipped = 0;
+        Map<String, Double> lastEval = Map.of();
         Path metricsFile = out.resolve("metrics.jsonl");
-        if (resume) {
-            Optional<Path> latest = Checkpoints.latest(out);
-            if (latest.isEmpty()) {
-                throw new IllegalArgumentException(out + ": --resume found no checkpoint to continue from");
+        Optional<Path> latest = run.resumed() ? Checkpoints.latest(out) : Optional.empty();
+        if (latest.isPresent()) {
+            int at = Checkpoints.readState(latest.get()).path("global_step").asInt();
+            if (at > total) {
+                throw new IllegalArgumentException(latest.get() + " is at step " + at + ", past this run's " + total
+                        + " steps; raise --max-steps or --num-train-epochs to continue it, or --overwrite to start "
+                        + "over");
+            }
+            if (at == total && run.previousFinished()) {
+                console.printf("%s: the run is already finished (step %d of %d); nothing to do%n", out, at, total);
+                console.flush();
+                return finishedResult(out, at);
             }
             Checkpoints.State s = Checkpoints.load(latest.get(), model.params(), opt);
             step = s.globalStep();
@@ -83,13 +129,31 @@ public final class Trainer {
             lossSum = s.lossSum();
             lossSteps = s.lossSteps();
             Checkpoints.trimMetrics(metricsFile, step);
+            // what the summary reports is restored from the steps already done (a run killed after its last step)
+            for (JsonNode line : Checkpoints.readMetrics(metricsFile)) {
+                skipped += line.path("skipped").asBoolean() ? 1 : 0;
+                Map<String, Double> eval = new LinkedHashMap<>();
+                line.fields().forEachRemaining(e -> {
+                    if (e.getKey().startsWith("eval_")) {
+                        eval.put(e.getKey(), e.getValue().asDouble());
+                    }
+                });
+                lastEval = eval.isEmpty() ? lastEval : eval;
+            }
             console.printf("resuming from %s (step %d of %d)%n", latest.get(), step, total);
         } else {
+            if (run.resumed() && run.previousFinished()) {
+                throw new IllegalArgumentException(out + ": the run finished but has no checkpoint left to continue "
+                        + "from; pass --overwrite to train again");
+            }
+            if (run.resumed()) {
+                console.printf("%s: no checkpoint yet; starting from step 0%n", out);
+            }
             Files.deleteIfExists(metricsFile);
         }
+        run.markRunning(step);
         Progress progress = new Progress(console, total, cfg.loggingSteps());
-        int consecutiveSkips = 0, skipped = 0;
-        Map<String, Double> lastEval = Map.of();
+        int consecutiveSkips = 0;
         long runStart = System.nanoTime();
         long runTokens = 0;
         try (BufferedWriter metrics = Files.newBufferedWriter(metricsFile, StandardCharsets.UTF_8,
@@ -157,6 +221,7 @@ public final class Trainer {
         Result result = new Result(step, lossSteps == 0 ? Double.NaN : lossSum / lossSteps, lastEval, seconds,
                 runTokens, skipped, out);
         writeSummary(out, result);
+        run.markFinished(step);
         console.printf("done: %d steps, train loss %.4f%s, %.1f s, %.0f tokens/s; model in %s%n", result.steps(),
                 result.trainLoss(), lastEval.containsKey("eval_loss")
                         ? String.format(", eval loss %.4f (perplexity %.2f)", lastEval.get("eval_loss"),
@@ -166,15 +231,18 @@ public final class Trainer {
         return result;
     }
 
-    private static void prepareOutput(Path out) {
-        try {
-            Files.createDirectories(out);
-        } catch (IOException e) {
-            throw new IllegalArgumentException(out + ": cannot create the output directory (" + e.getMessage() + ")");
-        }
-        if (!Files.isWritable(out)) {
-            throw new IllegalArgumentException(out + ": the output directory is not writable");
-        }
+    /** A finished run's result as its train_results.json gives it (this process trained nothing). */
+    private static Result finishedResult(Path out, int step) throws IOException {
+        Path f = out.resolve("train_results.json");
+        JsonNode r = Files.exists(f) ? JSON.readTree(f.toFile()) : JSON.createObjectNode();
+        Map<String, Double> eval = new LinkedHashMap<>();
+        r.fields().forEachRemaining(e -> {
+            if (e.getKey().startsWith("eval_") && e.getValue().isNumber()) {
+                eval.put(e.getKey(), e.getValue().asDouble());
+            }
+        });
+        return new Result(step, r.path("train_loss").asDouble(Double.NaN), eval, 0, 0,
+                r.path("skipped_updates").asInt(), out);
     }
 
     private static void writeSummary(Path out, Result r) {

@@ -84,6 +84,21 @@ public record TrainingConfig(Path outputDir, double learningRate, double weightD
                 0, 500, 2, 10, 42, 1024, false, true, 5);
     }
 
+    /**
+     * The settings that determine the trained weights and metrics, for {@code --resume} to check. Not included: the
+     * output directory, logging, checkpoint and evaluation cadence, the NaN guard, and the run's length
+     * ({@code max_steps}, {@code num_train_epochs}), which a resumed run may raise to train further.
+     */
+    public RunFingerprint fingerprint() {
+        return new RunFingerprint().put("learning_rate", learningRate).put("weight_decay", weightDecay)
+                .put("adam_beta1", adamBeta1).put("adam_beta2", adamBeta2).put("adam_epsilon", adamEpsilon)
+                .put("max_grad_norm", maxGradNorm).put("lr_scheduler_type", lrSchedulerType)
+                .put("warmup_steps", warmupSteps).put("warmup_ratio", warmupRatio)
+                .put("per_device_train_batch_size", perDeviceTrainBatchSize)
+                .put("gradient_accumulation_steps", gradientAccumulationSteps).put("seed", seed)
+                .put("max_length", maxLength).put("packing", packing).put("completion_only_loss", completionOnlyLoss);
+    }
+
     /** The number of warm-up steps for a run of {@code totalSteps}. */
     public int warmup(int totalSteps) {
         return warmupSteps > 0 ? warmupSteps : (int) Math.ceil(warmupRatio * totalSteps);

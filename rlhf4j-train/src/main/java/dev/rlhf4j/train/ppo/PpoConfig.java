@@ -1,5 +1,7 @@
 package dev.rlhf4j.train.ppo;
 
+import dev.rlhf4j.train.RunFingerprint;
+
 import java.nio.file.Path;
 
 /**
@@ -70,6 +72,28 @@ public final class PpoConfig {
     /** Episodes per PPO step. */
     public int batchSize() {
         return perDeviceTrainBatchSize * gradientAccumulationSteps * numMiniBatches;
+    }
+
+    /**
+     * The settings that determine the trained weights and metrics, for {@code --resume} to check. Not included: the
+     * output directory, logging, sampling output, checkpoint cadence, the NaN guard, and the run's length
+     * ({@code max_steps}, {@code num_train_epochs}), which a resumed run may raise to train further.
+     */
+    public RunFingerprint fingerprint() {
+        return new RunFingerprint().put("learning_rate", learningRate).put("lr_scheduler_type", lrSchedulerType)
+                .put("warmup_steps", warmupSteps).put("warmup_ratio", warmupRatio).put("weight_decay", weightDecay)
+                .put("adam_beta1", adamBeta1).put("adam_beta2", adamBeta2).put("adam_epsilon", adamEpsilon)
+                .put("max_grad_norm", maxGradNorm).put("per_device_train_batch_size", perDeviceTrainBatchSize)
+                .put("gradient_accumulation_steps", gradientAccumulationSteps).put("num_mini_batches", numMiniBatches)
+                .put("num_ppo_epochs", numPpoEpochs)
+                .put("local_rollout_forward_batch_size", localRolloutForwardBatchSize)
+                .put("response_length", responseLength).put("temperature", temperature)
+                .put("stop_token", stopAtEos ? "eos" : "none").put("missing_eos_penalty", missingEosPenalty)
+                .put("kl_coef", klCoef).put("kl_estimator", klEstimator.name().toLowerCase(java.util.Locale.ROOT))
+                .put("adaptive_kl_target", adaptiveKlTarget).put("adaptive_kl_horizon", adaptiveKlHorizon)
+                .put("whiten_rewards", whitenRewards).put("gamma", gamma).put("lam", lam).put("cliprange", cliprange)
+                .put("cliprange_value", cliprangeValue).put("vf_coef", vfCoef).put("target_kl", targetKl)
+                .put("ptx_coef", ptxCoef).put("ptx_batch_size", ptxBatchSize).put("seed", seed);
     }
 
     /** Checks every value; the message names the option. */

@@ -18,6 +18,7 @@ import dev.rlhf4j.tensor.TokenLogProbs;
 import dev.rlhf4j.train.Checkpoints;
 import dev.rlhf4j.train.LrSchedule;
 import dev.rlhf4j.train.Progress;
+import dev.rlhf4j.train.RunDirectory;
 import dev.rlhf4j.train.data.Splits;
 
 import java.io.BufferedWriter;
@@ -32,6 +33,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.Set;
 
 /**
  * RLHF with PPO as InstructGPT and TRL do it. Each step: sample one response per prompt from the policy (the batched
@@ -51,6 +53,16 @@ import java.util.Optional;
  */
 public final class PpoTrainer {
     private static final ObjectMapper JSON = new ObjectMapper();
+
+    /** What PPO writes into its output directory (what {@code --overwrite} deletes). */
+    public static final RunDirectory.Kind KIND = kind();
+
+    private static RunDirectory.Kind kind() {
+        List<String> o = new ArrayList<>(List.of("checkpoint-[0-9]*", ".checkpoint-[0-9]*.tmp", "metrics.jsonl",
+                ".metrics.jsonl.tmp", "samples.jsonl", ".samples.jsonl.tmp", "train_results.json", "critic"));
+        o.addAll(RunDirectory.HF_MODEL_FILES);
+        return new RunDirectory.Kind("ppo", true, o);
+    }
 
     /** Writes a trained model (an HF directory). */
     @FunctionalInterface
@@ -145,10 +157,28 @@ public final class PpoTrainer {
         return (int) Math.max(1, Math.ceil(cfg.numTrainEpochs * prompts.size() / cfg.batchSize()));
     }
 
-    /** Trains; with {@code resume}, continues from the newest checkpoint in the output directory. */
+    /**
+     * Trains in the configured output directory, locked for the run; with {@code resume}, continues the run found
+     * there (checked against this configuration's fingerprint), else the directory must be empty or new.
+     */
     public Result train(boolean resume) throws IOException {
+        try (RunDirectory run = RunDirectory.open(cfg.outputDir, KIND,
+                resume ? RunDirectory.Start.RESUME : RunDirectory.Start.NEW, console)) {
+            run.verify(cfg.fingerprint(), false);
+            return train(run);
+        }
+    }
+
+    /**
+     * Trains in an opened (locked, checked) output directory: from the newest checkpoint when the run continues one
+     * found there. A run that had already finished is left as it is: nothing is trained or written.
+     */
+    public Result train(RunDirectory run) throws IOException {
         Path out = cfg.outputDir;
-        Files.createDirectories(out);
+        if (!run.dir().toAbsolutePath().normalize().equals(out.toAbsolutePath().normalize())) {
+            throw new IllegalArgumentException("the run directory " + run.dir() + " is not the configured output "
+                    + "directory " + out);
+        }
         AdamW.Config oc = new AdamW.Config((float) cfg.adamBeta1, (float) cfg.adamBeta2, (float) cfg.adamEpsilon,
                 (float) cfg.weightDecay);
         AdamW policyOpt = new AdamW(oc, policy.params());
@@ -159,21 +189,29 @@ public final class PpoTrainer {
         PpoMath.KlController kl = new PpoMath.KlController(cfg.klCoef, cfg.adaptiveKlTarget, cfg.adaptiveKlHorizon);
         int step = 0, promptEpoch = 0, promptPos = 0, skipped = 0;
         long episodes = 0;
+        Map<String, Double> last = Map.of();
         Path metricsFile = out.resolve("metrics.jsonl"), samplesFile = out.resolve("samples.jsonl");
-        if (resume) {
-            Optional<Path> latest = Checkpoints.latest(out);
-            if (latest.isEmpty()) {
-                throw new IllegalArgumentException(out + ": --resume found no checkpoint to continue from");
-            }
+        Optional<Path> latest = run.resumed() ? Checkpoints.latest(out) : Optional.empty();
+        if (latest.isPresent()) {
             Path dir = latest.get();
             JsonNode s = Checkpoints.readState(dir);
+            int at = s.path("global_step").asInt();
+            if (at > total) {
+                throw new IllegalArgumentException(dir + " is at step " + at + ", past this run's " + total + " steps; "
+                        + "raise --max-steps or --num-train-epochs to continue it, or --overwrite to start over");
+            }
+            if (at == total && run.previousFinished()) {
+                console.printf("%s: the run is already finished (step %d of %d); nothing to do%n", out, at, total);
+                console.flush();
+                return finishedResult(out, at);
+            }
             Checkpoints.restore(dir.resolve("policy.safetensors"), policy.params(), "");
             Checkpoints.restore(dir.resolve("critic.safetensors"), critic.params(), "");
             Checkpoints.restore(dir.resolve("policy_optimizer.safetensors"), policyOpt.firstMoment(), "m.");
             Checkpoints.restore(dir.resolve("policy_optimizer.safetensors"), policyOpt.secondMoment(), "v.");
             Checkpoints.restore(dir.resolve("critic_optimizer.safetensors"), criticOpt.firstMoment(), "m.");
             Checkpoints.restore(dir.resolve("critic_optimizer.safetensors"), criticOpt.secondMoment(), "v.");
-            step = s.path("global_step").asInt();
+            step = at;
             episodes = s.path("episode").asLong();
             promptEpoch = s.path("prompt_epoch").asInt();
             promptPos = s.path("prompt_position").asInt();
@@ -183,15 +221,33 @@ public final class PpoTrainer {
             criticOpt.setStep(s.path("critic_adam_step").asLong());
             Checkpoints.trimMetrics(metricsFile, step);
             Checkpoints.trimMetrics(samplesFile, step);
+            // the summary reports the last step's metrics: restored for a run killed after its last checkpoint
+            List<JsonNode> done = Checkpoints.readMetrics(metricsFile);
+            if (!done.isEmpty() && done.getLast().path("step").asInt() == step) {
+                Map<String, Double> m = new LinkedHashMap<>();
+                done.getLast().fields().forEachRemaining(e -> {
+                    if (e.getValue().isNumber() && !e.getKey().equals("step") && !e.getKey().equals("episode")) {
+                        m.put(e.getKey(), e.getValue().asDouble());
+                    }
+                });
+                last = m;
+            }
             console.printf("resuming from %s (step %d of %d)%n", dir, step, total);
         } else {
+            if (run.resumed() && run.previousFinished()) {
+                throw new IllegalArgumentException(out + ": the run finished but has no checkpoint left to continue "
+                        + "from; pass --overwrite to train again");
+            }
+            if (run.resumed()) {
+                console.printf("%s: no checkpoint yet; starting from step 0%n", out);
+            }
             Files.deleteIfExists(metricsFile);
             Files.deleteIfExists(samplesFile);
         }
+        run.markRunning(step);
         console.printf("PPO: %d steps of %d episodes (%d prompts), reward: %s%n", total, cfg.batchSize(),
                 prompts.size(), reward.describe());
         Progress progress = new Progress(console, total, cfg.loggingSteps);
-        Map<String, Double> last = Map.of();
         long runStart = System.nanoTime();
         int consecutiveSkips = 0;
         try (BufferedWriter metrics = Files.newBufferedWriter(metricsFile, StandardCharsets.UTF_8,
@@ -289,11 +345,26 @@ public final class PpoTrainer {
         last.forEach(summary::put);
         Files.writeString(out.resolve("train_results.json"),
                 JSON.copy().enable(SerializationFeature.INDENT_OUTPUT).writeValueAsString(summary));
+        run.markFinished(step);
         console.printf("done: %d PPO steps, %d episodes, %.1f s; score %.4f, KL %.4f; policy in %s%n", step, episodes,
                 seconds, last.getOrDefault("objective/scores", Double.NaN),
                 last.getOrDefault("objective/kl", Double.NaN), out);
         console.flush();
         return result;
+    }
+
+    /** A finished run's result as its train_results.json gives it (this process trained nothing). */
+    private static Result finishedResult(Path out, int step) throws IOException {
+        Path f = out.resolve("train_results.json");
+        JsonNode r = Files.exists(f) ? JSON.readTree(f.toFile()) : JSON.createObjectNode();
+        Map<String, Double> last = new LinkedHashMap<>();
+        r.fields().forEachRemaining(e -> {
+            if (e.getValue().isNumber() && !Set.of("global_step", "episode", "train_runtime_s", "skipped_updates")
+                    .contains(e.getKey())) {
+                last.put(e.getKey(), e.getValue().asDouble());
+            }
+        });
+        return new Result(step, r.path("episode").asLong(), 0, last, out);
     }
 
     private static Map<String, Tensor> moments(AdamW opt) {
