@@ -118,12 +118,10 @@ public final class PpoTrainer {
         int maxSeq = Math.min(policy.config().maxSeqLen(), critic.config().maxSeqLen());
         this.promptTokens = new ArrayList<>(prompts.size());
         for (int i = 0; i < prompts.size(); i++) {
-            int[] ids = Rollouts.encodePrompt(tokenizer, prompts.get(i));
-            if (ids.length + cfg.responseLength > maxSeq) {
-                throw new IllegalArgumentException("prompt " + (i + 1) + " has " + ids.length + " tokens; with "
-                        + "response_length " + cfg.responseLength + " it exceeds the models' maximum sequence length "
-                        + "of " + maxSeq);
-            }
+            Prompt prompt = prompts.get(i);
+            int[] ids = Rollouts.encodePrompt(tokenizer, prompt);
+            PromptReader.checkLength(prompt.source() != null ? prompt.source() : "prompt " + (i + 1), ids.length,
+                    cfg.responseLength, "response_length " + cfg.responseLength, maxSeq);
             promptTokens.add(ids);
         }
         this.generator = new Generator(policy, tokenizer);
