@@ -164,7 +164,7 @@ public final class Transformer {
             return null;
         }
         if (grads == null) {
-            grads = params.zerosLike();
+            grads = params.zerosLike("the gradients");
         }
         return grads;
     }

@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.rlhf4j.model.Transformer;
 import dev.rlhf4j.tensor.AdamW;
+import dev.rlhf4j.tensor.Heap;
 import dev.rlhf4j.tensor.GradClip;
 
 import java.io.BufferedWriter;
@@ -15,6 +16,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.util.Locale;
 import java.util.Map;
 import java.util.Optional;
 
@@ -56,11 +58,27 @@ public final class Trainer {
         return (int) Math.max(1, Math.ceil(cfg.numTrainEpochs() * objective.stepsPerEpoch()));
     }
 
+    /**
+     * Refuses, before anything is written or allocated, a run whose gradients and AdamW moments (three more copies of
+     * each trained model's parameters) do not fit in the heap that is left: one line with the sizes and the flag that
+     * gives Java more, rather than an {@link OutOfMemoryError} at the first step.
+     */
+    public static void requireTrainingMemory(Transformer... trained) {
+        long parameters = 0, bytes = 0;
+        for (Transformer m : trained) {
+            parameters += m.parameterCount();
+            bytes += 2 * 4 * m.parameterCount() + (m.gradientBytes() == 0 ? 4 * m.parameterCount() : 0);
+        }
+        Heap.require(bytes, String.format(Locale.ROOT, "the gradients and AdamW moments of %,d trained parameters",
+                parameters));
+    }
+
     /** Trains; with {@code resume}, continues from the newest checkpoint in the output directory. */
     public Result train(boolean resume) throws IOException {
         Path out = cfg.outputDir();
-        prepareOutput(out);
         Transformer model = objective.model();
+        requireTrainingMemory(model);
+        prepareOutput(out);
         AdamW opt = new AdamW(new AdamW.Config((float) cfg.adamBeta1(), (float) cfg.adamBeta2(),
                 (float) cfg.adamEpsilon(), (float) cfg.weightDecay()), model.params());
         int total = totalSteps();

@@ -236,7 +236,12 @@ public final class Gguf implements AutoCloseable {
         return out;
     }
 
-    private void read(TensorInfo t, float[] dst, int offset) {
+    private void read(TensorInfo t, float[] dst, int offset) throws IOException {
+        dequantize(t, dst, offset);
+        FiniteWeights.require(dst, offset, (int) t.elements(), t.shape(), file, t.name());
+    }
+
+    private void dequantize(TensorInfo t, float[] dst, int offset) {
         long at = t.start();
         int n = (int) t.elements();
         switch (t.type()) {
@@ -372,11 +377,29 @@ public final class Gguf implements AutoCloseable {
         int dim = integer("llama.embedding_length"), heads = integer("llama.attention.head_count");
         int kvHeads = metadata.containsKey("llama.attention.head_count_kv")
                 ? integer("llama.attention.head_count_kv") : heads;
+        // checked here, before the RoPE check below divides by them, so that the message names the key at fault
+        if (dim <= 0) {
+            throw new IOException(file + ": llama.embedding_length is " + dim + "; it must be positive");
+        }
+        if (heads <= 0) {
+            throw new IOException(file + ": llama.attention.head_count is " + heads + "; a model needs at least one "
+                    + "attention head");
+        }
+        if (dim % heads != 0) {
+            throw new IOException(file + ": llama.embedding_length " + dim + " is not divisible by "
+                    + "llama.attention.head_count " + heads + " (each head takes embedding_length / head_count "
+                    + "dimensions)");
+        }
+        if (kvHeads <= 0 || heads % kvHeads != 0) {
+            throw new IOException(file + ": llama.attention.head_count_kv " + kvHeads + " does not divide "
+                    + "llama.attention.head_count " + heads + " (grouped-query attention shares each key/value head "
+                    + "among head_count / head_count_kv query heads)");
+        }
         boolean partialRope = metadata.containsKey("llama.rope.dimension_count")
                 && integer("llama.rope.dimension_count") * heads != dim;
         if (partialRope) {
             throw new IOException(file + ": llama.rope.dimension_count " + integer("llama.rope.dimension_count")
-                    + " rotates part of each head; rlhf4j rotates whole heads of " + dim / Math.max(heads, 1));
+                    + " rotates part of each head; rlhf4j rotates whole heads of " + dim / heads);
         }
         if (tensors.containsKey("rope_freqs.weight")) {
             throw new IOException(file + ": rope_freqs.weight (Llama 3.1 RoPE scaling factors) is not supported");

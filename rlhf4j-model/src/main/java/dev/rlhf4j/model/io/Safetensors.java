@@ -184,6 +184,7 @@ public final class Safetensors implements AutoCloseable {
             throw new IOException(file + ": header is not a JSON object");
         }
         long dataStart = 8 + headerLen, dataSize = size - dataStart;
+        List<TensorInfo> infos = new ArrayList<>();
         for (Map.Entry<String, JsonNode> e : header.properties()) {
             String name = e.getKey();
             if (name.equals("__metadata__")) {
@@ -191,11 +192,32 @@ public final class Safetensors implements AutoCloseable {
                 continue;
             }
             TensorInfo info = tensorInfo(file, name, e.getValue(), dataStart, dataSize);
+            infos.add(info);
             if (tensors.putIfAbsent(name, info) != null) {
                 throw new IOException(file + ": tensor '" + name + "' appears in more than one shard");
             }
         }
+        requireDisjoint(file, infos, dataStart);
         mapped.put(file, seg);
+    }
+
+    /**
+     * Refuses a file whose tensors share bytes: writing one would change another, and a header that points two
+     * tensors at one range is corrupt or crafted (the safetensors library refuses it too).
+     */
+    private static void requireDisjoint(Path file, List<TensorInfo> infos, long dataStart) throws IOException {
+        List<TensorInfo> sorted = new ArrayList<>(infos);
+        sorted.removeIf(t -> t.byteSize() == 0);
+        sorted.sort(java.util.Comparator.comparingLong(TensorInfo::start));
+        for (int i = 1; i < sorted.size(); i++) {
+            TensorInfo a = sorted.get(i - 1), b = sorted.get(i);
+            if (b.start() < a.start() + a.byteSize()) {
+                throw new IOException(file + ": tensors '" + a.name() + "' (data_offsets [" + (a.start() - dataStart)
+                        + ", " + (a.start() - dataStart + a.byteSize()) + "]) and '" + b.name() + "' (data_offsets ["
+                        + (b.start() - dataStart) + ", " + (b.start() - dataStart + b.byteSize()) + "]) overlap; "
+                        + "the header is corrupt");
+            }
+        }
     }
 
     private static TensorInfo tensorInfo(Path file, String name, JsonNode node, long dataStart, long dataSize)
@@ -301,6 +323,7 @@ public final class Safetensors implements AutoCloseable {
             default -> throw new IOException(info.file() + ": tensor '" + name + "' has dtype " + info.dtype()
                     + "; rlhf4j reads F32, F16 and BF16");
         }
+        FiniteWeights.require(dst, offset, (int) n, info.shape(), info.file(), name);
     }
 
     private String describeSource() {

@@ -16,6 +16,7 @@ import dev.rlhf4j.tensor.Rng;
 import dev.rlhf4j.tensor.Tensor;
 import dev.rlhf4j.tensor.TokenLogProbs;
 import dev.rlhf4j.train.Checkpoints;
+import dev.rlhf4j.train.Trainer;
 import dev.rlhf4j.train.LrSchedule;
 import dev.rlhf4j.train.Progress;
 import dev.rlhf4j.train.data.Splits;
@@ -145,6 +146,7 @@ public final class PpoTrainer {
 
     /** Trains; with {@code resume}, continues from the newest checkpoint in the output directory. */
     public Result train(boolean resume) throws IOException {
+        Trainer.requireTrainingMemory(policy, critic);
         Path out = cfg.outputDir;
         Files.createDirectories(out);
         AdamW.Config oc = new AdamW.Config((float) cfg.adamBeta1, (float) cfg.adamBeta2, (float) cfg.adamEpsilon,
