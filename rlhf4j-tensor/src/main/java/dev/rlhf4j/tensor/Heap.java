@@ -10,6 +10,13 @@ import java.util.Locale;
 public final class Heap {
     private static final double GIB = 1 << 30;
 
+    /** The refusal: one line with the bytes needed, the bytes free and the flag that gives more. */
+    public static final class Shortage extends IllegalStateException {
+        public Shortage(String message) {
+            super(message);
+        }
+    }
+
     private Heap() {
     }
 
@@ -20,7 +27,7 @@ public final class Heap {
     }
 
     /**
-     * Fails with an {@link IllegalStateException} when {@code bytes} do not fit in the heap that is left; {@code what}
+     * Fails with a {@link Shortage} when {@code bytes} do not fit in the heap that is left; {@code what}
      * says what they are for ("the weights of a model of 1,234 parameters"). In-use memory counts garbage not yet
      * collected, so a first refusal collects it and looks again before failing.
      */
@@ -36,7 +43,7 @@ public final class Heap {
         long max = Runtime.getRuntime().maxMemory();
         // room for what is in use now, the request, and a quarter more for activations and the rest of the run
         long suggested = (long) Math.ceil(((max - available) + bytes) * 1.25 / GIB);
-        throw new IllegalStateException(String.format(Locale.ROOT, "not enough memory: %s need %.1f GiB, but only "
+        throw new Shortage(String.format(Locale.ROOT, "not enough memory: %s need %.1f GiB, but only "
                         + "%.1f GiB of the %.1f GiB Java heap is free; give Java a larger heap, e.g. -Xmx%dg "
                         + "(for ./rlhf4j: RLHF4J_JAVA_OPTS=-Xmx%dg)", what, bytes / GIB, available / GIB, max / GIB,
                 suggested, suggested));

@@ -199,7 +199,7 @@ public final class Checkpoints {
                         + " but the model expects " + e.shapeString());
             }
             Tensor t = arena.get(e.name());
-            file.read(name, t.data(), t.offset());
+            file.readWeights(name, t.data(), t.offset());
         }
     }
 

@@ -365,10 +365,10 @@ public final class HfCheckpoint {
     private static void readPart(Safetensors st, String name, Part p, Tensor param) throws IOException {
         int cols = param.rank() == 2 ? param.dim(1) : 1;
         if (!p.transposed()) {
-            st.read(name, param.data(), param.offset() + p.row0() * cols);
+            st.readWeights(name, param.data(), param.offset() + p.row0() * cols);
             return;
         }
-        float[] src = st.read(name); // [in, out] = [cols, rows] of the parameter
+        float[] src = st.readWeights(name); // [in, out] = [cols, rows] of the parameter
         int rows = param.dim(0);
         float[] dst = param.data();
         for (int r = 0; r < rows; r++) {

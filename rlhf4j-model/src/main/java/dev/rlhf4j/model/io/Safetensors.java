@@ -323,7 +323,25 @@ public final class Safetensors implements AutoCloseable {
             default -> throw new IOException(info.file() + ": tensor '" + name + "' has dtype " + info.dtype()
                     + "; rlhf4j reads F32, F16 and BF16");
         }
-        FiniteWeights.require(dst, offset, (int) n, info.shape(), info.file(), name);
+    }
+
+    /**
+     * The tensor as weights: converted into {@code dst} from {@code offset} on like {@link #read(String, float[], int)},
+     * and refused, naming it and its first bad element, if it holds a NaN or an infinity. What model and checkpoint
+     * loaders use; {@code read} returns the values as stored, whatever they are.
+     */
+    public void readWeights(String name, float[] dst, int offset) throws IOException {
+        read(name, dst, offset);
+        TensorInfo info = info(name);
+        FiniteWeights.require(dst, offset, (int) info.elements(), info.shape(), info.file(), name);
+    }
+
+    /** {@link #readWeights(String, float[], int)} into a new array. */
+    public float[] readWeights(String name) throws IOException {
+        float[] out = read(name);
+        TensorInfo info = info(name);
+        FiniteWeights.require(out, 0, out.length, info.shape(), info.file(), name);
+        return out;
     }
 
     private String describeSource() {
