@@ -27,11 +27,12 @@ public final class Heap {
     }
 
     /**
-     * Fails with a {@link Shortage} when {@code bytes} do not fit in the heap that is left; {@code what}
-     * says what they are for ("the weights of a model of 1,234 parameters"). In-use memory counts garbage not yet
+     * Fails with a {@link Shortage} when {@code bytes} do not fit in the heap that is left; {@code what}, formatted
+     * with {@code args} only then (a loader should not pay for the message), says what they are for ("the weights of
+     * a model of %,d parameters"). In-use memory counts garbage not yet
      * collected, so a first refusal collects it and looks again before failing.
      */
-    public static void require(long bytes, String what) {
+    public static void require(long bytes, String what, Object... args) {
         if (bytes <= available()) {
             return;
         }
@@ -45,7 +46,7 @@ public final class Heap {
         long suggested = (long) Math.ceil(((max - available) + bytes) * 1.25 / GIB);
         throw new Shortage(String.format(Locale.ROOT, "not enough memory: %s need %.1f GiB, but only "
                         + "%.1f GiB of the %.1f GiB Java heap is free; give Java a larger heap, e.g. -Xmx%dg "
-                        + "(for ./rlhf4j: RLHF4J_JAVA_OPTS=-Xmx%dg)", what, bytes / GIB, available / GIB, max / GIB,
+                        + "(for ./rlhf4j: RLHF4J_JAVA_OPTS=-Xmx%dg)", String.format(Locale.ROOT, what, args), bytes / GIB, available / GIB, max / GIB,
                 suggested, suggested));
     }
 }

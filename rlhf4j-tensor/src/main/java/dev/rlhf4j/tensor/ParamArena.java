@@ -122,8 +122,7 @@ public final class ParamArena {
             }
         }
         this.entries = Collections.unmodifiableList(placed);
-        Heap.require(4 * total, String.format(java.util.Locale.ROOT, "%s of a model of %,d parameters", purpose,
-                total));
+        Heap.require(4 * total, "%s of a model of %,d parameters", purpose, total);
         this.chunks = new float[used.size()][];
         this.decayEnd = new int[used.size()];
         for (int c = 0; c < chunks.length; c++) {

@@ -16,7 +16,6 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
-import java.util.Locale;
 import java.util.Map;
 import java.util.Optional;
 
@@ -69,8 +68,7 @@ public final class Trainer {
             parameters += m.parameterCount();
             bytes += 2 * 4 * m.parameterCount() + (m.gradientBytes() == 0 ? 4 * m.parameterCount() : 0);
         }
-        Heap.require(bytes, String.format(Locale.ROOT, "the gradients and AdamW moments of %,d trained parameters",
-                parameters));
+        Heap.require(bytes, "the gradients and AdamW moments of %,d trained parameters", parameters);
     }
 
     /** Trains; with {@code resume}, continues from the newest checkpoint in the output directory. */

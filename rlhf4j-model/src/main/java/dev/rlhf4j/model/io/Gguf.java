@@ -236,25 +236,39 @@ public final class Gguf implements AutoCloseable {
         return out;
     }
 
+    /** Dequantises the tensor into {@code dst}, refusing NaN and infinite weights with the tensor named. */
     private void read(TensorInfo t, float[] dst, int offset) throws IOException {
-        dequantize(t, dst, offset);
-        FiniteWeights.require(dst, offset, (int) t.elements(), t.shape(), file, t.name());
+        if (dequantize(t, dst, offset)) {
+            FiniteWeights.require(dst, offset, (int) t.elements(), t.shape(), file, t.name());
+        }
     }
 
-    private void dequantize(TensorInfo t, float[] dst, int offset) {
+    /**
+     * Dequantises; returns whether a value is NaN or infinite, found from the stored bits of F16 and BF16 as they
+     * are converted (all exponent bits set: adding one at the lowest carries out) and by a scan for the others.
+     */
+    private boolean dequantize(TensorInfo t, float[] dst, int offset) {
         long at = t.start();
         int n = (int) t.elements();
         switch (t.type()) {
             case F32 -> MemorySegment.copy(seg, F32, at, dst, offset, n);
             case F16 -> {
+                int special = 0;
                 for (int i = 0; i < n; i++) {
-                    dst[offset + i] = Float.float16ToFloat(seg.get(I16, at + 2L * i));
+                    short h = seg.get(I16, at + 2L * i);
+                    dst[offset + i] = Float.float16ToFloat(h);
+                    special |= (h & 0x7C00) + 0x0400;
                 }
+                return (special & 0x8000) != 0;
             }
             case BF16 -> {
+                int special = 0;
                 for (int i = 0; i < n; i++) {
-                    dst[offset + i] = Float.intBitsToFloat(seg.get(I16, at + 2L * i) << 16);
+                    int bits = seg.get(I16, at + 2L * i) << 16;
+                    dst[offset + i] = Float.intBitsToFloat(bits);
+                    special |= (bits & 0x7F800000) + 0x00800000;
                 }
+                return special < 0;
             }
             case Q8_0 -> {
                 // block_q8_0: f16 scale d, then 32 int8 q; x = d * q
@@ -290,6 +304,7 @@ public final class Gguf implements AutoCloseable {
                 }
             }
         }
+        return Tensor.firstNonFinite(dst, offset, n) >= 0;
     }
 
     /**

@@ -165,28 +165,31 @@ public final class Llama2c {
         private void perLayer(String suffix, String array) throws IOException {
             for (int l = 0; l < model.config().layers(); l++) {
                 Tensor t = model.params().get("h." + l + "." + suffix);
-                copy(t, 0, t.dim(0), array + " of layer " + l);
+                copy(t, 0, t.dim(0), array, l);
             }
         }
 
         private void perLayer(String suffix, int row0, int rows, String array) throws IOException {
             for (int l = 0; l < model.config().layers(); l++) {
-                copy(model.params().get("h." + l + "." + suffix), row0, rows, array + " of layer " + l);
+                copy(model.params().get("h." + l + "." + suffix), row0, rows, array, l);
             }
         }
 
         private void next(String name, String array) throws IOException {
             Tensor t = model.params().get(name);
-            copy(t, 0, t.dim(0), array);
+            copy(t, 0, t.dim(0), array, -1);
         }
 
-        private void copy(Tensor t, int row0, int rows, String array) throws IOException {
+        /** Copies the next {@code rows} rows of {@code array} (of {@code layer}, or -1) into {@code t}'s rows. */
+        private void copy(Tensor t, int row0, int rows, String array, int layer) throws IOException {
             int cols = t.rank() == 2 ? t.dim(1) : 1;
             int n = rows * cols;
             int offset = t.offset() + row0 * cols;
             MemorySegment.copy(seg, F32_LE, at, t.data(), offset, n);
-            FiniteWeights.require(t.data(), offset, n, t.rank() == 2 ? new int[] {rows, cols} : new int[] {rows},
-                    file, array);
+            if (Tensor.firstNonFinite(t.data(), offset, n) >= 0) {
+                FiniteWeights.require(t.data(), offset, n, t.rank() == 2 ? new int[] {rows, cols} : new int[] {rows},
+                        file, layer < 0 ? array : array + " of layer " + layer);
+            }
             at += 4L * n;
         }
     }
