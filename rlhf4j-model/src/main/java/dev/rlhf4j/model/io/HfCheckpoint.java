@@ -12,6 +12,7 @@ import dev.rlhf4j.tensor.Rope;
 import dev.rlhf4j.tensor.Tensor;
 
 import java.io.IOException;
+import java.nio.charset.CharacterCodingException;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
@@ -410,7 +411,11 @@ public final class HfCheckpoint {
     static Optional<String> chatTemplate(Path dir) throws IOException {
         Path jinja = dir.resolve("chat_template.jinja");
         if (Files.isRegularFile(jinja)) {
-            return Optional.of(Files.readString(jinja));
+            try {
+                return Optional.of(Files.readString(jinja));
+            } catch (CharacterCodingException e) {
+                throw new IOException(jinja + ": not valid UTF-8 text");
+            }
         }
         Path config = dir.resolve("tokenizer_config.json");
         if (!Files.isRegularFile(config)) {

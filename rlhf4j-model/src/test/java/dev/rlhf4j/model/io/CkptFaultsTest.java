@@ -107,6 +107,16 @@ class CkptFaultsTest {
         assertFalse(e.getMessage().contains("\n"));
     }
 
+    @Test
+    void aChatTemplateThatIsNotUtf8IsNamed() throws IOException {
+        HfCheckpoint.save(TestModels.random(ModelConfig.gpt2(11, 8, 1, 2, 6), Heads.LM, 3), tmp,
+                HfCheckpoint.SaveOptions.of(Safetensors.DType.F32));
+        Path jinja = tmp.resolve("chat_template.jinja");
+        Files.write(jinja, "{{ 'caf\u00e9' }}".getBytes(StandardCharsets.ISO_8859_1));
+        assertEquals(jinja + ": not valid UTF-8 text",
+                assertThrows(IOException.class, () -> ModelLoader.load(tmp)).getMessage());
+    }
+
     // ------------------------------------------------------------------ overlapping safetensors ranges
 
     @Test
