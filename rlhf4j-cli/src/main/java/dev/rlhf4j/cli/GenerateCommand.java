@@ -35,8 +35,8 @@ public final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--prompt", arity = "1..*", paramLabel = "TEXT", description = "One or more prompts.")
     List<String> prompts;
     @Option(names = "--prompts", paramLabel = "FILE.jsonl",
-            description = "Prompts as ppo reads them, one JSON object per line (.jsonl or .jsonl.gz): {\"prompt\": text}, "
-                    + "{\"prompt\": [messages]} or {\"messages\": [{\"role\", \"content\"}]}.")
+            description = "Prompts as ppo reads them, one JSON object per line (.jsonl or .jsonl.gz): "
+                    + "{\"prompt\": text}, {\"prompt\": [messages]} or {\"messages\": [{\"role\", \"content\"}]}.")
     Path promptsFile;
     @Option(names = "--max-new-tokens", defaultValue = "128", description = "Tokens to generate at most (default: ${DEFAULT-VALUE}).")
     int maxNewTokens;

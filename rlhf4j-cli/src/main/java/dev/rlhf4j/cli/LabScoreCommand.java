@@ -57,7 +57,8 @@ public final class LabScoreCommand implements Callable<Integer> {
                     count[0]++;
                 }
             } catch (IllegalArgumentException e) {
-                throw e.getMessage().startsWith(where) ? e : new IllegalArgumentException(where + ": " + e.getMessage());
+                throw e.getMessage().startsWith(where) ? e
+                        : new IllegalArgumentException(where + ": " + e.getMessage(), e);
             }
             out.println(JSON.writeValueAsString(n));
         });

@@ -72,7 +72,8 @@ class FileErrorsTest {
                 bad.toString(), "--out", ppoOut.toString()));
         assertFalse(Files.exists(ppoOut.resolve("metrics.jsonl")), "no training on replaced bytes");
 
-        Path trailing = Files.writeString(tmp.resolve("trailing.jsonl"), "{\"prompt\": \"Once\"} {\"prompt\": \"x\"}\n");
+        Path trailing = Files.writeString(tmp.resolve("trailing.jsonl"),
+                "{\"prompt\": \"Once\"} {\"prompt\": \"x\"}\n");
         assertEquals("rlhf4j: " + trailing + ":1: not valid JSON (more after the first value, at column 20)",
                 fails("generate", "--model", model.toString(), "--prompts", trailing.toString()));
 

@@ -46,7 +46,8 @@ public final class Heap {
         long suggested = (long) Math.ceil(((max - available) + bytes) * 1.25 / GIB);
         throw new Shortage(String.format(Locale.ROOT, "not enough memory: %s need %.1f GiB, but only "
                         + "%.1f GiB of the %.1f GiB Java heap is free; give Java a larger heap, e.g. -Xmx%dg "
-                        + "(for ./rlhf4j: RLHF4J_JAVA_OPTS=-Xmx%dg)", String.format(Locale.ROOT, what, args), bytes / GIB, available / GIB, max / GIB,
+                        + "(for ./rlhf4j: RLHF4J_JAVA_OPTS=-Xmx%dg)", String.format(Locale.ROOT, what, args),
+                bytes / GIB, available / GIB, max / GIB,
                 suggested, suggested));
     }
 }

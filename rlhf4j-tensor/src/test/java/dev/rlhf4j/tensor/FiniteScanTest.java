@@ -32,7 +32,8 @@ class FiniteScanTest {
 
     @Test
     void heapShortageIsOneLineWithSizesAndTheFlag() {
-        Heap.Shortage e = assertThrows(Heap.Shortage.class, () -> Heap.require(Long.MAX_VALUE / 2, "the test's %d arrays", 3));
+        Heap.Shortage e = assertThrows(Heap.Shortage.class,
+                () -> Heap.require(Long.MAX_VALUE / 2, "the test's %d arrays", 3));
         assertTrue(e.getMessage().startsWith("not enough memory: the test's 3 arrays need "), e.getMessage());
         assertTrue(e.getMessage().matches(".*GiB Java heap is free; give Java a larger heap, e\\.g\\. -Xmx\\d+g "
                 + "\\(for \\./rlhf4j: RLHF4J_JAVA_OPTS=-Xmx\\d+g\\)"), e.getMessage());

@@ -317,9 +317,9 @@ public final class Safetensors implements AutoCloseable {
     }
 
     /**
-     * The tensor as weights: converted into {@code dst} from {@code offset} on like {@link #read(String, float[], int)},
-     * and refused, naming it and its first bad element, if it holds a NaN or an infinity. What model and checkpoint
-     * loaders use; {@code read} returns the values as stored, whatever they are.
+     * The tensor as weights: converted into {@code dst} from {@code offset} on like
+     * {@link #read(String, float[], int)}, and refused, naming it and its first bad element, if it holds a NaN or an
+     * infinity. What model and checkpoint loaders use; {@code read} returns the values as stored, whatever they are.
      */
     public void readWeights(String name, float[] dst, int offset) throws IOException {
         if (convert(name, dst, offset, true)) {

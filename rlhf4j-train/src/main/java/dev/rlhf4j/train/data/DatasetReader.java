@@ -24,8 +24,9 @@ import static dev.rlhf4j.train.data.JsonFields.present;
  *
  * <p>A {@code .jsonl} or {@code .json} file holds one JSON object per line (read by {@link JsonlReader}: blank lines
  * skipped, a byte-order mark, strict UTF-8 and a size limit per record), or — a {@code .json} file whose first
- * character is {@code [} — one array of objects, as HF {@code datasets} also accepts. Any of them may be gzipped
- * ({@code .jsonl.gz}, {@code .json.gz}, {@code .txt.gz}). Each object's format is recognised from its fields, in this order; other fields are ignored:
+ * character is {@code [} — one array of objects, as HF {@code datasets} also accepts. Any file may be gzipped
+ * ({@code .jsonl.gz}, {@code .json.gz}, {@code .txt.gz}). Each object's format is recognised from its fields, in this
+ * order; other fields are ignored:
  * <ul>
  *   <li>{@code "messages"}: a conversation, a list of {@code {"role", "content"}} objects;</li>
  *   <li>{@code "prompt"} and {@code "completion"}: two strings, or two lists of messages (TRL's conversational

@@ -196,18 +196,9 @@ public final class TextLines implements Closeable {
         return true;
     }
 
-    /** The number of the line {@link #next()} returned last, from 1. */
-    public int lineNumber() {
-        return number;
-    }
-
     /** {@code FILE:LINE} of the line {@link #next()} returned last, for messages. */
     public String where() {
         return file + ":" + number;
-    }
-
-    public Path file() {
-        return file;
     }
 
     @Override

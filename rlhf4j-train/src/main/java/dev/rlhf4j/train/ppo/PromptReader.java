@@ -108,8 +108,8 @@ public final class PromptReader {
     public static void checkLength(String where, int tokens, int reserved, String reservedFor, int maxSeqLen) {
         if (tokens + reserved > maxSeqLen) {
             throw new IllegalArgumentException(where + ": the prompt is " + tokens + " tokens; with " + reservedFor
-                    + " it needs " + (tokens + reserved) + " positions, more than the model's maximum sequence length of "
-                    + maxSeqLen + " (prompts of at most " + Math.max(0, maxSeqLen - reserved) + " tokens fit)");
+                    + " it needs " + (tokens + reserved) + " positions, more than the model's maximum sequence length "
+                    + "of " + maxSeqLen + " (prompts of at most " + Math.max(0, maxSeqLen - reserved) + " tokens fit)");
         }
     }
 }

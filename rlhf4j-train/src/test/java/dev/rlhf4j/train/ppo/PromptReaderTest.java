@@ -98,7 +98,8 @@ class PromptReaderTest {
         assertEquals(at + "1: the conversation has no messages before the response",
                 error("p.jsonl", "{\"messages\": [{\"role\": \"assistant\", \"content\": \"a\"}]}\n"));
         assertEquals(dir.resolve("e.jsonl") + ": no prompts", error("e.jsonl", "\n \n"));
-        Path chat = write("c.jsonl", "{\"prompt\": \"a\"}\n{\"messages\": [{\"role\": \"user\", \"content\": \"a\"}]}\n");
+        Path chat = write("c.jsonl",
+                "{\"prompt\": \"a\"}\n{\"messages\": [{\"role\": \"user\", \"content\": \"a\"}]}\n");
         assertEquals(chat + ":2: a conversation prompt needs a chat template (the policy's tokenizer_config.json "
                 + "has none)", assertThrows(IllegalArgumentException.class, () -> PromptReader.read(chat, null))
                 .getMessage());
@@ -129,7 +130,8 @@ class PromptReaderTest {
             }
         };
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> new PpoTrainer(c, policy,
-                policy.frozenCopy(), policy.withHeads(Heads.SCALAR, 2), none, tok, prompts, new int[] {tok.eosId().getAsInt()}, List.of(), new PrintWriter(new StringWriter())));
+                policy.frozenCopy(), policy.withHeads(Heads.SCALAR, 2), none, tok, prompts,
+                new int[] {tok.eosId().getAsInt()}, List.of(), new PrintWriter(new StringWriter())));
         assertEquals(file + ":2: the prompt is " + tokens + " tokens; with response_length 8 it needs "
                 + (tokens + 8) + " positions, more than the model's maximum sequence length of 24 (prompts of at "
                 + "most 16 tokens fit)", e.getMessage());
