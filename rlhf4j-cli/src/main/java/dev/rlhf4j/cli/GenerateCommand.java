@@ -1,6 +1,5 @@
 package dev.rlhf4j.cli;
 
-import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.rlhf4j.model.Pretrained;
@@ -8,15 +7,13 @@ import dev.rlhf4j.model.chat.ChatTemplate;
 import dev.rlhf4j.model.generate.Generation;
 import dev.rlhf4j.model.generate.GenerationConfig;
 import dev.rlhf4j.model.generate.Generator;
+import dev.rlhf4j.train.ppo.PromptReader;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
-import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.PrintWriter;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -37,7 +34,8 @@ public final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--prompt", arity = "1..*", paramLabel = "TEXT", description = "One or more prompts.")
     List<String> prompts;
     @Option(names = "--prompts", paramLabel = "FILE.jsonl",
-            description = "Prompts, one JSON object per line: {\"prompt\": ...} or {\"messages\": [{\"role\", \"content\"}]}.")
+            description = "Prompts as ppo reads them, one JSON object per line (.jsonl or .jsonl.gz): "
+                    + "{\"prompt\": text}, {\"prompt\": [messages]} or {\"messages\": [{\"role\", \"content\"}]}.")
     Path promptsFile;
     @Option(names = "--max-new-tokens", defaultValue = "128", description = "Tokens to generate at most (default: ${DEFAULT-VALUE}).")
     int maxNewTokens;
@@ -62,8 +60,8 @@ public final class GenerateCommand implements Callable<Integer> {
     @CommandLine.Mixin
     ThreadsOption threads = new ThreadsOption();
 
-    /** A prompt as given: plain text, or a conversation. */
-    private record Request(String text, List<ChatTemplate.Message> messages) {
+    /** A prompt as given: plain text, or a conversation; {@code where} names it in errors. */
+    private record Request(String where, String text, List<ChatTemplate.Message> messages) {
     }
 
     @Override
@@ -86,20 +84,38 @@ public final class GenerateCommand implements Callable<Integer> {
         Checks.inputPath("--model", source.model);
         Checks.inputPath("--tokenizer", source.tokenizer);
         Checks.inputFile("--prompts", promptsFile);
-        List<Request> requests = prompts != null ? prompts.stream().map(p -> new Request(p, null)).toList()
-                : readPrompts(promptsFile);
+        List<Request> requests = new ArrayList<>();
+        if (prompts != null) {
+            for (int i = 0; i < prompts.size(); i++) {
+                requests.add(new Request("--prompt " + (i + 1) + " of " + prompts.size(), prompts.get(i), null));
+            }
+        } else {
+            // the same reader as ppo's --prompts
+            for (PromptReader.Record r : PromptReader.records(promptsFile)) {
+                requests.add(new Request(r.where(), r.text(), r.messages()));
+            }
+        }
         Pretrained pm = source.open();
         pm.requireTokenizer();
         GenerationConfig cfg = new GenerationConfig(maxNewTokens, temperature, topK, topP, seed, pm.eosIds(), stop);
+        int maxSeqLen = pm.model().config().maxSeqLen();
         List<int[]> encoded = new ArrayList<>();
         for (Request r : requests) {
-            if (r.messages() != null) {
-                encoded.add(pm.encodeChat(r.messages()));
-            } else if (chat) {
-                encoded.add(pm.encodeChat(Pretrained.userTurn(system, r.text())));
-            } else {
-                encoded.add(pm.encodePrompt(r.text()));
+            int[] ids;
+            try {
+                if (r.messages() != null) {
+                    ids = pm.encodeChat(r.messages());
+                } else if (chat) {
+                    ids = pm.encodeChat(Pretrained.userTurn(system, r.text()));
+                } else {
+                    ids = pm.encodePrompt(r.text());
+                }
+            } catch (IllegalArgumentException e) {
+                throw new IllegalArgumentException(r.where() + ": " + e.getMessage(), e);
             }
+            PromptReader.checkLength(r.where(), ids.length, maxNewTokens, "--max-new-tokens " + maxNewTokens,
+                    maxSeqLen);
+            encoded.add(ids);
         }
         PrintWriter out = spec.commandLine().getOut();
         Generator generator = new Generator(pm.model(), pm.tokenizer());
@@ -137,47 +153,5 @@ public final class GenerateCommand implements Callable<Integer> {
             out.flush();
         }
         return 0;
-    }
-
-    /** TRL's prompt formats, one JSON object per line; a bad line fails naming the file and line. */
-    static List<Request> readPrompts(Path file) throws IOException {
-        List<Request> out = new ArrayList<>();
-        try (BufferedReader in = Files.newBufferedReader(file, StandardCharsets.UTF_8)) {
-            String line;
-            int no = 0;
-            while ((line = in.readLine()) != null) {
-                no++;
-                if (line.isBlank()) {
-                    continue;
-                }
-                JsonNode node;
-                try {
-                    node = JSON.readTree(line);
-                } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
-                    throw new IllegalArgumentException(file + ":" + no + ": not valid JSON ("
-                            + e.getOriginalMessage() + ")");
-                }
-                if (node.hasNonNull("prompt") && node.get("prompt").isTextual()) {
-                    out.add(new Request(node.get("prompt").asText(), null));
-                } else if (node.has("messages") && node.get("messages").isArray()) {
-                    List<ChatTemplate.Message> msgs = new ArrayList<>();
-                    for (JsonNode m : node.get("messages")) {
-                        if (!m.hasNonNull("role") || !m.hasNonNull("content")) {
-                            throw new IllegalArgumentException(file + ":" + no
-                                    + ": every message needs \"role\" and \"content\"");
-                        }
-                        msgs.add(new ChatTemplate.Message(m.get("role").asText(), m.get("content").asText()));
-                    }
-                    out.add(new Request(null, msgs));
-                } else {
-                    throw new IllegalArgumentException(file + ":" + no
-                            + ": expected a \"prompt\" string or a \"messages\" list");
-                }
-            }
-        }
-        if (out.isEmpty()) {
-            throw new IllegalArgumentException(file + ": no prompts");
-        }
-        return out;
     }
 }

@@ -3,16 +3,14 @@ package dev.rlhf4j.cli;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.rlhf4j.train.data.JsonlReader;
 import dev.rlhf4j.train.lab.LabWorld;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
-import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.PrintWriter;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -40,45 +38,35 @@ public final class LabScoreCommand implements Callable<Integer> {
         LabWorld w = new LabWorld(seed);
         PrintWriter out = spec.commandLine().getOut();
         Map<String, Double> sums = new LinkedHashMap<>();
-        int count = 0;
-        try (BufferedReader in = Files.newBufferedReader(data, StandardCharsets.UTF_8)) {
-            String line;
-            int no = 0;
-            while ((line = in.readLine()) != null) {
-                no++;
-                if (line.isBlank()) {
-                    continue;
-                }
-                ObjectNode n;
-                try {
-                    n = (ObjectNode) JSON.readTree(line);
-                } catch (com.fasterxml.jackson.core.JsonProcessingException | ClassCastException e) {
-                    throw new IllegalArgumentException(data + ":" + no + ": not a JSON object");
-                }
-                String prompt = text(n, "prompt", no);
-                try {
-                    if (n.has("chosen")) {
-                        n.put("gold_chosen", w.score(prompt, text(n, "chosen", no)).total());
-                        n.put("gold_rejected", w.score(prompt, text(n, "rejected", no)).total());
-                    } else {
-                        String field = n.has("response") ? "response" : "completion";
-                        LabWorld.Score s = w.score(prompt, text(n, field, no));
-                        n.put("gold", s.total());
-                        n.putPOJO("gold_parts", s.parts());
-                        sums.merge("gold", s.total(), Double::sum);
-                        s.parts().forEach((k, v) -> sums.merge(k, v, Double::sum));
-                        count++;
-                    }
-                } catch (IllegalArgumentException e) {
-                    throw new IllegalArgumentException(data + ":" + no + ": " + e.getMessage());
-                }
-                out.println(JSON.writeValueAsString(n));
+        int[] count = {0};
+        JsonlReader.read(data, (node, where) -> {
+            if (!(node instanceof ObjectNode n)) {
+                throw new IllegalArgumentException(where + ": not a JSON object");
             }
-        }
-        if (count > 0) {
-            StringBuilder sb = new StringBuilder("mean over " + count + " responses:");
+            String prompt = text(n, "prompt", where);
+            try {
+                if (n.has("chosen")) {
+                    n.put("gold_chosen", w.score(prompt, text(n, "chosen", where)).total());
+                    n.put("gold_rejected", w.score(prompt, text(n, "rejected", where)).total());
+                } else {
+                    String field = n.has("response") ? "response" : "completion";
+                    LabWorld.Score s = w.score(prompt, text(n, field, where));
+                    n.put("gold", s.total());
+                    n.putPOJO("gold_parts", s.parts());
+                    sums.merge("gold", s.total(), Double::sum);
+                    s.parts().forEach((k, v) -> sums.merge(k, v, Double::sum));
+                    count[0]++;
+                }
+            } catch (IllegalArgumentException e) {
+                throw e.getMessage().startsWith(where) ? e
+                        : new IllegalArgumentException(where + ": " + e.getMessage(), e);
+            }
+            out.println(JSON.writeValueAsString(n));
+        });
+        if (count[0] > 0) {
+            StringBuilder sb = new StringBuilder("mean over " + count[0] + " responses:");
             for (Map.Entry<String, Double> e : sums.entrySet()) {
-                sb.append(String.format(" %s %.4f", e.getKey(), e.getValue() / count));
+                sb.append(String.format(" %s %.4f", e.getKey(), e.getValue() / count[0]));
             }
             spec.commandLine().getErr().println(sb);
         }
@@ -86,9 +74,9 @@ public final class LabScoreCommand implements Callable<Integer> {
         return 0;
     }
 
-    private String text(JsonNode n, String field, int line) {
+    private static String text(JsonNode n, String field, String where) {
         if (!n.path(field).isTextual()) {
-            throw new IllegalArgumentException(data + ":" + line + ": missing string field \"" + field + "\"");
+            throw new IllegalArgumentException(where + ": missing string field \"" + field + "\"");
         }
         return n.get(field).asText();
     }

@@ -66,12 +66,12 @@ public final class RewardEvalCommand implements Callable<Integer> {
             o.put("pairs", pairs.pairs().size());
             o.put("truncated", pairs.truncated());
             o.put("dropped", pairs.dropped());
+            o.put("identical", pairs.identical());
             out.println(m.writeValueAsString(o));
         } else {
-            out.printf("accuracy %.4f  margin %.4f  loss %.4f  reward mean %.4f std %.4f  (%d pairs, %d truncated, "
-                            + "%d dropped)%n", r.get("eval_accuracy"), r.get("eval_margin"), r.get("eval_loss"),
-                    r.get("eval_reward_mean"), r.get("eval_reward_std"), pairs.pairs().size(), pairs.truncated(),
-                    pairs.dropped());
+            out.printf("accuracy %.4f  margin %.4f  loss %.4f  reward mean %.4f std %.4f  (%d pairs; %s)%n",
+                    r.get("eval_accuracy"), r.get("eval_margin"), r.get("eval_loss"), r.get("eval_reward_mean"),
+                    r.get("eval_reward_std"), pairs.pairs().size(), pairs.describe(max));
         }
         out.flush();
         return 0;

@@ -1,10 +1,10 @@
 package dev.rlhf4j.cli;
 
-import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.rlhf4j.model.Pretrained;
 import dev.rlhf4j.model.tokenizer.Tokenizer;
+import dev.rlhf4j.train.data.JsonlReader;
 import dev.rlhf4j.train.data.PairTokenization;
 import dev.rlhf4j.train.reward.RewardObjective;
 import dev.rlhf4j.train.reward.RewardStats;
@@ -12,11 +12,8 @@ import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
-import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.PrintWriter;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -60,30 +57,15 @@ public final class RewardScoreCommand implements Callable<Integer> {
         int max = maxLength(maxLength, pm);
         List<ObjectNode> records = new ArrayList<>();
         List<int[]> sequences = new ArrayList<>();
-        try (BufferedReader in = Files.newBufferedReader(data, StandardCharsets.UTF_8)) {
-            String line;
-            int no = 0;
-            while ((line = in.readLine()) != null) {
-                no++;
-                if (line.isBlank()) {
-                    continue;
-                }
-                JsonNode n;
-                try {
-                    n = JSON.readTree(line);
-                } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
-                    throw new IllegalArgumentException(data + ":" + no + ": not valid JSON (" + e.getOriginalMessage()
-                            + ")");
-                }
-                String field = n.has("response") ? "response" : "completion";
-                if (!n.path("prompt").isTextual() || !n.path(field).isTextual()) {
-                    throw new IllegalArgumentException(data + ":" + no
-                            + ": expected string fields \"prompt\" and \"response\" (or \"completion\")");
-                }
-                records.add((ObjectNode) n);
-                sequences.add(PairTokenization.encodeText(tok, n.get("prompt").asText(), n.get(field).asText(), max));
+        JsonlReader.read(data, (n, where) -> {
+            String field = n.has("response") ? "response" : "completion";
+            if (!n.isObject() || !n.path("prompt").isTextual() || !n.path(field).isTextual()) {
+                throw new IllegalArgumentException(where
+                        + ": expected string fields \"prompt\" and \"response\" (or \"completion\")");
             }
-        }
+            records.add((ObjectNode) n);
+            sequences.add(PairTokenization.encodeText(tok, n.get("prompt").asText(), n.get(field).asText(), max));
+        });
         if (records.isEmpty()) {
             throw new IllegalArgumentException(data + ": no records");
         }

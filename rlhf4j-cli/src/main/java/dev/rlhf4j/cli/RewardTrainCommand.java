@@ -48,8 +48,8 @@ public final class RewardTrainCommand extends TrainCommand {
         List<List<PairExample>> parts = trainEval(all.pairs(), eval, (pairs, n) -> splitByGroup(pairs, n, cfg.seed()));
         List<PairExample> train = parts.get(0);
         eval = parts.get(1);
-        err.printf("%s: %d training pairs (%d truncated, %d dropped at max_length %d), %d held out%n", data,
-                train.size(), all.truncated(), all.dropped(), cfg.maxLength(), eval.size());
+        err.printf("%s: %d training pairs, %d held out; %s%n", data, train.size(), eval.size(),
+                all.describe(cfg.maxLength()));
         int padId = padId(tok);
         List<PairExample> trainPairs = train;
         RewardObjective objective = new RewardObjective(opened.model(), train, eval, cfg, padId, (model, dir) -> {

@@ -6,6 +6,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.rlhf4j.model.Pretrained;
 import dev.rlhf4j.train.RunDirectory;
 import dev.rlhf4j.train.RunFingerprint;
+import dev.rlhf4j.train.data.TextLines;
 import dev.rlhf4j.train.lab.Annotator;
 import dev.rlhf4j.train.lab.HappyEndings;
 import dev.rlhf4j.train.lab.LabData;
@@ -17,7 +18,6 @@ import picocli.CommandLine.Option;
 
 import java.io.IOException;
 import java.io.PrintWriter;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -158,12 +158,22 @@ public final class SimulatePreferencesCommand implements Callable<Integer> {
         if (name.endsWith(".jsonl") || name.endsWith(".jsonl.gz")) {
             return PromptReader.read(file, null).stream().map(Prompt::text).toList();
         }
-        if (!Files.isRegularFile(file)) {
-            throw new IllegalArgumentException(file + ": no such prompt file");
+        List<String> docs = new ArrayList<>();
+        StringBuilder doc = new StringBuilder();
+        try (TextLines lines = TextLines.open(file)) { // strict UTF-8, naming the line of a bad byte
+            for (String line; (line = lines.next()) != null; ) {
+                if (line.isBlank()) {
+                    docs.add(doc.toString());
+                    doc.setLength(0);
+                } else {
+                    doc.append(line).append('\n');
+                }
+            }
         }
+        docs.add(doc.toString());
         List<String> out = new ArrayList<>();
-        for (String doc : Files.readString(file, StandardCharsets.UTF_8).split("\\n\\s*\\n")) {
-            String d = doc.strip().replaceAll("\\s+", " ");
+        for (String document : docs) {
+            String d = document.strip().replaceAll("\\s+", " ");
             int end = -1;
             for (int i = 0; i < d.length(); i++) {
                 char c = d.charAt(i);

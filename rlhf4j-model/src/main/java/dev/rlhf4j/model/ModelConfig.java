@@ -45,7 +45,7 @@ public record ModelConfig(Family family, int vocabSize, int dim, int layers, int
                 throw new IllegalArgumentException("model config: rope_scaling type '" + type
                         + "' is not supported (linear, llama3)");
             }
-            if (!(factor > 0)) {
+            if (!(factor > 0) || Double.isInfinite(factor)) {
                 throw new IllegalArgumentException("model config: rope_scaling factor must be positive, got " + factor);
             }
             if ("llama3".equals(type) && (!(highFreqFactor > lowFreqFactor) || originalMaxPositions <= 0)) {
@@ -97,8 +97,8 @@ public record ModelConfig(Family family, int vocabSize, int dim, int layers, int
             throw new IllegalArgumentException("model config: heads " + heads + " is not a multiple of kvHeads "
                     + kvHeads);
         }
-        if (!(normEps > 0f)) {
-            throw new IllegalArgumentException("model config: normEps must be positive, got " + normEps);
+        if (!(normEps > 0f) || Float.isInfinite(normEps)) {
+            throw new IllegalArgumentException("model config: normEps must be a positive number, got " + normEps);
         }
         if (family == Family.GPT2) {
             if (kvHeads != heads) {
@@ -113,8 +113,9 @@ public record ModelConfig(Family family, int vocabSize, int dim, int layers, int
                 throw new IllegalArgumentException("model config: rotary embeddings need an even head dimension, got "
                         + dim / heads);
             }
-            if (!(ropeTheta > 0)) {
-                throw new IllegalArgumentException("model config: ropeTheta must be positive, got " + ropeTheta);
+            if (!(ropeTheta > 0) || Double.isInfinite(ropeTheta)) {
+                throw new IllegalArgumentException("model config: ropeTheta must be a positive number, got "
+                        + ropeTheta);
             }
             if (ropeStyle == null) {
                 throw new IllegalArgumentException("model config: ropeStyle is required for the Llama family");

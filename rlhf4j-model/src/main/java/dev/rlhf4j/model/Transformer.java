@@ -163,7 +163,7 @@ public final class Transformer {
             return null;
         }
         if (grads == null) {
-            grads = params.zerosLike();
+            grads = params.zerosLike("the gradients");
         }
         return grads;
     }

@@ -46,8 +46,8 @@ public final class AdamW {
 
     public AdamW(Config config, ParamArena params) {
         this.config = config;
-        this.m = params.zerosLike();
-        this.v = params.zerosLike();
+        this.m = params.zerosLike("AdamW's first moments");
+        this.v = params.zerosLike("AdamW's second moments");
     }
 
     public Config config() {

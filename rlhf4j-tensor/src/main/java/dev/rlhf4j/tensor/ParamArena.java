@@ -66,11 +66,11 @@ public final class ParamArena {
         }
 
         public ParamArena allocate() {
-            return new ParamArena(this, MAX_CHUNK);
+            return new ParamArena(this, MAX_CHUNK, "the weights");
         }
 
         ParamArena allocate(int chunkCapacity) {
-            return new ParamArena(this, chunkCapacity);
+            return new ParamArena(this, chunkCapacity, "the weights");
         }
     }
 
@@ -83,7 +83,8 @@ public final class ParamArena {
     private final int[] decayEnd;
     private final long totalSize;
 
-    private ParamArena(Layout layout, int chunkCapacity) {
+    /** {@code purpose} names the arena in the error that refuses it when the heap cannot hold it. */
+    private ParamArena(Layout layout, int chunkCapacity, String purpose) {
         this.layout = layout;
         this.chunkCapacity = chunkCapacity;
         List<Entry> placed = new ArrayList<>();
@@ -121,6 +122,7 @@ public final class ParamArena {
             }
         }
         this.entries = Collections.unmodifiableList(placed);
+        Heap.require(4 * total, "%s of a model of %,d parameters", purpose, total);
         this.chunks = new float[used.size()][];
         this.decayEnd = new int[used.size()];
         for (int c = 0; c < chunks.length; c++) {
@@ -140,7 +142,12 @@ public final class ParamArena {
 
     /** A zero-filled arena with the same layout (gradients, optimizer moments). */
     public ParamArena zerosLike() {
-        return new ParamArena(layout, chunkCapacity);
+        return zerosLike("a copy of the weights");
+    }
+
+    /** A zero-filled arena with the same layout; {@code purpose} ("the gradients") names it if the heap is short. */
+    public ParamArena zerosLike(String purpose) {
+        return new ParamArena(layout, chunkCapacity, purpose);
     }
 
     /** A deep copy: same layout, copied values. */

@@ -61,6 +61,29 @@ public final class Tensor {
         return new Tensor(data, offset, shape);
     }
 
+    /**
+     * The index, counted from {@code offset}, of the first NaN or infinity in {@code data[offset, offset + n)}, or
+     * -1 when all are finite: cheap enough for model loaders to check every weight as they read it. A float is NaN or
+     * infinite when its 8 exponent bits are all ones, and exactly then adding 1 at the lowest of them carries into
+     * the sign bit; OR-ing those sums is a branch-free integer loop the JIT compiles well without the Vector API
+     * (whose start-up a loader should not pay), and only a file with a bad weight is searched a second time.
+     */
+    public static int firstNonFinite(float[] data, int offset, int n) {
+        int carries = 0;
+        for (int i = offset, end = offset + n; i < end; i++) {
+            carries |= (Float.floatToRawIntBits(data[i]) & 0x7F800000) + 0x00800000;
+        }
+        if (carries >= 0) {
+            return -1;
+        }
+        for (int i = 0; i < n; i++) {
+            if (!Float.isFinite(data[offset + i])) {
+                return i;
+            }
+        }
+        return -1;
+    }
+
     public float[] data() {
         return data;
     }

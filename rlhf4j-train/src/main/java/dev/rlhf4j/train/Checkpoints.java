@@ -1,5 +1,6 @@
 package dev.rlhf4j.train;
 
+import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
@@ -122,14 +123,50 @@ public final class Checkpoints {
                 : t.getMessage() == null ? t.getClass().getSimpleName() : t.getMessage();
     }
 
-    /** The {@code trainer_state.json} of a checkpoint. */
+    /**
+     * The {@code trainer_state.json} of a checkpoint, checked: a damaged file (not JSON, not an object, no integer
+     * {@code global_step}, a counter that is not a whole number) fails with one line naming it and what is wrong,
+     * rather than resuming from step 0 or failing later.
+     */
     public static JsonNode readState(Path dir) throws IOException {
         Path stateFile = dir.resolve("trainer_state.json");
         if (!Files.isRegularFile(stateFile)) {
             throw new IllegalArgumentException(dir + ": not a checkpoint (no trainer_state.json)");
         }
-        return JSON.readTree(stateFile.toFile());
+        JsonNode state;
+        try {
+            state = JSON.readTree(stateFile.toFile());
+        } catch (JsonProcessingException e) {
+            throw new IllegalArgumentException(stateFile + ": damaged checkpoint state: not valid JSON ("
+                    + e.getOriginalMessage().lines().findFirst().orElse("") + ")");
+        }
+        if (state == null || !state.isObject()) {
+            throw new IllegalArgumentException(stateFile + ": damaged checkpoint state: not a JSON object");
+        }
+        if (!state.has("global_step")) {
+            throw new IllegalArgumentException(stateFile + ": damaged checkpoint state: no \"global_step\"");
+        }
+        for (String key : COUNTERS) {
+            JsonNode v = state.get(key);
+            if (v != null && (!v.isIntegralNumber() || !v.canConvertToLong() || v.longValue() < 0)) {
+                throw new IllegalArgumentException(stateFile + ": damaged checkpoint state: \"" + key + "\" is " + v
+                        + ", not a whole number >= 0");
+            }
+        }
+        for (String key : List.of("loss_sum", "kl_coef")) {
+            JsonNode v = state.get(key);
+            if (v != null && !v.isNumber()) {
+                throw new IllegalArgumentException(stateFile + ": damaged checkpoint state: \"" + key + "\" is " + v
+                        + ", not a number");
+            }
+        }
+        return state;
     }
+
+    /** The counters of the trainers' states (the training loop's and PPO's). */
+    private static final List<String> COUNTERS = List.of("global_step", "epoch", "position", "adam_step",
+            "num_tokens", "loss_steps", "episode", "prompt_epoch", "prompt_position", "policy_adam_step",
+            "critic_adam_step", "skipped_updates");
 
     /** Restores every tensor of {@code arena} (named with {@code prefix}) from a checkpoint file, in place. */
     public static void restore(Path file, ParamArena arena, String prefix) throws IOException {
@@ -206,7 +243,7 @@ public final class Checkpoints {
                         + " but the model expects " + e.shapeString());
             }
             Tensor t = arena.get(e.name());
-            file.read(name, t.data(), t.offset());
+            file.readWeights(name, t.data(), t.offset());
         }
     }
 

@@ -6,6 +6,7 @@ import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.rlhf4j.model.Transformer;
 import dev.rlhf4j.tensor.AdamW;
+import dev.rlhf4j.tensor.Heap;
 import dev.rlhf4j.tensor.GradClip;
 
 import java.io.BufferedWriter;
@@ -76,6 +77,20 @@ public final class Trainer {
     }
 
     /**
+     * Refuses, before anything is written or allocated, a run whose gradients and AdamW moments (three more copies of
+     * each trained model's parameters) do not fit in the heap that is left: one line with the sizes and the flag that
+     * gives Java more, rather than an {@link OutOfMemoryError} at the first step.
+     */
+    public static void requireTrainingMemory(Transformer... trained) {
+        long parameters = 0, bytes = 0;
+        for (Transformer m : trained) {
+            parameters += m.parameterCount();
+            bytes += 2 * 4 * m.parameterCount() + (m.gradientBytes() == 0 ? 4 * m.parameterCount() : 0);
+        }
+        Heap.require(bytes, "the gradients and AdamW moments of %,d trained parameters", parameters);
+    }
+
+    /**
      * Trains in the configured output directory, locked for the run; with {@code resume}, continues the run found
      * there (checked against this configuration's fingerprint), else the directory must be empty or new.
      */
@@ -98,6 +113,7 @@ public final class Trainer {
                     + "directory " + out);
         }
         Transformer model = objective.model();
+        requireTrainingMemory(model);
         AdamW opt = new AdamW(new AdamW.Config((float) cfg.adamBeta1(), (float) cfg.adamBeta2(),
                 (float) cfg.adamEpsilon(), (float) cfg.weightDecay()), model.params());
         int total = totalSteps();

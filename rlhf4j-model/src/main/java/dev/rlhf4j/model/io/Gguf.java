@@ -236,20 +236,39 @@ public final class Gguf implements AutoCloseable {
         return out;
     }
 
-    private void read(TensorInfo t, float[] dst, int offset) {
+    /** Dequantises the tensor into {@code dst}, refusing NaN and infinite weights with the tensor named. */
+    private void read(TensorInfo t, float[] dst, int offset) throws IOException {
+        if (dequantize(t, dst, offset)) {
+            FiniteWeights.require(dst, offset, (int) t.elements(), t.shape(), file, t.name());
+        }
+    }
+
+    /**
+     * Dequantises; returns whether a value is NaN or infinite, found from the stored bits of F16 and BF16 as they
+     * are converted (all exponent bits set: adding one at the lowest carries out) and by a scan for the others.
+     */
+    private boolean dequantize(TensorInfo t, float[] dst, int offset) {
         long at = t.start();
         int n = (int) t.elements();
         switch (t.type()) {
             case F32 -> MemorySegment.copy(seg, F32, at, dst, offset, n);
             case F16 -> {
+                int special = 0;
                 for (int i = 0; i < n; i++) {
-                    dst[offset + i] = Float.float16ToFloat(seg.get(I16, at + 2L * i));
+                    short h = seg.get(I16, at + 2L * i);
+                    dst[offset + i] = Float.float16ToFloat(h);
+                    special |= (h & 0x7C00) + 0x0400;
                 }
+                return (special & 0x8000) != 0;
             }
             case BF16 -> {
+                int special = 0;
                 for (int i = 0; i < n; i++) {
-                    dst[offset + i] = Float.intBitsToFloat(seg.get(I16, at + 2L * i) << 16);
+                    int bits = seg.get(I16, at + 2L * i) << 16;
+                    dst[offset + i] = Float.intBitsToFloat(bits);
+                    special |= (bits & 0x7F800000) + 0x00800000;
                 }
+                return special < 0;
             }
             case Q8_0 -> {
                 // block_q8_0: f16 scale d, then 32 int8 q; x = d * q
@@ -285,6 +304,7 @@ public final class Gguf implements AutoCloseable {
                 }
             }
         }
+        return Tensor.firstNonFinite(dst, offset, n) >= 0;
     }
 
     /**
@@ -372,11 +392,29 @@ public final class Gguf implements AutoCloseable {
         int dim = integer("llama.embedding_length"), heads = integer("llama.attention.head_count");
         int kvHeads = metadata.containsKey("llama.attention.head_count_kv")
                 ? integer("llama.attention.head_count_kv") : heads;
+        // checked here, before the RoPE check below divides by them, so that the message names the key at fault
+        if (dim <= 0) {
+            throw new IOException(file + ": llama.embedding_length is " + dim + "; it must be positive");
+        }
+        if (heads <= 0) {
+            throw new IOException(file + ": llama.attention.head_count is " + heads + "; a model needs at least one "
+                    + "attention head");
+        }
+        if (dim % heads != 0) {
+            throw new IOException(file + ": llama.embedding_length " + dim + " is not divisible by "
+                    + "llama.attention.head_count " + heads + " (each head takes embedding_length / head_count "
+                    + "dimensions)");
+        }
+        if (kvHeads <= 0 || heads % kvHeads != 0) {
+            throw new IOException(file + ": llama.attention.head_count_kv " + kvHeads + " does not divide "
+                    + "llama.attention.head_count " + heads + " (grouped-query attention shares each key/value head "
+                    + "among head_count / head_count_kv query heads)");
+        }
         boolean partialRope = metadata.containsKey("llama.rope.dimension_count")
                 && integer("llama.rope.dimension_count") * heads != dim;
         if (partialRope) {
             throw new IOException(file + ": llama.rope.dimension_count " + integer("llama.rope.dimension_count")
-                    + " rotates part of each head; rlhf4j rotates whole heads of " + dim / Math.max(heads, 1));
+                    + " rotates part of each head; rlhf4j rotates whole heads of " + dim / heads);
         }
         if (tensors.containsKey("rope_freqs.weight")) {
             throw new IOException(file + ": rope_freqs.weight (Llama 3.1 RoPE scaling factors) is not supported");

@@ -12,6 +12,7 @@ import dev.rlhf4j.tensor.Rope;
 import dev.rlhf4j.tensor.Tensor;
 
 import java.io.IOException;
+import java.nio.charset.CharacterCodingException;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
@@ -131,8 +132,7 @@ public final class HfCheckpoint {
 
     private static ModelConfig gpt2Config(JsonNode root, Path file) throws IOException {
         int dim = requiredInt(root, "n_embd", file);
-        JsonNode inner = root.get("n_inner");
-        int hidden = inner == null || inner.isNull() ? 4 * dim : inner.asInt();
+        int hidden = optionalInt(root, "n_inner", 4 * dim, file);
         String act = root.path("activation_function").asText("gelu_new");
         if (!act.equals("gelu_new") && !act.equals("gelu_pytorch_tanh")) {
             throw new IOException(file + ": activation_function '" + act + "' is not supported (rlhf4j's GPT-2 uses "
@@ -148,18 +148,17 @@ public final class HfCheckpoint {
         int heads = requiredInt(root, "n_head", file);
         return new ModelConfig(ModelConfig.Family.GPT2, requiredInt(root, "vocab_size", file), dim,
                 requiredInt(root, "n_layer", file), heads, heads, hidden, requiredInt(root, "n_positions", file),
-                (float) root.path("layer_norm_epsilon").asDouble(1e-5), 0, null, true, true, null);
+                (float) number(root, "layer_norm_epsilon", 1e-5, file), 0, null, true, true, null);
     }
 
     /** HF's LlamaConfig, MistralConfig and Qwen2Config, with their class defaults for the optional keys. */
     private static ModelConfig llamaConfig(String type, JsonNode root, Path file) throws IOException {
         int dim = requiredInt(root, "hidden_size", file);
         int heads = requiredInt(root, "num_attention_heads", file);
-        JsonNode kv = root.get("num_key_value_heads");
-        int kvHeads = kv == null || kv.isNull() ? heads : kv.asInt();
-        JsonNode headDim = root.get("head_dim");
-        if (headDim != null && !headDim.isNull() && headDim.asInt() * heads != dim) {
-            throw new IOException(file + ": head_dim " + headDim.asInt() + " is not hidden_size / num_attention_heads"
+        int kvHeads = optionalInt(root, "num_key_value_heads", heads, file);
+        int headDim = optionalInt(root, "head_dim", -1, file);
+        if (headDim != -1 && (long) headDim * heads != dim) {
+            throw new IOException(file + ": head_dim " + headDim + " is not hidden_size / num_attention_heads"
                     + " (" + dim + " / " + heads + "), which rlhf4j requires");
         }
         String act = root.path("hidden_act").asText("silu");
@@ -173,7 +172,7 @@ public final class HfCheckpoint {
         if (root.path("mlp_bias").asBoolean(false)) {
             throw new IOException(file + ": mlp_bias=true is not supported");
         }
-        int maxPos = root.path("max_position_embeddings").asInt(type.equals("llama") ? 2048 : 32768);
+        int maxPos = optionalInt(root, "max_position_embeddings", type.equals("llama") ? 2048 : 32768, file);
         // rlhf4j has no sliding-window attention: capping the length at the window keeps every sequence in the
         // range where full causal attention computes the same thing.
         boolean sliding = switch (type) {
@@ -182,17 +181,17 @@ public final class HfCheckpoint {
             default -> false;
         };
         if (sliding) {
-            maxPos = Math.min(maxPos, root.path("sliding_window").asInt(4096));
+            maxPos = Math.min(maxPos, optionalInt(root, "sliding_window", 4096, file));
         }
         return new ModelConfig(ModelConfig.Family.LLAMA, requiredInt(root, "vocab_size", file), dim,
                 requiredInt(root, "num_hidden_layers", file), heads, kvHeads,
                 requiredInt(root, "intermediate_size", file), maxPos,
-                (float) root.path("rms_norm_eps").asDouble(1e-6), root.path("rope_theta").asDouble(10000.0),
+                (float) number(root, "rms_norm_eps", 1e-6, file), number(root, "rope_theta", 10000.0, file),
                 Rope.Style.ROTATE_HALF, root.path("tie_word_embeddings").asBoolean(false), type.equals("qwen2"),
-                ropeScaling(root.get("rope_scaling")));
+                ropeScaling(root.get("rope_scaling"), file));
     }
 
-    private static ModelConfig.RopeScaling ropeScaling(JsonNode s) {
+    private static ModelConfig.RopeScaling ropeScaling(JsonNode s, Path file) throws IOException {
         if (s == null || s.isNull()) {
             return null;
         }
@@ -200,8 +199,8 @@ public final class HfCheckpoint {
         if (type.equals("default")) {
             return null;
         }
-        return new ModelConfig.RopeScaling(type, s.path("factor").asDouble(0), s.path("low_freq_factor").asDouble(0),
-                s.path("high_freq_factor").asDouble(0), s.path("original_max_position_embeddings").asInt(0));
+        return new ModelConfig.RopeScaling(type, number(s, "factor", 0, file), number(s, "low_freq_factor", 0, file),
+                number(s, "high_freq_factor", 0, file), optionalInt(s, "original_max_position_embeddings", 0, file));
     }
 
     // ------------------------------------------------------------------ the name mapping
@@ -367,10 +366,10 @@ public final class HfCheckpoint {
     private static void readPart(Safetensors st, String name, Part p, Tensor param) throws IOException {
         int cols = param.rank() == 2 ? param.dim(1) : 1;
         if (!p.transposed()) {
-            st.read(name, param.data(), param.offset() + p.row0() * cols);
+            st.readWeights(name, param.data(), param.offset() + p.row0() * cols);
             return;
         }
-        float[] src = st.read(name); // [in, out] = [cols, rows] of the parameter
+        float[] src = st.readWeights(name); // [in, out] = [cols, rows] of the parameter
         int rows = param.dim(0);
         float[] dst = param.data();
         for (int r = 0; r < rows; r++) {
@@ -412,7 +411,11 @@ public final class HfCheckpoint {
     static Optional<String> chatTemplate(Path dir) throws IOException {
         Path jinja = dir.resolve("chat_template.jinja");
         if (Files.isRegularFile(jinja)) {
-            return Optional.of(Files.readString(jinja));
+            try {
+                return Optional.of(Files.readString(jinja));
+            } catch (CharacterCodingException e) {
+                throw new IOException(jinja + ": not valid UTF-8 text");
+            }
         }
         Path config = dir.resolve("tokenizer_config.json");
         if (!Files.isRegularFile(config)) {
@@ -613,17 +616,54 @@ public final class HfCheckpoint {
         Files.writeString(file, JSON.writerWithDefaultPrettyPrinter().writeValueAsString(node) + "\n");
     }
 
+    /** A size: a positive whole number (768, not 768.5, "768" or 0). */
     private static int requiredInt(JsonNode root, String key, Path file) throws IOException {
         JsonNode n = root.get(key);
-        if (n == null || !n.canConvertToInt()) {
-            throw new IOException(file + ": \"" + key + "\" must be an integer, got " + n);
+        if (n == null || n.isNull()) {
+            throw new IOException(file + ": \"" + key + "\" is missing; it must be a positive integer");
         }
-        return n.asInt();
+        int v = integer(n, key, file);
+        if (v <= 0) {
+            throw new IOException(file + ": \"" + key + "\" must be a positive integer, got " + n);
+        }
+        return v;
+    }
+
+    /** An optional whole number; absent or null gives {@code fallback}. */
+    private static int optionalInt(JsonNode root, String key, int fallback, Path file) throws IOException {
+        JsonNode n = root.get(key);
+        return n == null || n.isNull() ? fallback : integer(n, key, file);
+    }
+
+    /**
+     * A whole number that fits an int. Jackson's {@code asInt} would read 2.5 as 2 and "768" as 768; a config whose
+     * integer field holds anything else is damaged, and transformers would refuse it too.
+     */
+    private static int integer(JsonNode n, String key, Path file) throws IOException {
+        if (!n.isIntegralNumber() || !n.canConvertToInt()) {
+            throw new IOException(file + ": \"" + key + "\" must be an integer, got " + n
+                    + (n.isTextual() ? " (a string)" : ""));
+        }
+        return n.intValue();
+    }
+
+    /** An optional number (absent or null gives {@code fallback}); a string or other value is refused. */
+    private static double number(JsonNode root, String key, double fallback, Path file) throws IOException {
+        JsonNode n = root.get(key);
+        if (n == null || n.isNull()) {
+            return fallback;
+        }
+        if (!n.isNumber()) {
+            throw new IOException(file + ": \"" + key + "\" must be a number, got " + n
+                    + (n.isTextual() ? " (a string)" : ""));
+        }
+        return n.doubleValue();
     }
 
     private static OptionalInt optionalId(JsonNode root, String key) {
         JsonNode n = root.get(key);
-        return n != null && n.canConvertToInt() ? OptionalInt.of(n.asInt()) : OptionalInt.empty();
+        return n != null && n.isIntegralNumber() && n.canConvertToInt() ? OptionalInt.of(n.intValue())
+                : OptionalInt.empty();
     }
 
     private static List<Integer> ids(JsonNode n) {

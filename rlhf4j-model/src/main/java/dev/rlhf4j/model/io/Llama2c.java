@@ -84,7 +84,7 @@ public final class Llama2c {
                         + expected + " bytes for its header's sizes, found " + seg.byteSize());
             }
             Transformer model = new Transformer(c, Heads.LM);
-            new Reader(seg, model).readAll();
+            new Reader(file, seg, model).readAll();
             return model;
         }
     }
@@ -126,58 +126,70 @@ public final class Llama2c {
         return c.tiedEmbeddings() ? n : n + c.vocabSize() * d;
     }
 
-    /** Walks the arrays in file order, copying each layer's slice into its parameter rows. */
+    /**
+     * Walks the arrays in file order, copying each layer's slice into its parameter rows and refusing NaN or
+     * infinite weights under llama2.c's array names.
+     */
     private static final class Reader {
+        private final Path file;
         private final MemorySegment seg;
         private final Transformer model;
         private long at = HEADER_BYTES;
 
-        Reader(MemorySegment seg, Transformer model) {
+        Reader(Path file, MemorySegment seg, Transformer model) {
+            this.file = file;
             this.seg = seg;
             this.model = model;
         }
 
-        void readAll() {
+        void readAll() throws IOException {
             ModelConfig c = model.config();
             int d = c.dim(), f = c.hiddenDim(), kv = c.kvHeads() * c.headDim();
-            next("wte");
-            perLayer("ln1.weight");
-            perLayer("attn.qkv.weight", 0, d);        // wq
-            perLayer("attn.qkv.weight", d, kv);       // wk
-            perLayer("attn.qkv.weight", d + kv, kv);  // wv
-            perLayer("attn.proj.weight");             // wo
-            perLayer("ln2.weight");
-            perLayer("mlp.fc.weight", 0, f);          // w1: gate
-            perLayer("mlp.proj.weight");              // w2: down
-            perLayer("mlp.fc.weight", f, f);          // w3: up
-            next("ln_f.weight");
+            next("wte", "token_embedding_table");
+            perLayer("ln1.weight", "rms_att_weight");
+            perLayer("attn.qkv.weight", 0, d, "wq");
+            perLayer("attn.qkv.weight", d, kv, "wk");
+            perLayer("attn.qkv.weight", d + kv, kv, "wv");
+            perLayer("attn.proj.weight", "wo");
+            perLayer("ln2.weight", "rms_ffn_weight");
+            perLayer("mlp.fc.weight", 0, f, "w1");    // gate
+            perLayer("mlp.proj.weight", "w2");        // down
+            perLayer("mlp.fc.weight", f, f, "w3");    // up
+            next("ln_f.weight", "rms_final_weight");
             at += 4L * c.maxSeqLen() * c.headDim();   // freq_cis_real, freq_cis_imag
             if (!c.tiedEmbeddings()) {
-                next("lm_head.weight");
+                next("lm_head.weight", "wcls");
             }
         }
 
-        private void perLayer(String suffix) {
+        private void perLayer(String suffix, String array) throws IOException {
             for (int l = 0; l < model.config().layers(); l++) {
-                next("h." + l + "." + suffix);
+                Tensor t = model.params().get("h." + l + "." + suffix);
+                copy(t, 0, t.dim(0), array, l);
             }
         }
 
-        private void perLayer(String suffix, int row0, int rows) {
+        private void perLayer(String suffix, int row0, int rows, String array) throws IOException {
             for (int l = 0; l < model.config().layers(); l++) {
-                copy(model.params().get("h." + l + "." + suffix), row0, rows);
+                copy(model.params().get("h." + l + "." + suffix), row0, rows, array, l);
             }
         }
 
-        private void next(String name) {
+        private void next(String name, String array) throws IOException {
             Tensor t = model.params().get(name);
-            copy(t, 0, t.dim(0));
+            copy(t, 0, t.dim(0), array, -1);
         }
 
-        private void copy(Tensor t, int row0, int rows) {
+        /** Copies the next {@code rows} rows of {@code array} (of {@code layer}, or -1) into {@code t}'s rows. */
+        private void copy(Tensor t, int row0, int rows, String array, int layer) throws IOException {
             int cols = t.rank() == 2 ? t.dim(1) : 1;
             int n = rows * cols;
-            MemorySegment.copy(seg, F32_LE, at, t.data(), t.offset() + row0 * cols, n);
+            int offset = t.offset() + row0 * cols;
+            MemorySegment.copy(seg, F32_LE, at, t.data(), offset, n);
+            if (Tensor.firstNonFinite(t.data(), offset, n) >= 0) {
+                FiniteWeights.require(t.data(), offset, n, t.rank() == 2 ? new int[] {rows, cols} : new int[] {rows},
+                        file, layer < 0 ? array : array + " of layer " + layer);
+            }
             at += 4L * n;
         }
     }

@@ -1,5 +1,7 @@
 package dev.rlhf4j.model.io;
 
+import dev.rlhf4j.tensor.Heap;
+
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
@@ -15,6 +17,14 @@ public final class ModelLoader {
     }
 
     public static LoadedModel load(Path path) throws IOException {
+        try {
+            return dispatch(path);
+        } catch (Heap.Shortage e) {
+            throw new Heap.Shortage(path + ": " + e.getMessage());
+        }
+    }
+
+    private static LoadedModel dispatch(Path path) throws IOException {
         if (!Files.exists(path)) {
             throw new NoSuchFileException(path.toString(), null, "no such model file or directory");
         }

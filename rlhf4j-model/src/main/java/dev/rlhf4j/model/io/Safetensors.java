@@ -21,6 +21,7 @@ import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collections;
+import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -184,6 +185,7 @@ public final class Safetensors implements AutoCloseable {
             throw new IOException(file + ": header is not a JSON object");
         }
         long dataStart = 8 + headerLen, dataSize = size - dataStart;
+        List<TensorInfo> infos = new ArrayList<>();
         for (Map.Entry<String, JsonNode> e : header.properties()) {
             String name = e.getKey();
             if (name.equals("__metadata__")) {
@@ -191,11 +193,45 @@ public final class Safetensors implements AutoCloseable {
                 continue;
             }
             TensorInfo info = tensorInfo(file, name, e.getValue(), dataStart, dataSize);
+            infos.add(info);
             if (tensors.putIfAbsent(name, info) != null) {
                 throw new IOException(file + ": tensor '" + name + "' appears in more than one shard");
             }
         }
+        requireDisjoint(file, infos, dataStart);
         mapped.put(file, seg);
+    }
+
+    /**
+     * Refuses a file whose tensors share bytes: writing one would change another, and a header that points two
+     * tensors at one range is corrupt or crafted (the safetensors library refuses it too).
+     */
+    /** A class rather than a lambda: the first lambda a loader runs costs a cold JVM tens of milliseconds. */
+    private static final Comparator<TensorInfo> BY_START = new Comparator<>() {
+        @Override
+        public int compare(TensorInfo a, TensorInfo b) {
+            return Long.compare(a.start(), b.start());
+        }
+    };
+
+    private static void requireDisjoint(Path file, List<TensorInfo> infos, long dataStart) throws IOException {
+        TensorInfo[] sorted = new TensorInfo[infos.size()];
+        int count = 0;
+        for (TensorInfo t : infos) {
+            if (t.byteSize() > 0) {
+                sorted[count++] = t;
+            }
+        }
+        Arrays.sort(sorted, 0, count, BY_START);
+        for (int i = 1; i < count; i++) {
+            TensorInfo a = sorted[i - 1], b = sorted[i];
+            if (b.start() < a.start() + a.byteSize()) {
+                throw new IOException(file + ": tensors '" + a.name() + "' (data_offsets [" + (a.start() - dataStart)
+                        + ", " + (a.start() - dataStart + a.byteSize()) + "]) and '" + b.name() + "' (data_offsets ["
+                        + (b.start() - dataStart) + ", " + (b.start() - dataStart + b.byteSize()) + "]) overlap; "
+                        + "the header is corrupt");
+            }
+        }
     }
 
     private static TensorInfo tensorInfo(Path file, String name, JsonNode node, long dataStart, long dataSize)
@@ -277,6 +313,27 @@ public final class Safetensors implements AutoCloseable {
 
     /** Converts the tensor into {@code dst} from {@code offset} on. */
     public void read(String name, float[] dst, int offset) throws IOException {
+        convert(name, dst, offset, false);
+    }
+
+    /**
+     * The tensor as weights: converted into {@code dst} from {@code offset} on like
+     * {@link #read(String, float[], int)}, and refused, naming it and its first bad element, if it holds a NaN or an
+     * infinity. What model and checkpoint loaders use; {@code read} returns the values as stored, whatever they are.
+     */
+    public void readWeights(String name, float[] dst, int offset) throws IOException {
+        if (convert(name, dst, offset, true)) {
+            TensorInfo info = info(name);
+            FiniteWeights.require(dst, offset, (int) info.elements(), info.shape(), info.file(), name);
+        }
+    }
+
+    /**
+     * Converts the tensor into {@code dst}; returns whether it holds a NaN or an infinity. F16 and BF16 values are
+     * checked from their stored bits as they are converted (all exponent bits set: adding one at the lowest carries
+     * out), at no measurable cost; F32 values, copied in bulk, are scanned afterwards when {@code check} is set.
+     */
+    private boolean convert(String name, float[] dst, int offset, boolean check) throws IOException {
         TensorInfo info = info(name);
         long n = info.elements();
         if (offset < 0 || offset + n > dst.length) {
@@ -286,21 +343,44 @@ public final class Safetensors implements AutoCloseable {
         MemorySegment seg = mapped.get(info.file());
         long at = info.start();
         switch (info.dtype()) {
-            case F32 -> MemorySegment.copy(seg, F32_LE, at, dst, offset, (int) n);
+            case F32 -> {
+                MemorySegment.copy(seg, F32_LE, at, dst, offset, (int) n);
+                return check && Tensor.firstNonFinite(dst, offset, (int) n) >= 0;
+            }
             case F16 -> {
+                int special = 0;
                 for (int i = 0; i < n; i++) {
-                    dst[offset + i] = Float.float16ToFloat(seg.get(I16_LE, at + 2L * i));
+                    short h = seg.get(I16_LE, at + 2L * i);
+                    dst[offset + i] = Float.float16ToFloat(h);
+                    special |= (h & 0x7C00) + 0x0400;
                 }
+                return (special & 0x8000) != 0;
             }
             case BF16 -> {
                 // bfloat16 is the top half of a float32
+                int special = 0;
                 for (int i = 0; i < n; i++) {
-                    dst[offset + i] = Float.intBitsToFloat(seg.get(I16_LE, at + 2L * i) << 16);
+                    int bits = seg.get(I16_LE, at + 2L * i) << 16;
+                    dst[offset + i] = Float.intBitsToFloat(bits);
+                    special |= (bits & 0x7F800000) + 0x00800000;
                 }
+                return special < 0;
             }
             default -> throw new IOException(info.file() + ": tensor '" + name + "' has dtype " + info.dtype()
                     + "; rlhf4j reads F32, F16 and BF16");
         }
+    }
+
+    /** {@link #readWeights(String, float[], int)} into a new array. */
+    public float[] readWeights(String name) throws IOException {
+        TensorInfo info = info(name);
+        if (info.elements() > Integer.MAX_VALUE - 8) {
+            throw new IOException(info.file() + ": tensor '" + name + "' " + info.shapeString()
+                    + " is too large for one array");
+        }
+        float[] out = new float[(int) info.elements()];
+        readWeights(name, out, 0);
+        return out;
     }
 
     private String describeSource() {

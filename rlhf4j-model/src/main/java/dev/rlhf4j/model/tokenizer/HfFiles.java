@@ -8,6 +8,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.rlhf4j.model.tokenizer.AddedVocabulary.AddedToken;
 
 import java.io.IOException;
+import java.nio.charset.CharacterCodingException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -126,7 +127,12 @@ final class HfFiles {
         Path mergesFile = dir.resolve("merges.txt");
         Map<String, Integer> vocab = new LinkedHashMap<>();
         Json.readObject(vocabFile).properties().forEach(e -> vocab.put(e.getKey(), e.getValue().asInt()));
-        List<String> lines = Files.readAllLines(mergesFile);
+        List<String> lines;
+        try {
+            lines = Files.readAllLines(mergesFile);
+        } catch (CharacterCodingException e) {
+            throw new IOException(mergesFile + ": not valid UTF-8 text");
+        }
         List<String[]> merges = new ArrayList<>();
         for (int i = 0; i < lines.size(); i++) {
             String line = lines.get(i);

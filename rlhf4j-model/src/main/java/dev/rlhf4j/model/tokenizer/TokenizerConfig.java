@@ -7,6 +7,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.rlhf4j.model.tokenizer.AddedVocabulary.AddedToken;
 
 import java.io.IOException;
+import java.nio.charset.CharacterCodingException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -120,7 +121,11 @@ record TokenizerConfig(ObjectNode original, Map<String, String> specialTokens, L
             return t.get(0).path("template").asText();
         }
         Path jinja = dir.resolve("chat_template.jinja");
-        return Files.exists(jinja) ? Files.readString(jinja) : null;
+        try {
+            return Files.exists(jinja) ? Files.readString(jinja) : null;
+        } catch (CharacterCodingException e) {
+            throw new IOException(jinja + ": not valid UTF-8 text");
+        }
     }
 
     /**

@@ -289,6 +289,36 @@ class CkptGgufTest {
         assertOneLine(assertThrows(IOException.class, () -> Gguf.load(extra)), extra.toString(), "blk.0.attn_q.bias");
     }
 
+    @Test
+    void headCountsAreNamedBeforeRopeIsBlamed() throws IOException {
+        Transformer m = TestModels.random(TestModels.llama(2, true, false, Rope.Style.INTERLEAVED), Heads.LM, 3);
+        // later keys replace earlier ones, as in a file whose converter wrote a bad value
+        Path zero = write(llamaGguf(m).kv("llama.rope.dimension_count", U32, 6)
+                .kv("llama.attention.head_count", U32, 0), 3, 32);
+        assertEquals(zero + ": llama.attention.head_count is 0; a model needs at least one attention head",
+                assertThrows(IOException.class, () -> Gguf.load(zero)).getMessage());
+        Path seven = write(llamaGguf(m).kv("llama.rope.dimension_count", U32, 6)
+                .kv("llama.embedding_length", U32, 7), 3, 32);
+        assertEquals(seven + ": llama.embedding_length 7 is not divisible by llama.attention.head_count 4 (each "
+                + "head takes embedding_length / head_count dimensions)",
+                assertThrows(IOException.class, () -> Gguf.load(seven)).getMessage());
+        Path kv = write(llamaGguf(m).kv("llama.attention.head_count_kv", U32, 3), 3, 32);
+        assertTrue(assertThrows(IOException.class, () -> Gguf.load(kv)).getMessage().startsWith(kv
+                + ": llama.attention.head_count_kv 3 does not divide llama.attention.head_count 4"));
+    }
+
+    @Test
+    void aNanWeightIsRefusedNamingTheGgufTensor() throws IOException {
+        Transformer m = TestModels.random(TestModels.llama(2, true, false, Rope.Style.INTERLEAVED), Heads.LM, 3);
+        Tensor proj = m.params().get("h.1.attn.proj.weight");
+        proj.data()[proj.offset() + 5 * proj.dim(1) + 3] = Float.NaN;
+        Path file = write(llamaGguf(m), 3, 32);
+        IOException e = assertThrows(IOException.class, () -> Gguf.load(file));
+        assertTrue(e.getMessage().startsWith(file + ": tensor 'blk.1.attn_output.weight' [24, 24] holds NaN at "
+                + "[5, 3] (element 123 of 576)"), e.getMessage());
+        assertFalse(e.getMessage().contains("\n"));
+    }
+
     // ------------------------------------------------------------------ helpers
 
     /** A GGUF file of {@code m} as llama.cpp's converter lays it out, in F32. */

@@ -7,28 +7,26 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.rlhf4j.model.chat.ChatTemplate;
 
-import java.io.BufferedReader;
+import java.io.EOFException;
 import java.io.IOException;
 import java.io.InputStream;
-import java.nio.charset.CharacterCodingException;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Locale;
+import java.util.zip.ZipException;
 
 import static dev.rlhf4j.train.data.JsonFields.describe;
 import static dev.rlhf4j.train.data.JsonFields.messages;
-import static dev.rlhf4j.train.data.JsonFields.parseLine;
 import static dev.rlhf4j.train.data.JsonFields.present;
 
 /**
  * Reads dataset files in TRL's formats.
  *
- * <p>A {@code .jsonl} or {@code .json} file holds one JSON object per line (blank lines are skipped), or — a
- * {@code .json} file whose first character is {@code [} — one array of objects, as HF {@code datasets} also
- * accepts. Each object's format is recognised from its fields, in this order; other fields are ignored:
+ * <p>A {@code .jsonl} or {@code .json} file holds one JSON object per line (read by {@link JsonlReader}: blank lines
+ * skipped, a byte-order mark, strict UTF-8 and a size limit per record), or — a {@code .json} file whose first
+ * character is {@code [} — one array of objects, as HF {@code datasets} also accepts. Any file may be gzipped
+ * ({@code .jsonl.gz}, {@code .json.gz}, {@code .txt.gz}). Each object's format is recognised from its fields, in this
+ * order; other fields are ignored:
  * <ul>
  *   <li>{@code "messages"}: a conversation, a list of {@code {"role", "content"}} objects;</li>
  *   <li>{@code "prompt"} and {@code "completion"}: two strings, or two lists of messages (TRL's conversational
@@ -41,10 +39,7 @@ import static dev.rlhf4j.train.data.JsonFields.present;
  * {@code data.jsonl:7: "messages"[1] has no "content"}.
  */
 public final class DatasetReader {
-    private static final ObjectMapper JSON = new ObjectMapper();
     private static final String EXPECTED = "expected \"text\", \"prompt\" and \"completion\", or \"messages\"";
-    /** Some editors start UTF-8 files with a byte-order mark; it is not part of the first line. */
-    private static final String BOM = "\uFEFF";
 
     private DatasetReader() {
     }
@@ -56,18 +51,14 @@ public final class DatasetReader {
      * @throws IllegalArgumentException for malformed content ({@code FILE:LINE: ...}) or a file without records
      */
     public static List<DataRecord> read(Path file) throws IOException {
-        String name = file.getFileName().toString().toLowerCase(Locale.ROOT);
+        String name = TextLines.formatName(file);
         List<DataRecord> records = new ArrayList<>();
-        try {
-            if (name.endsWith(".json") && startsWithArray(file)) {
-                readJsonArray(file, records);
-            } else if (name.endsWith(".jsonl") || name.endsWith(".json")) {
-                readJsonLines(file, records);
-            } else {
-                readDocuments(file, records);
-            }
-        } catch (CharacterCodingException e) {
-            throw new IllegalArgumentException(file + ": not valid UTF-8 text");
+        if (name.endsWith(".json") && JsonlReader.startsWithArray(file)) {
+            readJsonArray(file, records);
+        } else if (name.endsWith(".jsonl") || name.endsWith(".json")) {
+            JsonlReader.read(file, (node, where) -> records.add(record(node, where)));
+        } else {
+            readDocuments(file, records);
         }
         if (records.isEmpty()) {
             throw new IllegalArgumentException(file + ": no records");
@@ -75,63 +66,33 @@ public final class DatasetReader {
         return records;
     }
 
-    private static void readJsonLines(Path file, List<DataRecord> records) throws IOException {
-        try (BufferedReader in = Files.newBufferedReader(file, StandardCharsets.UTF_8)) {
-            int number = 0;
-            for (String line; (line = in.readLine()) != null; ) {
-                number++;
-                if (number == 1 && line.startsWith(BOM)) {
-                    line = line.substring(1);
-                }
-                if (line.isBlank()) {
-                    continue;
-                }
-                String where = file + ":" + number;
-                records.add(record(parseLine(line, where), where));
-            }
-        }
-    }
-
-    private static boolean startsWithArray(Path file) throws IOException {
-        try (BufferedReader in = Files.newBufferedReader(file, StandardCharsets.UTF_8)) {
-            for (int c; (c = in.read()) != -1; ) {
-                if (c != BOM.charAt(0) && !Character.isWhitespace(c)) {
-                    return c == '[';
-                }
-            }
-            return false;
-        }
-    }
-
     /** One top-level array, streamed element by element; each record is named by the line where it starts. */
     private static void readJsonArray(Path file, List<DataRecord> records) throws IOException {
-        try (InputStream bytes = Files.newInputStream(file); JsonParser parser = JSON.createParser(bytes)) {
+        ObjectMapper json = JsonlReader.JSON;
+        int line = 1;
+        try (InputStream bytes = TextLines.openBytes(file); JsonParser parser = json.createParser(bytes)) {
             parser.nextToken(); // the opening '[' that startsWithArray saw
             // At the end of input inside the array, nextToken throws rather than returning null.
             while (parser.nextToken() != JsonToken.END_ARRAY) {
-                int line = parser.currentTokenLocation().getLineNr();
-                records.add(record(JSON.readTree(parser), file + ":" + line));
+                line = parser.currentTokenLocation().getLineNr();
+                records.add(record(json.readTree(parser), file + ":" + line));
             }
             if (parser.nextToken() != null) {
                 throw new IllegalArgumentException(file + ":" + parser.currentTokenLocation().getLineNr()
                         + ": not valid JSON (more after the closing ']')");
             }
         } catch (JsonProcessingException e) {
-            int line = e.getLocation() == null ? 0 : e.getLocation().getLineNr();
-            throw new IllegalArgumentException(file + ":" + line + ": not valid JSON (" + e.getOriginalMessage()
-                    + ")");
+            throw JsonlReader.invalid(e, file + ":" + (e.getLocation() == null ? line : e.getLocation().getLineNr()));
+        } catch (ZipException | EOFException e) {
+            throw TextLines.notGzip(file, e);
         }
     }
 
     /** Plain text: documents are separated by one or more blank lines, as in TinyStories' text dumps. */
     private static void readDocuments(Path file, List<DataRecord> records) throws IOException {
-        try (BufferedReader in = Files.newBufferedReader(file, StandardCharsets.UTF_8)) {
+        try (TextLines lines = TextLines.open(file)) {
             StringBuilder document = new StringBuilder();
-            boolean first = true;
-            for (String line; (line = in.readLine()) != null; first = false) {
-                if (first && line.startsWith(BOM)) {
-                    line = line.substring(1);
-                }
+            for (String line; (line = lines.next()) != null; ) {
                 if (line.isBlank()) {
                     endDocument(document, records);
                 } else {

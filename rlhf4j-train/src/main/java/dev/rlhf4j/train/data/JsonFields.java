@@ -1,12 +1,8 @@
 package dev.rlhf4j.train.data;
 
-import com.fasterxml.jackson.core.JsonParser;
-import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.rlhf4j.model.chat.ChatTemplate;
 
-import java.io.IOException;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
@@ -16,23 +12,7 @@ import java.util.Locale;
  * e.g. {@code FILE:LINE}), the field and what was found instead.
  */
 public final class JsonFields {
-    private static final ObjectMapper JSON = new ObjectMapper();
-
     private JsonFields() {
-    }
-
-    /** One JSON value; anything after it is an error, so that {@code {...} x} is not read as its first object. */
-    public static JsonNode parseLine(String line, String where) throws IOException {
-        try (JsonParser parser = JSON.createParser(line)) {
-            JsonNode node = JSON.readTree(parser);
-            if (parser.nextToken() != null) {
-                throw new IllegalArgumentException(where + ": not valid JSON (more after the first value, at column "
-                        + parser.currentTokenLocation().getColumnNr() + ")");
-            }
-            return node;
-        } catch (JsonProcessingException e) {
-            throw new IllegalArgumentException(where + ": not valid JSON (" + e.getOriginalMessage() + ")");
-        }
     }
 
     /** The value of {@code field}, which must be there. */

@@ -26,8 +26,9 @@ public final class PairTokenization {
      * the generation prompt, encoded without added special tokens (the template writes its own).
      *
      * <p>A side longer than {@code maxLength} keeps its first {@code maxLength} tokens (TRL truncates the end); the
-     * pair counts in {@code truncated}. A pair whose two sides are then the same tokens is dropped and counted in
-     * {@code dropped}: its loss would be constant and its gradient zero.
+     * pair counts in {@code truncated}. A pair whose two sides are the same tokens is dropped, since its loss would be
+     * constant and its gradient zero: counted in {@code identical} when they were the same before any cut (chosen ==
+     * rejected), in {@code equalAfterCut} when the cut made them so.
      *
      * @param chat needed only when there are chat pairs; may be null otherwise
      * @throws IllegalArgumentException when no pair is left, a chat pair has no template or the template rejects it,
@@ -39,7 +40,7 @@ public final class PairTokenization {
             throw new IllegalArgumentException("maximum length must be at least 1, got " + maxLength);
         }
         List<PairExample> pairs = new ArrayList<>(records.size());
-        int truncated = 0, dropped = 0;
+        int truncated = 0, identical = 0, equalAfterCut = 0;
         for (int i = 0; i < records.size(); i++) {
             PreferenceRecord record = records.get(i);
             String name = "record " + (i + 1) + " of " + records.size();
@@ -56,14 +57,18 @@ public final class PairTokenization {
                     rejected = tokenizer.encode(render(p.prompt(), p.rejected(), chat, name), false);
                 }
             }
+            if (Arrays.equals(chosen, rejected)) {
+                identical++;
+                continue;
+            }
             if (chosen.length > maxLength || rejected.length > maxLength) {
                 truncated++;
                 chosen = Arrays.copyOf(chosen, Math.min(chosen.length, maxLength));
                 rejected = Arrays.copyOf(rejected, Math.min(rejected.length, maxLength));
-            }
-            if (Arrays.equals(chosen, rejected)) {
-                dropped++;
-                continue;
+                if (Arrays.equals(chosen, rejected)) {
+                    equalAfterCut++;
+                    continue;
+                }
             }
             if (chosen.length == 0 || rejected.length == 0) {
                 throw new IllegalArgumentException(name + ": the " + (chosen.length == 0 ? "chosen" : "rejected")
@@ -72,11 +77,11 @@ public final class PairTokenization {
             pairs.add(new PairExample(chosen, rejected, record.margin(), record.group()));
         }
         if (pairs.isEmpty()) {
-            throw new IllegalArgumentException("no preference pair is left: " + dropped + " of " + records.size()
-                    + " had the same tokens on both sides (" + truncated + " cut to the maximum length of "
-                    + maxLength + ")");
+            throw new IllegalArgumentException("no preference pair is left of " + records.size() + ": " + identical
+                    + " identical (chosen == rejected), " + equalAfterCut + " with the same tokens on both sides after "
+                    + "the cut to the maximum length of " + maxLength);
         }
-        return new TokenizedPairs(pairs, truncated, dropped);
+        return new TokenizedPairs(pairs, truncated, identical, equalAfterCut);
     }
 
     /**

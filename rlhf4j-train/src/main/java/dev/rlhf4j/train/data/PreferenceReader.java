@@ -7,26 +7,17 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.rlhf4j.model.chat.ChatTemplate.Message;
 
-import java.io.BufferedInputStream;
-import java.io.BufferedReader;
 import java.io.EOFException;
 import java.io.IOException;
 import java.io.InputStream;
-import java.io.InputStreamReader;
-import java.nio.charset.CharacterCodingException;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Locale;
-import java.util.zip.GZIPInputStream;
 import java.util.zip.ZipException;
 
 import static dev.rlhf4j.train.data.JsonFields.describe;
 import static dev.rlhf4j.train.data.JsonFields.messageField;
 import static dev.rlhf4j.train.data.JsonFields.messages;
-import static dev.rlhf4j.train.data.JsonFields.parseLine;
 import static dev.rlhf4j.train.data.JsonFields.present;
 import static dev.rlhf4j.train.data.JsonFields.string;
 
@@ -34,7 +25,8 @@ import static dev.rlhf4j.train.data.JsonFields.string;
  * Reads preference data in the formats of TRL and of the public preference datasets.
  *
  * <p>A {@code .jsonl} or {@code .json} file, optionally gzipped ({@code .jsonl.gz}, {@code .json.gz}), holds one JSON
- * object per line (blank lines skipped), or — a {@code .json} file whose first character is {@code [} — one array of
+ * object per line (read by {@link JsonlReader}: blank lines skipped, a byte-order mark, strict UTF-8 and a size limit
+ * per record), or — a {@code .json} file whose first character is {@code [} — one array of
  * objects, streamed element by element. Each object's format is recognised from its fields, in this order; other
  * fields are ignored:
  * <ul>
@@ -74,13 +66,9 @@ import static dev.rlhf4j.train.data.JsonFields.string;
  * {@code jq '.[K]'}) and the field: {@code prefs.jsonl:7: "ranking"[2] is 5, not an index of the 4 responses}.
  */
 public final class PreferenceReader {
-    private static final ObjectMapper JSON = new ObjectMapper();
     private static final String ASSISTANT_TURN = "\n\nAssistant:";
     private static final String EXPECTED = "expected \"chosen\" and \"rejected\", \"responses\" and \"ranking\", "
             + "\"conversations\" (ShareGPT), or \"question\", \"response_j\" and \"response_k\"";
-    /** Some editors start UTF-8 files with a byte-order mark; it is not part of the first line. */
-    private static final String BOM = "\uFEFF";
-
     private final List<PreferenceRecord> records = new ArrayList<>();
     private int rankings;
 
@@ -94,25 +82,16 @@ public final class PreferenceReader {
      * @throws IllegalArgumentException for a file of another type, malformed content or a file without records
      */
     public static List<PreferenceRecord> read(Path file) throws IOException {
-        String name = file.getFileName().toString().toLowerCase(Locale.ROOT);
-        boolean gzip = name.endsWith(".gz");
-        String type = gzip ? name.substring(0, name.length() - ".gz".length()) : name;
+        String type = TextLines.formatName(file);
         if (!type.endsWith(".jsonl") && !type.endsWith(".json")) {
             throw new IllegalArgumentException(file + ": preference data must be a .jsonl, .json, .jsonl.gz or "
                     + ".json.gz file");
         }
         PreferenceReader reader = new PreferenceReader();
-        try {
-            if (type.endsWith(".json") && startsWithArray(file, gzip)) {
-                reader.readArray(file, gzip);
-            } else {
-                reader.readLines(file, gzip);
-            }
-        } catch (CharacterCodingException e) {
-            throw new IllegalArgumentException(file + ": not valid UTF-8 text");
-        } catch (ZipException | EOFException e) {
-            // Only the gzip stream throws these: a file that is not gzip, or one cut short.
-            throw new IllegalArgumentException(file + ": not a complete gzip file (" + e.getMessage() + ")");
+        if (type.endsWith(".json") && JsonlReader.startsWithArray(file)) {
+            reader.readArray(file);
+        } else {
+            JsonlReader.read(file, reader::add);
         }
         if (reader.records.isEmpty()) {
             throw new IllegalArgumentException(file + ": no preference records");
@@ -120,61 +99,26 @@ public final class PreferenceReader {
         return List.copyOf(reader.records);
     }
 
-    private static InputStream open(Path file, boolean gzip) throws IOException {
-        InputStream in = new BufferedInputStream(Files.newInputStream(file));
-        return gzip ? new GZIPInputStream(in) : in;
-    }
-
-    private static boolean startsWithArray(Path file, boolean gzip) throws IOException {
-        try (BufferedReader in = utf8(open(file, gzip))) {
-            for (int c; (c = in.read()) != -1; ) {
-                if (c != BOM.charAt(0) && !Character.isWhitespace(c)) {
-                    return c == '[';
-                }
-            }
-            return false;
-        }
-    }
-
-    /** A reader that reports malformed UTF-8 instead of replacing it. */
-    private static BufferedReader utf8(InputStream in) {
-        return new BufferedReader(new InputStreamReader(in, StandardCharsets.UTF_8.newDecoder()));
-    }
-
-    private void readLines(Path file, boolean gzip) throws IOException {
-        try (BufferedReader in = utf8(open(file, gzip))) {
-            int number = 0;
-            for (String line; (line = in.readLine()) != null; ) {
-                number++;
-                if (number == 1 && line.startsWith(BOM)) {
-                    line = line.substring(1);
-                }
-                if (!line.isBlank()) {
-                    String where = file + ":" + number;
-                    add(parseLine(line, where), where);
-                }
-            }
-        }
-    }
-
     /**
      * One top-level array, element by element. Elements are named by index rather than line because such files are
      * often written on a single line (StackExchange-paired's is).
      */
-    private void readArray(Path file, boolean gzip) throws IOException {
+    private void readArray(Path file) throws IOException {
+        ObjectMapper json = JsonlReader.JSON;
         int element = 0;
-        try (InputStream bytes = open(file, gzip); JsonParser parser = JSON.createParser(bytes)) {
+        try (InputStream bytes = TextLines.openBytes(file); JsonParser parser = json.createParser(bytes)) {
             parser.nextToken(); // the opening '[' that startsWithArray saw
             // At the end of input inside the array, nextToken throws rather than returning null.
             for (; parser.nextToken() != JsonToken.END_ARRAY; element++) {
-                add(JSON.readTree(parser), file + ": element " + element);
+                add(json.readTree(parser), file + ": element " + element);
             }
             if (parser.nextToken() != null) {
                 throw new IllegalArgumentException(file + ": not valid JSON (more after the closing ']')");
             }
         } catch (JsonProcessingException e) {
-            throw new IllegalArgumentException(file + ": element " + element + ": not valid JSON ("
-                    + e.getOriginalMessage() + ")");
+            throw JsonlReader.invalid(e, file + ": element " + element);
+        } catch (ZipException | EOFException e) {
+            throw TextLines.notGzip(file, e);
         }
     }
 

@@ -16,6 +16,7 @@ import dev.rlhf4j.tensor.Rng;
 import dev.rlhf4j.tensor.Tensor;
 import dev.rlhf4j.tensor.TokenLogProbs;
 import dev.rlhf4j.train.Checkpoints;
+import dev.rlhf4j.train.Trainer;
 import dev.rlhf4j.train.LrSchedule;
 import dev.rlhf4j.train.Progress;
 import dev.rlhf4j.train.RunDirectory;
@@ -130,12 +131,10 @@ public final class PpoTrainer {
         int maxSeq = Math.min(policy.config().maxSeqLen(), critic.config().maxSeqLen());
         this.promptTokens = new ArrayList<>(prompts.size());
         for (int i = 0; i < prompts.size(); i++) {
-            int[] ids = Rollouts.encodePrompt(tokenizer, prompts.get(i));
-            if (ids.length + cfg.responseLength > maxSeq) {
-                throw new IllegalArgumentException("prompt " + (i + 1) + " has " + ids.length + " tokens; with "
-                        + "response_length " + cfg.responseLength + " it exceeds the models' maximum sequence length "
-                        + "of " + maxSeq);
-            }
+            Prompt prompt = prompts.get(i);
+            int[] ids = Rollouts.encodePrompt(tokenizer, prompt);
+            PromptReader.checkLength(prompt.source() != null ? prompt.source() : "prompt " + (i + 1), ids.length,
+                    cfg.responseLength, "response_length " + cfg.responseLength, maxSeq);
             promptTokens.add(ids);
         }
         this.generator = new Generator(policy, tokenizer);
@@ -174,6 +173,7 @@ public final class PpoTrainer {
      * found there. A run that had already finished is left as it is: nothing is trained or written.
      */
     public Result train(RunDirectory run) throws IOException {
+        Trainer.requireTrainingMemory(policy, critic);
         Path out = cfg.outputDir;
         if (!run.dir().toAbsolutePath().normalize().equals(out.toAbsolutePath().normalize())) {
             throw new IllegalArgumentException("the run directory " + run.dir() + " is not the configured output "

@@ -3,91 +3,113 @@ package dev.rlhf4j.train.ppo;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.rlhf4j.model.chat.ChatTemplate;
 import dev.rlhf4j.train.data.JsonFields;
+import dev.rlhf4j.train.data.JsonlReader;
 
-import java.io.BufferedReader;
 import java.io.IOException;
-import java.io.InputStreamReader;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.zip.GZIPInputStream;
 
 /**
- * Prompts for PPO from JSONL (optionally gzipped), one record per line, as TRL's prompt-only datasets hold them:
+ * Prompt files, as {@code rlhf4j ppo --prompts} and {@code rlhf4j generate --prompts} both read them: JSON Lines
+ * (optionally gzipped; read by {@link JsonlReader}, so a byte-order mark is skipped and malformed UTF-8, trailing
+ * garbage and over-long records are refused), one record per line, as TRL's prompt-only datasets hold them:
  * {@code {"prompt": "text"}} (used as it is), or a conversation, {@code {"prompt": [{"role","content"}, ...]}} or
  * {@code {"messages": [...]}}, rendered with the chat template and its generation prompt (a trailing assistant
- * turn in {@code messages} is dropped: that is the response PPO will sample). Other fields are ignored, so
- * preference files can serve as prompt files. Errors name the file and line.
+ * turn in {@code messages} is dropped: that is the response to be sampled). Other fields are ignored, so
+ * preference and SFT files can serve as prompt files. Errors name the file and line.
  */
 public final class PromptReader {
+    /**
+     * One prompt record as written: {@code text}, or a conversation of {@code messages} (the other is null);
+     * {@code where} is its {@code FILE:LINE}.
+     */
+    public record Record(String where, String text, List<ChatTemplate.Message> messages) {
+        public boolean isChat() {
+            return messages != null;
+        }
+    }
+
     private PromptReader() {
     }
 
+    /** The prompts of {@code file}, conversations rendered with {@code chat} (may be null when there are none). */
     public static List<Prompt> read(Path file, ChatTemplate chat) throws IOException {
-        if (!Files.isRegularFile(file)) {
-            throw new IllegalArgumentException(file + ": no such prompt file");
-        }
         List<Prompt> out = new ArrayList<>();
-        var in = Files.newInputStream(file);
-        var stream = file.toString().endsWith(".gz") ? new GZIPInputStream(in) : in;
-        try (BufferedReader r = new BufferedReader(new InputStreamReader(stream, StandardCharsets.UTF_8))) {
-            String line;
-            int n = 0;
-            while ((line = r.readLine()) != null) {
-                n++;
-                if (line.isBlank()) {
-                    continue;
+        for (Record r : records(file)) {
+            if (r.isChat()) {
+                out.add(new Prompt(render(r.messages(), chat, r.where()), true, r.where()));
+            } else {
+                if (r.text().isEmpty()) {
+                    throw new IllegalArgumentException(r.where() + ": \"prompt\" is empty");
                 }
-                String where = file + ":" + n;
-                JsonNode node = JsonFields.parseLine(line, where);
-                if (node == null || !node.isObject()) {
-                    throw new IllegalArgumentException(where + ": a prompt record must be a JSON object, not "
-                            + (node == null ? "nothing" : JsonFields.describe(node)));
-                }
-                String field = node.has("prompt") ? "prompt" : "messages";
-                JsonNode p = node.get(field);
-                if (p == null) {
-                    throw new IllegalArgumentException(where + ": no \"prompt\" (or \"messages\") field");
-                }
-                if (p.isTextual()) {
-                    if (p.asText().isEmpty()) {
-                        throw new IllegalArgumentException(where + ": \"" + field + "\" is empty");
-                    }
-                    out.add(Prompt.plain(p.asText()));
-                } else if (p.isArray()) {
-                    out.add(new Prompt(render(JsonFields.messages(p, field, where), chat, where,
-                            field.equals("messages")), true));
-                } else {
-                    throw new IllegalArgumentException(where + ": \"" + field + "\" must be a string or a list of "
-                            + "messages, not " + JsonFields.describe(p));
-                }
+                out.add(new Prompt(r.text(), false, r.where()));
             }
         }
+        return out;
+    }
+
+    /** The records of {@code file} as written; at least one. */
+    public static List<Record> records(Path file) throws IOException {
+        List<Record> out = new ArrayList<>();
+        JsonlReader.read(file, (node, where) -> out.add(record(node, where)));
         if (out.isEmpty()) {
             throw new IllegalArgumentException(file + ": no prompts");
         }
         return out;
     }
 
-    private static String render(List<ChatTemplate.Message> messages, ChatTemplate chat, String where,
-                                 boolean dropLastAssistant) {
+    private static Record record(JsonNode node, String where) {
+        if (!node.isObject()) {
+            throw new IllegalArgumentException(where + ": a prompt record must be a JSON object, not "
+                    + JsonFields.describe(node));
+        }
+        // "prompt" wins when it holds something, so that {"prompt": null, "messages": [...]} is a conversation
+        String field = node.hasNonNull("prompt") || !node.has("messages") ? "prompt" : "messages";
+        JsonNode p = node.get(field);
+        if (p == null) {
+            throw new IllegalArgumentException(where + ": no \"prompt\" (or \"messages\") field");
+        }
+        if (p.isTextual()) {
+            return new Record(where, p.textValue(), null);
+        }
+        if (!p.isArray()) {
+            throw new IllegalArgumentException(where + ": \"" + field + "\" must be a string or a list of "
+                    + "messages, not " + JsonFields.describe(p));
+        }
+        List<ChatTemplate.Message> messages = new ArrayList<>(JsonFields.messages(p, field, where));
+        if (field.equals("messages") && messages.getLast().role().equals("assistant")) {
+            messages.removeLast();
+        }
+        if (messages.isEmpty()) {
+            throw new IllegalArgumentException(where + ": the conversation has no messages before the response");
+        }
+        return new Record(where, null, List.copyOf(messages));
+    }
+
+    private static String render(List<ChatTemplate.Message> messages, ChatTemplate chat, String where) {
         if (chat == null) {
             throw new IllegalArgumentException(where + ": a conversation prompt needs a chat template (the "
                     + "policy's tokenizer_config.json has none)");
         }
-        List<ChatTemplate.Message> msgs = new ArrayList<>(messages);
-        if (dropLastAssistant && !msgs.isEmpty() && msgs.getLast().role().equals("assistant")) {
-            msgs.removeLast();
-        }
-        if (msgs.isEmpty()) {
-            throw new IllegalArgumentException(where + ": the conversation has no messages before the response");
-        }
         try {
-            return chat.render(msgs, true);
+            return chat.render(messages, true);
         } catch (IllegalArgumentException e) {
             throw new IllegalArgumentException(where + ": " + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * Refuses a prompt of {@code tokens} that leaves fewer than {@code reserved} positions of {@code maxSeqLen} for
+     * the response, naming it by {@code where} and giving the lengths.
+     *
+     * @param reservedFor what the reserved positions are for, as the user set it (e.g. "--max-new-tokens 128")
+     */
+    public static void checkLength(String where, int tokens, int reserved, String reservedFor, int maxSeqLen) {
+        if (tokens + reserved > maxSeqLen) {
+            throw new IllegalArgumentException(where + ": the prompt is " + tokens + " tokens; with " + reservedFor
+                    + " it needs " + (tokens + reserved) + " positions, more than the model's maximum sequence length "
+                    + "of " + maxSeqLen + " (prompts of at most " + Math.max(0, maxSeqLen - reserved) + " tokens fit)");
         }
     }
 }

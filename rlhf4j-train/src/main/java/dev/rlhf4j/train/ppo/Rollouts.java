@@ -110,7 +110,8 @@ public final class Rollouts {
     public static int[] encodePrompt(Tokenizer tokenizer, Prompt prompt) {
         int[] ids = tokenizer.encode(prompt.text(), !prompt.chat());
         if (ids.length == 0) {
-            throw new IllegalArgumentException("prompt encodes to no tokens: '" + prompt.text() + "'");
+            throw new IllegalArgumentException((prompt.source() == null ? "" : prompt.source() + ": ")
+                    + "prompt encodes to no tokens: '" + prompt.text() + "'");
         }
         return ids;
     }

@@ -153,10 +153,89 @@ class DataReaderTest {
     }
 
     @Test
-    void bytesThatAreNotUtf8AreReportedWithTheFile() throws IOException {
-        Path file = dir.resolve("latin1.txt");
-        Files.write(file, "caf\u00e9\n".getBytes(StandardCharsets.ISO_8859_1));
-        assertEquals(file + ": not valid UTF-8 text",
-                assertThrows(IllegalArgumentException.class, () -> DatasetReader.read(file)).getMessage());
+    void bytesThatAreNotUtf8AreReportedWithFileLineAndByte() throws IOException {
+        Path text = dir.resolve("latin1.txt");
+        Files.write(text, "caf\u00e9\n".getBytes(StandardCharsets.ISO_8859_1));
+        assertEquals(text + ":1: not valid UTF-8 (byte 0xE9 at byte 4 of the line)",
+                assertThrows(IllegalArgumentException.class, () -> DatasetReader.read(text)).getMessage());
+        // the bad byte is far past the first lines: the line is still exact (a read-ahead decoder would misplace it)
+        Path jsonl = dir.resolve("late.jsonl");
+        String good = "{\"text\": \"" + "x".repeat(20_000) + "\"}\n";
+        Files.write(jsonl, concat(good.repeat(5).getBytes(StandardCharsets.UTF_8),
+                "{\"text\": \"ab\u00e9\"}\n".getBytes(StandardCharsets.ISO_8859_1)));
+        assertEquals(jsonl + ":6: not valid UTF-8 (byte 0xE9 at byte 13 of the line)",
+                assertThrows(IllegalArgumentException.class, () -> DatasetReader.read(jsonl)).getMessage());
+        // a lone surrogate written as UTF-8 (CESU) is not UTF-8 either
+        Path cesu = dir.resolve("cesu.jsonl");
+        Files.write(cesu, concat("{\"text\": \"".getBytes(StandardCharsets.UTF_8),
+                new byte[] {(byte) 0xED, (byte) 0xA0, (byte) 0x80, '"', '}'}));
+        assertTrue(assertThrows(IllegalArgumentException.class, () -> DatasetReader.read(cesu)).getMessage()
+                .startsWith(cesu + ":1: not valid UTF-8 (byte 0xED at byte 11 of the line)"));
+        Path array = dir.resolve("latin1.json");
+        Files.write(array, "[\n{\"text\": \"a\"},\n{\"text\": \"caf\u00e9\"}\n]".getBytes(StandardCharsets.ISO_8859_1));
+        String message = assertThrows(IllegalArgumentException.class, () -> DatasetReader.read(array)).getMessage();
+        assertTrue(message.startsWith(array + ":3: not valid UTF-8 ("), message);
+    }
+
+    private static byte[] concat(byte[] a, byte[] b) {
+        byte[] out = java.util.Arrays.copyOf(a, a.length + b.length);
+        System.arraycopy(b, 0, out, a.length, b.length);
+        return out;
+    }
+
+    @Test
+    void trailingGarbageAfterTheRecordIsRefusedWithItsLine() {
+        assertEquals(dir.resolve("t.jsonl") + ":2: not valid JSON (more after the first value, at column 15)",
+                error("t.jsonl", "{\"text\": \"a\"}\n{\"text\": \"b\"} x\n"));
+        assertEquals(dir.resolve("t.jsonl") + ":1: not valid JSON (more after the first value, at column 14)",
+                error("t.jsonl", "{\"text\": \"a\"}]\n"));
+    }
+
+    @Test
+    void aTwentyMegabyteStringIsARecordNotAnError() throws IOException {
+        // Jackson's default limit on one string is 20,000,000 characters; a long document is still valid JSON
+        String big = "ab".repeat(10_000_001);
+        Path file = dir.resolve("big.jsonl");
+        Files.writeString(file, "{\"text\": \"" + big + "\"}\n{\"text\": \"small\"}\n");
+        List<DataRecord> records = DatasetReader.read(file);
+        assertEquals(2, records.size());
+        assertEquals(big.length(), ((DataRecord.Text) records.getFirst()).text().length());
+    }
+
+    @Test
+    void aRecordOverTheSizeLimitSaysSoWithItsSizeAndTheLimit() throws IOException {
+        Path file = dir.resolve("long.jsonl");
+        Files.writeString(file, "{\"text\": \"a\"}\n\n{\"text\": \"" + "x".repeat(100) + "\"}\n{\"text\": \"b\"}\n");
+        try (TextLines lines = TextLines.open(file, 64)) {
+            assertEquals("{\"text\": \"a\"}", lines.next());
+            assertEquals("", lines.next());
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, lines::next);
+            assertEquals(file + ":3: the line is 112 bytes, over the limit of 64 bytes for one record",
+                    e.getMessage());
+        }
+        assertEquals(64 << 20, TextLines.MAX_LINE_BYTES);
+    }
+
+    @Test
+    void deeplyNestedJsonIsOverALimitNotBroken() {
+        String message = error("deep.jsonl", "{\"text\": \"a\", \"x\": " + "[".repeat(1500) + "]".repeat(1500)
+                + "}\n");
+        assertTrue(message.startsWith(dir.resolve("deep.jsonl") + ":1: a value is over a size limit of the JSON "
+                + "reader (Document nesting depth (1001) exceeds the maximum allowed (1000"), message);
+    }
+
+    @Test
+    void gzippedDataAndMissingFilesOrDirectories() throws IOException {
+        Path gz = dir.resolve("d.jsonl.gz");
+        try (var out = new java.util.zip.GZIPOutputStream(Files.newOutputStream(gz))) {
+            out.write("\uFEFF{\"text\": \"a\"}\n{\"text\": \"b\"}\n".getBytes(StandardCharsets.UTF_8));
+        }
+        assertEquals(List.of(new DataRecord.Text("a"), new DataRecord.Text("b")), DatasetReader.read(gz));
+        assertEquals(dir.resolve("none.jsonl") + ": no such file", assertThrows(IllegalArgumentException.class,
+                () -> DatasetReader.read(dir.resolve("none.jsonl"))).getMessage());
+        Files.createDirectory(dir.resolve("folder.jsonl"));
+        assertEquals(dir.resolve("folder.jsonl") + ": is a directory, not a data file",
+                assertThrows(IllegalArgumentException.class,
+                        () -> DatasetReader.read(dir.resolve("folder.jsonl"))).getMessage());
     }
 }

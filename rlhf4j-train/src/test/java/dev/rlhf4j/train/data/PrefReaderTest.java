@@ -284,7 +284,7 @@ class PrefReaderTest {
         Path latin1 = dir.resolve("latin1.jsonl");
         Files.write(latin1, "{\"prompt\": \"caf\u00e9\", \"chosen\": \"a\", \"rejected\": \"b\"}"
                 .getBytes(StandardCharsets.ISO_8859_1));
-        assertEquals(latin1 + ": not valid UTF-8 text",
+        assertEquals(latin1 + ":1: not valid UTF-8 (byte 0xE9 at byte 16 of the line)",
                 assertThrows(IllegalArgumentException.class, () -> PreferenceReader.read(latin1)).getMessage());
     }
 }

@@ -95,7 +95,22 @@ class PrefTokenizationTest {
         assertArrayEquals(chars("abcd"), t.pairs().get(1).chosen());
         assertArrayEquals(chars("ab"), t.pairs().get(1).rejected());
         assertEquals(2, t.truncated());
+        assertEquals(1, t.identical(), "chosen == rejected is counted as identical, not as cut");
+        assertEquals(1, t.equalAfterCut());
         assertEquals(2, t.dropped());
+        assertEquals("2 truncated to max_length 4 (1 of them dropped: equal after the cut), 1 dropped as identical "
+                + "(chosen == rejected)", t.describe(4));
+    }
+
+    @Test
+    void anIdenticalPairLongerThanTheMaximumIsIdenticalNotTruncated() {
+        TokenizedPairs t = PairTokenization.tokenize(List.of(text("", "abcdef", "abcdef"), text("", "a", "b")),
+                new Chars(OptionalInt.empty()), null, 4);
+        assertEquals(1, t.pairs().size());
+        assertEquals(0, t.truncated());
+        assertEquals(1, t.identical());
+        assertEquals(0, t.equalAfterCut());
+        assertEquals("0 truncated to max_length 4, 1 dropped as identical (chosen == rejected)", t.describe(4));
     }
 
     @Test
@@ -123,8 +138,8 @@ class PrefTokenizationTest {
         assertEquals("record 2 of 2: the chosen side encodes to no tokens, so there is no token to read its reward at",
                 assertThrows(IllegalArgumentException.class, () -> PairTokenization.tokenize(
                         List.of(text("a", "b", "c"), text("", "", "x")), tok, null, 8)).getMessage());
-        assertEquals("no preference pair is left: 1 of 1 had the same tokens on both sides (1 cut to the maximum "
-                        + "length of 2)",
+        assertEquals("no preference pair is left of 1: 0 identical (chosen == rejected), 1 with the same tokens on "
+                        + "both sides after the cut to the maximum length of 2",
                 assertThrows(IllegalArgumentException.class, () -> PairTokenization.tokenize(
                         List.of(text("ab", "c", "d")), tok, null, 2)).getMessage());
         assertEquals("maximum length must be at least 1, got 0",
@@ -138,6 +153,7 @@ class PrefTokenizationTest {
         Path file = SharedData.require("preference/hh-rlhf/helpful-base_test.jsonl.gz");
         TokenizedPairs t = PairTokenization.tokenize(PreferenceReader.read(file), tok, null, Integer.MAX_VALUE);
         assertEquals(2354 - 2, t.pairs().size());
+        assertEquals(2, t.identical(), "helpful-base has two rows with chosen == rejected");
         assertEquals(2, t.dropped());
         assertEquals(0, t.truncated());
         for (PairExample p : t.pairs()) {
