@@ -1,5 +1,6 @@
 package dev.rlhf4j.cli;
 
+import dev.rlhf4j.train.OptimizerConfig;
 import picocli.CommandLine.Option;
 
 /** The optimizer options every training command shares (HF's names and defaults). */
@@ -15,4 +16,10 @@ final class AdamWOptions {
     @Option(names = "--max-grad-norm", defaultValue = "1.0",
             description = "Global-norm gradient clipping (PPO: over policy and critic together); 0 = off (default: ${DEFAULT-VALUE}).")
     double maxGradNorm;
+
+    /** These options with the command's learning rate and schedule, validated as one {@link OptimizerConfig}. */
+    OptimizerConfig optimizer(double learningRate, String lrSchedulerType, int warmupSteps, double warmupRatio) {
+        return new OptimizerConfig(learningRate, lrSchedulerType, warmupSteps, warmupRatio, weightDecay, adamBeta1,
+                adamBeta2, adamEpsilon, maxGradNorm);
+    }
 }

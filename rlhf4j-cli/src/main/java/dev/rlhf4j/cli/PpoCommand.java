@@ -155,6 +155,11 @@ public final class PpoCommand implements Callable<Integer> {
     @Option(names = "--save-dtype", defaultValue = "f32", converter = Choice.SaveDtype.class,
             completionCandidates = Choice.SaveDtype.class, description = "f32 or bf16 (default: ${DEFAULT-VALUE}).")
     String saveDtype;
+    @Option(names = "--report-to", defaultValue = "jsonl", converter = Choice.ReportTo.class,
+            completionCandidates = Choice.ReportTo.class,
+            description = "Where each step's metrics go: jsonl (metrics.jsonl in the output directory) or none "
+                    + "(default: ${DEFAULT-VALUE}).")
+    String reportTo;
     @CommandLine.Mixin
     ThreadsOption threads = new ThreadsOption();
 
@@ -181,7 +186,6 @@ public final class PpoCommand implements Callable<Integer> {
         Checks.outputDirectory("--out", out);
         Checks.nonNegative("--reward-clip", rewardClip);
         PpoConfig cfg = config();
-        cfg.validate();
         Safetensors.DType dtype = TrainCommand.saveDtype(saveDtype);
         Map<String, Path> inputs = new LinkedHashMap<>();
         inputs.put("--policy", policyPath);
@@ -285,52 +289,26 @@ public final class PpoCommand implements Callable<Integer> {
         throw new IllegalArgumentException("--reward must be lab or lab:SEED, got '" + name + "'");
     }
 
+    /** The options as a validated {@link PpoConfig}. */
     PpoConfig config() {
-        PpoConfig c = new PpoConfig(out);
-        c.learningRate = learningRate;
-        c.lrSchedulerType = lrSchedulerType;
-        c.warmupSteps = warmupSteps;
-        c.warmupRatio = warmupRatio;
-        c.weightDecay = adamW.weightDecay;
-        c.adamBeta1 = adamW.adamBeta1;
-        c.adamBeta2 = adamW.adamBeta2;
-        c.adamEpsilon = adamW.adamEpsilon;
-        c.maxGradNorm = adamW.maxGradNorm;
-        c.numTrainEpochs = numTrainEpochs;
-        c.maxSteps = maxSteps;
-        c.perDeviceTrainBatchSize = perDeviceTrainBatchSize;
-        c.gradientAccumulationSteps = gradientAccumulationSteps;
-        c.numMiniBatches = numMiniBatches;
-        c.numPpoEpochs = numPpoEpochs;
-        c.localRolloutForwardBatchSize = localRolloutForwardBatchSize;
-        c.responseLength = responseLength;
-        c.temperature = temperature;
-        c.stopAtEos = switch (stopToken.toLowerCase(Locale.ROOT)) {
+        boolean stopAtEos = switch (stopToken.toLowerCase(Locale.ROOT)) {
             case "eos" -> true;
             case "none" -> false;
             default -> throw new IllegalArgumentException("--stop-token must be eos or none, got '" + stopToken + "'");
         };
-        c.missingEosPenalty = missingEosPenalty == null ? Double.NaN : missingEosPenalty;
-        c.klCoef = klCoef;
-        c.klEstimator = PpoMath.KlEstimator.parse(klEstimator);
-        c.adaptiveKlTarget = adaptiveKlTarget;
-        c.adaptiveKlHorizon = adaptiveKlHorizon;
-        c.whitenRewards = whitenRewards;
-        c.gamma = gamma;
-        c.lam = lam;
-        c.cliprange = cliprange;
-        c.cliprangeValue = cliprangeValue;
-        c.vfCoef = vfCoef;
-        c.targetKl = targetKl;
-        c.ptxCoef = ptxCoef;
-        c.ptxBatchSize = ptxBatchSize;
-        c.seed = seed;
-        c.saveSteps = saveSteps;
-        c.saveTotalLimit = saveTotalLimit;
-        c.loggingSteps = loggingSteps;
-        c.sampleSteps = sampleSteps;
-        c.numSampleGenerations = numSampleGenerations;
-        c.maxConsecutiveNanSkips = nanSkips;
-        return c;
+        return PpoConfig.builder(out)
+                .optimizer(adamW.optimizer(learningRate, lrSchedulerType, warmupSteps, warmupRatio))
+                .numTrainEpochs(numTrainEpochs).maxSteps(maxSteps).perDeviceTrainBatchSize(perDeviceTrainBatchSize)
+                .gradientAccumulationSteps(gradientAccumulationSteps).numMiniBatches(numMiniBatches)
+                .numPpoEpochs(numPpoEpochs).localRolloutForwardBatchSize(localRolloutForwardBatchSize)
+                .responseLength(responseLength).temperature(temperature).stopAtEos(stopAtEos)
+                .missingEosPenalty(missingEosPenalty == null ? Double.NaN : missingEosPenalty).klCoef(klCoef)
+                .klEstimator(PpoMath.KlEstimator.parse(klEstimator)).adaptiveKlTarget(adaptiveKlTarget)
+                .adaptiveKlHorizon(adaptiveKlHorizon).whitenRewards(whitenRewards).gamma(gamma).lam(lam)
+                .cliprange(cliprange).cliprangeValue(cliprangeValue).vfCoef(vfCoef).targetKl(targetKl)
+                .ptxCoef(ptxCoef).ptxBatchSize(ptxBatchSize).seed(seed).saveSteps(saveSteps)
+                .saveTotalLimit(saveTotalLimit).loggingSteps(loggingSteps).sampleSteps(sampleSteps)
+                .numSampleGenerations(numSampleGenerations).maxConsecutiveNanSkips(nanSkips).reportTo(reportTo)
+                .build();
     }
 }

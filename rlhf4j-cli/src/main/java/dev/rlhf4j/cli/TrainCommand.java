@@ -103,6 +103,11 @@ abstract class TrainCommand implements Callable<Integer> {
             completionCandidates = Choice.SaveDtype.class,
             description = "Dtype of the final model: f32 or bf16 (default: ${DEFAULT-VALUE}).")
     String saveDtype;
+    @Option(names = "--report-to", defaultValue = "jsonl", converter = Choice.ReportTo.class,
+            completionCandidates = Choice.ReportTo.class,
+            description = "Where each step's metrics go: jsonl (metrics.jsonl in the output directory) or none "
+                    + "(default: ${DEFAULT-VALUE}).")
+    String reportTo;
     @CommandLine.Mixin
     ThreadsOption threads = new ThreadsOption();
 
@@ -156,10 +161,9 @@ abstract class TrainCommand implements Callable<Integer> {
 
     /** The options as a validated {@link TrainingConfig}. */
     private TrainingConfig trainingConfig(int maxLength) {
-        return new TrainingConfig(out, learningRate, adamW.weightDecay, adamW.adamBeta1, adamW.adamBeta2,
-                adamW.adamEpsilon, adamW.maxGradNorm, lrSchedulerType, warmupSteps, warmupRatio, numTrainEpochs,
-                maxSteps, batchSize, accumulation, evalBatchSize, evalSteps, saveSteps, saveTotalLimit, loggingSteps,
-                seed, maxLength, packing(), completionOnly(), nanSkips);
+        return new TrainingConfig(out, adamW.optimizer(learningRate, lrSchedulerType, warmupSteps, warmupRatio),
+                numTrainEpochs, maxSteps, batchSize, accumulation, evalBatchSize, evalSteps, saveSteps, saveTotalLimit,
+                loggingSteps, seed, maxLength, packing(), completionOnly(), nanSkips, reportTo).withOutputDir(out);
     }
 
     /** Whether the loss covers only completions (SFT). */
