@@ -14,6 +14,7 @@ import dev.rlhf4j.train.lab.GoldReward;
 import dev.rlhf4j.train.lab.LabWorld;
 import dev.rlhf4j.train.ppo.PpoConfig;
 import dev.rlhf4j.train.ppo.PpoMath;
+import dev.rlhf4j.train.ppo.PpoRun;
 import dev.rlhf4j.train.ppo.PpoTrainer;
 import dev.rlhf4j.train.ppo.Prompt;
 import dev.rlhf4j.train.ppo.PromptReader;
@@ -27,9 +28,7 @@ import picocli.CommandLine.Option;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.LinkedHashMap;
-import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.Callable;
@@ -206,72 +205,11 @@ public final class PpoCommand implements Callable<Integer> {
 
     private void train(PpoConfig cfg, Safetensors.DType dtype, long worldSeed, RunDirectory run, PrintWriter err)
             throws IOException {
-        Pretrained policyPm = Pretrained.open(policyPath, null);
-        Tokenizer tok = policyPm.requireTokenizer();
-        Transformer policy = policyPm.model();
-        if (!policy.heads().lm()) {
-            throw new IllegalArgumentException(policyPath + ": the policy must be a language model (it has no LM head)");
-        }
-        Transformer reference = policy.frozenCopy();
-        List<Prompt> prompts = PromptReader.read(promptsFile, policyPm.chatTemplate());
-        RewardFunction rf;
-        Pretrained criticPm;
-        if (reward != null) {
-            rf = new GoldReward(new LabWorld(worldSeed));
-            criticPm = valueModel == null ? null : Pretrained.open(valueModel, null);
-        } else {
-            Pretrained rm = Pretrained.open(rewardModel, null);
-            RewardStats stats = null;
-            if (normalizeReward) {
-                stats = RewardStats.read(rewardModel).orElseThrow(() -> new IllegalArgumentException(rewardModel
-                        + ": --normalize-reward needs the reward statistics in config.json (written by reward train)"));
-            }
-            Tokenizer rmTok = rm.requireTokenizer();
-            RewardModelReward rmr = new RewardModelReward(rm.model(), rmTok, tok, stats, rewardClip,
-                    localRolloutForwardBatchSize);
-            if (rmr.retokenizes()) {
-                if (prompts.stream().anyMatch(Prompt::chat)) {
-                    throw new IllegalArgumentException(rewardModel + ": its tokenizer differs from the policy's, and "
-                            + "conversation prompts rendered with the policy's chat template cannot be re-tokenised "
-                            + "for it; use a reward model with the policy's tokenizer, or plain-text prompts");
-                }
-                err.println("the reward model's tokenizer differs from the policy's: episodes are re-tokenised from "
-                        + "their text for it");
-            }
-            rm.model().freeze();
-            rf = rmr;
-            criticPm = valueModel == null ? rm : Pretrained.open(valueModel, null);
-        }
-        Transformer critic;
-        HfCheckpoint.SaveOptions criticSave;
-        if (criticPm == null) {
-            critic = policy.withHeads(Heads.SCALAR, seed);
-            criticSave = HfCheckpoint.SaveOptions.like(policyPm.loaded(), dtype).withTokenizer(tok);
-        } else {
-            Transformer v = criticPm.model();
-            critic = v.heads() == Heads.SCALAR ? v.copy() : v.withHeads(Heads.SCALAR, seed);
-            criticSave = HfCheckpoint.SaveOptions.like(criticPm.loaded(), dtype).withTokenizer(tok);
-        }
-        if (critic.config().vocabSize() != policy.config().vocabSize()) {
-            throw new IllegalArgumentException("the value model's vocabulary (" + critic.config().vocabSize()
-                    + ") differs from the policy's (" + policy.config().vocabSize() + "): the critic reads the "
-                    + "policy's tokens; give --value-model with the policy's tokenizer");
-        }
-        List<int[]> ptx = List.of();
-        if (ptxCoef > 0) {
-            ptx = new ArrayList<>();
-            for (Example e : Tokenization.tokenize(DatasetReader.read(ptxData), tok, policyPm.chatTemplate(),
-                    policy.config().maxSeqLen(), false).examples()) {
-                ptx.add(e.tokens());
-            }
-        }
-        HfCheckpoint.SaveOptions policySave = HfCheckpoint.SaveOptions.like(policyPm.loaded(), dtype).withTokenizer(tok);
-        PpoTrainer trainer = new PpoTrainer(cfg, policy, reference, critic, rf, tok, prompts, policyPm.eosIds(), ptx,
-                err).writers((m, dir) -> HfCheckpoint.save(m, dir, policySave),
-                (m, dir) -> HfCheckpoint.save(m, dir, criticSave));
-        err.printf("policy %,d parameters, critic %,d; %d prompts; %d episodes per step%n", policy.parameterCount(),
-                critic.parameterCount(), prompts.size(), cfg.batchSize());
-        trainer.train(run);
+        PpoRun ppo = PpoRun.fromPaths(cfg, new PpoRun.Inputs(policyPath, rewardModel, reward == null ? null : worldSeed,
+                valueModel, promptsFile, ptxData, normalizeReward, rewardClip, dtype), err);
+        err.printf("policy %,d parameters, critic %,d; %d prompts; %d episodes per step%n",
+                ppo.policy().parameterCount(), ppo.critic().parameterCount(), ppo.prompts().size(), cfg.batchSize());
+        ppo.trainer().train(run);
     }
 
     static long labSeed(String name) {
