@@ -35,6 +35,7 @@ import java.util.concurrent.Callable;
 
 /** {@code rlhf4j ppo}: RLHF of a policy against a reward model with PPO. */
 @Command(name = "ppo", mixinStandardHelpOptions = true, sortOptions = false,
+        defaultValueProvider = RecordDefaults.Ppo.class,
         description = {"Optimise a policy (an SFT model) against a reward model with PPO, with a per-token KL penalty "
                 + "to the frozen starting policy, as InstructGPT and TRL's PPOTrainer do. The critic starts from the "
                 + "value model (default: the reward model). Hyper-parameters have TRL's names and defaults; each "
@@ -73,88 +74,87 @@ public final class PpoCommand implements Callable<Integer> {
 
     @CommandLine.Mixin
     AdamWOptions adamW = new AdamWOptions();
-    @Option(names = "--learning-rate", defaultValue = "3e-6", description = "Learning rate of policy and critic (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--learning-rate", description = "Learning rate of policy and critic (default: ${DEFAULT-VALUE}).")
     double learningRate;
-    @Option(names = "--lr-scheduler-type", defaultValue = "linear", converter = Choice.LrScheduler.class,
+    @Option(names = "--lr-scheduler-type", converter = Choice.LrScheduler.class,
             completionCandidates = Choice.LrScheduler.class, description = "linear, cosine or constant (default: ${DEFAULT-VALUE}).")
     String lrSchedulerType;
-    @Option(names = "--warmup-steps", defaultValue = "0", description = "Warm-up PPO steps (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--warmup-steps", description = "Warm-up PPO steps (default: ${DEFAULT-VALUE}).")
     int warmupSteps;
-    @Option(names = "--warmup-ratio", defaultValue = "0.0", description = "Warm-up as a fraction of the steps (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--warmup-ratio", description = "Warm-up as a fraction of the steps (default: ${DEFAULT-VALUE}).")
     double warmupRatio;
-    @Option(names = "--num-train-epochs", defaultValue = "1", description = "Passes over the prompts (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--num-train-epochs", description = "Passes over the prompts (default: ${DEFAULT-VALUE}).")
     double numTrainEpochs;
-    @Option(names = "--max-steps", defaultValue = "-1", description = "PPO steps; -1 = from the epochs (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--max-steps", description = "PPO steps; -1 = from the epochs (default: ${DEFAULT-VALUE}).")
     int maxSteps;
-    @Option(names = "--per-device-train-batch-size", defaultValue = "8", description = "Episodes per micro-batch (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--per-device-train-batch-size", description = "Episodes per micro-batch (default: ${DEFAULT-VALUE}).")
     int perDeviceTrainBatchSize;
-    @Option(names = "--gradient-accumulation-steps", defaultValue = "1", description = "Micro-batches per minibatch (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--gradient-accumulation-steps", description = "Micro-batches per minibatch (default: ${DEFAULT-VALUE}).")
     int gradientAccumulationSteps;
-    @Option(names = "--num-mini-batches", defaultValue = "1",
-            description = "Minibatches per PPO epoch; episodes per step = batch size × accumulation × this (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--num-mini-batches", description = "Minibatches per PPO epoch; episodes per step = batch size × accumulation × this (default: ${DEFAULT-VALUE}).")
     int numMiniBatches;
-    @Option(names = "--num-ppo-epochs", defaultValue = "4", description = "Passes over each batch of episodes (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--num-ppo-epochs", description = "Passes over each batch of episodes (default: ${DEFAULT-VALUE}).")
     int numPpoEpochs;
-    @Option(names = "--local-rollout-forward-batch-size", defaultValue = "64", description = "Episodes per generation and scoring batch (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--local-rollout-forward-batch-size", description = "Episodes per generation and scoring batch (default: ${DEFAULT-VALUE}).")
     int localRolloutForwardBatchSize;
-    @Option(names = "--response-length", defaultValue = "53", description = "Most new tokens per response (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--response-length", description = "Most new tokens per response (default: ${DEFAULT-VALUE}).")
     int responseLength;
-    @Option(names = "--temperature", defaultValue = "1.0", description = "Sampling temperature (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--temperature", description = "Sampling temperature (default: ${DEFAULT-VALUE}).")
     float temperature;
-    @Option(names = "--stop-token", defaultValue = "eos", converter = Choice.StopToken.class,
+    @Option(names = "--stop-token", converter = Choice.StopToken.class,
             completionCandidates = Choice.StopToken.class, description = "eos (stop at the EOS token) or none (default: ${DEFAULT-VALUE}).")
     String stopToken;
     @Option(names = "--missing-eos-penalty", description = "Subtracted from the score of responses without EOS (default: none).")
     Double missingEosPenalty;
-    @Option(names = "--kl-coef", defaultValue = "0.05", description = "β of the per-token KL penalty (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--kl-coef", description = "β of the per-token KL penalty (default: ${DEFAULT-VALUE}).")
     double klCoef;
-    @Option(names = "--kl-estimator", defaultValue = "k1", converter = Choice.KlEstimator.class,
+    @Option(names = "--kl-estimator", converter = Choice.KlEstimator.class,
             completionCandidates = Choice.KlEstimator.class, description = "k1 or k3 (default: ${DEFAULT-VALUE}).")
     String klEstimator;
-    @Option(names = "--adaptive-kl-target", defaultValue = "0", description = "Target KL of the adaptive controller; 0 = fixed β (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--adaptive-kl-target", description = "Target KL of the adaptive controller; 0 = fixed β (default: ${DEFAULT-VALUE}).")
     double adaptiveKlTarget;
-    @Option(names = "--adaptive-kl-horizon", defaultValue = "10000", description = "Horizon of the adaptive controller in episodes (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--adaptive-kl-horizon", description = "Horizon of the adaptive controller in episodes (default: ${DEFAULT-VALUE}).")
     double adaptiveKlHorizon;
     @Option(names = "--whiten-rewards", description = "Whiten the per-token rewards before GAE.")
     boolean whitenRewards;
-    @Option(names = "--gamma", defaultValue = "1.0", description = "Discount (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--gamma", description = "Discount (default: ${DEFAULT-VALUE}).")
     double gamma;
-    @Option(names = "--lam", defaultValue = "0.95", description = "GAE lambda (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--lam", description = "GAE lambda (default: ${DEFAULT-VALUE}).")
     double lam;
-    @Option(names = "--cliprange", defaultValue = "0.2", description = "Policy ratio clip (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--cliprange", description = "Policy ratio clip (default: ${DEFAULT-VALUE}).")
     double cliprange;
-    @Option(names = "--cliprange-value", defaultValue = "0.2", description = "Value clip (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--cliprange-value", description = "Value clip (default: ${DEFAULT-VALUE}).")
     double cliprangeValue;
-    @Option(names = "--vf-coef", defaultValue = "0.1", description = "Weight of the value loss (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--vf-coef", description = "Weight of the value loss (default: ${DEFAULT-VALUE}).")
     double vfCoef;
-    @Option(names = "--target-kl", defaultValue = "0", description = "Stop a batch's PPO epochs when approx KL exceeds it; 0 = off (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--target-kl", description = "Stop a batch's PPO epochs when approx KL exceeds it; 0 = off (default: ${DEFAULT-VALUE}).")
     double targetKl;
-    @Option(names = "--ptx-coef", defaultValue = "0", description = "PPO-ptx weight of the pretraining loss; 0 = off (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--ptx-coef", description = "PPO-ptx weight of the pretraining loss; 0 = off (default: ${DEFAULT-VALUE}).")
     double ptxCoef;
-    @Option(names = "--ptx-batch-size", defaultValue = "8", description = "Pretraining sequences per micro-batch (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--ptx-batch-size", description = "Pretraining sequences per micro-batch (default: ${DEFAULT-VALUE}).")
     int ptxBatchSize;
     @Option(names = "--normalize-reward", description = "Normalise scores with the mean and std stored with the reward model.")
     boolean normalizeReward;
     @Option(names = "--reward-clip", defaultValue = "0", description = "Clip scores to [-c, c]; 0 = off (default: ${DEFAULT-VALUE}).")
     double rewardClip;
-    @Option(names = "--seed", defaultValue = "42", description = "Seed of sampling and shuffling (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--seed", description = "Seed of sampling and shuffling (default: ${DEFAULT-VALUE}).")
     long seed;
-    @Option(names = "--save-steps", defaultValue = "0", description = "Checkpoint every N steps; 0 = at the end (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--save-steps", description = "Checkpoint every N steps; 0 = at the end (default: ${DEFAULT-VALUE}).")
     int saveSteps;
-    @Option(names = "--save-total-limit", defaultValue = "2", description = "Checkpoints kept (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--save-total-limit", description = "Checkpoints kept (default: ${DEFAULT-VALUE}).")
     int saveTotalLimit;
-    @Option(names = "--logging-steps", defaultValue = "1", description = "Progress lines every N steps when not on a terminal (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--logging-steps", description = "Progress lines every N steps when not on a terminal (default: ${DEFAULT-VALUE}).")
     int loggingSteps;
-    @Option(names = "--sample-steps", defaultValue = "10", description = "Write sample generations every N steps; 0 = never (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--sample-steps", description = "Write sample generations every N steps; 0 = never (default: ${DEFAULT-VALUE}).")
     int sampleSteps;
-    @Option(names = "--num-sample-generations", defaultValue = "4", description = "Samples written each time (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--num-sample-generations", description = "Samples written each time (default: ${DEFAULT-VALUE}).")
     int numSampleGenerations;
-    @Option(names = "--max-consecutive-nan-skips", defaultValue = "5", description = "Abort after this many skipped updates in a row (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--max-consecutive-nan-skips", description = "Abort after this many skipped updates in a row (default: ${DEFAULT-VALUE}).")
     int nanSkips;
     @Option(names = "--save-dtype", defaultValue = "f32", converter = Choice.SaveDtype.class,
             completionCandidates = Choice.SaveDtype.class, description = "f32 or bf16 (default: ${DEFAULT-VALUE}).")
     String saveDtype;
-    @Option(names = "--report-to", defaultValue = "jsonl", converter = Choice.ReportTo.class,
+    @Option(names = "--report-to", converter = Choice.ReportTo.class,
             completionCandidates = Choice.ReportTo.class,
             description = "Where each step's metrics go: jsonl (metrics.jsonl in the output directory) or none "
                     + "(default: ${DEFAULT-VALUE}).")
