@@ -180,28 +180,115 @@ public record TrainingConfig(Path outputDir, OptimizerConfig optimizer, double n
             reportTo = c.reportTo;
         }
 
-        public Builder optimizer(OptimizerConfig v) { optimizer = v; return this; }
-        public Builder learningRate(double v) { optimizer = optimizer.withLearningRate(v); return this; }
-        public Builder lrSchedulerType(String v) { optimizer = optimizer.withLrSchedulerType(v); return this; }
-        public Builder warmupSteps(int v) { optimizer = optimizer.withWarmup(v, optimizer.warmupRatio()); return this; }
-        public Builder warmupRatio(double v) { optimizer = optimizer.withWarmup(optimizer.warmupSteps(), v); return this; }
-        public Builder weightDecay(double v) { optimizer = optimizer.withWeightDecay(v); return this; }
-        public Builder maxGradNorm(double v) { optimizer = optimizer.withMaxGradNorm(v); return this; }
-        public Builder numTrainEpochs(double v) { numTrainEpochs = v; return this; }
-        public Builder maxSteps(int v) { maxSteps = v; return this; }
-        public Builder perDeviceTrainBatchSize(int v) { perDeviceTrainBatchSize = v; return this; }
-        public Builder gradientAccumulationSteps(int v) { gradientAccumulationSteps = v; return this; }
-        public Builder perDeviceEvalBatchSize(int v) { perDeviceEvalBatchSize = v; return this; }
-        public Builder evalSteps(int v) { evalSteps = v; return this; }
-        public Builder saveSteps(int v) { saveSteps = v; return this; }
-        public Builder saveTotalLimit(int v) { saveTotalLimit = v; return this; }
-        public Builder loggingSteps(int v) { loggingSteps = v; return this; }
-        public Builder seed(long v) { seed = v; return this; }
-        public Builder maxLength(int v) { maxLength = v; return this; }
-        public Builder packing(boolean v) { packing = v; return this; }
-        public Builder completionOnlyLoss(boolean v) { completionOnlyLoss = v; return this; }
-        public Builder maxConsecutiveNanSkips(int v) { maxConsecutiveNanSkips = v; return this; }
-        public Builder reportTo(String v) { reportTo = v; return this; }
+        public Builder optimizer(OptimizerConfig v) {
+            optimizer = v;
+            return this;
+        }
+
+        public Builder learningRate(double v) {
+            optimizer = optimizer.withLearningRate(v);
+            return this;
+        }
+
+        public Builder lrSchedulerType(String v) {
+            optimizer = optimizer.withLrSchedulerType(v);
+            return this;
+        }
+
+        public Builder warmupSteps(int v) {
+            optimizer = optimizer.withWarmup(v, optimizer.warmupRatio());
+            return this;
+        }
+
+        public Builder warmupRatio(double v) {
+            optimizer = optimizer.withWarmup(optimizer.warmupSteps(), v);
+            return this;
+        }
+
+        public Builder weightDecay(double v) {
+            optimizer = optimizer.withWeightDecay(v);
+            return this;
+        }
+
+        public Builder maxGradNorm(double v) {
+            optimizer = optimizer.withMaxGradNorm(v);
+            return this;
+        }
+
+        public Builder numTrainEpochs(double v) {
+            numTrainEpochs = v;
+            return this;
+        }
+
+        public Builder maxSteps(int v) {
+            maxSteps = v;
+            return this;
+        }
+
+        public Builder perDeviceTrainBatchSize(int v) {
+            perDeviceTrainBatchSize = v;
+            return this;
+        }
+
+        public Builder gradientAccumulationSteps(int v) {
+            gradientAccumulationSteps = v;
+            return this;
+        }
+
+        public Builder perDeviceEvalBatchSize(int v) {
+            perDeviceEvalBatchSize = v;
+            return this;
+        }
+
+        public Builder evalSteps(int v) {
+            evalSteps = v;
+            return this;
+        }
+
+        public Builder saveSteps(int v) {
+            saveSteps = v;
+            return this;
+        }
+
+        public Builder saveTotalLimit(int v) {
+            saveTotalLimit = v;
+            return this;
+        }
+
+        public Builder loggingSteps(int v) {
+            loggingSteps = v;
+            return this;
+        }
+
+        public Builder seed(long v) {
+            seed = v;
+            return this;
+        }
+
+        public Builder maxLength(int v) {
+            maxLength = v;
+            return this;
+        }
+
+        public Builder packing(boolean v) {
+            packing = v;
+            return this;
+        }
+
+        public Builder completionOnlyLoss(boolean v) {
+            completionOnlyLoss = v;
+            return this;
+        }
+
+        public Builder maxConsecutiveNanSkips(int v) {
+            maxConsecutiveNanSkips = v;
+            return this;
+        }
+
+        public Builder reportTo(String v) {
+            reportTo = v;
+            return this;
+        }
 
         public TrainingConfig build() {
             return new TrainingConfig(outputDir, optimizer, numTrainEpochs, maxSteps, perDeviceTrainBatchSize,

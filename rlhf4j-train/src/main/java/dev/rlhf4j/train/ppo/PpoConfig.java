@@ -15,7 +15,8 @@ import java.util.Locale;
  * then makes {@code numPpoEpochs} passes over them in {@code numMiniBatches} optimizer steps each.
  *
  * @param outputDir where checkpoints, metrics, samples and the final policy (and critic/) go
- * @param optimizer AdamW (one per model, same settings), clipping over policy and critic together, and the schedule; TRL's learning rate 3e-6
+ * @param optimizer AdamW (one per model, same settings), clipping over policy and critic together, and the schedule;
+ *     TRL's learning rate 3e-6
  * @param maxConsecutiveNanSkips abort after this many skipped (NaN/Inf) updates in a row
  * @param numTrainEpochs passes over the prompts (ignored when maxSteps > 0)
  * @param maxSteps PPO steps; -1 to count them from numTrainEpochs
@@ -25,7 +26,8 @@ import java.util.Locale;
  * @param numPpoEpochs passes over each batch of episodes
  * @param localRolloutForwardBatchSize episodes per generation and scoring batch
  * @param responseLength most new tokens per response
- * @param temperature sampling temperature; TRL's default is 0.7, rlhf4j samples at 1 as InstructGPT and the KL penalty's derivation assume
+ * @param temperature sampling temperature; TRL's default is 0.7, rlhf4j samples at 1 as InstructGPT and the KL
+ *     penalty's derivation assume
  * @param stopAtEos stop at the end-of-sequence token (TRL's {@code stop_token="eos"})
  * @param missingEosPenalty subtracted from the score of responses that never emit EOS; NaN = off
  * @param klCoef β of the per-token KL penalty
@@ -49,10 +51,19 @@ import java.util.Locale;
  * @param numSampleGenerations samples written each time
  * @param reportTo where each step's metrics go: {@code jsonl} (metrics.jsonl) or {@code none}
  */
-public record PpoConfig(Path outputDir, OptimizerConfig optimizer, int maxConsecutiveNanSkips, double numTrainEpochs, int maxSteps, int perDeviceTrainBatchSize, int gradientAccumulationSteps, int numMiniBatches, int numPpoEpochs, int localRolloutForwardBatchSize, int responseLength, float temperature, boolean stopAtEos, double missingEosPenalty, double klCoef, PpoMath.KlEstimator klEstimator, double adaptiveKlTarget, double adaptiveKlHorizon, boolean whitenRewards, double gamma, double lam, double cliprange, double cliprangeValue, double vfCoef, double targetKl, double ptxCoef, int ptxBatchSize, long seed, int saveSteps, int saveTotalLimit, int loggingSteps, int sampleSteps, int numSampleGenerations, String reportTo) {
+public record PpoConfig(Path outputDir, OptimizerConfig optimizer, int maxConsecutiveNanSkips, double numTrainEpochs,
+                        int maxSteps, int perDeviceTrainBatchSize, int gradientAccumulationSteps, int numMiniBatches,
+                        int numPpoEpochs, int localRolloutForwardBatchSize, int responseLength, float temperature,
+                        boolean stopAtEos, double missingEosPenalty, double klCoef, PpoMath.KlEstimator klEstimator,
+                        double adaptiveKlTarget, double adaptiveKlHorizon, boolean whitenRewards, double gamma,
+                        double lam, double cliprange, double cliprangeValue, double vfCoef, double targetKl,
+                        double ptxCoef, int ptxBatchSize, long seed, int saveSteps, int saveTotalLimit,
+                        int loggingSteps, int sampleSteps, int numSampleGenerations, String reportTo) {
 
     /** TRL's defaults, with rlhf4j's where a reason is given; no output directory. */
-    public static final PpoConfig DEFAULTS = new PpoConfig(null, OptimizerConfig.DEFAULTS.withLearningRate(3e-6), 5, 1, -1, 8, 1, 1, 4, 64, 53, 1f, true, Double.NaN, 0.05, PpoMath.KlEstimator.K1, 0, 10000, false, 1.0, 0.95, 0.2, 0.2, 0.1, 0, 0, 8, 42, 0, 2, 1, 10, 4, RunReport.JSONL);
+    public static final PpoConfig DEFAULTS = new PpoConfig(null, OptimizerConfig.DEFAULTS.withLearningRate(3e-6), 5, 1,
+            -1, 8, 1, 1, 4, 64, 53, 1f, true, Double.NaN, 0.05, PpoMath.KlEstimator.K1, 0, 10000, false, 1.0, 0.95, 0.2,
+            0.2, 0.1, 0, 0, 8, 42, 0, 2, 1, 10, 4, RunReport.JSONL);
 
     /** Checks every value; the message names the option. The output directory is checked where one is given. */
     public PpoConfig {
@@ -445,7 +456,12 @@ public record PpoConfig(Path outputDir, OptimizerConfig optimizer, int maxConsec
             if (outputDir == null) {
                 throw new IllegalArgumentException("output_dir is required");
             }
-            return new PpoConfig(outputDir, optimizer, maxConsecutiveNanSkips, numTrainEpochs, maxSteps, perDeviceTrainBatchSize, gradientAccumulationSteps, numMiniBatches, numPpoEpochs, localRolloutForwardBatchSize, responseLength, temperature, stopAtEos, missingEosPenalty, klCoef, klEstimator, adaptiveKlTarget, adaptiveKlHorizon, whitenRewards, gamma, lam, cliprange, cliprangeValue, vfCoef, targetKl, ptxCoef, ptxBatchSize, seed, saveSteps, saveTotalLimit, loggingSteps, sampleSteps, numSampleGenerations, reportTo);
+            return new PpoConfig(outputDir, optimizer, maxConsecutiveNanSkips, numTrainEpochs, maxSteps,
+                    perDeviceTrainBatchSize, gradientAccumulationSteps, numMiniBatches, numPpoEpochs,
+                    localRolloutForwardBatchSize, responseLength, temperature, stopAtEos, missingEosPenalty, klCoef,
+                    klEstimator, adaptiveKlTarget, adaptiveKlHorizon, whitenRewards, gamma, lam, cliprange,
+                    cliprangeValue, vfCoef, targetKl, ptxCoef, ptxBatchSize, seed, saveSteps, saveTotalLimit,
+                    loggingSteps, sampleSteps, numSampleGenerations, reportTo);
         }
     }
 }

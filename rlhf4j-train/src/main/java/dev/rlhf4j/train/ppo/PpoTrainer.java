@@ -646,7 +646,8 @@ public final class PpoTrainer {
             int e = rows.get(i);
             for (int t = 0, k = l.start()[i]; k < l.start()[i + 1]; t++, k++) {
                 int row = l.rows()[k];
-                PpoMath.ValueTerm term = PpoMath.valueTerm(v[row], oldValues[e][t], returns[e][t], cfg.cliprangeValue());
+                PpoMath.ValueTerm term = PpoMath.valueTerm(v[row], oldValues[e][t], returns[e][t],
+                        cfg.cliprangeValue());
                 dv[row] = (float) (cfg.vfCoef() * term.grad() * scale);
                 vf += term.loss();
                 vclip += term.clipped() ? 1 : 0;
