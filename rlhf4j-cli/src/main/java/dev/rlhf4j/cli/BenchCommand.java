@@ -257,15 +257,9 @@ public final class BenchCommand implements Callable<Integer> {
         }
         Path dir = Files.createTempDirectory("rlhf4j-bench-ppo");
         try {
-            PpoConfig c = new PpoConfig(dir);
-            c.perDeviceTrainBatchSize = batch;
-            c.responseLength = newTokens;
-            c.stopAtEos = false;
-            c.maxSteps = 2;
-            c.learningRate = 1e-6;
-            c.sampleSteps = 0;
-            c.saveSteps = 1000;
-            c.localRolloutForwardBatchSize = batch;
+            PpoConfig c = PpoConfig.builder(dir).perDeviceTrainBatchSize(batch).responseLength(newTokens)
+                    .stopAtEos(false).maxSteps(2).learningRate(1e-6).sampleSteps(0).saveSteps(1000)
+                    .localRolloutForwardBatchSize(batch).build();
             PpoTrainer trainer = new PpoTrainer(c, policy, policy.frozenCopy(), critic,
                     new RewardModelReward(rm, tok, tok, null, 0, batch), tok, prompts, new int[0], List.of(),
                     new PrintWriter(java.io.Writer.nullWriter()));

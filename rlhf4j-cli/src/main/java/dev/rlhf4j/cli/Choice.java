@@ -32,6 +32,13 @@ abstract class Choice implements CommandLine.ITypeConverter<String>, Iterable<St
         return values.iterator();
     }
 
+    /** {@code --report-to} of the training commands and ppo (HF's {@code report_to}, with what rlhf4j has). */
+    static final class ReportTo extends Choice {
+        ReportTo() {
+            super(dev.rlhf4j.train.RunReport.NAMES.toArray(String[]::new));
+        }
+    }
+
     /** {@code --lr-scheduler-type}. */
     static final class LrScheduler extends Choice {
         LrScheduler() {

@@ -5,6 +5,7 @@ import picocli.CommandLine.Option;
 
 /** {@code rlhf4j pretrain}: next-token training on every token of a corpus. */
 @Command(name = "pretrain", mixinStandardHelpOptions = true, sortOptions = false,
+        defaultValueProvider = RecordDefaults.Pretraining.class,
         description = {"Causal language-model training on every token of a corpus ({\"text\"} JSONL or plain text "
                 + "with documents separated by blank lines), from a checkpoint or from scratch (--model CONFIG.yaml "
                 + "--tokenizer PATH).",

@@ -23,6 +23,7 @@ import java.util.List;
 
 /** {@code rlhf4j reward train}: a reward model from preference pairs. */
 @Command(name = "train", mixinStandardHelpOptions = true, sortOptions = false,
+        defaultValueProvider = RecordDefaults.Training.class,
         description = {"Train a Bradley–Terry reward model (TRL's RewardTrainer): loss −log σ(r_chosen − r_rejected − "
                 + "margin), the reward read at each sequence's last token from a scalar head on the model (a new head "
                 + "when --model is a language model, e.g. the SFT policy).",

@@ -60,49 +60,50 @@ abstract class TrainCommand implements Callable<Integer> {
     ResumeOptions output = new ResumeOptions();
     @CommandLine.Mixin
     AdamWOptions adamW = new AdamWOptions();
-    @Option(names = "--learning-rate", defaultValue = "5e-5", description = "Peak learning rate (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--learning-rate", description = "Peak learning rate (default: ${DEFAULT-VALUE}).")
     double learningRate;
-    @Option(names = "--lr-scheduler-type", defaultValue = "linear", converter = Choice.LrScheduler.class,
+    @Option(names = "--lr-scheduler-type", converter = Choice.LrScheduler.class,
             completionCandidates = Choice.LrScheduler.class,
             description = "linear, cosine or constant after the warm-up (default: ${DEFAULT-VALUE}).")
     String lrSchedulerType;
-    @Option(names = "--warmup-steps", defaultValue = "0", description = "Linear warm-up steps (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--warmup-steps", description = "Linear warm-up steps (default: ${DEFAULT-VALUE}).")
     int warmupSteps;
-    @Option(names = "--warmup-ratio", defaultValue = "0.0", description = "Warm-up as a fraction of all steps (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--warmup-ratio", description = "Warm-up as a fraction of all steps (default: ${DEFAULT-VALUE}).")
     double warmupRatio;
-    @Option(names = "--num-train-epochs", defaultValue = "3", description = "Passes over the data (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--num-train-epochs", description = "Passes over the data (default: ${DEFAULT-VALUE}).")
     double numTrainEpochs;
-    @Option(names = "--max-steps", defaultValue = "-1", description = "Optimizer steps; -1 = from the epochs (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--max-steps", description = "Optimizer steps; -1 = from the epochs (default: ${DEFAULT-VALUE}).")
     int maxSteps;
-    @Option(names = "--per-device-train-batch-size", defaultValue = "8",
-            description = "Sequences (or packed rows) per micro-batch (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--per-device-train-batch-size", description = "Sequences (or packed rows) per micro-batch (default: ${DEFAULT-VALUE}).")
     int batchSize;
-    @Option(names = "--gradient-accumulation-steps", defaultValue = "1",
-            description = "Micro-batches per optimizer step (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--gradient-accumulation-steps", description = "Micro-batches per optimizer step (default: ${DEFAULT-VALUE}).")
     int accumulation;
-    @Option(names = "--per-device-eval-batch-size", defaultValue = "8", description = "Evaluation batch size (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--per-device-eval-batch-size", description = "Evaluation batch size (default: ${DEFAULT-VALUE}).")
     int evalBatchSize;
-    @Option(names = "--eval-steps", defaultValue = "0", description = "Evaluate every N steps; 0 = at the end (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--eval-steps", description = "Evaluate every N steps; 0 = at the end (default: ${DEFAULT-VALUE}).")
     int evalSteps;
-    @Option(names = "--save-steps", defaultValue = "500", description = "Checkpoint every N steps; 0 = at the end (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--save-steps", description = "Checkpoint every N steps; 0 = at the end (default: ${DEFAULT-VALUE}).")
     int saveSteps;
-    @Option(names = "--save-total-limit", defaultValue = "2", description = "Checkpoints kept (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--save-total-limit", description = "Checkpoints kept (default: ${DEFAULT-VALUE}).")
     int saveTotalLimit;
-    @Option(names = "--logging-steps", defaultValue = "10",
-            description = "Progress lines every N steps when not on a terminal (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--logging-steps", description = "Progress lines every N steps when not on a terminal (default: ${DEFAULT-VALUE}).")
     int loggingSteps;
-    @Option(names = "--seed", defaultValue = "42", description = "Seed of the data order and new models (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--seed", description = "Seed of the data order and new models (default: ${DEFAULT-VALUE}).")
     long seed;
     @Option(names = "--max-length", defaultValue = "-1",
             description = "Longest sequence; longer ones are truncated (default: 1024, or the model's maximum if smaller).")
     int maxLength;
-    @Option(names = "--max-consecutive-nan-skips", defaultValue = "5",
-            description = "Abort after this many skipped (NaN/Inf) updates in a row (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--max-consecutive-nan-skips", description = "Abort after this many skipped (NaN/Inf) updates in a row (default: ${DEFAULT-VALUE}).")
     int nanSkips;
     @Option(names = "--save-dtype", defaultValue = "f32", converter = Choice.SaveDtype.class,
             completionCandidates = Choice.SaveDtype.class,
             description = "Dtype of the final model: f32 or bf16 (default: ${DEFAULT-VALUE}).")
     String saveDtype;
+    @Option(names = "--report-to", converter = Choice.ReportTo.class,
+            completionCandidates = Choice.ReportTo.class,
+            description = "Where each step's metrics go: jsonl (metrics.jsonl in the output directory) or none "
+                    + "(default: ${DEFAULT-VALUE}).")
+    String reportTo;
     @CommandLine.Mixin
     ThreadsOption threads = new ThreadsOption();
 
@@ -156,10 +157,9 @@ abstract class TrainCommand implements Callable<Integer> {
 
     /** The options as a validated {@link TrainingConfig}. */
     private TrainingConfig trainingConfig(int maxLength) {
-        return new TrainingConfig(out, learningRate, adamW.weightDecay, adamW.adamBeta1, adamW.adamBeta2,
-                adamW.adamEpsilon, adamW.maxGradNorm, lrSchedulerType, warmupSteps, warmupRatio, numTrainEpochs,
-                maxSteps, batchSize, accumulation, evalBatchSize, evalSteps, saveSteps, saveTotalLimit, loggingSteps,
-                seed, maxLength, packing(), completionOnly(), nanSkips);
+        return new TrainingConfig(out, adamW.optimizer(learningRate, lrSchedulerType, warmupSteps, warmupRatio),
+                numTrainEpochs, maxSteps, batchSize, accumulation, evalBatchSize, evalSteps, saveSteps, saveTotalLimit,
+                loggingSteps, seed, maxLength, packing(), completionOnly(), nanSkips, reportTo).withOutputDir(out);
     }
 
     /** Whether the loss covers only completions (SFT). */

@@ -27,10 +27,13 @@ final class YamlDefaults implements CommandLine.IDefaultValueProvider {
 
     private final Path file;
     private final JsonNode values;
+    /** The command's own defaults (its config record's), for what the file does not set. */
+    private final CommandLine.IDefaultValueProvider fallback;
 
-    private YamlDefaults(Path file, JsonNode values) {
+    private YamlDefaults(Path file, JsonNode values, CommandLine.IDefaultValueProvider fallback) {
         this.file = file;
         this.values = values;
+        this.fallback = fallback;
     }
 
     /** Finds {@code --config} after a (nested) subcommand's name in {@code args} and installs its values there. */
@@ -88,14 +91,17 @@ final class YamlDefaults implements CommandLine.IDefaultValueProvider {
                         + (e.getValue().isArray() ? "list" : "mapping"));
             }
         }
-        sub.setDefaultValueProvider(new YamlDefaults(config, n));
+        sub.setDefaultValueProvider(new YamlDefaults(config, n, sub.getDefaultValueProvider()));
     }
 
     @Override
-    public String defaultValue(CommandLine.Model.ArgSpec arg) {
+    public String defaultValue(CommandLine.Model.ArgSpec arg) throws Exception {
         String key = key(arg);
         JsonNode v = key == null ? null : values.get(key);
-        return v == null || v.isNull() ? null : v.asText();
+        if (v == null || v.isNull()) {
+            return fallback == null ? null : fallback.defaultValue(arg);
+        }
+        return v.asText();
     }
 
     /** The name of an option in config files: its long name in snake_case. */

@@ -25,12 +25,6 @@ import java.util.Map;
  */
 public final class LmObjective implements Objective {
 
-    /** Writes the trained model (an HF directory with the tokenizer). */
-    @FunctionalInterface
-    public interface ModelWriter {
-        void write(Transformer model, Path dir) throws IOException;
-    }
-
     private final Transformer model;
     private final List<Example> train;
     private final List<Example> eval;

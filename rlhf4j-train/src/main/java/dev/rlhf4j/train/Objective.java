@@ -7,9 +7,9 @@ import java.nio.file.Path;
 import java.util.Map;
 
 /**
- * What a trainer optimises: the language-modelling loss of pretraining and SFT here; the reward model's and PPO's
- * later. The shared {@link Trainer} owns the optimizer, schedule, clipping, guards, logging and checkpoints; an
- * objective turns data into gradients.
+ * What a single-model trainer optimises: the language-modelling loss of pretraining and SFT, the reward model's
+ * Bradley–Terry loss (DPO's next). {@link Trainer} owns the optimizer and clipping and {@link TrainingRun} the
+ * schedule, guards, logging and checkpoints; an objective turns data into gradients.
  */
 public interface Objective {
 

@@ -1,22 +1,14 @@
 package dev.rlhf4j.train;
 
 import java.nio.file.Path;
-import java.util.Locale;
 
 /**
  * Hyper-parameters of a training run, with HF Trainer / TRL names and defaults (the CLI flags are the same names in
- * kebab case, and a YAML config file uses them as they are). Validated in one place.
+ * kebab case, and a YAML config file uses them as they are). Defaults live in {@link #DEFAULTS} and
+ * {@link OptimizerConfig#DEFAULTS}, validation in the constructors; tests build one with {@link #builder}.
  *
  * @param outputDir                 where checkpoints, metrics and the final model go
- * @param learningRate              peak learning rate of AdamW
- * @param weightDecay               decoupled weight decay on matrices (never on norms and biases)
- * @param adamBeta1                 AdamW β1
- * @param adamBeta2                 AdamW β2
- * @param adamEpsilon               AdamW ε
- * @param maxGradNorm               global-norm clipping threshold; 0 turns clipping off
- * @param lrSchedulerType           "linear", "cosine" or "constant" (after warm-up)
- * @param warmupSteps               linear warm-up steps (takes precedence over warmupRatio when > 0)
- * @param warmupRatio               warm-up as a fraction of all steps
+ * @param optimizer                 AdamW, clipping and the learning-rate schedule
  * @param numTrainEpochs            passes over the training data (ignored when maxSteps > 0)
  * @param maxSteps                  optimizer steps in total; -1 to derive them from the epochs
  * @param perDeviceTrainBatchSize   sequences (or packed rows) per micro-batch
@@ -31,41 +23,30 @@ import java.util.Locale;
  * @param packing                   pack several examples into each row of maxLength tokens
  * @param completionOnlyLoss        SFT: the loss covers only completion tokens (TRL's default)
  * @param maxConsecutiveNanSkips    updates with a NaN/Inf loss or gradient are skipped; abort after this many in a row
+ * @param reportTo                  where each step's metrics go: {@code jsonl} (metrics.jsonl) or {@code none}
  */
-public record TrainingConfig(Path outputDir, double learningRate, double weightDecay, double adamBeta1,
-                             double adamBeta2, double adamEpsilon, double maxGradNorm, String lrSchedulerType,
-                             int warmupSteps, double warmupRatio, double numTrainEpochs, int maxSteps,
+public record TrainingConfig(Path outputDir, OptimizerConfig optimizer, double numTrainEpochs, int maxSteps,
                              int perDeviceTrainBatchSize, int gradientAccumulationSteps, int perDeviceEvalBatchSize,
                              int evalSteps, int saveSteps, int saveTotalLimit, int loggingSteps, long seed,
-                             int maxLength, boolean packing, boolean completionOnlyLoss, int maxConsecutiveNanSkips) {
+                             int maxLength, boolean packing, boolean completionOnlyLoss, int maxConsecutiveNanSkips,
+                             String reportTo) {
 
+    /** HF Trainer's defaults (TRL's SFT defaults where they differ: completion-only loss on); no output directory. */
+    public static final TrainingConfig DEFAULTS = new TrainingConfig(null, OptimizerConfig.DEFAULTS, 3.0, -1, 8, 1, 8,
+            0, 500, 2, 10, 42, 1024, false, true, 5, RunReport.JSONL);
+
+    /** Checks every value (the output directory only where one is given: {@link #DEFAULTS} has none). */
     public TrainingConfig {
-        if (outputDir == null) {
-            throw new IllegalArgumentException("output_dir is required");
+        if (optimizer == null) {
+            throw new IllegalArgumentException("the optimizer settings are required");
         }
-        positive("learning_rate", learningRate);
-        nonNegative("weight_decay", weightDecay);
-        if (!(adamBeta1 >= 0 && adamBeta1 < 1) || !(adamBeta2 >= 0 && adamBeta2 < 1)) {
-            throw new IllegalArgumentException("adam_beta1 and adam_beta2 must be in [0, 1), got " + adamBeta1 + ", "
-                    + adamBeta2);
-        }
-        positive("adam_epsilon", adamEpsilon);
-        nonNegative("max_grad_norm", maxGradNorm);
-        lrSchedulerType = lrSchedulerType == null ? "linear" : lrSchedulerType.toLowerCase(Locale.ROOT);
-        if (!lrSchedulerType.equals("linear") && !lrSchedulerType.equals("cosine")
-                && !lrSchedulerType.equals("constant")) {
-            throw new IllegalArgumentException("lr_scheduler_type must be linear, cosine or constant, got '"
-                    + lrSchedulerType + "'");
-        }
-        if (warmupSteps < 0 || !(warmupRatio >= 0 && warmupRatio < 1)) {
-            throw new IllegalArgumentException("warmup_steps must be >= 0 and warmup_ratio in [0, 1)");
-        }
+        OptimizerConfig.positive("learning_rate", optimizer.learningRate());
         if (maxSteps <= 0 && maxSteps != -1) {
             throw new IllegalArgumentException("max_steps must be positive, or -1 to use num_train_epochs; got "
                     + maxSteps);
         }
         if (maxSteps == -1) {
-            positive("num_train_epochs", numTrainEpochs);
+            OptimizerConfig.positive("num_train_epochs", numTrainEpochs);
         }
         positiveInt("per_device_train_batch_size", perDeviceTrainBatchSize);
         positiveInt("gradient_accumulation_steps", gradientAccumulationSteps);
@@ -76,12 +57,67 @@ public record TrainingConfig(Path outputDir, double learningRate, double weightD
         positiveInt("save_total_limit", saveTotalLimit);
         positiveInt("max_length", maxLength);
         positiveInt("max_consecutive_nan_skips", maxConsecutiveNanSkips);
+        reportTo = RunReport.check(reportTo);
     }
 
-    /** HF Trainer's defaults (TRL's SFT defaults where they differ: completion-only loss on). */
+    /** HF Trainer's defaults, writing to {@code outputDir}. */
     public static TrainingConfig defaults(Path outputDir) {
-        return new TrainingConfig(outputDir, 5e-5, 0.0, 0.9, 0.999, 1e-8, 1.0, "linear", 0, 0.0, 3.0, -1, 8, 1, 8,
-                0, 500, 2, 10, 42, 1024, false, true, 5);
+        return builder(outputDir).build();
+    }
+
+    /** A builder that starts from the defaults. */
+    public static Builder builder(Path outputDir) {
+        return new Builder(DEFAULTS.withOutputDir(outputDir));
+    }
+
+    /** A builder that starts from this configuration. */
+    public Builder toBuilder() {
+        return new Builder(this);
+    }
+
+    public TrainingConfig withOutputDir(Path dir) {
+        if (dir == null) {
+            throw new IllegalArgumentException("output_dir is required");
+        }
+        return new TrainingConfig(dir, optimizer, numTrainEpochs, maxSteps, perDeviceTrainBatchSize,
+                gradientAccumulationSteps, perDeviceEvalBatchSize, evalSteps, saveSteps, saveTotalLimit, loggingSteps,
+                seed, maxLength, packing, completionOnlyLoss, maxConsecutiveNanSkips, reportTo);
+    }
+
+    public double learningRate() {
+        return optimizer.learningRate();
+    }
+
+    public double weightDecay() {
+        return optimizer.weightDecay();
+    }
+
+    public double adamBeta1() {
+        return optimizer.adamBeta1();
+    }
+
+    public double adamBeta2() {
+        return optimizer.adamBeta2();
+    }
+
+    public double adamEpsilon() {
+        return optimizer.adamEpsilon();
+    }
+
+    public double maxGradNorm() {
+        return optimizer.maxGradNorm();
+    }
+
+    public String lrSchedulerType() {
+        return optimizer.lrSchedulerType();
+    }
+
+    public int warmupSteps() {
+        return optimizer.warmupSteps();
+    }
+
+    public double warmupRatio() {
+        return optimizer.warmupRatio();
     }
 
     /**
@@ -90,10 +126,7 @@ public record TrainingConfig(Path outputDir, double learningRate, double weightD
      * ({@code max_steps}, {@code num_train_epochs}), which a resumed run may raise to train further.
      */
     public RunFingerprint fingerprint() {
-        return new RunFingerprint().put("learning_rate", learningRate).put("weight_decay", weightDecay)
-                .put("adam_beta1", adamBeta1).put("adam_beta2", adamBeta2).put("adam_epsilon", adamEpsilon)
-                .put("max_grad_norm", maxGradNorm).put("lr_scheduler_type", lrSchedulerType)
-                .put("warmup_steps", warmupSteps).put("warmup_ratio", warmupRatio)
+        return optimizer.addTo(new RunFingerprint())
                 .put("per_device_train_batch_size", perDeviceTrainBatchSize)
                 .put("gradient_accumulation_steps", gradientAccumulationSteps).put("seed", seed)
                 .put("max_length", maxLength).put("packing", packing).put("completion_only_loss", completionOnlyLoss);
@@ -101,24 +134,167 @@ public record TrainingConfig(Path outputDir, double learningRate, double weightD
 
     /** The number of warm-up steps for a run of {@code totalSteps}. */
     public int warmup(int totalSteps) {
-        return warmupSteps > 0 ? warmupSteps : (int) Math.ceil(warmupRatio * totalSteps);
+        return optimizer.warmup(totalSteps);
     }
 
-    private static void positive(String name, double v) {
-        if (!(v > 0) || Double.isInfinite(v)) {
-            throw new IllegalArgumentException(name + " must be a positive number, got " + v);
-        }
-    }
-
-    private static void nonNegative(String name, double v) {
-        if (!(v >= 0) || Double.isInfinite(v)) {
-            throw new IllegalArgumentException(name + " must be >= 0, got " + v);
-        }
+    /** What the run loop needs to know of this configuration. */
+    public TrainingRun.Settings runSettings() {
+        return new TrainingRun.Settings(outputDir, optimizer, saveSteps, saveTotalLimit, loggingSteps,
+                maxConsecutiveNanSkips, reportTo);
     }
 
     private static void positiveInt(String name, int v) {
         if (v <= 0) {
             throw new IllegalArgumentException(name + " must be positive, got " + v);
+        }
+    }
+
+    /** Builds a {@link TrainingConfig} from the defaults (tests, library users); {@link #build} validates. */
+    public static final class Builder {
+        private Path outputDir;
+        private OptimizerConfig optimizer;
+        private double numTrainEpochs;
+        private int maxSteps, perDeviceTrainBatchSize, gradientAccumulationSteps, perDeviceEvalBatchSize, evalSteps,
+                saveSteps, saveTotalLimit, loggingSteps, maxLength, maxConsecutiveNanSkips;
+        private long seed;
+        private boolean packing, completionOnlyLoss;
+        private String reportTo;
+
+        private Builder(TrainingConfig c) {
+            outputDir = c.outputDir;
+            optimizer = c.optimizer;
+            numTrainEpochs = c.numTrainEpochs;
+            maxSteps = c.maxSteps;
+            perDeviceTrainBatchSize = c.perDeviceTrainBatchSize;
+            gradientAccumulationSteps = c.gradientAccumulationSteps;
+            perDeviceEvalBatchSize = c.perDeviceEvalBatchSize;
+            evalSteps = c.evalSteps;
+            saveSteps = c.saveSteps;
+            saveTotalLimit = c.saveTotalLimit;
+            loggingSteps = c.loggingSteps;
+            seed = c.seed;
+            maxLength = c.maxLength;
+            packing = c.packing;
+            completionOnlyLoss = c.completionOnlyLoss;
+            maxConsecutiveNanSkips = c.maxConsecutiveNanSkips;
+            reportTo = c.reportTo;
+        }
+
+        public Builder optimizer(OptimizerConfig v) {
+            optimizer = v;
+            return this;
+        }
+
+        public Builder learningRate(double v) {
+            optimizer = optimizer.withLearningRate(v);
+            return this;
+        }
+
+        public Builder lrSchedulerType(String v) {
+            optimizer = optimizer.withLrSchedulerType(v);
+            return this;
+        }
+
+        public Builder warmupSteps(int v) {
+            optimizer = optimizer.withWarmup(v, optimizer.warmupRatio());
+            return this;
+        }
+
+        public Builder warmupRatio(double v) {
+            optimizer = optimizer.withWarmup(optimizer.warmupSteps(), v);
+            return this;
+        }
+
+        public Builder weightDecay(double v) {
+            optimizer = optimizer.withWeightDecay(v);
+            return this;
+        }
+
+        public Builder maxGradNorm(double v) {
+            optimizer = optimizer.withMaxGradNorm(v);
+            return this;
+        }
+
+        public Builder numTrainEpochs(double v) {
+            numTrainEpochs = v;
+            return this;
+        }
+
+        public Builder maxSteps(int v) {
+            maxSteps = v;
+            return this;
+        }
+
+        public Builder perDeviceTrainBatchSize(int v) {
+            perDeviceTrainBatchSize = v;
+            return this;
+        }
+
+        public Builder gradientAccumulationSteps(int v) {
+            gradientAccumulationSteps = v;
+            return this;
+        }
+
+        public Builder perDeviceEvalBatchSize(int v) {
+            perDeviceEvalBatchSize = v;
+            return this;
+        }
+
+        public Builder evalSteps(int v) {
+            evalSteps = v;
+            return this;
+        }
+
+        public Builder saveSteps(int v) {
+            saveSteps = v;
+            return this;
+        }
+
+        public Builder saveTotalLimit(int v) {
+            saveTotalLimit = v;
+            return this;
+        }
+
+        public Builder loggingSteps(int v) {
+            loggingSteps = v;
+            return this;
+        }
+
+        public Builder seed(long v) {
+            seed = v;
+            return this;
+        }
+
+        public Builder maxLength(int v) {
+            maxLength = v;
+            return this;
+        }
+
+        public Builder packing(boolean v) {
+            packing = v;
+            return this;
+        }
+
+        public Builder completionOnlyLoss(boolean v) {
+            completionOnlyLoss = v;
+            return this;
+        }
+
+        public Builder maxConsecutiveNanSkips(int v) {
+            maxConsecutiveNanSkips = v;
+            return this;
+        }
+
+        public Builder reportTo(String v) {
+            reportTo = v;
+            return this;
+        }
+
+        public TrainingConfig build() {
+            return new TrainingConfig(outputDir, optimizer, numTrainEpochs, maxSteps, perDeviceTrainBatchSize,
+                    gradientAccumulationSteps, perDeviceEvalBatchSize, evalSteps, saveSteps, saveTotalLimit,
+                    loggingSteps, seed, maxLength, packing, completionOnlyLoss, maxConsecutiveNanSkips, reportTo)
+                    .withOutputDir(outputDir);
         }
     }
 }

@@ -54,8 +54,9 @@ class TrainerTest {
     }
 
     private static TrainingConfig config(Path out, double lr, int steps, int batch, int accumulation) {
-        return new TrainingConfig(out, lr, 0.0, 0.9, 0.999, 1e-8, 1.0, "constant", 0, 0.0, 1.0, steps, batch,
-                accumulation, 8, 0, 0, 2, 1000, 7, 32, false, true, 3);
+        return TrainingConfig.builder(out).learningRate(lr).lrSchedulerType("constant").numTrainEpochs(1.0)
+                .maxSteps(steps).perDeviceTrainBatchSize(batch).gradientAccumulationSteps(accumulation)
+                .saveSteps(0).loggingSteps(1000).seed(7).maxLength(32).maxConsecutiveNanSkips(3).build();
     }
 
     private static LmObjective objective(Transformer m, List<Example> train, TrainingConfig cfg) {
@@ -206,18 +207,15 @@ class TrainerTest {
     }
 
     private static TrainingConfig withSave(TrainingConfig c, int saveSteps) {
-        return new TrainingConfig(c.outputDir(), c.learningRate(), c.weightDecay(), c.adamBeta1(), c.adamBeta2(),
-                c.adamEpsilon(), c.maxGradNorm(), c.lrSchedulerType(), c.warmupSteps(), c.warmupRatio(),
-                c.numTrainEpochs(), c.maxSteps(), c.perDeviceTrainBatchSize(), c.gradientAccumulationSteps(),
-                c.perDeviceEvalBatchSize(), c.evalSteps(), saveSteps, 3, c.loggingSteps(), c.seed(), c.maxLength(),
-                c.packing(), c.completionOnlyLoss(), c.maxConsecutiveNanSkips());
+        return c.toBuilder().saveSteps(saveSteps).saveTotalLimit(3).build();
     }
 
     @Test
     void checkpointsAreKeptUpToTheLimitAndUnfinishedOnesAreIgnored(@TempDir Path tmp) throws IOException {
         // a checkpoint after every step, two kept
-        TrainingConfig cfg = new TrainingConfig(tmp, 1e-3, 0, 0.9, 0.999, 1e-8, 1, "constant", 0, 0, 1, 6, 2, 1, 8, 0,
-                1, 2, 1000, 7, 32, false, true, 3);
+        TrainingConfig cfg = TrainingConfig.builder(tmp).learningRate(1e-3).lrSchedulerType("constant")
+                .numTrainEpochs(1).maxSteps(6).perDeviceTrainBatchSize(2).saveSteps(1).saveTotalLimit(2)
+                .loggingSteps(1000).seed(7).maxLength(32).maxConsecutiveNanSkips(3).build();
         Transformer m = Transformer.create(TINY, Heads.LM, 1);
         new Trainer(cfg, objective(m, sftExamples(6, 1), cfg), quiet).train(false);
         assertEquals(List.of(tmp.resolve("checkpoint-5"), tmp.resolve("checkpoint-6")), Checkpoints.list(tmp));

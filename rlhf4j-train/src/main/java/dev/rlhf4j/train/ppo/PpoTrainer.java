@@ -2,7 +2,6 @@ package dev.rlhf4j.train.ppo;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.rlhf4j.model.TokenBatch;
 import dev.rlhf4j.model.Transformer;
@@ -16,9 +15,8 @@ import dev.rlhf4j.tensor.Rng;
 import dev.rlhf4j.tensor.Tensor;
 import dev.rlhf4j.tensor.TokenLogProbs;
 import dev.rlhf4j.train.Checkpoints;
-import dev.rlhf4j.train.Trainer;
-import dev.rlhf4j.train.LrSchedule;
-import dev.rlhf4j.train.Progress;
+import dev.rlhf4j.train.ModelWriter;
+import dev.rlhf4j.train.TrainingRun;
 import dev.rlhf4j.train.RunDirectory;
 import dev.rlhf4j.train.data.Splits;
 
@@ -33,7 +31,6 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Optional;
 import java.util.Set;
 
 /**
@@ -48,9 +45,10 @@ import java.util.Set;
  * <p>The score is added at the last real response token (its EOS when it has one), as in Ziegler et al. and
  * OpenAI's lm-human-preferences; TRL's current trainer adds it one position later, on the first padding position.
  *
- * <p>Loop guarantees as the supervised trainer's: a progress line, {@code metrics.jsonl} with TRL's names, atomic
- * checkpoints (policy, critic, both optimizers, β and the data position; the sampling and shuffling seeds derive
- * from the step), bit-identical {@code resume}, a NaN/Inf guard; {@code samples.jsonl} keeps sample generations.
+ * <p>Run by {@link TrainingRun}, as the supervised trainers are: a progress line, {@code metrics.jsonl} with TRL's
+ * names, atomic checkpoints (policy, critic, both optimizers, β and the data position; the sampling and shuffling
+ * seeds derive from the step), bit-identical {@code resume}, a NaN/Inf guard; {@code samples.jsonl} keeps sample
+ * generations.
  */
 public final class PpoTrainer {
     private static final ObjectMapper JSON = new ObjectMapper();
@@ -65,14 +63,9 @@ public final class PpoTrainer {
         return new RunDirectory.Kind("ppo", true, o);
     }
 
-    /** Writes a trained model (an HF directory). */
-    @FunctionalInterface
-    public interface ModelWriter {
-        void write(Transformer model, Path dir) throws IOException;
-    }
-
     /** The outcome of a run: the last step's metrics and the totals. */
-    public record Result(int steps, long episodes, double seconds, Map<String, Double> last, Path output) {
+    public record Result(int steps, long episodes, double seconds, Map<String, Double> last, int skippedUpdates,
+                         Path output) {
     }
 
     private final PpoConfig cfg;
@@ -99,7 +92,6 @@ public final class PpoTrainer {
     public PpoTrainer(PpoConfig cfg, Transformer policy, Transformer reference, Transformer critic,
                       RewardFunction reward, Tokenizer tokenizer, List<Prompt> prompts, int[] eosIds,
                       List<int[]> ptxData, PrintWriter console) {
-        cfg.validate();
         if (!policy.heads().lm()) {
             throw new IllegalArgumentException("the policy has no LM head");
         }
@@ -112,10 +104,10 @@ public final class PpoTrainer {
         if (prompts.isEmpty()) {
             throw new IllegalArgumentException("no prompts to train on");
         }
-        if (cfg.ptxCoef > 0 && (ptxData == null || ptxData.isEmpty())) {
+        if (cfg.ptxCoef() > 0 && (ptxData == null || ptxData.isEmpty())) {
             throw new IllegalArgumentException("ptx_coef > 0 needs pretraining data (--ptx-data)");
         }
-        if (cfg.stopAtEos && eosIds.length == 0) {
+        if (cfg.stopAtEos() && eosIds.length == 0) {
             throw new IllegalArgumentException("the tokenizer has no end-of-sequence token to stop at");
         }
         this.cfg = cfg;
@@ -125,7 +117,7 @@ public final class PpoTrainer {
         this.reward = reward;
         this.tokenizer = tokenizer;
         this.prompts = List.copyOf(prompts);
-        this.eosIds = cfg.stopAtEos ? eosIds.clone() : new int[0];
+        this.eosIds = cfg.stopAtEos() ? eosIds.clone() : new int[0];
         this.padId = tokenizer.padId().orElse(tokenizer.eosId().orElse(0));
         this.ptxData = ptxData == null ? List.of() : ptxData;
         int maxSeq = Math.min(policy.config().maxSeqLen(), critic.config().maxSeqLen());
@@ -134,7 +126,7 @@ public final class PpoTrainer {
             Prompt prompt = prompts.get(i);
             int[] ids = Rollouts.encodePrompt(tokenizer, prompt);
             PromptReader.checkLength(prompt.source() != null ? prompt.source() : "prompt " + (i + 1), ids.length,
-                    cfg.responseLength, "response_length " + cfg.responseLength, maxSeq);
+                    cfg.responseLength(), "response_length " + cfg.responseLength(), maxSeq);
             promptTokens.add(ids);
         }
         this.generator = new Generator(policy, tokenizer);
@@ -150,10 +142,10 @@ public final class PpoTrainer {
 
     /** PPO steps of this run. */
     public int totalSteps() {
-        if (cfg.maxSteps > 0) {
-            return cfg.maxSteps;
+        if (cfg.maxSteps() > 0) {
+            return cfg.maxSteps();
         }
-        return (int) Math.max(1, Math.ceil(cfg.numTrainEpochs * prompts.size() / cfg.batchSize()));
+        return (int) Math.max(1, Math.ceil(cfg.numTrainEpochs() * prompts.size() / cfg.batchSize()));
     }
 
     /**
@@ -161,7 +153,7 @@ public final class PpoTrainer {
      * there (checked against this configuration's fingerprint), else the directory must be empty or new.
      */
     public Result train(boolean resume) throws IOException {
-        try (RunDirectory run = RunDirectory.open(cfg.outputDir, KIND,
+        try (RunDirectory run = RunDirectory.open(cfg.outputDir(), KIND,
                 resume ? RunDirectory.Start.RESUME : RunDirectory.Start.NEW, console)) {
             run.verify(cfg.fingerprint(), false);
             return train(run);
@@ -173,56 +165,59 @@ public final class PpoTrainer {
      * found there. A run that had already finished is left as it is: nothing is trained or written.
      */
     public Result train(RunDirectory run) throws IOException {
-        Trainer.requireTrainingMemory(policy, critic);
-        Path out = cfg.outputDir;
-        if (!run.dir().toAbsolutePath().normalize().equals(out.toAbsolutePath().normalize())) {
-            throw new IllegalArgumentException("the run directory " + run.dir() + " is not the configured output "
-                    + "directory " + out);
+        return new TrainingRun(cfg.runSettings(), console).run(run, new PpoSteps());
+    }
+
+    /**
+     * PPO as the run loop runs it: policy and critic with their own AdamW, the KL controller's β and the position in
+     * the shuffled prompts are what a checkpoint holds beside them.
+     */
+    private final class PpoSteps implements TrainingRun.Steps<Result> {
+        private final AdamW policyOpt = new AdamW(cfg.optimizer().adamW(), policy.params());
+        private final AdamW criticOpt = new AdamW(cfg.optimizer().adamW(), critic.params());
+        private final PpoMath.KlController kl = new PpoMath.KlController(cfg.klCoef(), cfg.adaptiveKlTarget(),
+                cfg.adaptiveKlHorizon());
+        private int promptEpoch, promptPos;
+        private long episodes;
+        private Map<String, Double> last = Map.of();
+        private StepOutcome outcome;
+
+        @Override
+        public List<Transformer> trained() {
+            return List.of(policy, critic);
         }
-        AdamW.Config oc = new AdamW.Config((float) cfg.adamBeta1, (float) cfg.adamBeta2, (float) cfg.adamEpsilon,
-                (float) cfg.weightDecay);
-        AdamW policyOpt = new AdamW(oc, policy.params());
-        AdamW criticOpt = new AdamW(oc, critic.params());
-        int total = totalSteps();
-        int warmup = cfg.warmupSteps > 0 ? cfg.warmupSteps : (int) Math.ceil(cfg.warmupRatio * total);
-        LrSchedule schedule = new LrSchedule(cfg.lrSchedulerType, cfg.learningRate, warmup, total);
-        PpoMath.KlController kl = new PpoMath.KlController(cfg.klCoef, cfg.adaptiveKlTarget, cfg.adaptiveKlHorizon);
-        int step = 0, promptEpoch = 0, promptPos = 0, skipped = 0;
-        long episodes = 0;
-        Map<String, Double> last = Map.of();
-        Path metricsFile = out.resolve("metrics.jsonl"), samplesFile = out.resolve("samples.jsonl");
-        Optional<Path> latest = run.resumed() ? Checkpoints.latest(out) : Optional.empty();
-        if (latest.isPresent()) {
-            Path dir = latest.get();
-            JsonNode s = Checkpoints.readState(dir);
-            int at = s.path("global_step").asInt();
-            if (at > total) {
-                throw new IllegalArgumentException(dir + " is at step " + at + ", past this run's " + total + " steps; "
-                        + "raise --max-steps or --num-train-epochs to continue it, or --overwrite to start over");
-            }
-            if (at == total && run.previousFinished()) {
-                console.printf("%s: the run is already finished (step %d of %d); nothing to do%n", out, at, total);
-                console.flush();
-                return finishedResult(out, at);
-            }
+
+        @Override
+        public int totalSteps() {
+            return PpoTrainer.this.totalSteps();
+        }
+
+        @Override
+        public String name() {
+            return "PPO";
+        }
+
+        @Override
+        public List<String> perStepFiles() {
+            return List.of("samples.jsonl");
+        }
+
+        @Override
+        public void restore(Path dir, JsonNode s, List<JsonNode> done) throws IOException {
             Checkpoints.restore(dir.resolve("policy.safetensors"), policy.params(), "");
             Checkpoints.restore(dir.resolve("critic.safetensors"), critic.params(), "");
             Checkpoints.restore(dir.resolve("policy_optimizer.safetensors"), policyOpt.firstMoment(), "m.");
             Checkpoints.restore(dir.resolve("policy_optimizer.safetensors"), policyOpt.secondMoment(), "v.");
             Checkpoints.restore(dir.resolve("critic_optimizer.safetensors"), criticOpt.firstMoment(), "m.");
             Checkpoints.restore(dir.resolve("critic_optimizer.safetensors"), criticOpt.secondMoment(), "v.");
-            step = at;
             episodes = s.path("episode").asLong();
             promptEpoch = s.path("prompt_epoch").asInt();
             promptPos = s.path("prompt_position").asInt();
-            skipped = s.path("skipped_updates").asInt();
             kl.set(s.path("kl_coef").asDouble());
             policyOpt.setStep(s.path("policy_adam_step").asLong());
             criticOpt.setStep(s.path("critic_adam_step").asLong());
-            Checkpoints.trimMetrics(metricsFile, step);
-            Checkpoints.trimMetrics(samplesFile, step);
             // the summary reports the last step's metrics: restored for a run killed after its last checkpoint
-            List<JsonNode> done = Checkpoints.readMetrics(metricsFile);
+            int step = s.path("global_step").asInt();
             if (!done.isEmpty() && done.getLast().path("step").asInt() == step) {
                 Map<String, Double> m = new LinkedHashMap<>();
                 done.getLast().fields().forEachRemaining(e -> {
@@ -232,139 +227,124 @@ public final class PpoTrainer {
                 });
                 last = m;
             }
-            console.printf("resuming from %s (step %d of %d)%n", dir, step, total);
-        } else {
-            if (run.resumed() && run.previousFinished()) {
-                throw new IllegalArgumentException(out + ": the run finished but has no checkpoint left to continue "
-                        + "from; pass --overwrite to train again");
-            }
-            if (run.resumed()) {
-                console.printf("%s: no checkpoint yet; starting from step 0%n", out);
-            }
-            Files.deleteIfExists(metricsFile);
-            Files.deleteIfExists(samplesFile);
         }
-        run.markRunning(step);
-        console.printf("PPO: %d steps of %d episodes (%d prompts), reward: %s%n", total, cfg.batchSize(),
-                prompts.size(), reward.describe());
-        Progress progress = new Progress(console, total, cfg.loggingSteps);
-        long runStart = System.nanoTime();
-        int consecutiveSkips = 0;
-        try (BufferedWriter metrics = Files.newBufferedWriter(metricsFile, StandardCharsets.UTF_8,
-                StandardOpenOption.CREATE, StandardOpenOption.APPEND);
-             BufferedWriter samples = Files.newBufferedWriter(samplesFile, StandardCharsets.UTF_8,
-                     StandardOpenOption.CREATE, StandardOpenOption.APPEND)) {
-            while (step < total) {
-                // the batch of prompts
-                List<Integer> idx = new ArrayList<>(cfg.batchSize());
-                while (idx.size() < cfg.batchSize()) {
-                    int[] order = order(promptEpoch);
-                    idx.add(order[promptPos]);
-                    if (++promptPos == order.length) {
-                        promptPos = 0;
-                        promptEpoch++;
-                    }
+
+        @Override
+        public void starting(PrintWriter console, int total) {
+            console.printf("PPO: %d steps of %d episodes (%d prompts), reward: %s%n", total, cfg.batchSize(),
+                    prompts.size(), reward.describe());
+        }
+
+        @Override
+        public TrainingRun.Step step(int step, double lr) {
+            // the batch of prompts: the next ones of this pass's shuffled order
+            List<Integer> idx = new ArrayList<>(cfg.batchSize());
+            while (idx.size() < cfg.batchSize()) {
+                int[] order = order(promptEpoch);
+                idx.add(order[promptPos]);
+                if (++promptPos == order.length) {
+                    promptPos = 0;
+                    promptEpoch++;
                 }
-                double lr = schedule.at(step);
-                StepOutcome o = step(idx, step, lr, kl, policyOpt, criticOpt);
-                step++;
-                episodes += idx.size();
-                if (o.skipped) {
-                    skipped++;
-                    consecutiveSkips++;
-                    console.printf("%nstep %d: a NaN or infinite loss or gradient; update skipped (%d in a row)%n",
-                            step, consecutiveSkips);
-                    if (consecutiveSkips >= cfg.maxConsecutiveNanSkips) {
-                        throw new IllegalStateException("PPO diverged: " + consecutiveSkips + " updates in a row had "
-                                + "a NaN or infinite loss or gradient (step " + step + "); lower the learning rate. "
-                                + "The last checkpoint is intact.");
-                    }
-                } else {
-                    consecutiveSkips = 0;
-                }
-                ObjectNode line = JSON.createObjectNode();
-                line.put("step", step);
-                line.put("episode", episodes);
-                o.metrics.forEach(line::put);
-                if (o.skipped) {
-                    line.put("skipped", true);
-                }
-                metrics.write(JSON.writeValueAsString(line));
-                metrics.newLine();
-                metrics.flush();
-                if (cfg.sampleSteps > 0 && (step % cfg.sampleSteps == 0 || step == 1)) {
-                    for (int i = 0; i < Math.min(cfg.numSampleGenerations, o.episodes.size()); i++) {
+            }
+            outcome = PpoTrainer.this.step(idx, step, lr, kl, policyOpt, criticOpt);
+            episodes += idx.size();
+            last = outcome.metrics;
+            Map<String, Object> line = new LinkedHashMap<>();
+            line.put("episode", episodes);
+            line.putAll(outcome.metrics);
+            if (outcome.skipped) {
+                line.put("skipped", true);
+            }
+            Map<String, Double> m = outcome.metrics;
+            return new TrainingRun.Step(line, outcome.skipped, "a NaN or infinite loss or gradient",
+                    String.format("score %.3f kl %.3f rlhf_reward %.3f len %.1f %.0f rollout tok/s",
+                            m.get("objective/scores"), m.get("objective/kl"), m.get("objective/rlhf_reward"),
+                            m.get("response_length"), m.get("rollout_tokens_per_s")));
+        }
+
+        @Override
+        public void recorded(int step) throws IOException {
+            if (cfg.sampleSteps() > 0 && (step % cfg.sampleSteps() == 0 || step == 1)) {
+                try (BufferedWriter samples = Files.newBufferedWriter(cfg.outputDir().resolve("samples.jsonl"),
+                        StandardCharsets.UTF_8, StandardOpenOption.CREATE, StandardOpenOption.APPEND)) {
+                    for (int i = 0; i < Math.min(cfg.numSampleGenerations(), outcome.episodes.size()); i++) {
                         ObjectNode s = JSON.createObjectNode();
                         s.put("step", step);
-                        s.put("prompt", o.episodes.get(i).prompt());
-                        s.put("response", o.episodes.get(i).response());
-                        s.put("score", o.scores[i]);
+                        s.put("prompt", outcome.episodes.get(i).prompt());
+                        s.put("response", outcome.episodes.get(i).response());
+                        s.put("score", outcome.scores[i]);
                         samples.write(JSON.writeValueAsString(s));
                         samples.newLine();
                     }
-                    samples.flush();
-                }
-                last = o.metrics;
-                progress.update(step, String.format("score %.3f kl %.3f rlhf_reward %.3f len %.1f %.0f rollout tok/s",
-                        o.metrics.get("objective/scores"), o.metrics.get("objective/kl"),
-                        o.metrics.get("objective/rlhf_reward"), o.metrics.get("response_length"),
-                        o.metrics.get("rollout_tokens_per_s")));
-                if ((cfg.saveSteps > 0 && step % cfg.saveSteps == 0) || step == total) {
-                    ObjectNode st = JSON.createObjectNode();
-                    st.put("global_step", step);
-                    st.put("episode", episodes);
-                    st.put("prompt_epoch", promptEpoch);
-                    st.put("prompt_position", promptPos);
-                    st.put("kl_coef", kl.value());
-                    st.put("policy_adam_step", policyOpt.step());
-                    st.put("critic_adam_step", criticOpt.step());
-                    st.put("skipped_updates", skipped);
-                    Map<String, Map<String, Tensor>> files = new LinkedHashMap<>();
-                    files.put("policy.safetensors", Checkpoints.tensors(policy.params(), ""));
-                    files.put("critic.safetensors", Checkpoints.tensors(critic.params(), ""));
-                    files.put("policy_optimizer.safetensors", moments(policyOpt));
-                    files.put("critic_optimizer.safetensors", moments(criticOpt));
-                    Checkpoints.saveFiles(out, step, files, st, cfg.saveTotalLimit);
                 }
             }
         }
-        progress.finish();
-        if (policyWriter != null) {
-            policyWriter.write(policy, out);
-        }
-        if (criticWriter != null) {
-            criticWriter.write(critic, out.resolve("critic"));
-        }
-        double seconds = (System.nanoTime() - runStart) / 1e9;
-        Result result = new Result(step, episodes, seconds, last, out);
-        ObjectNode summary = JSON.createObjectNode();
-        summary.put("global_step", step);
-        summary.put("episode", episodes);
-        summary.put("train_runtime_s", seconds);
-        summary.put("skipped_updates", skipped);
-        last.forEach(summary::put);
-        Files.writeString(out.resolve("train_results.json"),
-                JSON.copy().enable(SerializationFeature.INDENT_OUTPUT).writeValueAsString(summary));
-        run.markFinished(step);
-        console.printf("done: %d PPO steps, %d episodes, %.1f s; score %.4f, KL %.4f; policy in %s%n", step, episodes,
-                seconds, last.getOrDefault("objective/scores", Double.NaN),
-                last.getOrDefault("objective/kl", Double.NaN), out);
-        console.flush();
-        return result;
-    }
 
-    /** A finished run's result as its train_results.json gives it (this process trained nothing). */
-    private static Result finishedResult(Path out, int step) throws IOException {
-        Path f = out.resolve("train_results.json");
-        JsonNode r = Files.exists(f) ? JSON.readTree(f.toFile()) : JSON.createObjectNode();
-        Map<String, Double> last = new LinkedHashMap<>();
-        r.fields().forEachRemaining(e -> {
-            if (e.getValue().isNumber() && !Set.of("global_step", "episode", "train_runtime_s", "skipped_updates")
-                    .contains(e.getKey())) {
-                last.put(e.getKey(), e.getValue().asDouble());
+        @Override
+        public void checkpoint(Path out, int step, int skippedUpdates, int keep) throws IOException {
+            ObjectNode st = JSON.createObjectNode();
+            st.put("global_step", step);
+            st.put("episode", episodes);
+            st.put("prompt_epoch", promptEpoch);
+            st.put("prompt_position", promptPos);
+            st.put("kl_coef", kl.value());
+            st.put("policy_adam_step", policyOpt.step());
+            st.put("critic_adam_step", criticOpt.step());
+            st.put("skipped_updates", skippedUpdates);
+            Map<String, Map<String, Tensor>> files = new LinkedHashMap<>();
+            files.put("policy.safetensors", Checkpoints.tensors(policy.params(), ""));
+            files.put("critic.safetensors", Checkpoints.tensors(critic.params(), ""));
+            files.put("policy_optimizer.safetensors", moments(policyOpt));
+            files.put("critic_optimizer.safetensors", moments(criticOpt));
+            Checkpoints.saveFiles(out, step, files, st, keep);
+        }
+
+        @Override
+        public void saveModels(Path out) throws IOException {
+            if (policyWriter != null) {
+                policyWriter.write(policy, out);
             }
-        });
-        return new Result(step, r.path("episode").asLong(), 0, last, out);
+            if (criticWriter != null) {
+                criticWriter.write(critic, out.resolve("critic"));
+            }
+        }
+
+        @Override
+        public Result result(int steps, double seconds, int skippedUpdates) {
+            return new Result(steps, episodes, seconds, last, skippedUpdates, cfg.outputDir());
+        }
+
+        @Override
+        public Map<String, Object> summary(Result r) {
+            Map<String, Object> summary = new LinkedHashMap<>();
+            summary.put("global_step", r.steps());
+            summary.put("episode", r.episodes());
+            summary.put("train_runtime_s", r.seconds());
+            summary.put("skipped_updates", r.skippedUpdates());
+            summary.putAll(r.last());
+            return summary;
+        }
+
+        @Override
+        public void done(PrintWriter console, Result r) {
+            console.printf("done: %d PPO steps, %d episodes, %.1f s; score %.4f, KL %.4f; policy in %s%n", r.steps(),
+                    r.episodes(), r.seconds(), r.last().getOrDefault("objective/scores", Double.NaN),
+                    r.last().getOrDefault("objective/kl", Double.NaN), r.output());
+        }
+
+        @Override
+        public Result finished(int step, JsonNode r) {
+            Map<String, Double> last = new LinkedHashMap<>();
+            r.fields().forEachRemaining(e -> {
+                if (e.getValue().isNumber() && !Set.of("global_step", "episode", "train_runtime_s",
+                        "skipped_updates").contains(e.getKey())) {
+                    last.put(e.getKey(), e.getValue().asDouble());
+                }
+            });
+            return new Result(step, r.path("episode").asLong(), 0, last, r.path("skipped_updates").asInt(),
+                    cfg.outputDir());
+        }
     }
 
     private static Map<String, Tensor> moments(AdamW opt) {
@@ -375,7 +355,7 @@ public final class PpoTrainer {
 
     /** The order of the prompts in pass {@code epoch} over them: a shuffle seeded by the seed and the pass. */
     private int[] order(int epoch) {
-        return Splits.permutation(prompts.size(), new Rng(mix(cfg.seed, 0x5EED, epoch)));
+        return Splits.permutation(prompts.size(), new Rng(mix(cfg.seed(), 0x5EED, epoch)));
     }
 
     static long mix(long seed, long a, long b) {
@@ -388,9 +368,37 @@ public final class PpoTrainer {
                                boolean skipped) {
     }
 
-    /** One PPO step: rollouts, scoring, advantages and the updates. */
+    /**
+     * One PPO step, in the order of cleanrl's {@code ppo.py}: 1 rollout, 2 scores, 3 KL-penalised rewards,
+     * 4 advantages, 5 epochs of minibatches, 6 metrics.
+     */
     private StepOutcome step(List<Integer> idx, int step, double lr, PpoMath.KlController kl, AdamW policyOpt,
                              AdamW criticOpt) {
+        Rollout rollout = rollout(idx, step);
+        double[] scores = scores(rollout.episodes);
+        long scored = System.nanoTime();
+        double beta = kl.value();
+        KlPenalisedRewards rewards = klPenalisedRewards(rollout, scores, beta);
+        Advantages advantages = advantages(rewards.rewards, rollout.values);
+        UpdateStats updates = epochsOfMinibatches(rollout, advantages, step, lr, policyOpt, criticOpt);
+        long updated = System.nanoTime();
+        return metrics(rollout, scores, rewards, advantages, beta, kl, lr, updates, scored, updated);
+    }
+
+    /**
+     * The episodes of one step with what the policy, the reference and the critic make of them, and the clock after
+     * each part (for the {@code time/*} metrics).
+     *
+     * @param logprobs    the sampling policy's log-probability of each response token (the "old" log-probs)
+     * @param refLogprobs the frozen reference's
+     * @param values      the critic's value before each response token
+     */
+    private record Rollout(List<Episode> episodes, double[][] logprobs, double[][] refLogprobs, double[][] values,
+                           long started, long sampled, long forwarded, long referenced) {
+    }
+
+    /** 1. Rollout: one sampled response per prompt; policy and reference log-probs, critic values. */
+    private Rollout rollout(List<Integer> idx, int step) {
         int b = idx.size();
         List<String> ps = new ArrayList<>(b);
         List<int[]> pt = new ArrayList<>(b);
@@ -398,46 +406,82 @@ public final class PpoTrainer {
             ps.add(prompts.get(i).text());
             pt.add(promptTokens.get(i));
         }
-        int fwd = cfg.localRolloutForwardBatchSize;
-        long t0 = System.nanoTime();
-        List<Episode> eps = Rollouts.sample(generator, tokenizer, ps, pt, cfg.responseLength, cfg.temperature,
-                mix(cfg.seed, 0x6E4, step), eosIds, fwd);
-        long t1 = System.nanoTime();
+        int fwd = cfg.localRolloutForwardBatchSize();
+        long started = System.nanoTime();
+        List<Episode> eps = Rollouts.sample(generator, tokenizer, ps, pt, cfg.responseLength(), cfg.temperature(),
+                mix(cfg.seed(), 0x6E4, step), eosIds, fwd);
+        long sampled = System.nanoTime();
         double[][] logp = new double[b][], ref = new double[b][], values = new double[b][];
-        Rollouts.logProbs(policy, eps, cfg.temperature, fwd, padId, logp, null);
+        Rollouts.logProbs(policy, eps, cfg.temperature(), fwd, padId, logp, null);
         Rollouts.values(critic, eps, fwd, padId, values);
-        long t2 = System.nanoTime();
-        Rollouts.logProbs(reference, eps, cfg.temperature, fwd, padId, ref, null);
-        long t3 = System.nanoTime();
+        long forwarded = System.nanoTime();
+        Rollouts.logProbs(reference, eps, cfg.temperature(), fwd, padId, ref, null);
+        long referenced = System.nanoTime();
+        return new Rollout(eps, logp, ref, values, started, sampled, forwarded, referenced);
+    }
+
+    /** 2. Scores: the reward function on each episode, minus the missing-EOS penalty for responses without EOS. */
+    private double[] scores(List<Episode> eps) {
         double[] scores = reward.score(eps);
-        int eosCount = 0;
-        for (int i = 0; i < b; i++) {
-            if (eps.get(i).eos()) {
-                eosCount++;
-            } else if (!Double.isNaN(cfg.missingEosPenalty)) {
-                scores[i] -= cfg.missingEosPenalty;
+        for (int i = 0; i < eps.size(); i++) {
+            if (!eps.get(i).eos() && !Double.isNaN(cfg.missingEosPenalty())) {
+                scores[i] -= cfg.missingEosPenalty();
             }
         }
-        long t4 = System.nanoTime();
+        return scores;
+    }
 
-        double beta = kl.value();
+    /** Per-token rewards, and the KL estimate of each token they were penalised by. */
+    private record KlPenalisedRewards(double[][] rewards, double[][] klPerToken) {
+    }
+
+    /** 3. KL-penalised rewards: {@code −β·KL(policy‖reference)} per token, the score added at the last token. */
+    private KlPenalisedRewards klPenalisedRewards(Rollout r, double[] scores, double beta) {
+        int b = r.episodes.size();
         double[][] klTok = new double[b][];
         for (int i = 0; i < b; i++) {
-            klTok[i] = new double[logp[i].length];
+            klTok[i] = new double[r.logprobs[i].length];
         }
-        double[][] rewards = PpoMath.rewards(logp, ref, scores, beta, cfg.klEstimator, klTok);
-        if (cfg.whitenRewards) {
+        double[][] rewards = PpoMath.rewards(r.logprobs, r.refLogprobs, scores, beta, cfg.klEstimator(), klTok);
+        if (cfg.whitenRewards()) {
             PpoMath.whiten(rewards, false);
         }
+        return new KlPenalisedRewards(rewards, klTok);
+    }
+
+    /** GAE advantages (whitened) and the returns the critic regresses to. */
+    private record Advantages(double[][] advantages, double[][] returns) {
+    }
+
+    /** 4. Advantages: generalised advantage estimation (γ, λ), whitened over the batch. */
+    private Advantages advantages(double[][] rewards, double[][] values) {
+        int b = rewards.length;
         double[][] returns = new double[b][];
         for (int i = 0; i < b; i++) {
-            returns[i] = new double[logp[i].length];
+            returns[i] = new double[rewards[i].length];
         }
-        double[][] adv = PpoMath.gae(rewards, values, cfg.gamma, cfg.lam, returns);
+        double[][] adv = PpoMath.gae(rewards, values, cfg.gamma(), cfg.lam(), returns);
         PpoMath.whiten(adv, true);
+        return new Advantages(adv, returns);
+    }
 
-        // updates
-        int micro = cfg.perDeviceTrainBatchSize, accum = cfg.gradientAccumulationSteps;
+    /** Sums over the micro-batches of a step's updates, for the metrics. */
+    private record UpdateStats(double pgLoss, double vfLoss, double pgClip, double vfClip, double approxKl,
+                               double entropy, double ratioSum, double ratioSq, double gradNorm, long ratioCount,
+                               long updateTokens, int microCount, int updates, int epochsRun, boolean anySkipped) {
+    }
+
+    /**
+     * 5. Epochs of minibatches: {@code num_ppo_epochs} passes over the episodes in shuffled minibatches, each an
+     * optimizer step of policy and critic (clipped together by global norm), accumulated over micro-batches; stops
+     * early once a minibatch's approximate KL exceeds {@code target_kl}. A minibatch with a NaN or infinite loss or
+     * gradient updates nothing.
+     */
+    private UpdateStats epochsOfMinibatches(Rollout r, Advantages a, int step, double lr, AdamW policyOpt,
+                                            AdamW criticOpt) {
+        List<Episode> eps = r.episodes;
+        int b = eps.size();
+        int micro = cfg.perDeviceTrainBatchSize(), accum = cfg.gradientAccumulationSteps();
         int mini = micro * accum;
         double pgLoss = 0, vfLoss = 0, pgClip = 0, vfClip = 0, approxKl = 0, entropy = 0, ratioSum = 0,
                 ratioSq = 0, gradNorm = 0;
@@ -446,9 +490,9 @@ public final class PpoTrainer {
         boolean anySkipped = false;
         List<ParamArena> grads = List.of(policy.grads(), critic.grads());
         outer:
-        for (int epoch = 0; epoch < cfg.numPpoEpochs; epoch++) {
+        for (int epoch = 0; epoch < cfg.numPpoEpochs(); epoch++) {
             epochsRun++;
-            int[] perm = Splits.permutation(b, new Rng(mix(cfg.seed, step, 0xE0 + epoch)));
+            int[] perm = Splits.permutation(b, new Rng(mix(cfg.seed(), step, 0xE0 + epoch)));
             for (int m0 = 0; m0 < b; m0 += mini) {
                 policy.zeroGrad();
                 critic.zeroGrad();
@@ -460,7 +504,7 @@ public final class PpoTrainer {
                     for (int u = u0; u < Math.min(Math.min(b, m0 + mini), u0 + micro); u++) {
                         rows.add(perm[u]);
                     }
-                    MicroStats ms = microStep(eps, rows, logp, values, adv, returns, accum);
+                    MicroStats ms = microStep(eps, rows, r.logprobs, r.values, a.advantages, a.returns, accum);
                     pgLoss += ms.pgLoss;
                     vfLoss += ms.vfLoss;
                     pgClip += ms.pgClip;
@@ -475,11 +519,11 @@ public final class PpoTrainer {
                     updateTokens += ms.seqTokens;
                     microCount++;
                     finite &= Double.isFinite(ms.pgLoss) && Double.isFinite(ms.vfLoss);
-                    if (cfg.ptxCoef > 0) {
+                    if (cfg.ptxCoef() > 0) {
                         finite &= Double.isFinite(ptx(step, epoch, u0, accum));
                     }
                 }
-                double norm = GradClip.clip(grads, cfg.maxGradNorm);
+                double norm = GradClip.clip(grads, cfg.optimizer().maxGradNorm());
                 gradNorm += norm;
                 updates++;
                 if (finite && Double.isFinite(norm)) {
@@ -488,15 +532,25 @@ public final class PpoTrainer {
                 } else {
                     anySkipped = true;
                 }
-                if (cfg.targetKl > 0 && mbKl / Math.max(1, mbTok) > cfg.targetKl) {
+                if (cfg.targetKl() > 0 && mbKl / Math.max(1, mbTok) > cfg.targetKl()) {
                     break outer;
                 }
             }
         }
-        long t5 = System.nanoTime();
+        return new UpdateStats(pgLoss, vfLoss, pgClip, vfClip, approxKl, entropy, ratioSum, ratioSq, gradNorm,
+                ratioCount, updateTokens, microCount, updates, epochsRun, anySkipped);
+    }
 
-        // metrics, with TRL's names
-        double[] klSeq = Rollouts.sums(klTok), lpSeq = Rollouts.sums(logp);
+    /** 6. Metrics, with TRL's names; the adaptive KL controller moves β for the next step. */
+    private StepOutcome metrics(Rollout r, double[] scores, KlPenalisedRewards rewards, Advantages a, double beta,
+                                PpoMath.KlController kl, double lr, UpdateStats u, long scored, long updated) {
+        List<Episode> eps = r.episodes;
+        int b = eps.size();
+        int eosCount = 0;
+        for (Episode e : eps) {
+            eosCount += e.eos() ? 1 : 0;
+        }
+        double[] klSeq = Rollouts.sums(rewards.klPerToken), lpSeq = Rollouts.sums(r.logprobs);
         double meanKl = mean(klSeq), meanScore = mean(scores);
         double nonScore = -beta * meanKl;
         kl.update(meanKl, b);
@@ -505,33 +559,35 @@ public final class PpoTrainer {
             responseTokens += e.responseTokens().length;
             allTokens += e.length();
         }
-        double gen = (t1 - t0) / 1e9, fwdS = (t2 - t1) / 1e9, refS = (t3 - t2) / 1e9, scoreS = (t4 - t3) / 1e9,
-                upd = (t5 - t4) / 1e9, stepS = (t5 - t0) / 1e9;
-        double ratioMean = ratioSum / Math.max(1, ratioCount);
+        double gen = (r.sampled - r.started) / 1e9, fwdS = (r.forwarded - r.sampled) / 1e9,
+                refS = (r.referenced - r.forwarded) / 1e9, scoreS = (scored - r.referenced) / 1e9,
+                upd = (updated - scored) / 1e9, stepS = (updated - r.started) / 1e9;
+        int microCount = u.microCount;
+        double ratioMean = u.ratioSum / Math.max(1, u.ratioCount);
         Map<String, Double> m = new LinkedHashMap<>();
         m.put("objective/kl", meanKl);
         m.put("objective/entropy", -mean(lpSeq));
         m.put("objective/non_score_reward", nonScore);
         m.put("objective/rlhf_reward", meanScore + nonScore);
         m.put("objective/scores", meanScore);
-        m.put("policy/approxkl_avg", approxKl / microCount);
-        m.put("policy/clipfrac_avg", pgClip / microCount);
-        m.put("loss/policy_avg", pgLoss / microCount);
-        m.put("loss/value_avg", vfLoss / microCount);
-        m.put("val/clipfrac_avg", vfClip / microCount);
-        m.put("policy/entropy_avg", entropy / microCount);
+        m.put("policy/approxkl_avg", u.approxKl / microCount);
+        m.put("policy/clipfrac_avg", u.pgClip / microCount);
+        m.put("loss/policy_avg", u.pgLoss / microCount);
+        m.put("loss/value_avg", u.vfLoss / microCount);
+        m.put("val/clipfrac_avg", u.vfClip / microCount);
+        m.put("policy/entropy_avg", u.entropy / microCount);
         m.put("val/ratio", ratioMean);
-        m.put("val/ratio_var", ratioSq / Math.max(1, ratioCount) - ratioMean * ratioMean);
-        m.put("val/var_explained", PpoMath.explainedVariance(values, returns));
+        m.put("val/ratio_var", u.ratioSq / Math.max(1, u.ratioCount) - ratioMean * ratioMean);
+        m.put("val/var_explained", PpoMath.explainedVariance(r.values, a.returns));
         m.put("val/num_eos_tokens", (double) eosCount);
         m.put("kl_coef", beta);
         m.put("lr", lr);
-        m.put("grad_norm", gradNorm / Math.max(1, updates));
-        m.put("ppo_epochs", (double) epochsRun);
+        m.put("grad_norm", u.gradNorm / Math.max(1, u.updates));
+        m.put("ppo_epochs", (double) u.epochsRun);
         m.put("response_length", (double) responseTokens / b);
         m.put("rollout_tokens_per_s", responseTokens / gen);
-        m.put("update_tokens_per_s", updateTokens / upd);
-        m.put("tokens_per_s", (allTokens * (double) epochsRun + responseTokens) / stepS);
+        m.put("update_tokens_per_s", u.updateTokens / upd);
+        m.put("tokens_per_s", (allTokens * (double) u.epochsRun + responseTokens) / stepS);
         m.put("time/generation_s", gen);
         m.put("time/policy_value_forward_s", fwdS);
         m.put("time/reference_s", refS);
@@ -539,7 +595,7 @@ public final class PpoTrainer {
         m.put("time/update_s", upd);
         m.put("time/step_s", stepS);
         m.put("time/generation_share", gen / stepS);
-        return new StepOutcome(m, eps, scores, anySkipped);
+        return new StepOutcome(m, eps, scores, u.anySkipped);
     }
 
     private record MicroStats(double pgLoss, double vfLoss, double pgClip, double vfClip, double approxKl,
@@ -562,13 +618,13 @@ public final class PpoTrainer {
         int n = l.count();
         policy.forward(l.batch());
         float[] lp = new float[n], ent = new float[n], dlp = new float[n];
-        TokenLogProbs.Saved saved = policy.tokenLogProbs(l.rows(), l.tokens(), cfg.temperature, lp, ent);
+        TokenLogProbs.Saved saved = policy.tokenLogProbs(l.rows(), l.tokens(), cfg.temperature(), lp, ent);
         double pg = 0, clip = 0, akl = 0, entropy = 0, rs = 0, rsq = 0;
         double scale = 1.0 / n / accum;
         for (int i = 0; i < part.size(); i++) {
             int e = rows.get(i);
             for (int t = 0, k = l.start()[i]; k < l.start()[i + 1]; t++, k++) {
-                PpoMath.PolicyTerm term = PpoMath.policyTerm(lp[k], oldLogp[e][t], adv[e][t], cfg.cliprange);
+                PpoMath.PolicyTerm term = PpoMath.policyTerm(lp[k], oldLogp[e][t], adv[e][t], cfg.cliprange());
                 dlp[k] = (float) (term.grad() * scale);
                 pg += term.loss();
                 clip += term.clipped() ? 1 : 0;
@@ -579,7 +635,7 @@ public final class PpoTrainer {
                 rsq += term.ratio() * term.ratio();
             }
         }
-        policy.tokenLogProbsBackward(l.rows(), l.tokens(), cfg.temperature, saved, dlp, null);
+        policy.tokenLogProbsBackward(l.rows(), l.tokens(), cfg.temperature(), saved, dlp, null);
         policy.backward();
 
         critic.forward(l.batch());
@@ -590,8 +646,9 @@ public final class PpoTrainer {
             int e = rows.get(i);
             for (int t = 0, k = l.start()[i]; k < l.start()[i + 1]; t++, k++) {
                 int row = l.rows()[k];
-                PpoMath.ValueTerm term = PpoMath.valueTerm(v[row], oldValues[e][t], returns[e][t], cfg.cliprangeValue);
-                dv[row] = (float) (cfg.vfCoef * term.grad() * scale);
+                PpoMath.ValueTerm term = PpoMath.valueTerm(v[row], oldValues[e][t], returns[e][t],
+                        cfg.cliprangeValue());
+                dv[row] = (float) (cfg.vfCoef() * term.grad() * scale);
                 vf += term.loss();
                 vclip += term.clipped() ? 1 : 0;
             }
@@ -603,8 +660,8 @@ public final class PpoTrainer {
 
     /** PPO-ptx: adds {@code ptx_coef ×} the mean LM loss of a batch of pretraining sequences to the policy's gradient. */
     private double ptx(int step, int epoch, int micro, int accum) {
-        Rng rng = new Rng(mix(cfg.seed, 0x9F7, ((long) step << 32) ^ ((long) epoch << 20) ^ micro));
-        int b = cfg.ptxBatchSize, max = policy.config().maxSeqLen(), seq = 0;
+        Rng rng = new Rng(mix(cfg.seed(), 0x9F7, ((long) step << 32) ^ ((long) epoch << 20) ^ micro));
+        int b = cfg.ptxBatchSize(), max = policy.config().maxSeqLen(), seq = 0;
         List<int[]> picked = new ArrayList<>(b);
         for (int i = 0; i < b; i++) {
             int[] s = ptxData.get(rng.nextInt(ptxData.size()));
@@ -631,7 +688,7 @@ public final class PpoTrainer {
             return 0;
         }
         policy.forward(TokenBatch.of(tokens, mask, b, seq));
-        double loss = policy.lmLoss(targets, null, (float) (cfg.ptxCoef / count / accum), true);
+        double loss = policy.lmLoss(targets, null, (float) (cfg.ptxCoef() / count / accum), true);
         policy.backward();
         return loss / count;
     }

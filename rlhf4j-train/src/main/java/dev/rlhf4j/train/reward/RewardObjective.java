@@ -2,6 +2,7 @@ package dev.rlhf4j.train.reward;
 
 import dev.rlhf4j.model.Transformer;
 import dev.rlhf4j.train.DataCursor;
+import dev.rlhf4j.train.ModelWriter;
 import dev.rlhf4j.train.Objective;
 import dev.rlhf4j.train.TrainingConfig;
 import dev.rlhf4j.train.data.PairBatch;
@@ -22,12 +23,6 @@ import java.util.Map;
  * {@code per_device_train_batch_size} pairs, and the pairs of one K-way ranking never go to different batches.
  */
 public final class RewardObjective implements Objective {
-
-    /** Writes the trained reward model. */
-    @FunctionalInterface
-    public interface ModelWriter {
-        void write(Transformer model, Path dir) throws IOException;
-    }
 
     private final Transformer model;
     private final List<PairExample> train;

@@ -60,23 +60,23 @@ class PpoTrainerTest {
         }
     };
 
-    private static PpoConfig config(Path out) {
-        PpoConfig c = new PpoConfig(out);
-        c.perDeviceTrainBatchSize = 4;
-        c.gradientAccumulationSteps = 2;
-        c.numMiniBatches = 2;
-        c.numPpoEpochs = 2;
-        c.responseLength = 8;
-        c.learningRate = 3e-3;
-        c.maxSteps = 4;
-        c.sampleSteps = 2;
-        c.seed = 7;
+    private static PpoConfig.Builder config(Path out) {
+        PpoConfig.Builder c = PpoConfig.builder(out);
+        c.perDeviceTrainBatchSize(4);
+        c.gradientAccumulationSteps(2);
+        c.numMiniBatches(2);
+        c.numPpoEpochs(2);
+        c.responseLength(8);
+        c.learningRate(3e-3);
+        c.maxSteps(4);
+        c.sampleSteps(2);
+        c.seed(7);
         return c;
     }
 
-    private static PpoTrainer trainer(PpoConfig c, Transformer policy, Transformer critic) {
+    private static PpoTrainer trainer(PpoConfig.Builder c, Transformer policy, Transformer critic) {
         int[] eos = {TOK.eosId().getAsInt()};
-        return new PpoTrainer(c, policy, policy.frozenCopy(), critic, EVEN, TOK, PROMPTS, eos, List.of(),
+        return new PpoTrainer(c.build(), policy, policy.frozenCopy(), critic, EVEN, TOK, PROMPTS, eos, List.of(),
                 new PrintWriter(new StringWriter()));
     }
 
@@ -115,9 +115,9 @@ class PpoTrainerTest {
         Transformer policy = Transformer.create(CFG, Heads.LM, 1);
         Transformer critic = Transformer.create(CFG, Heads.SCALAR, 2);
         float[] p0 = policy.params().chunk(0).clone(), c0 = critic.params().chunk(0).clone();
-        PpoConfig c = config(tmp);
-        c.learningRate = 0;
-        c.maxSteps = 2;
+        PpoConfig.Builder c = config(tmp);
+        c.learningRate(0);
+        c.maxSteps(2);
         trainer(c, policy, critic).train(false);
         assertArrayEquals(p0, policy.params().chunk(0), "policy weights changed with lr 0");
         assertArrayEquals(c0, critic.params().chunk(0), "critic weights changed with lr 0");
@@ -138,9 +138,9 @@ class PpoTrainerTest {
     void ppoRaisesTheScoreAndTheKlToTheReference(@TempDir Path tmp) throws IOException {
         Transformer policy = Transformer.create(CFG, Heads.LM, 1);
         Transformer critic = Transformer.create(CFG, Heads.SCALAR, 2);
-        PpoConfig c = config(tmp);
-        c.maxSteps = 40;
-        c.learningRate = 1e-2;
+        PpoConfig.Builder c = config(tmp);
+        c.maxSteps(40);
+        c.learningRate(1e-2);
         PpoTrainer.Result r = trainer(c, policy, critic).train(false);
         List<JsonNode> m = metrics(tmp);
         assertEquals(40, m.size());
@@ -171,11 +171,11 @@ class PpoTrainerTest {
     @Test
     void resumeIsBitIdentical(@TempDir Path tmp) throws IOException {
         Path a = tmp.resolve("a"), b = tmp.resolve("b");
-        PpoConfig ca = config(a);
-        ca.saveSteps = 2;
-        ca.saveTotalLimit = 5;
-        ca.adaptiveKlTarget = 0.01;
-        ca.adaptiveKlHorizon = 100;
+        PpoConfig.Builder ca = config(a);
+        ca.saveSteps(2);
+        ca.saveTotalLimit(5);
+        ca.adaptiveKlTarget(0.01);
+        ca.adaptiveKlHorizon(100);
         Transformer policyA = Transformer.create(CFG, Heads.LM, 1);
         trainer(ca, policyA, Transformer.create(CFG, Heads.SCALAR, 2)).train(false);
         // b: the same run killed after its step-2 checkpoint
@@ -183,11 +183,11 @@ class PpoTrainerTest {
         copyTree(a.resolve("checkpoint-2"), b.resolve("checkpoint-2"));
         List<String> lines = Files.readAllLines(a.resolve("metrics.jsonl"));
         Files.write(b.resolve("metrics.jsonl"), lines.subList(0, 3));
-        PpoConfig cb = config(b);
-        cb.saveSteps = 2;
-        cb.saveTotalLimit = 5;
-        cb.adaptiveKlTarget = 0.01;
-        cb.adaptiveKlHorizon = 100;
+        PpoConfig.Builder cb = config(b);
+        cb.saveSteps(2);
+        cb.saveTotalLimit(5);
+        cb.adaptiveKlTarget(0.01);
+        cb.adaptiveKlHorizon(100);
         Transformer policyB = Transformer.create(CFG, Heads.LM, 1);
         trainer(cb, policyB, Transformer.create(CFG, Heads.SCALAR, 2)).train(true);
         assertArrayEquals(policyA.params().chunk(0), policyB.params().chunk(0));
@@ -212,11 +212,11 @@ class PpoTrainerTest {
         double[] loss = new double[2];
         for (int k = 0; k < 2; k++) {
             Transformer policy = Transformer.create(CFG, Heads.LM, 1);
-            PpoConfig c = config(tmp.resolve("run" + k));
-            c.maxSteps = 6;
-            c.ptxCoef = k == 0 ? 0 : 1.0;
-            c.ptxBatchSize = 2;
-            new PpoTrainer(c, policy, policy.frozenCopy(), Transformer.create(CFG, Heads.SCALAR, 2), EVEN, TOK,
+            PpoConfig.Builder c = config(tmp.resolve("run" + k));
+            c.maxSteps(6);
+            c.ptxCoef(k == 0 ? 0 : 1.0);
+            c.ptxBatchSize(2);
+            new PpoTrainer(c.build(), policy, policy.frozenCopy(), Transformer.create(CFG, Heads.SCALAR, 2), EVEN, TOK,
                     PROMPTS, new int[] {TOK.eosId().getAsInt()}, text, new PrintWriter(new StringWriter())).train(false);
             for (int[] seq : text) {
                 int[] targets = new int[seq.length];
@@ -257,12 +257,12 @@ class PpoTrainerTest {
     void badInputIsRefusedWithAClearMessage(@TempDir Path tmp) {
         Transformer policy = Transformer.create(CFG, Heads.LM, 1);
         Transformer critic = Transformer.create(CFG, Heads.SCALAR, 2);
-        PpoConfig c = config(tmp);
-        c.responseLength = 45;
+        PpoConfig.Builder c = config(tmp);
+        c.responseLength(45);
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> trainer(c, policy, critic));
         assertTrue(e.getMessage().contains("maximum sequence length"), e.getMessage());
-        PpoConfig c2 = config(tmp);
-        c2.cliprange = 0;
+        PpoConfig.Builder c2 = config(tmp);
+        c2.cliprange(0);
         e = assertThrows(IllegalArgumentException.class, () -> trainer(c2, policy, critic));
         assertTrue(e.getMessage().contains("cliprange"), e.getMessage());
         e = assertThrows(IllegalArgumentException.class, () -> trainer(config(tmp), policy, policy));

@@ -116,8 +116,7 @@ class PromptReaderTest {
         Path file = write("p.jsonl", "{\"prompt\": \"the cat\"}\n{\"prompt\": \"" + longPrompt + "\"}\n");
         List<Prompt> prompts = PromptReader.read(file, null);
         int tokens = tok.encode(longPrompt, true).length;
-        PpoConfig c = new PpoConfig(dir.resolve("out"));
-        c.responseLength = 8;
+        PpoConfig c = PpoConfig.builder(dir.resolve("out")).responseLength(8).build();
         RewardFunction none = new RewardFunction() {
             @Override
             public double[] score(List<Episode> episodes) {

@@ -70,8 +70,10 @@ class RewardObjectiveTest {
     void trainingLearnsASimplePreference(@TempDir Path tmp) throws IOException {
         Transformer rm = Transformer.create(TINY, Heads.SCALAR, 5);
         List<PairExample> train = markedPairs(200, 6), eval = markedPairs(100, 7);
-        TrainingConfig cfg = new TrainingConfig(tmp, 3e-3, 0, 0.9, 0.999, 1e-8, 1, "constant", 0, 0, 1, 80, 16, 1,
-                16, 0, 0, 1, 1000, 1, 32, false, false, 3);
+        TrainingConfig cfg = TrainingConfig.builder(tmp).learningRate(3e-3).lrSchedulerType("constant")
+                .numTrainEpochs(1).maxSteps(80).perDeviceTrainBatchSize(16).perDeviceEvalBatchSize(16).saveSteps(0)
+                .saveTotalLimit(1).loggingSteps(1000).seed(1).maxLength(32).completionOnlyLoss(false)
+                .maxConsecutiveNanSkips(3).build();
         double before = RewardObjective.evaluate(rm, eval, 16, 32, 0).get("eval_accuracy");
         RewardObjective obj = new RewardObjective(rm, train, eval, cfg, 0, (m, d) -> { });
         Trainer.Result r = new Trainer(cfg, obj, new PrintWriter(new StringWriter())).train(false);

@@ -1,0 +1,134 @@
+package dev.rlhf4j.train.ppo;
+
+import dev.rlhf4j.model.Heads;
+import dev.rlhf4j.model.Pretrained;
+import dev.rlhf4j.model.Transformer;
+import dev.rlhf4j.model.io.HfCheckpoint;
+import dev.rlhf4j.model.io.Safetensors;
+import dev.rlhf4j.model.tokenizer.Tokenizer;
+import dev.rlhf4j.train.data.DatasetReader;
+import dev.rlhf4j.train.data.Example;
+import dev.rlhf4j.train.data.Tokenization;
+import dev.rlhf4j.train.lab.GoldReward;
+import dev.rlhf4j.train.lab.LabWorld;
+import dev.rlhf4j.train.reward.RewardStats;
+
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * A PPO run assembled from paths, as {@code rlhf4j ppo} runs it and a Java user can: the policy and its frozen
+ * reference, the reward (a reward model, re-tokenising episodes when its tokenizer differs from the policy's, or the
+ * lab world's gold reward), the critic (from the value model, else the reward model, else the policy with a new
+ * scalar head), the prompts, and the PPO-ptx data; the final policy and critic are written as HF directories.
+ *
+ * @param trainer the trainer, ready to {@link PpoTrainer#train}
+ * @param policy  the trained policy
+ * @param critic  the trained critic
+ * @param prompts the prompts read
+ */
+public record PpoRun(PpoTrainer trainer, Transformer policy, Transformer critic, List<Prompt> prompts) {
+
+    /**
+     * Where a run's models and data come from.
+     *
+     * @param policy          the policy to start from (an SFT model with an LM head)
+     * @param rewardModel     a reward model directory; null with {@code labWorldSeed}
+     * @param labWorldSeed    the seed of the lab world whose gold reward scores episodes; null with a reward model
+     * @param valueModel      the model the critic starts from; null: the reward model, else the policy
+     * @param prompts         the prompts file (JSONL: {@code {"prompt"}} or {@code {"messages"}})
+     * @param ptxData         pretraining text for PPO-ptx; null unless {@code ptx_coef > 0}
+     * @param normalizeReward normalise scores with the statistics stored with the reward model
+     * @param rewardClip      clip scores to [-c, c]; 0 = off
+     * @param saveDtype       the dtype the final policy and critic are written in
+     */
+    public record Inputs(Path policy, Path rewardModel, Long labWorldSeed, Path valueModel, Path prompts,
+                         Path ptxData, boolean normalizeReward, double rewardClip, Safetensors.DType saveDtype) {
+        public Inputs {
+            if ((rewardModel == null) == (labWorldSeed == null)) {
+                throw new IllegalArgumentException("give exactly one of a reward model and the lab world's reward");
+            }
+            if (normalizeReward && rewardModel == null) {
+                throw new IllegalArgumentException("normalize_reward needs a reward model (the built-in rewards have "
+                        + "no statistics)");
+            }
+            if (!(rewardClip >= 0)) {
+                throw new IllegalArgumentException("reward_clip must be >= 0, got " + rewardClip);
+            }
+        }
+    }
+
+    /** Reads the models and data named by {@code in} and builds the trainer; {@code console} gets its notices. */
+    public static PpoRun fromPaths(PpoConfig cfg, Inputs in, PrintWriter console) throws IOException {
+        Pretrained policyPm = Pretrained.open(in.policy(), null);
+        Tokenizer tok = policyPm.requireTokenizer();
+        Transformer policy = policyPm.model();
+        if (!policy.heads().lm()) {
+            throw new IllegalArgumentException(in.policy() + ": the policy must be a language model (it has no LM "
+                    + "head)");
+        }
+        Transformer reference = policy.frozenCopy();
+        List<Prompt> prompts = PromptReader.read(in.prompts(), policyPm.chatTemplate());
+        RewardFunction rf;
+        Pretrained criticPm;
+        if (in.labWorldSeed() != null) {
+            rf = new GoldReward(new LabWorld(in.labWorldSeed()));
+            criticPm = in.valueModel() == null ? null : Pretrained.open(in.valueModel(), null);
+        } else {
+            Path rewardModel = in.rewardModel();
+            Pretrained rm = Pretrained.open(rewardModel, null);
+            RewardStats stats = null;
+            if (in.normalizeReward()) {
+                stats = RewardStats.read(rewardModel).orElseThrow(() -> new IllegalArgumentException(rewardModel
+                        + ": --normalize-reward needs the reward statistics in config.json (written by reward train)"));
+            }
+            Tokenizer rmTok = rm.requireTokenizer();
+            RewardModelReward rmr = new RewardModelReward(rm.model(), rmTok, tok, stats, in.rewardClip(),
+                    cfg.localRolloutForwardBatchSize());
+            if (rmr.retokenizes()) {
+                if (prompts.stream().anyMatch(Prompt::chat)) {
+                    throw new IllegalArgumentException(rewardModel + ": its tokenizer differs from the policy's, and "
+                            + "conversation prompts rendered with the policy's chat template cannot be re-tokenised "
+                            + "for it; use a reward model with the policy's tokenizer, or plain-text prompts");
+                }
+                console.println("the reward model's tokenizer differs from the policy's: episodes are re-tokenised "
+                        + "from their text for it");
+            }
+            rm.model().freeze();
+            rf = rmr;
+            criticPm = in.valueModel() == null ? rm : Pretrained.open(in.valueModel(), null);
+        }
+        Transformer critic;
+        HfCheckpoint.SaveOptions criticSave;
+        if (criticPm == null) {
+            critic = policy.withHeads(Heads.SCALAR, cfg.seed());
+            criticSave = HfCheckpoint.SaveOptions.like(policyPm.loaded(), in.saveDtype()).withTokenizer(tok);
+        } else {
+            Transformer v = criticPm.model();
+            critic = v.heads() == Heads.SCALAR ? v.copy() : v.withHeads(Heads.SCALAR, cfg.seed());
+            criticSave = HfCheckpoint.SaveOptions.like(criticPm.loaded(), in.saveDtype()).withTokenizer(tok);
+        }
+        if (critic.config().vocabSize() != policy.config().vocabSize()) {
+            throw new IllegalArgumentException("the value model's vocabulary (" + critic.config().vocabSize()
+                    + ") differs from the policy's (" + policy.config().vocabSize() + "): the critic reads the "
+                    + "policy's tokens; give --value-model with the policy's tokenizer");
+        }
+        List<int[]> ptx = List.of();
+        if (cfg.ptxCoef() > 0) {
+            ptx = new ArrayList<>();
+            for (Example e : Tokenization.tokenize(DatasetReader.read(in.ptxData()), tok, policyPm.chatTemplate(),
+                    policy.config().maxSeqLen(), false).examples()) {
+                ptx.add(e.tokens());
+            }
+        }
+        HfCheckpoint.SaveOptions policySave = HfCheckpoint.SaveOptions.like(policyPm.loaded(), in.saveDtype())
+                .withTokenizer(tok);
+        PpoTrainer trainer = new PpoTrainer(cfg, policy, reference, critic, rf, tok, prompts, policyPm.eosIds(), ptx,
+                console).writers((m, dir) -> HfCheckpoint.save(m, dir, policySave),
+                (m, dir) -> HfCheckpoint.save(m, dir, criticSave));
+        return new PpoRun(trainer, policy, critic, prompts);
+    }
+}
