@@ -1,7 +1,7 @@
 package dev.rlhf4j.cli;
 
-import dev.rlhf4j.model.Pretrained;
 import dev.rlhf4j.model.io.HfCheckpoint;
+import dev.rlhf4j.model.io.Pretrained;
 import dev.rlhf4j.model.io.Safetensors;
 import dev.rlhf4j.train.RunDirectory;
 import dev.rlhf4j.train.RunFingerprint;

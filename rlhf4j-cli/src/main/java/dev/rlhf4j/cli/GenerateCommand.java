@@ -2,11 +2,11 @@ package dev.rlhf4j.cli;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import dev.rlhf4j.model.Pretrained;
 import dev.rlhf4j.model.chat.ChatTemplate;
 import dev.rlhf4j.model.generate.Generation;
 import dev.rlhf4j.model.generate.GenerationConfig;
 import dev.rlhf4j.model.generate.Generator;
+import dev.rlhf4j.model.io.Pretrained;
 import dev.rlhf4j.train.ppo.PromptReader;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;

@@ -1,6 +1,6 @@
 package dev.rlhf4j.cli;
 
-import dev.rlhf4j.model.Pretrained;
+import dev.rlhf4j.model.io.Pretrained;
 import picocli.CommandLine.Option;
 
 import java.io.IOException;

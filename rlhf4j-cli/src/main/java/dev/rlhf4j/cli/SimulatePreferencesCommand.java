@@ -3,7 +3,7 @@ package dev.rlhf4j.cli;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import dev.rlhf4j.model.Pretrained;
+import dev.rlhf4j.model.io.Pretrained;
 import dev.rlhf4j.train.RunDirectory;
 import dev.rlhf4j.train.RunFingerprint;
 import dev.rlhf4j.train.data.TextLines;

@@ -1,9 +1,7 @@
-package dev.rlhf4j.model;
+package dev.rlhf4j.model.io;
 
+import dev.rlhf4j.model.Transformer;
 import dev.rlhf4j.model.chat.ChatTemplate;
-import dev.rlhf4j.model.io.GgufTokenizerSpec;
-import dev.rlhf4j.model.io.LoadedModel;
-import dev.rlhf4j.model.io.ModelLoader;
 import dev.rlhf4j.model.tokenizer.Tokenizer;
 import dev.rlhf4j.model.tokenizer.Tokenizers;
 
