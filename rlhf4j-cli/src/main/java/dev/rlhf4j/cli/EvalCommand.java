@@ -65,7 +65,7 @@ public final class EvalCommand implements Callable<Integer> {
         if (set.examples().isEmpty()) {
             throw new IllegalArgumentException(data + ": no example is left after tokenization");
         }
-        int padId = tok.padId().orElse(tok.eosId().orElse(0));
+        int padId = tok.paddingId();
         Map<String, Double> r = LmObjective.evaluate(pm.model(), set.examples(), batchSize, maxLength, padId);
         PrintWriter out = spec.commandLine().getOut();
         if (json) {

@@ -20,4 +20,29 @@ final class ModelOptions {
     Pretrained open() throws IOException {
         return Pretrained.open(model, tokenizer);
     }
+
+    /** A model with a scalar head; a language model is refused (its reward head would be random). */
+    Pretrained openRewardModel() throws IOException {
+        Pretrained pm = open();
+        if (!pm.model().heads().scalar()) {
+            throw new IllegalArgumentException(model + ": not a reward model (it has no score head); train one "
+                    + "with `rlhf4j reward train`");
+        }
+        return pm;
+    }
+
+    /**
+     * The {@code --max-length} of a scoring command for the opened model: -1 means 1024, or the model's maximum if
+     * smaller; anything else must fit the model.
+     */
+    static int maxLength(int requested, Pretrained pm) {
+        int modelMax = pm.model().config().maxSeqLen();
+        if (requested == -1) {
+            return Math.min(1024, modelMax);
+        }
+        if (requested <= 0 || requested > modelMax) {
+            throw new IllegalArgumentException("--max-length must be in [1, " + modelMax + "], got " + requested);
+        }
+        return requested;
+    }
 }

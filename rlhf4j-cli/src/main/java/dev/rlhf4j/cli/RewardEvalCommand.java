@@ -49,15 +49,15 @@ public final class RewardEvalCommand implements Callable<Integer> {
         Checks.inputPath("--model", source.model);
         Checks.inputPath("--tokenizer", source.tokenizer);
         Checks.inputFile("--data", data);
-        Pretrained pm = RewardScoreCommand.openRewardModel(source);
+        Pretrained pm = source.openRewardModel();
         Tokenizer tok = pm.requireTokenizer();
-        int max = RewardScoreCommand.maxLength(maxLength, pm);
+        int max = ModelOptions.maxLength(maxLength, pm);
         TokenizedPairs pairs = PairTokenization.tokenize(PreferenceReader.read(data), tok, pm.chatTemplate(), max);
         if (pairs.pairs().isEmpty()) {
             throw new IllegalArgumentException(data + ": no pair is left after tokenization");
         }
         Map<String, Double> r = RewardObjective.evaluate(pm.model(), pairs.pairs(), batchSize, max,
-                TrainCommand.padId(tok));
+                tok.paddingId());
         PrintWriter out = spec.commandLine().getOut();
         if (json) {
             ObjectMapper m = new ObjectMapper();

@@ -10,6 +10,7 @@ import dev.rlhf4j.train.data.TextLines;
 import dev.rlhf4j.train.lab.Annotator;
 import dev.rlhf4j.train.lab.HappyEndings;
 import dev.rlhf4j.train.lab.LabData;
+import dev.rlhf4j.train.lab.LabPreferences;
 import dev.rlhf4j.train.ppo.Prompt;
 import dev.rlhf4j.train.ppo.PromptReader;
 import picocli.CommandLine;
@@ -115,22 +116,21 @@ public final class SimulatePreferencesCommand implements Callable<Integer> {
                 trainPool.size(), evalPool.size());
         List<LabData.Candidates> sampledTrain = sampler.sample(cycle(trainPool, pairs));
         List<LabData.Candidates> sampledEval = sampler.sample(cycle(evalPool, evalPairs));
-        // pairs the judge scores alike say nothing about its taste (a person would answer "about the same"): dropped
-        List<LabData.Candidates> trainCand = decisive(sampledTrain, gold), evalCand = decisive(sampledEval, gold);
+        List<LabData.Candidates> trainCand = LabData.decisive(gold, sampledTrain);
+        List<LabData.Candidates> evalCand = LabData.decisive(gold, sampledEval);
         if (trainCand.isEmpty() || evalCand.isEmpty()) {
             throw new IllegalStateException("the judge scores every sampled pair alike; no preferences to learn "
                     + "(sample more pairs or longer responses)");
         }
-        List<Annotator.Comparison> comps = LabData.comparisons(gold, trainCand);
-        Annotator annotator = Annotator.calibrate(comps, agreement, 0);
-        List<LabData.LabeledPair> train = LabData.label(gold, seed, trainCand, annotator, 9);
-        List<LabData.LabeledPair> eval = LabData.label(gold, seed, evalCand, annotator, 10);
+        LabPreferences labelled = LabPreferences.label(gold, seed, trainCand, evalCand, agreement, 0);
+        Annotator annotator = labelled.annotator();
+        List<LabData.LabeledPair> train = labelled.train(), eval = labelled.eval();
         // written only once the labels exist: a run that fails on the way leaves no partial data set
-        LabGenerateCommand.writeJsonl(out.resolve("prompts.jsonl"), trainPool, p -> Map.of("prompt", p));
-        LabGenerateCommand.writeJsonl(out.resolve("prompts-eval.jsonl"), evalPool, p -> Map.of("prompt", p));
-        LabGenerateCommand.writeJsonl(out.resolve("preferences.jsonl"), train, LabGenerateCommand::pairJson);
-        LabGenerateCommand.writeJsonl(out.resolve("preferences-eval.jsonl"), eval, LabGenerateCommand::pairJson);
-        List<Annotator.Comparison> evalComps = eval.stream().map(LabData.LabeledPair::comparison).toList();
+        IoErrors.writeJsonl(out.resolve("prompts.jsonl"), trainPool, p -> Map.of("prompt", p));
+        IoErrors.writeJsonl(out.resolve("prompts-eval.jsonl"), evalPool, p -> Map.of("prompt", p));
+        IoErrors.writeJsonl(out.resolve("preferences.jsonl"), train, LabData.LabeledPair::preferenceRecord);
+        IoErrors.writeJsonl(out.resolve("preferences-eval.jsonl"), eval, LabData.LabeledPair::preferenceRecord);
+        List<Annotator.Comparison> evalComps = labelled.evalComparisons();
         ObjectNode info = JSON.createObjectNode();
         info.put("judge", judge);
         info.put("model", model.toString());
@@ -190,12 +190,6 @@ public final class SimulatePreferencesCommand implements Callable<Integer> {
             throw new IllegalArgumentException(file + ": no documents with a first sentence and more after it");
         }
         return out;
-    }
-
-    private static List<LabData.Candidates> decisive(List<LabData.Candidates> pairs,
-                                                     ToDoubleBiFunction<String, String> gold) {
-        return pairs.stream().filter(c -> gold.applyAsDouble(c.prompt(), c.a()) != gold.applyAsDouble(c.prompt(), c.b()))
-                .toList();
     }
 
     private static List<String> cycle(List<String> pool, int n) {

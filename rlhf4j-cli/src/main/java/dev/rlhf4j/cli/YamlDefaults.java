@@ -12,6 +12,7 @@ import java.nio.file.Path;
 import java.util.Iterator;
 import java.util.Map;
 import java.util.Set;
+import java.util.TreeMap;
 
 /**
  * {@code --config FILE.yaml}: option values under their snake_case names ({@code learning_rate: 1e-4}), used as the
@@ -75,7 +76,7 @@ final class YamlDefaults implements CommandLine.IDefaultValueProvider {
         if (!n.isObject()) {
             throw new IllegalArgumentException(config + ": a config file must be a mapping of option names to values");
         }
-        Map<String, String> known = TrainCommand.optionNames(sub.getCommandSpec());
+        Map<String, String> known = optionNames(sub.getCommandSpec());
         for (Iterator<Map.Entry<String, JsonNode>> it = n.fields(); it.hasNext(); ) {
             Map.Entry<String, JsonNode> e = it.next();
             String key = e.getKey();
@@ -149,5 +150,17 @@ final class YamlDefaults implements CommandLine.IDefaultValueProvider {
         CommandLine.Model.OptionSpec option = cl.getCommandSpec().findOption(name);
         YamlDefaults yaml = option == null ? null : source(cl, option);
         return yaml == null ? message : yaml.file + ": " + key(option) + (space < 0 ? "" : message.substring(space));
+    }
+
+    /** The snake_case names a config file may use for the options of {@code spec}, each to its long option name. */
+    static Map<String, String> optionNames(CommandLine.Model.CommandSpec spec) {
+        Map<String, String> names = new TreeMap<>();
+        for (CommandLine.Model.OptionSpec o : spec.options()) {
+            String longest = o.longestName();
+            if (longest.startsWith("--")) {
+                names.put(longest.substring(2).replace('-', '_'), longest);
+            }
+        }
+        return names;
     }
 }
