@@ -1,6 +1,7 @@
 package dev.rlhf4j.cli;
 
 import dev.rlhf4j.model.io.Safetensors;
+import dev.rlhf4j.tensor.UserError;
 import picocli.CommandLine;
 
 import java.util.Iterator;
@@ -51,7 +52,7 @@ abstract class Choice implements CommandLine.ITypeConverter<String>, Iterable<St
             return switch (name.toLowerCase(Locale.ROOT)) {
                 case "f32" -> Safetensors.DType.F32;
                 case "bf16" -> Safetensors.DType.BF16;
-                default -> throw new IllegalArgumentException("--save-dtype must be f32 or bf16, got '" + name + "'");
+                default -> throw new UserError("--save-dtype must be f32 or bf16, got '" + name + "'");
             };
         }
     }

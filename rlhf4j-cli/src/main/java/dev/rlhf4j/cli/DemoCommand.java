@@ -7,6 +7,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.rlhf4j.model.Transformer;
 import dev.rlhf4j.model.io.Pretrained;
 import dev.rlhf4j.model.tokenizer.Tokenizer;
+import dev.rlhf4j.tensor.UserStateError;
 import dev.rlhf4j.train.RunDirectory;
 import dev.rlhf4j.train.RunFingerprint;
 import dev.rlhf4j.train.lab.LabEvaluation;
@@ -162,7 +163,7 @@ public final class DemoCommand implements Callable<Integer> {
         long t = System.nanoTime();
         int code = Main.run(new PrintWriter(new java.io.StringWriter(), true), err, args);
         if (code != 0) {
-            throw new IllegalStateException("demo stage '" + name + "' failed (exit code " + code + "); see above");
+            throw new UserStateError("demo stage '" + name + "' failed (exit code " + code + "); see above");
         }
         seconds.put(name, (System.nanoTime() - t) / 1e9);
     }

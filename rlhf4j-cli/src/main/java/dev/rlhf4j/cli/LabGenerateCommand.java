@@ -6,6 +6,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.rlhf4j.model.io.Pretrained;
 import dev.rlhf4j.model.tokenizer.BpeTrainer;
 import dev.rlhf4j.model.tokenizer.Tokenizer;
+import dev.rlhf4j.tensor.UserError;
 import dev.rlhf4j.train.RunDirectory;
 import dev.rlhf4j.train.RunFingerprint;
 import dev.rlhf4j.train.lab.Annotator;
@@ -99,14 +100,14 @@ public final class LabGenerateCommand implements Callable<Integer> {
         Checks.nonNegative("--prompts", prompts);
         Checks.nonNegative("--eval-prompts", evalPrompts);
         if (pairs < 0 || evalPairs < 0 || (pairs == 0) != (evalPairs == 0)) {
-            throw new IllegalArgumentException("--pairs and --eval-pairs must both be positive, or both 0 for no "
+            throw new UserError("--pairs and --eval-pairs must both be positive, or both 0 for no "
                     + "preference data");
         }
         if (preferencesOnly && pairs == 0) {
             throw Checks.usage(spec, "--preferences-only with --pairs 0 writes nothing");
         }
         if (!preferencesOnly && corpus + facts == 0) {
-            throw new IllegalArgumentException("--corpus and --facts are both 0: no text to train the tokenizer on");
+            throw new UserError("--corpus and --facts are both 0: no text to train the tokenizer on");
         }
         Checks.between("--agreement", agreement, 0.5, 1);
         Checks.finite("--length-bias", lengthBias);
@@ -117,7 +118,7 @@ public final class LabGenerateCommand implements Callable<Integer> {
         try {
             bpe = LabDataset.tokenizerTrainer(vocabSize);
         } catch (IllegalArgumentException e) {
-            throw new IllegalArgumentException("--vocab-size " + vocabSize + ": " + e.getMessage(), e);
+            throw new UserError("--vocab-size " + vocabSize + ": " + e.getMessage(), e);
         }
         PrintWriter err = spec.commandLine().getErr();
         RunDirectory.refuseInputs(out, KIND, Collections.singletonMap("--model", model), false);

@@ -1,6 +1,7 @@
 package dev.rlhf4j.cli;
 
 import dev.rlhf4j.model.io.Pretrained;
+import dev.rlhf4j.tensor.UserError;
 import picocli.CommandLine.Option;
 
 import java.io.IOException;
@@ -25,7 +26,7 @@ final class ModelOptions {
     Pretrained openRewardModel() throws IOException {
         Pretrained pm = open();
         if (!pm.model().heads().scalar()) {
-            throw new IllegalArgumentException(model + ": not a reward model (it has no score head); train one "
+            throw new UserError(model + ": not a reward model (it has no score head); train one "
                     + "with `rlhf4j reward train`");
         }
         return pm;
@@ -41,7 +42,7 @@ final class ModelOptions {
             return Math.min(1024, modelMax);
         }
         if (requested <= 0 || requested > modelMax) {
-            throw new IllegalArgumentException("--max-length must be in [1, " + modelMax + "], got " + requested);
+            throw new UserError("--max-length must be in [1, " + modelMax + "], got " + requested);
         }
         return requested;
     }

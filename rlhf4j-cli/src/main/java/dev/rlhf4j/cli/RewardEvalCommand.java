@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.rlhf4j.model.io.Pretrained;
 import dev.rlhf4j.model.tokenizer.Tokenizer;
+import dev.rlhf4j.tensor.UserError;
 import dev.rlhf4j.train.data.PairTokenization;
 import dev.rlhf4j.train.data.PreferenceReader;
 import dev.rlhf4j.train.data.TokenizedPairs;
@@ -54,7 +55,7 @@ public final class RewardEvalCommand implements Callable<Integer> {
         int max = ModelOptions.maxLength(maxLength, pm);
         TokenizedPairs pairs = PairTokenization.tokenize(PreferenceReader.read(data), tok, pm.chatTemplate(), max);
         if (pairs.pairs().isEmpty()) {
-            throw new IllegalArgumentException(data + ": no pair is left after tokenization");
+            throw new UserError(data + ": no pair is left after tokenization");
         }
         Map<String, Double> r = RewardObjective.evaluate(pm.model(), pairs.pairs(), batchSize, max,
                 tok.paddingId());

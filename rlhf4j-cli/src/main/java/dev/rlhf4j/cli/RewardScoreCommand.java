@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.rlhf4j.model.io.Pretrained;
 import dev.rlhf4j.model.tokenizer.Tokenizer;
+import dev.rlhf4j.tensor.UserError;
 import dev.rlhf4j.train.data.JsonlReader;
 import dev.rlhf4j.train.data.PairTokenization;
 import dev.rlhf4j.train.reward.RewardObjective;
@@ -60,14 +61,14 @@ public final class RewardScoreCommand implements Callable<Integer> {
         JsonlReader.read(data, (n, where) -> {
             String field = n.has("response") ? "response" : "completion";
             if (!n.isObject() || !n.path("prompt").isTextual() || !n.path(field).isTextual()) {
-                throw new IllegalArgumentException(where
+                throw new UserError(where
                         + ": expected string fields \"prompt\" and \"response\" (or \"completion\")");
             }
             records.add((ObjectNode) n);
             sequences.add(PairTokenization.encodeText(tok, n.get("prompt").asText(), n.get(field).asText(), max));
         });
         if (records.isEmpty()) {
-            throw new IllegalArgumentException(data + ": no records");
+            throw new UserError(data + ": no records");
         }
         double[] rewards = RewardObjective.score(pm.model(), sequences, batchSize, max, tok.paddingId());
         Optional<RewardStats> stats = pm.loaded().format().equals("hf")

@@ -4,6 +4,8 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.rlhf4j.model.io.Pretrained;
+import dev.rlhf4j.tensor.UserError;
+import dev.rlhf4j.tensor.UserStateError;
 import dev.rlhf4j.train.RunDirectory;
 import dev.rlhf4j.train.RunFingerprint;
 import dev.rlhf4j.train.data.TextLines;
@@ -85,7 +87,7 @@ public final class SimulatePreferencesCommand implements Callable<Integer> {
         Checks.outputDirectory("--out", out);
         ToDoubleBiFunction<String, String> gold = switch (judge) {
             case "happy-endings" -> (p, r) -> HappyEndings.score(r);
-            default -> throw new IllegalArgumentException("--judge must be happy-endings, got '" + judge + "'");
+            default -> throw new UserError("--judge must be happy-endings, got '" + judge + "'");
         };
         Map<String, Path> inputs = new LinkedHashMap<>();
         inputs.put("--model", model);
@@ -108,7 +110,7 @@ public final class SimulatePreferencesCommand implements Callable<Integer> {
         int held = Math.max(1, all.size() / 10);
         List<String> evalPool = all.subList(0, held), trainPool = all.subList(held, all.size());
         if (trainPool.isEmpty()) {
-            throw new IllegalArgumentException(prompts + ": " + all.size() + " prompts are too few to hold a tenth out");
+            throw new UserError(prompts + ": " + all.size() + " prompts are too few to hold a tenth out");
         }
         Pretrained pm = Pretrained.open(model, null);
         LabData.PairSampler sampler = LabData.modelPairs(pm.model(), pm.requireTokenizer(), maxNewTokens, seed, 32);
@@ -119,7 +121,7 @@ public final class SimulatePreferencesCommand implements Callable<Integer> {
         List<LabData.Candidates> trainCand = LabData.decisive(gold, sampledTrain);
         List<LabData.Candidates> evalCand = LabData.decisive(gold, sampledEval);
         if (trainCand.isEmpty() || evalCand.isEmpty()) {
-            throw new IllegalStateException("the judge scores every sampled pair alike; no preferences to learn "
+            throw new UserStateError("the judge scores every sampled pair alike; no preferences to learn "
                     + "(sample more pairs or longer responses)");
         }
         LabPreferences labelled = LabPreferences.label(gold, seed, trainCand, evalCand, agreement, 0);
@@ -187,7 +189,7 @@ public final class SimulatePreferencesCommand implements Callable<Integer> {
             }
         }
         if (out.isEmpty()) {
-            throw new IllegalArgumentException(file + ": no documents with a first sentence and more after it");
+            throw new UserError(file + ": no documents with a first sentence and more after it");
         }
         return out;
     }

@@ -4,6 +4,7 @@ import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.core.StreamReadFeature;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.dataformat.yaml.YAMLMapper;
+import dev.rlhf4j.tensor.UserError;
 import picocli.CommandLine;
 
 import java.io.IOException;
@@ -52,10 +53,10 @@ final class YamlDefaults implements CommandLine.IDefaultValueProvider {
             return; // picocli reports --config where a command has none
         }
         if (Files.isDirectory(config)) {
-            throw new IllegalArgumentException(config + ": is a directory, not a config file");
+            throw new UserError(config + ": is a directory, not a config file");
         }
         if (!Files.isRegularFile(config)) {
-            throw new IllegalArgumentException(config + ": no such config file");
+            throw new UserError(config + ": no such config file");
         }
         JsonNode n;
         try {
@@ -66,26 +67,26 @@ final class YamlDefaults implements CommandLine.IDefaultValueProvider {
                     ? "'" + e.getOriginalMessage().substring("Duplicate field ".length()).replace("'", "")
                     + "' is given twice"
                     : "not valid YAML (" + e.getOriginalMessage().lines().findFirst().orElse("") + ")";
-            throw new IllegalArgumentException(config + line + ": " + why);
+            throw new UserError(config + line + ": " + why);
         } catch (IOException e) {
-            throw new IllegalArgumentException(config + ": cannot read the config file (" + Main.message(e) + ")");
+            throw new UserError(config + ": cannot read the config file (" + Main.message(e) + ")");
         }
         if (n == null || n.isMissingNode() || n.isNull()) {
             return; // an empty file sets nothing
         }
         if (!n.isObject()) {
-            throw new IllegalArgumentException(config + ": a config file must be a mapping of option names to values");
+            throw new UserError(config + ": a config file must be a mapping of option names to values");
         }
         Map<String, String> known = optionNames(sub.getCommandSpec());
         for (Iterator<Map.Entry<String, JsonNode>> it = n.fields(); it.hasNext(); ) {
             Map.Entry<String, JsonNode> e = it.next();
             String key = e.getKey();
             if (!known.containsKey(key) || NOT_IN_FILES.contains(key)) {
-                throw new IllegalArgumentException(config + ": unknown option '" + key + "' for "
+                throw new UserError(config + ": unknown option '" + key + "' for "
                         + sub.getCommandSpec().qualifiedName());
             }
             if (e.getValue().isContainerNode()) {
-                throw new IllegalArgumentException(config + ": " + key + ": takes a single value, not a "
+                throw new UserError(config + ": " + key + ": takes a single value, not a "
                         + (e.getValue().isArray() ? "list" : "mapping"));
             }
         }
