@@ -1,5 +1,6 @@
 package dev.rlhf4j.cli;
 
+import dev.rlhf4j.tensor.UserError;
 import picocli.CommandLine;
 
 import java.nio.file.Files;
@@ -20,38 +21,38 @@ final class Checks {
 
     static void positive(String option, long value) {
         if (value <= 0) {
-            throw new IllegalArgumentException(option + " must be positive, got " + value);
+            throw new UserError(option + " must be positive, got " + value);
         }
     }
 
     static void nonNegative(String option, long value) {
         if (value < 0) {
-            throw new IllegalArgumentException(option + " must be 0 or more, got " + value);
+            throw new UserError(option + " must be 0 or more, got " + value);
         }
     }
 
     static void positive(String option, double value) {
         if (!(value > 0) || Double.isInfinite(value)) {
-            throw new IllegalArgumentException(option + " must be a positive number, got " + value);
+            throw new UserError(option + " must be a positive number, got " + value);
         }
     }
 
     static void nonNegative(String option, double value) {
         if (!(value >= 0) || Double.isInfinite(value)) {
-            throw new IllegalArgumentException(option + " must be a number >= 0, got " + value);
+            throw new UserError(option + " must be a number >= 0, got " + value);
         }
     }
 
     static void finite(String option, double value) {
         if (!Double.isFinite(value)) {
-            throw new IllegalArgumentException(option + " must be a finite number, got " + value);
+            throw new UserError(option + " must be a finite number, got " + value);
         }
     }
 
     /** A value in the open interval (lo, hi). */
     static void between(String option, double value, double lo, double hi) {
         if (!(value > lo && value < hi)) {
-            throw new IllegalArgumentException(option + " must be between " + lo + " and " + hi + " (exclusive), got "
+            throw new UserError(option + " must be between " + lo + " and " + hi + " (exclusive), got "
                     + value);
         }
     }
@@ -59,7 +60,7 @@ final class Checks {
     /** {@code --max-length}: -1 for the default, else positive. */
     static void maxLength(String option, int value) {
         if (value != -1 && value <= 0) {
-            throw new IllegalArgumentException(option + " must be positive (or -1 for the default), got " + value);
+            throw new UserError(option + " must be positive (or -1 for the default), got " + value);
         }
     }
 
@@ -69,13 +70,13 @@ final class Checks {
             return;
         }
         if (Files.isDirectory(file)) {
-            throw new IllegalArgumentException(option + " " + file + ": is a directory, not a file");
+            throw new UserError(option + " " + file + ": is a directory, not a file");
         }
         if (!Files.exists(file)) {
-            throw new IllegalArgumentException(option + " " + file + ": no such file");
+            throw new UserError(option + " " + file + ": no such file");
         }
         if (!Files.isReadable(file)) {
-            throw new IllegalArgumentException(option + " " + file + ": permission denied");
+            throw new UserError(option + " " + file + ": permission denied");
         }
     }
 
@@ -85,17 +86,17 @@ final class Checks {
             return;
         }
         if (!Files.exists(path)) {
-            throw new IllegalArgumentException(option + " " + path + ": no such file or directory");
+            throw new UserError(option + " " + path + ": no such file or directory");
         }
         if (!Files.isReadable(path)) {
-            throw new IllegalArgumentException(option + " " + path + ": permission denied");
+            throw new UserError(option + " " + path + ": permission denied");
         }
     }
 
     /** An output directory: not an existing file. Creating it is left to the command, after all checks. */
     static void outputDirectory(String option, Path dir) {
         if (dir != null && Files.exists(dir) && !Files.isDirectory(dir)) {
-            throw new IllegalArgumentException(option + " " + dir + ": exists and is not a directory");
+            throw new UserError(option + " " + dir + ": exists and is not a directory");
         }
     }
 }

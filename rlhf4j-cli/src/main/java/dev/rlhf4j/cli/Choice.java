@@ -1,5 +1,7 @@
 package dev.rlhf4j.cli;
 
+import dev.rlhf4j.model.io.Safetensors;
+import dev.rlhf4j.tensor.UserError;
 import picocli.CommandLine;
 
 import java.util.Iterator;
@@ -50,6 +52,15 @@ abstract class Choice implements CommandLine.ITypeConverter<String>, Iterable<St
     static final class SaveDtype extends Choice {
         SaveDtype() {
             super("f32", "bf16");
+        }
+
+        /** The dtype named by a {@code --save-dtype} value. */
+        static Safetensors.DType dtype(String name) {
+            return switch (name.toLowerCase(Locale.ROOT)) {
+                case "f32" -> Safetensors.DType.F32;
+                case "bf16" -> Safetensors.DType.BF16;
+                default -> throw new UserError("--save-dtype must be f32 or bf16, got '" + name + "'");
+            };
         }
     }
 

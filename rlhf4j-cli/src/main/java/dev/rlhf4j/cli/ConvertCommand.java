@@ -1,8 +1,9 @@
 package dev.rlhf4j.cli;
 
-import dev.rlhf4j.model.Pretrained;
 import dev.rlhf4j.model.io.HfCheckpoint;
+import dev.rlhf4j.model.io.Pretrained;
 import dev.rlhf4j.model.io.Safetensors;
+import dev.rlhf4j.tensor.UserError;
 import dev.rlhf4j.train.RunDirectory;
 import dev.rlhf4j.train.RunFingerprint;
 import picocli.CommandLine;
@@ -43,7 +44,7 @@ public final class ConvertCommand implements Callable<Integer> {
             case "f32", "float32" -> Safetensors.DType.F32;
             case "bf16", "bfloat16" -> Safetensors.DType.BF16;
             case "f16", "float16" -> Safetensors.DType.F16;
-            default -> throw new IllegalArgumentException("--dtype must be f32, bf16 or f16, got '" + dtype + "'");
+            default -> throw new UserError("--dtype must be f32, bf16 or f16, got '" + dtype + "'");
         };
         Checks.inputPath("--model", source.model);
         Checks.inputPath("--tokenizer", source.tokenizer);

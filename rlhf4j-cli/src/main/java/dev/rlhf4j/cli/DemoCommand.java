@@ -4,9 +4,10 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import dev.rlhf4j.model.Pretrained;
 import dev.rlhf4j.model.Transformer;
+import dev.rlhf4j.model.io.Pretrained;
 import dev.rlhf4j.model.tokenizer.Tokenizer;
+import dev.rlhf4j.tensor.UserStateError;
 import dev.rlhf4j.train.RunDirectory;
 import dev.rlhf4j.train.RunFingerprint;
 import dev.rlhf4j.train.lab.LabEvaluation;
@@ -20,10 +21,8 @@ import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
-import java.io.BufferedWriter;
 import java.io.IOException;
 import java.io.PrintWriter;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -31,6 +30,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
+import java.util.stream.IntStream;
 
 /** {@code rlhf4j demo}: the whole InstructGPT recipe on the lab world, with nothing to download. */
 @Command(name = "demo", mixinStandardHelpOptions = true, sortOptions = false,
@@ -162,7 +162,7 @@ public final class DemoCommand implements Callable<Integer> {
         long t = System.nanoTime();
         int code = Main.run(new PrintWriter(new java.io.StringWriter(), true), err, args);
         if (code != 0) {
-            throw new IllegalStateException("demo stage '" + name + "' failed (exit code " + code + "); see above");
+            throw new UserStateError("demo stage '" + name + "' failed (exit code " + code + "); see above");
         }
         seconds.put(name, (System.nanoTime() - t) / 1e9);
     }
@@ -235,20 +235,15 @@ public final class DemoCommand implements Callable<Integer> {
     }
 
     private static void writeSamples(Path file, LabEvaluation.Result r, LabWorld world) throws IOException {
-        try (BufferedWriter w = Files.newBufferedWriter(file, StandardCharsets.UTF_8)) {
-            for (int i = 0; i < r.episodes().size(); i++) {
-                Episode e = r.episodes().get(i);
-                ObjectNode o = JSON.createObjectNode();
-                o.put("prompt", e.prompt());
-                o.put("response", e.response());
-                o.put("gold", r.goldPerPrompt()[i]);
-                o.putPOJO("gold_parts", world.score(e.prompt(), e.response().strip()).parts());
-                w.write(JSON.writeValueAsString(o));
-                w.newLine();
-            }
-        } catch (IOException e) {
-            throw IoErrors.of("write", file, e);
-        }
+        IoErrors.writeJsonl(file, IntStream.range(0, r.episodes().size()).boxed().toList(), i -> {
+            Episode e = r.episodes().get(i);
+            ObjectNode o = JSON.createObjectNode();
+            o.put("prompt", e.prompt());
+            o.put("response", e.response());
+            o.put("gold", r.goldPerPrompt()[i]);
+            o.putPOJO("gold_parts", world.score(e.prompt(), e.response().strip()).parts());
+            return o;
+        });
     }
 
     /** The summary as a text table: one column per policy. */

@@ -2,8 +2,9 @@ package dev.rlhf4j.cli;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import dev.rlhf4j.model.Pretrained;
+import dev.rlhf4j.model.io.Pretrained;
 import dev.rlhf4j.model.tokenizer.Tokenizer;
+import dev.rlhf4j.tensor.UserError;
 import dev.rlhf4j.train.LmObjective;
 import dev.rlhf4j.train.data.DatasetReader;
 import dev.rlhf4j.train.data.TokenizedDataset;
@@ -57,15 +58,15 @@ public final class EvalCommand implements Callable<Integer> {
         if (maxLength == -1) {
             maxLength = Math.min(1024, pm.model().config().maxSeqLen());
         } else if (maxLength > pm.model().config().maxSeqLen()) {
-            throw new IllegalArgumentException("--max-length " + maxLength + " exceeds the model's maximum sequence "
+            throw new UserError("--max-length " + maxLength + " exceeds the model's maximum sequence "
                     + "length of " + pm.model().config().maxSeqLen());
         }
         TokenizedDataset set = Tokenization.tokenize(DatasetReader.read(data), tok, pm.chatTemplate(), maxLength,
                 completionOnly);
         if (set.examples().isEmpty()) {
-            throw new IllegalArgumentException(data + ": no example is left after tokenization");
+            throw new UserError(data + ": no example is left after tokenization");
         }
-        int padId = tok.padId().orElse(tok.eosId().orElse(0));
+        int padId = tok.paddingId();
         Map<String, Double> r = LmObjective.evaluate(pm.model(), set.examples(), batchSize, maxLength, padId);
         PrintWriter out = spec.commandLine().getOut();
         if (json) {

@@ -2,11 +2,12 @@ package dev.rlhf4j.cli;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import dev.rlhf4j.model.Pretrained;
 import dev.rlhf4j.model.chat.ChatTemplate;
 import dev.rlhf4j.model.generate.Generation;
 import dev.rlhf4j.model.generate.GenerationConfig;
 import dev.rlhf4j.model.generate.Generator;
+import dev.rlhf4j.model.io.Pretrained;
+import dev.rlhf4j.tensor.UserError;
 import dev.rlhf4j.train.ppo.PromptReader;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
@@ -76,10 +77,10 @@ public final class GenerateCommand implements Callable<Integer> {
         Checks.nonNegative("--temperature", temperature);
         Checks.nonNegative("--top-k", topK);
         if (!(topP > 0 && topP <= 1)) {
-            throw new IllegalArgumentException("--top-p must be in (0, 1], got " + topP);
+            throw new UserError("--top-p must be in (0, 1], got " + topP);
         }
         if (stop != null && stop.stream().anyMatch(String::isEmpty)) {
-            throw new IllegalArgumentException("--stop strings must not be empty");
+            throw new UserError("--stop strings must not be empty");
         }
         Checks.inputPath("--model", source.model);
         Checks.inputPath("--tokenizer", source.tokenizer);
@@ -111,7 +112,7 @@ public final class GenerateCommand implements Callable<Integer> {
                     ids = pm.encodePrompt(r.text());
                 }
             } catch (IllegalArgumentException e) {
-                throw new IllegalArgumentException(r.where() + ": " + e.getMessage(), e);
+                throw new UserError(r.where() + ": " + e.getMessage(), e);
             }
             PromptReader.checkLength(r.where(), ids.length, maxNewTokens, "--max-new-tokens " + maxNewTokens,
                     maxSeqLen);

@@ -1,6 +1,7 @@
 package dev.rlhf4j.cli;
 
 import dev.rlhf4j.model.tokenizer.Tokenizer;
+import dev.rlhf4j.tensor.UserError;
 
 import java.nio.file.Path;
 import java.util.Map;
@@ -28,7 +29,7 @@ final class IdTokenizer implements Tokenizer {
         for (int i = 0; i < parts.length; i++) {
             ids[i] = Integer.parseInt(parts[i]);
             if (ids[i] < 0 || ids[i] >= vocab) {
-                throw new IllegalArgumentException("id " + ids[i] + " is outside the vocabulary of " + vocab);
+                throw new UserError("id " + ids[i] + " is outside the vocabulary of " + vocab);
             }
         }
         return ids;

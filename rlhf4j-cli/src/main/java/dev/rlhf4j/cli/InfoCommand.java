@@ -3,7 +3,7 @@ package dev.rlhf4j.cli;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.rlhf4j.model.ModelConfig;
-import dev.rlhf4j.model.Pretrained;
+import dev.rlhf4j.model.io.Pretrained;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;

@@ -3,23 +3,24 @@ package dev.rlhf4j.cli;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import dev.rlhf4j.model.Pretrained;
+import dev.rlhf4j.model.io.Pretrained;
 import dev.rlhf4j.model.tokenizer.BpeTrainer;
 import dev.rlhf4j.model.tokenizer.Tokenizer;
+import dev.rlhf4j.tensor.UserError;
 import dev.rlhf4j.train.RunDirectory;
 import dev.rlhf4j.train.RunFingerprint;
 import dev.rlhf4j.train.lab.Annotator;
 import dev.rlhf4j.train.lab.LabData;
+import dev.rlhf4j.train.lab.LabDataset;
+import dev.rlhf4j.train.lab.LabPreferences;
+import dev.rlhf4j.train.lab.LabStream;
 import dev.rlhf4j.train.lab.LabWorld;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
-import java.io.BufferedWriter;
 import java.io.IOException;
 import java.io.PrintWriter;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Collections;
 import java.util.List;
@@ -39,8 +40,6 @@ import java.util.function.Function;
                         + "demonstrators."})
 public final class LabGenerateCommand implements Callable<Integer> {
     private static final ObjectMapper JSON = new ObjectMapper();
-    static final String EOS = "<|endoftext|>";
-    static final String PAD = "<|pad|>";
     static final RunDirectory.Kind KIND = new RunDirectory.Kind("lab generate", false, List.of("corpus.jsonl",
             "sft.jsonl", "sft-eval.jsonl", "prompts.jsonl", "prompts-eval.jsonl", "preferences.jsonl",
             "preferences-eval.jsonl", "tokenizer", "lab.json"));
@@ -101,14 +100,14 @@ public final class LabGenerateCommand implements Callable<Integer> {
         Checks.nonNegative("--prompts", prompts);
         Checks.nonNegative("--eval-prompts", evalPrompts);
         if (pairs < 0 || evalPairs < 0 || (pairs == 0) != (evalPairs == 0)) {
-            throw new IllegalArgumentException("--pairs and --eval-pairs must both be positive, or both 0 for no "
+            throw new UserError("--pairs and --eval-pairs must both be positive, or both 0 for no "
                     + "preference data");
         }
         if (preferencesOnly && pairs == 0) {
             throw Checks.usage(spec, "--preferences-only with --pairs 0 writes nothing");
         }
         if (!preferencesOnly && corpus + facts == 0) {
-            throw new IllegalArgumentException("--corpus and --facts are both 0: no text to train the tokenizer on");
+            throw new UserError("--corpus and --facts are both 0: no text to train the tokenizer on");
         }
         Checks.between("--agreement", agreement, 0.5, 1);
         Checks.finite("--length-bias", lengthBias);
@@ -117,10 +116,9 @@ public final class LabGenerateCommand implements Callable<Integer> {
         Checks.outputDirectory("--out", out);
         BpeTrainer bpe;
         try {
-            bpe = new BpeTrainer(vocabSize, List.of(EOS, PAD), Map.of("bos_token", EOS, "eos_token", EOS, "pad_token",
-                    PAD));
+            bpe = LabDataset.tokenizerTrainer(vocabSize);
         } catch (IllegalArgumentException e) {
-            throw new IllegalArgumentException("--vocab-size " + vocabSize + ": " + e.getMessage(), e);
+            throw new UserError("--vocab-size " + vocabSize + ": " + e.getMessage(), e);
         }
         PrintWriter err = spec.commandLine().getErr();
         RunDirectory.refuseInputs(out, KIND, Collections.singletonMap("--model", model), false);
@@ -140,19 +138,19 @@ public final class LabGenerateCommand implements Callable<Integer> {
     private void generate(PrintWriter err, BpeTrainer bpe) throws IOException {
         LabWorld w = new LabWorld(seed);
         if (!preferencesOnly) {
-            List<String> texts = LabData.corpus(w, corpus, facts);
-            write("corpus.jsonl", texts, t -> Map.of("text", t));
-            Tokenizer tok = bpe.train(texts);
+            LabDataset.Texts texts = LabDataset.texts(w, new LabDataset.Sizes(corpus, facts, sft, sftEval, prompts,
+                    evalPrompts));
+            write("corpus.jsonl", texts.corpus(), t -> Map.of("text", t));
+            Tokenizer tok = bpe.train(texts.corpus());
             try {
                 tok.save(out.resolve("tokenizer"));
             } catch (IOException e) {
                 throw IoErrors.of("write the tokenizer to", out.resolve("tokenizer"), e);
             }
-            write("sft.jsonl", LabData.demonstrations(w, sft, 2), d -> Map.of("prompt", d[0], "completion", d[1]));
-            write("sft-eval.jsonl", LabData.demonstrations(w, sftEval, 3),
-                    d -> Map.of("prompt", d[0], "completion", d[1]));
-            write("prompts.jsonl", LabData.prompts(w, prompts, 4), p -> Map.of("prompt", p));
-            write("prompts-eval.jsonl", LabData.prompts(w, evalPrompts, 5), p -> Map.of("prompt", p));
+            write("sft.jsonl", texts.sft(), d -> Map.of("prompt", d[0], "completion", d[1]));
+            write("sft-eval.jsonl", texts.sftEval(), d -> Map.of("prompt", d[0], "completion", d[1]));
+            write("prompts.jsonl", texts.prompts(), p -> Map.of("prompt", p));
+            write("prompts-eval.jsonl", texts.evalPrompts(), p -> Map.of("prompt", p));
             err.printf("wrote %s: tokenizer (%d tokens), corpus %d, sft %d + %d, prompts %d + %d%n", out,
                     tok.vocabSize(), corpus + facts, sft, sftEval, prompts, evalPrompts);
         }
@@ -167,19 +165,15 @@ public final class LabGenerateCommand implements Callable<Integer> {
             sampler = LabData.modelPairs(pm.model(), pm.requireTokenizer(), maxNewTokens, seed, 32);
             source = model.toString();
         } else {
-            sampler = LabData.demonstratorPairs(w, 6);
+            sampler = LabData.demonstratorPairs(w, LabStream.DEMONSTRATOR_PAIRS.id());
             source = "demonstrators";
         }
         err.printf("sampling %d preference pairs from %s%n", pairs + evalPairs, source);
-        List<LabData.Candidates> trainCand = sampler.sample(LabData.prompts(w, pairs, 7));
-        List<LabData.Candidates> evalCand = sampler.sample(LabData.prompts(w, evalPairs, 8));
-        // calibrate on the pairs themselves: the noise is set where the labels are given
-        Annotator annotator = Annotator.calibrate(LabData.comparisons(w, trainCand), agreement, lengthBias);
-        List<LabData.LabeledPair> train = LabData.label(w, trainCand, annotator, 9);
-        List<LabData.LabeledPair> eval = LabData.label(w, evalCand, annotator, 10);
-        write("preferences.jsonl", train, LabGenerateCommand::pairJson);
-        write("preferences-eval.jsonl", eval, LabGenerateCommand::pairJson);
-        List<Annotator.Comparison> evalComparisons = eval.stream().map(LabData.LabeledPair::comparison).toList();
+        LabPreferences labelled = LabPreferences.sample(w, sampler, pairs, evalPairs, agreement, lengthBias);
+        Annotator annotator = labelled.annotator();
+        write("preferences.jsonl", labelled.train(), LabData.LabeledPair::preferenceRecord);
+        write("preferences-eval.jsonl", labelled.eval(), LabData.LabeledPair::preferenceRecord);
+        List<Annotator.Comparison> evalComparisons = labelled.evalComparisons();
         ObjectNode lab = JSON.createObjectNode();
         lab.put("seed", seed);
         lab.put("pairs_from", source);
@@ -194,30 +188,11 @@ public final class LabGenerateCommand implements Callable<Integer> {
         err.printf("annotators: temperature %.4f, length bias %.3f; on held-out pairs they agree %.1f%% of the time; "
                         + "the best possible reward-model accuracy there is %.1f%%%n", annotator.temperature(), lengthBias,
                 100 * annotator.agreement(evalComparisons), 100 * annotator.bestAccuracy(evalComparisons));
-        err.printf("wrote %s: preferences %d + %d%n", out, train.size(), eval.size());
+        err.printf("wrote %s: preferences %d + %d%n", out, labelled.train().size(), labelled.eval().size());
         err.flush();
     }
 
-    private <T> void write(String name, List<T> items, Function<T, ? extends Map<String, ?>> toJson) throws IOException {
-        writeJsonl(out.resolve(name), items, toJson);
-    }
-
-    /** A labelled pair as a preference record, with the gold rewards for analysis. */
-    static Map<String, Object> pairJson(LabData.LabeledPair p) {
-        return Map.of("prompt", p.prompt(), "chosen", " " + p.chosen(), "rejected", " " + p.rejected(),
-                "gold_chosen", p.goldChosen(), "gold_rejected", p.goldRejected());
-    }
-
-    /** One JSON object per item and line. */
-    static <T> void writeJsonl(Path file, List<T> items, Function<T, ? extends Map<String, ?>> toJson)
-            throws IOException {
-        try (BufferedWriter w = Files.newBufferedWriter(file, StandardCharsets.UTF_8)) {
-            for (T t : items) {
-                w.write(JSON.writeValueAsString(toJson.apply(t)));
-                w.newLine();
-            }
-        } catch (IOException e) {
-            throw IoErrors.of("write", file, e);
-        }
+    private <T> void write(String name, List<T> items, Function<T, ?> toJson) throws IOException {
+        IoErrors.writeJsonl(out.resolve(name), items, toJson);
     }
 }

@@ -3,6 +3,7 @@ package dev.rlhf4j.cli;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.rlhf4j.tensor.UserError;
 import dev.rlhf4j.train.data.JsonlReader;
 import dev.rlhf4j.train.lab.LabWorld;
 import picocli.CommandLine;
@@ -41,7 +42,7 @@ public final class LabScoreCommand implements Callable<Integer> {
         int[] count = {0};
         JsonlReader.read(data, (node, where) -> {
             if (!(node instanceof ObjectNode n)) {
-                throw new IllegalArgumentException(where + ": not a JSON object");
+                throw new UserError(where + ": not a JSON object");
             }
             String prompt = text(n, "prompt", where);
             try {
@@ -58,8 +59,9 @@ public final class LabScoreCommand implements Callable<Integer> {
                     count[0]++;
                 }
             } catch (IllegalArgumentException e) {
-                throw e.getMessage().startsWith(where) ? e
-                        : new IllegalArgumentException(where + ": " + e.getMessage(), e);
+                // a message about this record is the user's to fix, whichever check raised it
+                String m = e.getMessage().startsWith(where) ? e.getMessage() : where + ": " + e.getMessage();
+                throw e instanceof UserError u && m.equals(e.getMessage()) ? u : new UserError(m, e);
             }
             out.println(JSON.writeValueAsString(n));
         });
@@ -76,7 +78,7 @@ public final class LabScoreCommand implements Callable<Integer> {
 
     private static String text(JsonNode n, String field, String where) {
         if (!n.path(field).isTextual()) {
-            throw new IllegalArgumentException(where + ": missing string field \"" + field + "\"");
+            throw new UserError(where + ": missing string field \"" + field + "\"");
         }
         return n.get(field).asText();
     }

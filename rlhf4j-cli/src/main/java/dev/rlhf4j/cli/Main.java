@@ -1,5 +1,7 @@
 package dev.rlhf4j.cli;
 
+import dev.rlhf4j.tensor.UserError;
+import dev.rlhf4j.tensor.UserStateError;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -16,13 +18,15 @@ import java.nio.file.NoSuchFileException;
 import java.nio.file.NotDirectoryException;
 import java.util.List;
 import java.util.Locale;
+import java.util.Set;
 
 /**
  * The {@code rlhf4j} command, and the error contract of every subcommand: a usage error (unknown option, a value of
  * the wrong type, a missing option) prints one {@code rlhf4j:} line and where to find help, exit code 2; a user
- * error (a bad file, an impossible value) prints one {@code rlhf4j:} line naming the file, key or option, exit code
- * 1; anything else is a bug, reported as an internal error with its class, exit code 1. {@code --debug} (or
- * {@code RLHF4J_DEBUG=1}) adds the stack trace to any of them.
+ * error ({@link UserError}, {@link UserStateError} or an I/O error: a bad file, an impossible value) prints one
+ * {@code rlhf4j:} line naming the file, key or option, exit code 1; anything else may be a bug and prints its line
+ * and how to see the stack trace, exit code 1. {@code --debug} (or {@code RLHF4J_DEBUG=1}) adds the stack trace to
+ * any of them.
  */
 @Command(name = "rlhf4j", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
         description = "RLHF on the JVM: supervised fine-tuning, reward models and PPO for causal language models.",
@@ -34,6 +38,15 @@ public final class Main implements Runnable {
     static final int USER_ERROR = 1;
     static final int USAGE_ERROR = 2;
     static final String DEBUG_HINT = "run with --debug (or RLHF4J_DEBUG=1) for the stack trace";
+    /**
+     * Classes whose checks of what the user gave still throw plain IllegalArgument/IllegalState exceptions (the
+     * training configs, loops and their commands, rewritten in parallel): their messages stay one line, as before
+     * {@link UserError} existed. Remove a class from here once it throws {@link UserError} for those checks.
+     */
+    private static final Set<String> USER_CHECKS_NOT_YET_MARKED = Set.of("dev.rlhf4j.train.TrainingConfig",
+            "dev.rlhf4j.train.ppo.PpoConfig", "dev.rlhf4j.train.Trainer", "dev.rlhf4j.train.ppo.PpoTrainer",
+            "dev.rlhf4j.cli.TrainCommand", "dev.rlhf4j.cli.LmTrainCommand", "dev.rlhf4j.cli.RewardTrainCommand",
+            "dev.rlhf4j.cli.PpoCommand", "dev.rlhf4j.cli.BenchCommand");
 
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
@@ -155,7 +168,8 @@ public final class Main implements Runnable {
 
     /**
      * An exception out of a command: a user error prints its message, an {@link OutOfMemoryError} says how to give
-     * the JVM more heap, anything else is reported as an internal error. Exit code 1. {@code command}, when known,
+     * the JVM more heap, another IllegalArgument/IllegalState exception prints its message and the {@code --debug}
+     * hint, anything else is reported as an internal error with its class and the hint. Exit code 1. {@code command}, when known,
      * is the command that failed, whose {@code --config} file is named when the failing value came from it.
      */
     static int failure(Throwable ex, PrintWriter err, boolean debug, CommandLine command) {
@@ -166,6 +180,11 @@ public final class Main implements Runnable {
         } else if (isUserError(ex)) {
             err.println("rlhf4j: " + YamlDefaults.attribute(command, message(ex)));
             internal = ioWithoutPath(ex);
+        } else if (ex instanceof IllegalArgumentException || ex instanceof IllegalStateException) {
+            // a check not marked as the user's: its message is likely meant for the user, but it may be a fault of
+            // the program, so the stack trace is one flag away
+            err.println("rlhf4j: " + YamlDefaults.attribute(command, message(ex)));
+            internal = true;
         } else {
             err.println("rlhf4j: internal error: " + ex.getClass().getName()
                     + (ex.getMessage() == null ? "" : ": " + ex.getMessage().lines().findFirst().orElse("")));
@@ -182,8 +201,21 @@ public final class Main implements Runnable {
 
     /** Errors a user can cause (bad paths, malformed files, impossible settings) print one line, no stack trace. */
     static boolean isUserError(Throwable ex) {
-        return ex instanceof IllegalArgumentException || ex instanceof IllegalStateException
-                || ex instanceof IOException || ex instanceof UncheckedIOException;
+        return ex instanceof UserError || ex instanceof UserStateError || ex instanceof IOException
+                || ex instanceof UncheckedIOException
+                || (ex instanceof IllegalArgumentException || ex instanceof IllegalStateException) && thrownBy(ex,
+                USER_CHECKS_NOT_YET_MARKED);
+    }
+
+    /** Whether {@code ex} was thrown in one of {@code classes} (or a nested class or lambda of one). */
+    static boolean thrownBy(Throwable ex, Set<String> classes) {
+        StackTraceElement[] trace = ex.getStackTrace();
+        if (trace.length == 0) {
+            return false;
+        }
+        String thrower = trace[0].getClassName();
+        int nested = thrower.indexOf('$');
+        return classes.contains(nested < 0 ? thrower : thrower.substring(0, nested));
     }
 
     /** The user-facing message: a file system error names its path, and says what went wrong in words. */

@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.dataformat.yaml.YAMLMapper;
 import dev.rlhf4j.model.ModelConfig;
 import dev.rlhf4j.tensor.Rope;
+import dev.rlhf4j.tensor.UserError;
 
 import java.io.IOException;
 import java.nio.file.Path;
@@ -41,16 +42,16 @@ final class NewModelConfig {
         try {
             n = new YAMLMapper().readTree(file.toFile());
         } catch (IOException e) {
-            throw new IllegalArgumentException(file + ": not a valid YAML/JSON model config (" + e.getMessage()
+            throw new UserError(file + ": not a valid YAML/JSON model config (" + e.getMessage()
                     .lines().findFirst().orElse("") + ")");
         }
         if (n == null || !n.isObject()) {
-            throw new IllegalArgumentException(file + ": a model config must be a mapping of settings");
+            throw new UserError(file + ": a model config must be a mapping of settings");
         }
         for (Iterator<String> it = n.fieldNames(); it.hasNext(); ) {
             String k = it.next();
             if (!KEYS.contains(k)) {
-                throw new IllegalArgumentException(file + ": unknown setting '" + k + "' (known: " + KEYS + ")");
+                throw new UserError(file + ": unknown setting '" + k + "' (known: " + KEYS + ")");
             }
         }
         String family = text(n, "family", file).toLowerCase(Locale.ROOT);
@@ -58,7 +59,7 @@ final class NewModelConfig {
         int maxSeq = integer(n, "max_seq_len", file);
         int vocab = n.has("vocab_size") ? integer(n, "vocab_size", file) : tokenizerVocab;
         if (vocab < tokenizerVocab) {
-            throw new IllegalArgumentException(file + ": vocab_size " + vocab + " is smaller than the tokenizer's "
+            throw new UserError(file + ": vocab_size " + vocab + " is smaller than the tokenizer's "
                     + tokenizerVocab + " tokens");
         }
         try {
@@ -75,7 +76,7 @@ final class NewModelConfig {
                     Rope.Style rope = switch (style) {
                         case "rotate_half" -> Rope.Style.ROTATE_HALF;
                         case "interleaved" -> Rope.Style.INTERLEAVED;
-                        default -> throw new IllegalArgumentException(file + ": rope_style must be rotate_half or "
+                        default -> throw new UserError(file + ": rope_style must be rotate_half or "
                                 + "interleaved, got '" + style + "'");
                     };
                     yield ModelConfig.llama(vocab, dim, layers, heads, n.has("kv_heads") ? integer(n, "kv_heads", file)
@@ -83,25 +84,27 @@ final class NewModelConfig {
                             n.path("rope_theta").asDouble(10000.0), rope, n.path("tied_embeddings").asBoolean(true),
                             n.path("qkv_bias").asBoolean(false));
                 }
-                default -> throw new IllegalArgumentException(file + ": family must be gpt2 or llama, got '"
+                default -> throw new UserError(file + ": family must be gpt2 or llama, got '"
                         + family + "'");
             };
         } catch (IllegalArgumentException e) {
-            throw e.getMessage().startsWith(file.toString()) ? e
-                    : new IllegalArgumentException(file + ": " + e.getMessage());
+            // ModelConfig's checks are about this file's settings
+            throw e instanceof UserError u && e.getMessage().startsWith(file.toString()) ? u
+                    : new UserError(e.getMessage().startsWith(file.toString()) ? e.getMessage()
+                    : file + ": " + e.getMessage(), e);
         }
     }
 
     private static String text(JsonNode n, String key, Path file) {
         if (!n.hasNonNull(key)) {
-            throw new IllegalArgumentException(file + ": missing '" + key + "'");
+            throw new UserError(file + ": missing '" + key + "'");
         }
         return n.get(key).asText();
     }
 
     private static int integer(JsonNode n, String key, Path file) {
         if (!n.hasNonNull(key) || !n.get(key).canConvertToInt()) {
-            throw new IllegalArgumentException(file + ": '" + key + "' must be an integer");
+            throw new UserError(file + ": '" + key + "' must be an integer");
         }
         return n.get(key).asInt();
     }

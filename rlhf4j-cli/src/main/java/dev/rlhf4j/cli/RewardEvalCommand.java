@@ -2,8 +2,9 @@ package dev.rlhf4j.cli;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import dev.rlhf4j.model.Pretrained;
+import dev.rlhf4j.model.io.Pretrained;
 import dev.rlhf4j.model.tokenizer.Tokenizer;
+import dev.rlhf4j.tensor.UserError;
 import dev.rlhf4j.train.data.PairTokenization;
 import dev.rlhf4j.train.data.PreferenceReader;
 import dev.rlhf4j.train.data.TokenizedPairs;
@@ -49,15 +50,15 @@ public final class RewardEvalCommand implements Callable<Integer> {
         Checks.inputPath("--model", source.model);
         Checks.inputPath("--tokenizer", source.tokenizer);
         Checks.inputFile("--data", data);
-        Pretrained pm = RewardScoreCommand.openRewardModel(source);
+        Pretrained pm = source.openRewardModel();
         Tokenizer tok = pm.requireTokenizer();
-        int max = RewardScoreCommand.maxLength(maxLength, pm);
+        int max = ModelOptions.maxLength(maxLength, pm);
         TokenizedPairs pairs = PairTokenization.tokenize(PreferenceReader.read(data), tok, pm.chatTemplate(), max);
         if (pairs.pairs().isEmpty()) {
-            throw new IllegalArgumentException(data + ": no pair is left after tokenization");
+            throw new UserError(data + ": no pair is left after tokenization");
         }
         Map<String, Double> r = RewardObjective.evaluate(pm.model(), pairs.pairs(), batchSize, max,
-                TrainCommand.padId(tok));
+                tok.paddingId());
         PrintWriter out = spec.commandLine().getOut();
         if (json) {
             ObjectMapper m = new ObjectMapper();

@@ -2,8 +2,9 @@ package dev.rlhf4j.cli;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import dev.rlhf4j.model.Pretrained;
+import dev.rlhf4j.model.io.Pretrained;
 import dev.rlhf4j.model.tokenizer.Tokenizer;
+import dev.rlhf4j.tensor.UserError;
 import dev.rlhf4j.train.data.JsonlReader;
 import dev.rlhf4j.train.data.PairTokenization;
 import dev.rlhf4j.train.reward.RewardObjective;
@@ -52,24 +53,24 @@ public final class RewardScoreCommand implements Callable<Integer> {
         Checks.inputPath("--model", source.model);
         Checks.inputPath("--tokenizer", source.tokenizer);
         Checks.inputFile("--data", data);
-        Pretrained pm = openRewardModel(source);
+        Pretrained pm = source.openRewardModel();
         Tokenizer tok = pm.requireTokenizer();
-        int max = maxLength(maxLength, pm);
+        int max = ModelOptions.maxLength(maxLength, pm);
         List<ObjectNode> records = new ArrayList<>();
         List<int[]> sequences = new ArrayList<>();
         JsonlReader.read(data, (n, where) -> {
             String field = n.has("response") ? "response" : "completion";
             if (!n.isObject() || !n.path("prompt").isTextual() || !n.path(field).isTextual()) {
-                throw new IllegalArgumentException(where
+                throw new UserError(where
                         + ": expected string fields \"prompt\" and \"response\" (or \"completion\")");
             }
             records.add((ObjectNode) n);
             sequences.add(PairTokenization.encodeText(tok, n.get("prompt").asText(), n.get(field).asText(), max));
         });
         if (records.isEmpty()) {
-            throw new IllegalArgumentException(data + ": no records");
+            throw new UserError(data + ": no records");
         }
-        double[] rewards = RewardObjective.score(pm.model(), sequences, batchSize, max, TrainCommand.padId(tok));
+        double[] rewards = RewardObjective.score(pm.model(), sequences, batchSize, max, tok.paddingId());
         Optional<RewardStats> stats = pm.loaded().format().equals("hf")
                 ? RewardStats.read(pm.loaded().source()) : Optional.empty();
         PrintWriter out = spec.commandLine().getOut();
@@ -83,26 +84,5 @@ public final class RewardScoreCommand implements Callable<Integer> {
         }
         out.flush();
         return 0;
-    }
-
-    /** A model with a scalar head; a language model is refused (its reward head would be random). */
-    static Pretrained openRewardModel(ModelOptions source) throws IOException {
-        Pretrained pm = source.open();
-        if (!pm.model().heads().scalar()) {
-            throw new IllegalArgumentException(source.model + ": not a reward model (it has no score head); train one "
-                    + "with `rlhf4j reward train`");
-        }
-        return pm;
-    }
-
-    static int maxLength(int requested, Pretrained pm) {
-        int modelMax = pm.model().config().maxSeqLen();
-        if (requested == -1) {
-            return Math.min(1024, modelMax);
-        }
-        if (requested <= 0 || requested > modelMax) {
-            throw new IllegalArgumentException("--max-length must be in [1, " + modelMax + "], got " + requested);
-        }
-        return requested;
     }
 }

@@ -3,13 +3,16 @@ package dev.rlhf4j.cli;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import dev.rlhf4j.model.Pretrained;
+import dev.rlhf4j.model.io.Pretrained;
+import dev.rlhf4j.tensor.UserError;
+import dev.rlhf4j.tensor.UserStateError;
 import dev.rlhf4j.train.RunDirectory;
 import dev.rlhf4j.train.RunFingerprint;
 import dev.rlhf4j.train.data.TextLines;
 import dev.rlhf4j.train.lab.Annotator;
 import dev.rlhf4j.train.lab.HappyEndings;
 import dev.rlhf4j.train.lab.LabData;
+import dev.rlhf4j.train.lab.LabPreferences;
 import dev.rlhf4j.train.ppo.Prompt;
 import dev.rlhf4j.train.ppo.PromptReader;
 import picocli.CommandLine;
@@ -84,7 +87,7 @@ public final class SimulatePreferencesCommand implements Callable<Integer> {
         Checks.outputDirectory("--out", out);
         ToDoubleBiFunction<String, String> gold = switch (judge) {
             case "happy-endings" -> (p, r) -> HappyEndings.score(r);
-            default -> throw new IllegalArgumentException("--judge must be happy-endings, got '" + judge + "'");
+            default -> throw new UserError("--judge must be happy-endings, got '" + judge + "'");
         };
         Map<String, Path> inputs = new LinkedHashMap<>();
         inputs.put("--model", model);
@@ -107,7 +110,7 @@ public final class SimulatePreferencesCommand implements Callable<Integer> {
         int held = Math.max(1, all.size() / 10);
         List<String> evalPool = all.subList(0, held), trainPool = all.subList(held, all.size());
         if (trainPool.isEmpty()) {
-            throw new IllegalArgumentException(prompts + ": " + all.size() + " prompts are too few to hold a tenth out");
+            throw new UserError(prompts + ": " + all.size() + " prompts are too few to hold a tenth out");
         }
         Pretrained pm = Pretrained.open(model, null);
         LabData.PairSampler sampler = LabData.modelPairs(pm.model(), pm.requireTokenizer(), maxNewTokens, seed, 32);
@@ -115,22 +118,21 @@ public final class SimulatePreferencesCommand implements Callable<Integer> {
                 trainPool.size(), evalPool.size());
         List<LabData.Candidates> sampledTrain = sampler.sample(cycle(trainPool, pairs));
         List<LabData.Candidates> sampledEval = sampler.sample(cycle(evalPool, evalPairs));
-        // pairs the judge scores alike say nothing about its taste (a person would answer "about the same"): dropped
-        List<LabData.Candidates> trainCand = decisive(sampledTrain, gold), evalCand = decisive(sampledEval, gold);
+        List<LabData.Candidates> trainCand = LabData.decisive(gold, sampledTrain);
+        List<LabData.Candidates> evalCand = LabData.decisive(gold, sampledEval);
         if (trainCand.isEmpty() || evalCand.isEmpty()) {
-            throw new IllegalStateException("the judge scores every sampled pair alike; no preferences to learn "
+            throw new UserStateError("the judge scores every sampled pair alike; no preferences to learn "
                     + "(sample more pairs or longer responses)");
         }
-        List<Annotator.Comparison> comps = LabData.comparisons(gold, trainCand);
-        Annotator annotator = Annotator.calibrate(comps, agreement, 0);
-        List<LabData.LabeledPair> train = LabData.label(gold, seed, trainCand, annotator, 9);
-        List<LabData.LabeledPair> eval = LabData.label(gold, seed, evalCand, annotator, 10);
+        LabPreferences labelled = LabPreferences.label(gold, seed, trainCand, evalCand, agreement, 0);
+        Annotator annotator = labelled.annotator();
+        List<LabData.LabeledPair> train = labelled.train(), eval = labelled.eval();
         // written only once the labels exist: a run that fails on the way leaves no partial data set
-        LabGenerateCommand.writeJsonl(out.resolve("prompts.jsonl"), trainPool, p -> Map.of("prompt", p));
-        LabGenerateCommand.writeJsonl(out.resolve("prompts-eval.jsonl"), evalPool, p -> Map.of("prompt", p));
-        LabGenerateCommand.writeJsonl(out.resolve("preferences.jsonl"), train, LabGenerateCommand::pairJson);
-        LabGenerateCommand.writeJsonl(out.resolve("preferences-eval.jsonl"), eval, LabGenerateCommand::pairJson);
-        List<Annotator.Comparison> evalComps = eval.stream().map(LabData.LabeledPair::comparison).toList();
+        IoErrors.writeJsonl(out.resolve("prompts.jsonl"), trainPool, p -> Map.of("prompt", p));
+        IoErrors.writeJsonl(out.resolve("prompts-eval.jsonl"), evalPool, p -> Map.of("prompt", p));
+        IoErrors.writeJsonl(out.resolve("preferences.jsonl"), train, LabData.LabeledPair::preferenceRecord);
+        IoErrors.writeJsonl(out.resolve("preferences-eval.jsonl"), eval, LabData.LabeledPair::preferenceRecord);
+        List<Annotator.Comparison> evalComps = labelled.evalComparisons();
         ObjectNode info = JSON.createObjectNode();
         info.put("judge", judge);
         info.put("model", model.toString());
@@ -187,15 +189,9 @@ public final class SimulatePreferencesCommand implements Callable<Integer> {
             }
         }
         if (out.isEmpty()) {
-            throw new IllegalArgumentException(file + ": no documents with a first sentence and more after it");
+            throw new UserError(file + ": no documents with a first sentence and more after it");
         }
         return out;
-    }
-
-    private static List<LabData.Candidates> decisive(List<LabData.Candidates> pairs,
-                                                     ToDoubleBiFunction<String, String> gold) {
-        return pairs.stream().filter(c -> gold.applyAsDouble(c.prompt(), c.a()) != gold.applyAsDouble(c.prompt(), c.b()))
-                .toList();
     }
 
     private static List<String> cycle(List<String> pool, int n) {

@@ -1,6 +1,7 @@
 package dev.rlhf4j.cli;
 
 import dev.rlhf4j.tensor.Parallel;
+import dev.rlhf4j.tensor.UserError;
 import picocli.CommandLine.Option;
 
 /** {@code --threads}, shared by every command that computes. */
@@ -12,7 +13,7 @@ final class ThreadsOption {
     /** Refuses a negative count; call before any work. */
     void check() {
         if (threads < 0) {
-            throw new IllegalArgumentException("--threads must be 0 (all cores) or a positive number, got " + threads);
+            throw new UserError("--threads must be 0 (all cores) or a positive number, got " + threads);
         }
     }
 

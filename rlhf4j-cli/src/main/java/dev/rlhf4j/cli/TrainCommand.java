@@ -2,10 +2,10 @@ package dev.rlhf4j.cli;
 
 import dev.rlhf4j.model.Heads;
 import dev.rlhf4j.model.ModelConfig;
-import dev.rlhf4j.model.Pretrained;
 import dev.rlhf4j.model.Transformer;
 import dev.rlhf4j.model.chat.ChatTemplate;
 import dev.rlhf4j.model.io.HfCheckpoint;
+import dev.rlhf4j.model.io.Pretrained;
 import dev.rlhf4j.model.io.Safetensors;
 import dev.rlhf4j.model.tokenizer.Tokenizer;
 import dev.rlhf4j.model.tokenizer.Tokenizers;

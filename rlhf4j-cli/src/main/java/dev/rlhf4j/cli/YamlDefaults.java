@@ -4,6 +4,7 @@ import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.core.StreamReadFeature;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.dataformat.yaml.YAMLMapper;
+import dev.rlhf4j.tensor.UserError;
 import picocli.CommandLine;
 
 import java.io.IOException;
@@ -12,6 +13,7 @@ import java.nio.file.Path;
 import java.util.Iterator;
 import java.util.Map;
 import java.util.Set;
+import java.util.TreeMap;
 
 /**
  * {@code --config FILE.yaml}: option values under their snake_case names ({@code learning_rate: 1e-4}), used as the
@@ -54,10 +56,10 @@ final class YamlDefaults implements CommandLine.IDefaultValueProvider {
             return; // picocli reports --config where a command has none
         }
         if (Files.isDirectory(config)) {
-            throw new IllegalArgumentException(config + ": is a directory, not a config file");
+            throw new UserError(config + ": is a directory, not a config file");
         }
         if (!Files.isRegularFile(config)) {
-            throw new IllegalArgumentException(config + ": no such config file");
+            throw new UserError(config + ": no such config file");
         }
         JsonNode n;
         try {
@@ -68,26 +70,26 @@ final class YamlDefaults implements CommandLine.IDefaultValueProvider {
                     ? "'" + e.getOriginalMessage().substring("Duplicate field ".length()).replace("'", "")
                     + "' is given twice"
                     : "not valid YAML (" + e.getOriginalMessage().lines().findFirst().orElse("") + ")";
-            throw new IllegalArgumentException(config + line + ": " + why);
+            throw new UserError(config + line + ": " + why);
         } catch (IOException e) {
-            throw new IllegalArgumentException(config + ": cannot read the config file (" + Main.message(e) + ")");
+            throw new UserError(config + ": cannot read the config file (" + Main.message(e) + ")");
         }
         if (n == null || n.isMissingNode() || n.isNull()) {
             return; // an empty file sets nothing
         }
         if (!n.isObject()) {
-            throw new IllegalArgumentException(config + ": a config file must be a mapping of option names to values");
+            throw new UserError(config + ": a config file must be a mapping of option names to values");
         }
-        Map<String, String> known = TrainCommand.optionNames(sub.getCommandSpec());
+        Map<String, String> known = optionNames(sub.getCommandSpec());
         for (Iterator<Map.Entry<String, JsonNode>> it = n.fields(); it.hasNext(); ) {
             Map.Entry<String, JsonNode> e = it.next();
             String key = e.getKey();
             if (!known.containsKey(key) || NOT_IN_FILES.contains(key)) {
-                throw new IllegalArgumentException(config + ": unknown option '" + key + "' for "
+                throw new UserError(config + ": unknown option '" + key + "' for "
                         + sub.getCommandSpec().qualifiedName());
             }
             if (e.getValue().isContainerNode()) {
-                throw new IllegalArgumentException(config + ": " + key + ": takes a single value, not a "
+                throw new UserError(config + ": " + key + ": takes a single value, not a "
                         + (e.getValue().isArray() ? "list" : "mapping"));
             }
         }
@@ -155,5 +157,17 @@ final class YamlDefaults implements CommandLine.IDefaultValueProvider {
         CommandLine.Model.OptionSpec option = cl.getCommandSpec().findOption(name);
         YamlDefaults yaml = option == null ? null : source(cl, option);
         return yaml == null ? message : yaml.file + ": " + key(option) + (space < 0 ? "" : message.substring(space));
+    }
+
+    /** The snake_case names a config file may use for the options of {@code spec}, each to its long option name. */
+    static Map<String, String> optionNames(CommandLine.Model.CommandSpec spec) {
+        Map<String, String> names = new TreeMap<>();
+        for (CommandLine.Model.OptionSpec o : spec.options()) {
+            String longest = o.longestName();
+            if (longest.startsWith("--")) {
+                names.put(longest.substring(2).replace('-', '_'), longest);
+            }
+        }
+        return names;
     }
 }

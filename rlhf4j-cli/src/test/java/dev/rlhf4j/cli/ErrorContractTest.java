@@ -1,5 +1,7 @@
 package dev.rlhf4j.cli;
 
+import dev.rlhf4j.tensor.UserError;
+import dev.rlhf4j.tensor.UserStateError;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -330,6 +332,39 @@ class ErrorContractTest {
         assertTrue(s.toString().startsWith("rlhf4j: internal error: java.lang.ArrayIndexOutOfBoundsException: "
                 + "Array index out of range: 7"), s.toString());
         assertTrue(s.toString().contains("\tat dev.rlhf4j.cli.ErrorContractTest"), "--debug prints the trace: " + s);
+    }
+
+    @Test
+    void aUserErrorIsOneLineAndAnyOtherCheckAddsHowToGetTheStackTrace() {
+        StringWriter s = new StringWriter();
+        assertEquals(1, Main.failure(new UserError("data.jsonl:3: \"prompt\" is missing"), new PrintWriter(s, true),
+                false, null));
+        assertErr(s, "rlhf4j: data.jsonl:3: \"prompt\" is missing");
+        s = new StringWriter();
+        assertEquals(1, Main.failure(new UserStateError("out: another rlhf4j run is using this output directory"),
+                new PrintWriter(s, true), false, null));
+        assertErr(s, "rlhf4j: out: another rlhf4j run is using this output directory");
+        // a check the program did not mark as the user's may be a bug: its message, then how to see where it was
+        s = new StringWriter();
+        assertEquals(1, Main.failure(new IllegalArgumentException("row 7 is outside [0, 4)"), new PrintWriter(s, true),
+                false, null));
+        assertErr(s, "rlhf4j: row 7 is outside [0, 4)", "rlhf4j: " + Main.DEBUG_HINT);
+        s = new StringWriter();
+        assertEquals(1, Main.failure(new IllegalStateException("call forward first"), new PrintWriter(s, true), true,
+                null));
+        String[] lines = s.toString().split("\n");
+        assertEquals("rlhf4j: call forward first", lines[0]);
+        assertTrue(lines[1].startsWith("java.lang.IllegalStateException"), s.toString());
+        assertFalse(s.toString().contains(Main.DEBUG_HINT), "with --debug the trace itself is printed: " + s);
+    }
+
+    @Test
+    void userErrorsFromTheLibrariesReachTheCommandLineAsOneLine() throws IOException {
+        Path bad = tmp.resolve("bad.jsonl");
+        Files.writeString(bad, "{\"prompt\": \"a\", \"response\": \"b\"}\n");
+        assertEquals(1, run("lab", "score", "--data", bad.toString()));
+        assertEquals(1, err.toString().strip().lines().count(), err.toString());
+        assertEquals("rlhf4j: " + bad + ":1: not a request of this lab world: 'a'", err.toString().strip());
     }
 
     @Test

@@ -2,7 +2,7 @@ package dev.rlhf4j.cli;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import dev.rlhf4j.model.Pretrained;
+import dev.rlhf4j.model.io.Pretrained;
 import dev.rlhf4j.model.tokenizer.Tokenizer;
 import dev.rlhf4j.train.data.PairTokenization;
 import dev.rlhf4j.train.lab.LabData;

@@ -1,7 +1,7 @@
 package dev.rlhf4j.cli;
 
-import dev.rlhf4j.model.Pretrained;
 import dev.rlhf4j.model.generate.Generator;
+import dev.rlhf4j.model.io.Pretrained;
 import dev.rlhf4j.model.tokenizer.Tokenizer;
 import dev.rlhf4j.tensor.SharedData;
 import dev.rlhf4j.train.lab.HappyEndings;

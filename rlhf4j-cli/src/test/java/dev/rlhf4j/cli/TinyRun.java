@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.rlhf4j.model.tokenizer.BpeTrainer;
 import dev.rlhf4j.model.tokenizer.Tokenizer;
 import dev.rlhf4j.train.lab.LabData;
+import dev.rlhf4j.train.lab.LabDataset;
 import dev.rlhf4j.train.lab.LabWorld;
 
 import java.io.IOException;
@@ -40,9 +41,9 @@ final class TinyRun {
     static TinyRun create(Path dir) throws IOException {
         TinyRun t = new TinyRun(dir);
         LabWorld w = new LabWorld(0);
-        Tokenizer tok = new BpeTrainer(300, List.of(LabGenerateCommand.EOS, LabGenerateCommand.PAD),
-                Map.of("bos_token", LabGenerateCommand.EOS, "eos_token", LabGenerateCommand.EOS,
-                        "pad_token", LabGenerateCommand.PAD)).train(LabData.corpus(w, 150, 50));
+        Tokenizer tok = new BpeTrainer(300, List.of(LabDataset.EOS, LabDataset.PAD),
+                Map.of("bos_token", LabDataset.EOS, "eos_token", LabDataset.EOS,
+                        "pad_token", LabDataset.PAD)).train(LabData.corpus(w, 150, 50));
         tok.save(t.tokenizer);
         Files.writeString(t.modelYaml, "family: llama\ndim: 32\nlayers: 2\nheads: 4\nkv_heads: 2\nmax_seq_len: 96\n");
         StringBuilder sft = new StringBuilder();

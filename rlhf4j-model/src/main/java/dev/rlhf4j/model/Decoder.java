@@ -1,12 +1,9 @@
 package dev.rlhf4j.model;
 
-import dev.rlhf4j.tensor.Activations;
 import dev.rlhf4j.tensor.Attention;
 import dev.rlhf4j.tensor.Embedding;
-import dev.rlhf4j.tensor.LayerNorm;
 import dev.rlhf4j.tensor.Linear;
 import dev.rlhf4j.tensor.Residual;
-import dev.rlhf4j.tensor.RmsNorm;
 import dev.rlhf4j.tensor.Rope;
 import dev.rlhf4j.tensor.Tensor;
 
@@ -36,12 +33,9 @@ public final class Decoder {
     private final int[] slotMask;
     private final int[] realTokens;
     private final Attention.Scratch scratch = new Attention.Scratch();
-    private final Block[] blocks;
+    /** Each layer's parameter views, looked up once (they stay valid while the model trains in place). */
+    private final LayerWeights[] blocks;
 
-    /** One layer's parameter views, looked up once (they stay valid while the model trains in place). */
-    private record Block(Tensor ln1w, Tensor ln1b, Tensor qkvW, Tensor qkvB, Tensor projW, Tensor projB, Tensor ln2w,
-                         Tensor ln2b, Tensor fcW, Tensor fcB, Tensor mlpProjW, Tensor mlpProjB) {
-    }
     private final Tensor lnfW;
     private final Tensor lnfB;
     private int length;
@@ -82,13 +76,9 @@ public final class Decoder {
         this.vCache = new float[c.layers()][(int) perLayer];
         this.slotMask = new int[batch * this.stride];
         this.realTokens = new int[batch];
-        this.blocks = new Block[c.layers()];
+        this.blocks = new LayerWeights[c.layers()];
         for (int l = 0; l < c.layers(); l++) {
-            String pre = "h." + l + ".";
-            blocks[l] = new Block(p(pre + "ln1.weight"), pOpt(pre + "ln1.bias"), p(pre + "attn.qkv.weight"),
-                    pOpt(pre + "attn.qkv.bias"), p(pre + "attn.proj.weight"), pOpt(pre + "attn.proj.bias"),
-                    p(pre + "ln2.weight"), pOpt(pre + "ln2.bias"), p(pre + "mlp.fc.weight"), pOpt(pre + "mlp.fc.bias"),
-                    p(pre + "mlp.proj.weight"), pOpt(pre + "mlp.proj.bias"));
+            blocks[l] = LayerWeights.of(model.params(), l);
         }
         this.lnfW = p("ln_f.weight");
         this.lnfB = pOpt("ln_f.bias");
@@ -169,24 +159,13 @@ public final class Decoder {
         Tensor attT = view(att, rows, c.heads() * c.headDim()), tmpT = view(tmp, rows, d);
         Tensor fcT = view(fc, rows, c.fcDim()), actT = view(act, rows, c.hiddenDim());
         for (int l = 0; l < c.layers(); l++) {
-            Block k = blocks[l];
-            norm(h, k.ln1w(), k.ln1b(), lnT);
-            Linear.forward(lnT, k.qkvW(), k.qkvB(), qkvT);
-            if (rope != null) {
-                rope.forward(qkvT, positions, c.heads() + c.kvHeads());
-            }
+            LayerWeights k = blocks[l];
+            k.attentionInput(c, rope, positions, h, lnT, stat1, stat2, qkvT);
             Attention.appendToCache(dims, qkvT, kCache[l], vCache[l], stride, length);
             Attention.forwardCached(dims, qkvT, kCache[l], vCache[l], stride, length, slotMask, attT, scratch);
             Linear.forward(attT, k.projW(), k.projB(), tmpT);
             Residual.forward(h, tmpT, h);
-            norm(h, k.ln2w(), k.ln2b(), lnT);
-            Linear.forward(lnT, k.fcW(), k.fcB(), fcT);
-            if (c.isGpt2()) {
-                Activations.geluForward(fcT, actT);
-            } else {
-                Activations.swigluForward(fcT, actT);
-            }
-            Linear.forward(actT, k.mlpProjW(), k.mlpProjB(), tmpT);
+            k.feedForward(c, h, lnT, stat1, stat2, fcT, actT, tmpT);
             Residual.forward(h, tmpT, h);
         }
         Tensor finalIn = h;
@@ -200,17 +179,9 @@ public final class Decoder {
             outRows = batch;
         }
         Tensor normed = view(ln, outRows, d);
-        norm(finalIn, lnfW, lnfB, normed);
+        LayerWeights.norm(c, finalIn, lnfW, lnfB, normed, stat1, stat2);
         Linear.forward(normed, model.lmHeadWeight(), null, view(logits, outRows, c.vocabSize()));
         length += n;
-    }
-
-    private void norm(Tensor in, Tensor w, Tensor b, Tensor out) {
-        if (c.isGpt2()) {
-            LayerNorm.forward(in, w, b, out, stat1, stat2, c.normEps());
-        } else {
-            RmsNorm.forward(in, w, out, stat1, c.normEps());
-        }
     }
 
     private Tensor p(String name) {

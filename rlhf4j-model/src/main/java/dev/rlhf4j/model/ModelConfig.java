@@ -1,6 +1,7 @@
 package dev.rlhf4j.model;
 
 import dev.rlhf4j.tensor.Rope;
+import dev.rlhf4j.tensor.UserError;
 
 /**
  * The architecture of a causal transformer, for both families rlhf4j runs, validated in one place.
@@ -42,14 +43,14 @@ public record ModelConfig(Family family, int vocabSize, int dim, int layers, int
                               int originalMaxPositions) {
         public RopeScaling {
             if (!"linear".equals(type) && !"llama3".equals(type)) {
-                throw new IllegalArgumentException("model config: rope_scaling type '" + type
+                throw new UserError("model config: rope_scaling type '" + type
                         + "' is not supported (linear, llama3)");
             }
             if (!(factor > 0) || Double.isInfinite(factor)) {
-                throw new IllegalArgumentException("model config: rope_scaling factor must be positive, got " + factor);
+                throw new UserError("model config: rope_scaling factor must be positive, got " + factor);
             }
             if ("llama3".equals(type) && (!(highFreqFactor > lowFreqFactor) || originalMaxPositions <= 0)) {
-                throw new IllegalArgumentException("model config: llama3 rope_scaling needs high_freq_factor > "
+                throw new UserError("model config: llama3 rope_scaling needs high_freq_factor > "
                         + "low_freq_factor and original_max_position_embeddings > 0");
             }
         }
@@ -81,7 +82,7 @@ public record ModelConfig(Family family, int vocabSize, int dim, int layers, int
 
     public ModelConfig {
         if (family == null) {
-            throw new IllegalArgumentException("model config: family is required (GPT2 or LLAMA)");
+            throw new UserError("model config: family is required (GPT2 or LLAMA)");
         }
         positive("vocabSize", vocabSize);
         positive("dim", dim);
@@ -91,38 +92,38 @@ public record ModelConfig(Family family, int vocabSize, int dim, int layers, int
         positive("hiddenDim", hiddenDim);
         positive("maxSeqLen", maxSeqLen);
         if (dim % heads != 0) {
-            throw new IllegalArgumentException("model config: dim " + dim + " is not divisible by heads " + heads);
+            throw new UserError("model config: dim " + dim + " is not divisible by heads " + heads);
         }
         if (heads % kvHeads != 0) {
-            throw new IllegalArgumentException("model config: heads " + heads + " is not a multiple of kvHeads "
+            throw new UserError("model config: heads " + heads + " is not a multiple of kvHeads "
                     + kvHeads);
         }
         if (!(normEps > 0f) || Float.isInfinite(normEps)) {
-            throw new IllegalArgumentException("model config: normEps must be a positive number, got " + normEps);
+            throw new UserError("model config: normEps must be a positive number, got " + normEps);
         }
         if (family == Family.GPT2) {
             if (kvHeads != heads) {
-                throw new IllegalArgumentException("model config: GPT-2 has no grouped-query attention (kvHeads "
+                throw new UserError("model config: GPT-2 has no grouped-query attention (kvHeads "
                         + kvHeads + " != heads " + heads + ")");
             }
             if (!tiedEmbeddings || !qkvBias) {
-                throw new IllegalArgumentException("model config: GPT-2 always ties its embeddings and has biases");
+                throw new UserError("model config: GPT-2 always ties its embeddings and has biases");
             }
         } else {
             if ((dim / heads) % 2 != 0) {
-                throw new IllegalArgumentException("model config: rotary embeddings need an even head dimension, got "
+                throw new UserError("model config: rotary embeddings need an even head dimension, got "
                         + dim / heads);
             }
             if (!(ropeTheta > 0) || Double.isInfinite(ropeTheta)) {
-                throw new IllegalArgumentException("model config: ropeTheta must be a positive number, got "
+                throw new UserError("model config: ropeTheta must be a positive number, got "
                         + ropeTheta);
             }
             if (ropeStyle == null) {
-                throw new IllegalArgumentException("model config: ropeStyle is required for the Llama family");
+                throw new UserError("model config: ropeStyle is required for the Llama family");
             }
         }
         if (ropeScaling != null && family == Family.GPT2) {
-            throw new IllegalArgumentException("model config: GPT-2 has no rotary embeddings to scale");
+            throw new UserError("model config: GPT-2 has no rotary embeddings to scale");
         }
     }
 
@@ -166,7 +167,7 @@ public record ModelConfig(Family family, int vocabSize, int dim, int layers, int
 
     private static void positive(String name, int v) {
         if (v <= 0) {
-            throw new IllegalArgumentException("model config: " + name + " must be positive, got " + v);
+            throw new UserError("model config: " + name + " must be positive, got " + v);
         }
     }
 }

@@ -280,42 +280,19 @@ public final class Transformer {
             Embedding.forward(batch.positions(), p("wpe"), x, true);
         }
         for (int l = 0; l < config.layers(); l++) {
-            String pre = "h." + l + ".";
+            LayerWeights k = LayerWeights.of(params, l);
             Tensor in = w.res(l, n);
             Tensor ln1 = w.view(w.ln1[l], n, d);
-            if (gpt2) {
-                LayerNorm.forward(in, p(pre + "ln1.weight"), p(pre + "ln1.bias"), ln1, w.ln1Mean[l], w.ln1Rstd[l],
-                        config.normEps());
-            } else {
-                RmsNorm.forward(in, p(pre + "ln1.weight"), ln1, w.ln1Rstd[l], config.normEps());
-            }
             Tensor qkv = w.view(w.qkv[l], n, config.qkvDim());
-            Linear.forward(ln1, p(pre + "attn.qkv.weight"), pOpt(pre + "attn.qkv.bias"), qkv);
-            if (rope != null) {
-                rope.forward(qkv, batch.positions(), config.heads() + config.kvHeads());
-            }
+            k.attentionInput(config, rope, batch.positions(), in, ln1, w.ln1Mean[l], w.ln1Rstd[l], qkv);
             Tensor atty = w.view(w.atty[l], n, config.heads() * config.headDim());
             Attention.forward(dims, qkv, batch.mask(), batch.segmentStarts(), atty, w.probs[l], w.attnScratch);
             Tensor proj = w.view(w.tmp, n, d);
-            Linear.forward(atty, p(pre + "attn.proj.weight"), pOpt(pre + "attn.proj.bias"), proj);
+            Linear.forward(atty, k.projW(), k.projB(), proj);
             Tensor mid = w.view(w.resMid[l], n, d);
             Residual.forward(in, proj, mid);
-            Tensor ln2 = w.view(w.ln2[l], n, d);
-            if (gpt2) {
-                LayerNorm.forward(mid, p(pre + "ln2.weight"), p(pre + "ln2.bias"), ln2, w.ln2Mean[l], w.ln2Rstd[l],
-                        config.normEps());
-            } else {
-                RmsNorm.forward(mid, p(pre + "ln2.weight"), ln2, w.ln2Rstd[l], config.normEps());
-            }
-            Tensor fc = w.view(w.fc[l], n, config.fcDim());
-            Linear.forward(ln2, p(pre + "mlp.fc.weight"), pOpt(pre + "mlp.fc.bias"), fc);
-            Tensor act = w.view(w.act[l], n, config.hiddenDim());
-            if (gpt2) {
-                Activations.geluForward(fc, act);
-            } else {
-                Activations.swigluForward(fc, act);
-            }
-            Linear.forward(act, p(pre + "mlp.proj.weight"), pOpt(pre + "mlp.proj.bias"), proj);
+            k.feedForward(config, mid, w.view(w.ln2[l], n, d), w.ln2Mean[l], w.ln2Rstd[l],
+                    w.view(w.fc[l], n, config.fcDim()), w.view(w.act[l], n, config.hiddenDim()), proj);
             Residual.forward(mid, proj, w.res(l + 1, n));
         }
         Tensor last = w.res(config.layers(), n);

@@ -24,13 +24,13 @@ public final class AdamW {
     public record Config(float beta1, float beta2, float eps, float weightDecay) {
         public Config {
             if (!(beta1 >= 0f && beta1 < 1f) || !(beta2 >= 0f && beta2 < 1f)) {
-                throw new IllegalArgumentException("AdamW betas must be in [0, 1): " + beta1 + ", " + beta2);
+                throw new UserError("AdamW betas must be in [0, 1): " + beta1 + ", " + beta2);
             }
             if (!(eps > 0f)) {
-                throw new IllegalArgumentException("AdamW eps must be positive: " + eps);
+                throw new UserError("AdamW eps must be positive: " + eps);
             }
             if (!(weightDecay >= 0f)) {
-                throw new IllegalArgumentException("AdamW weight decay must be non-negative: " + weightDecay);
+                throw new UserError("AdamW weight decay must be non-negative: " + weightDecay);
             }
         }
 

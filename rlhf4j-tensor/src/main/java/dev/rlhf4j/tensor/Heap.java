@@ -11,7 +11,7 @@ public final class Heap {
     private static final double GIB = 1 << 30;
 
     /** The refusal: one line with the bytes needed, the bytes free and the flag that gives more. */
-    public static final class Shortage extends IllegalStateException {
+    public static final class Shortage extends UserStateError {
         public Shortage(String message) {
             super(message);
         }

@@ -9,6 +9,7 @@ import dev.rlhf4j.model.io.Safetensors;
 import dev.rlhf4j.tensor.AdamW;
 import dev.rlhf4j.tensor.ParamArena;
 import dev.rlhf4j.tensor.Tensor;
+import dev.rlhf4j.tensor.UserError;
 
 import java.io.IOException;
 import java.nio.channels.FileChannel;
@@ -131,32 +132,32 @@ public final class Checkpoints {
     public static JsonNode readState(Path dir) throws IOException {
         Path stateFile = dir.resolve("trainer_state.json");
         if (!Files.isRegularFile(stateFile)) {
-            throw new IllegalArgumentException(dir + ": not a checkpoint (no trainer_state.json)");
+            throw new UserError(dir + ": not a checkpoint (no trainer_state.json)");
         }
         JsonNode state;
         try {
             state = JSON.readTree(stateFile.toFile());
         } catch (JsonProcessingException e) {
-            throw new IllegalArgumentException(stateFile + ": damaged checkpoint state: not valid JSON ("
+            throw new UserError(stateFile + ": damaged checkpoint state: not valid JSON ("
                     + e.getOriginalMessage().lines().findFirst().orElse("") + ")");
         }
         if (state == null || !state.isObject()) {
-            throw new IllegalArgumentException(stateFile + ": damaged checkpoint state: not a JSON object");
+            throw new UserError(stateFile + ": damaged checkpoint state: not a JSON object");
         }
         if (!state.has("global_step")) {
-            throw new IllegalArgumentException(stateFile + ": damaged checkpoint state: no \"global_step\"");
+            throw new UserError(stateFile + ": damaged checkpoint state: no \"global_step\"");
         }
         for (String key : COUNTERS) {
             JsonNode v = state.get(key);
             if (v != null && (!v.isIntegralNumber() || !v.canConvertToLong() || v.longValue() < 0)) {
-                throw new IllegalArgumentException(stateFile + ": damaged checkpoint state: \"" + key + "\" is " + v
+                throw new UserError(stateFile + ": damaged checkpoint state: \"" + key + "\" is " + v
                         + ", not a whole number >= 0");
             }
         }
         for (String key : List.of("loss_sum", "kl_coef")) {
             JsonNode v = state.get(key);
             if (v != null && !v.isNumber()) {
-                throw new IllegalArgumentException(stateFile + ": damaged checkpoint state: \"" + key + "\" is " + v
+                throw new UserError(stateFile + ": damaged checkpoint state: \"" + key + "\" is " + v
                         + ", not a number");
             }
         }
@@ -234,12 +235,12 @@ public final class Checkpoints {
         for (ParamArena.Entry e : arena.entries()) {
             String name = prefix + e.name();
             if (!file.has(name)) {
-                throw new IllegalArgumentException(dir + ": checkpoint has no tensor " + name
+                throw new UserError(dir + ": checkpoint has no tensor " + name
                         + " (it was written for another model)");
             }
             Safetensors.TensorInfo info = file.info(name);
             if (info.elements() != e.size()) {
-                throw new IllegalArgumentException(dir + ": tensor " + name + " has shape " + info.shapeString()
+                throw new UserError(dir + ": tensor " + name + " has shape " + info.shapeString()
                         + " but the model expects " + e.shapeString());
             }
             Tensor t = arena.get(e.name());

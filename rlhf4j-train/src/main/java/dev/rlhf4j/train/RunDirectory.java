@@ -5,6 +5,8 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.rlhf4j.tensor.UserError;
+import dev.rlhf4j.tensor.UserStateError;
 
 import java.io.IOException;
 import java.io.PrintWriter;
@@ -112,16 +114,16 @@ public final class RunDirectory implements AutoCloseable {
      */
     public static RunDirectory open(Path dir, Kind kind, Start start, PrintWriter console) throws IOException {
         if (start == Start.RESUME && !kind.resumable()) {
-            throw new IllegalArgumentException("rlhf4j " + kind.name() + " cannot resume a run");
+            throw new UserError("rlhf4j " + kind.name() + " cannot resume a run");
         }
         if (Files.exists(dir) && !Files.isDirectory(dir)) {
-            throw new IllegalArgumentException(dir + ": exists and is not a directory; the output must be a "
+            throw new UserError(dir + ": exists and is not a directory; the output must be a "
                     + "directory");
         }
         try {
             Files.createDirectories(dir);
         } catch (IOException e) {
-            throw new IllegalArgumentException(dir + ": cannot create the output directory (" + reason(e) + ")");
+            throw new UserError(dir + ": cannot create the output directory (" + reason(e) + ")");
         }
         // a directory of someone else's files is refused before even a lock file is put in it
         List<String> entries = entries(dir);
@@ -138,7 +140,7 @@ public final class RunDirectory implements AutoCloseable {
                 ch = FileChannel.open(dir.resolve(LOCK), StandardOpenOption.CREATE, StandardOpenOption.READ,
                         StandardOpenOption.WRITE);
             } catch (IOException e) {
-                throw new IllegalArgumentException(dir + ": the output directory is not writable (creating " + LOCK
+                throw new UserError(dir + ": the output directory is not writable (creating " + LOCK
                         + ": " + reason(e) + ")");
             }
             FileLock lock;
@@ -215,7 +217,7 @@ public final class RunDirectory implements AutoCloseable {
                 }
             }
             if (why != null) {
-                throw new IllegalArgumentException("--out " + dir + " " + why + "; rlhf4j never writes into its "
+                throw new UserError("--out " + dir + " " + why + "; rlhf4j never writes into its "
                         + "inputs: choose another --out");
             }
         }
@@ -241,7 +243,7 @@ public final class RunDirectory implements AutoCloseable {
             case NEW -> {
                 if (run) {
                     boolean same = record == null || kind.name().equals(record.path("kind").asText());
-                    throw new IllegalStateException(dir + " already holds " + describe(record) + "; pass "
+                    throw new UserStateError(dir + " already holds " + describe(record) + "; pass "
                             + (kind.resumable() && same ? "--resume to continue it, " : "")
                             + "--overwrite to replace it, or choose another --out");
                 }
@@ -258,7 +260,7 @@ public final class RunDirectory implements AutoCloseable {
                     return;
                 }
                 if (record != null && !kind.name().equals(record.path("kind").asText())) {
-                    throw new IllegalArgumentException(dir + " holds " + describe(record) + "; rlhf4j " + kind.name()
+                    throw new UserError(dir + " holds " + describe(record) + "; rlhf4j " + kind.name()
                             + " --resume continues only runs of rlhf4j " + kind.name());
                 }
                 if (legacy) {
@@ -298,7 +300,7 @@ public final class RunDirectory implements AutoCloseable {
             return;
         }
         if (!allowChanges) {
-            throw new IllegalArgumentException(dir + ": --resume with settings that differ from the run's: "
+            throw new UserError(dir + ": --resume with settings that differ from the run's: "
                     + String.join("; ", changes) + " (pass --allow-changes to continue with them anyway, or "
                     + "--overwrite to start over)");
         }
@@ -422,14 +424,14 @@ public final class RunDirectory implements AutoCloseable {
     private static RuntimeException notARun(Path dir, List<String> entries, Start start) {
         String found = String.join(", ", entries.subList(0, Math.min(4, entries.size())))
                 + (entries.size() > 4 ? ", ... (" + entries.size() + " entries)" : "");
-        return new IllegalArgumentException(dir + " is not empty and holds no rlhf4j run"
+        return new UserError(dir + " is not empty and holds no rlhf4j run"
                 + (start == Start.RESUME ? " to resume" : "") + " (" + found + "); choose an empty or new directory, "
                 + "or pass --overwrite to write into it (files of the same names are replaced, nothing else is "
                 + "deleted)");
     }
 
     private static IllegalStateException inUse(Path dir, String pid) {
-        return new IllegalStateException(dir + ": another rlhf4j run" + (pid.isEmpty() ? "" : " (pid " + pid + ")")
+        return new UserStateError(dir + ": another rlhf4j run" + (pid.isEmpty() ? "" : " (pid " + pid + ")")
                 + " is using this output directory; wait for it to finish or choose another --out");
     }
 
@@ -460,7 +462,7 @@ public final class RunDirectory implements AutoCloseable {
         } catch (IOException e) {
             // reported below
         }
-        throw new IllegalArgumentException(f + ": not a valid rlhf4j run record; pass --overwrite to start over in "
+        throw new UserError(f + ": not a valid rlhf4j run record; pass --overwrite to start over in "
                 + dir);
     }
 

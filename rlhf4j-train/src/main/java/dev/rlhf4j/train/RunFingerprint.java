@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.rlhf4j.tensor.UserError;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -70,7 +71,7 @@ public final class RunFingerprint {
         try {
             fields.set(name, identity(path));
         } catch (IOException e) {
-            throw new IllegalArgumentException(path + ": cannot read it to fingerprint the run ("
+            throw new UserError(path + ": cannot read it to fingerprint the run ("
                     + RunDirectory.reason(e) + ")", e);
         }
         return this;

@@ -6,6 +6,7 @@ import com.hubspot.jinjava.interpret.FatalTemplateErrorsException;
 import com.hubspot.jinjava.interpret.RenderResult;
 import com.hubspot.jinjava.interpret.TemplateError;
 import com.hubspot.jinjava.lib.fn.ELFunctionDefinition;
+import dev.rlhf4j.tensor.UserError;
 
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -25,10 +26,10 @@ public final class ChatTemplate {
     public record Message(String role, String content) {
         public Message {
             if (role == null || role.isBlank()) {
-                throw new IllegalArgumentException("a chat message needs a role");
+                throw new UserError("a chat message needs a role");
             }
             if (content == null) {
-                throw new IllegalArgumentException("chat message of role '" + role + "' has no content");
+                throw new UserError("chat message of role '" + role + "' has no content");
             }
         }
     }
@@ -49,7 +50,7 @@ public final class ChatTemplate {
      */
     public ChatTemplate(String source, Map<String, String> specialTokens) {
         if (source == null || source.isBlank()) {
-            throw new IllegalArgumentException("chat template is empty");
+            throw new UserError("chat template is empty");
         }
         this.source = source;
         this.specialTokens = Map.copyOf(specialTokens);
@@ -74,7 +75,7 @@ public final class ChatTemplate {
 
     /** Called by templates through {@code raise_exception(...)}, as HF templates do to reject a conversation. */
     public static String raiseException(String message) {
-        throw new IllegalArgumentException("chat template: " + message);
+        throw new UserError("chat template: " + message);
     }
 
     /**
@@ -96,7 +97,7 @@ public final class ChatTemplate {
         try {
             result = jinjava.renderForResult(source, vars);
         } catch (FatalTemplateErrorsException e) {
-            throw new IllegalArgumentException("chat template: " + firstError(e.getErrors()), e);
+            throw new UserError("chat template: " + firstError(e.getErrors()), e);
         }
         for (TemplateError error : result.getErrors()) {
             if (error.getSeverity() == TemplateError.ErrorType.FATAL) {
@@ -108,7 +109,7 @@ public final class ChatTemplate {
                     }
                     cause = cause.getCause();
                 }
-                throw new IllegalArgumentException("chat template: " + error.getMessage()
+                throw new UserError("chat template: " + error.getMessage()
                         + (error.getLineno() > 0 ? " (line " + error.getLineno() + ")" : ""));
             }
         }

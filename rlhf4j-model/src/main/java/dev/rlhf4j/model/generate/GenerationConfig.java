@@ -1,4 +1,5 @@
 package dev.rlhf4j.model.generate;
+import dev.rlhf4j.tensor.UserError;
 
 import java.util.List;
 
@@ -12,22 +13,22 @@ public record GenerationConfig(int maxNewTokens, float temperature, int topK, fl
 
     public GenerationConfig {
         if (maxNewTokens <= 0) {
-            throw new IllegalArgumentException("max new tokens must be positive, got " + maxNewTokens);
+            throw new UserError("max new tokens must be positive, got " + maxNewTokens);
         }
         if (!(temperature >= 0f) || Float.isInfinite(temperature)) {
-            throw new IllegalArgumentException("temperature must be a finite number >= 0, got " + temperature);
+            throw new UserError("temperature must be a finite number >= 0, got " + temperature);
         }
         if (topK < 0) {
-            throw new IllegalArgumentException("top-k must be >= 0 (0 = off), got " + topK);
+            throw new UserError("top-k must be >= 0 (0 = off), got " + topK);
         }
         if (!(topP > 0f && topP <= 1f)) {
-            throw new IllegalArgumentException("top-p must be in (0, 1], got " + topP);
+            throw new UserError("top-p must be in (0, 1], got " + topP);
         }
         eosIds = eosIds == null ? new int[0] : eosIds.clone();
         stopStrings = stopStrings == null ? List.of() : List.copyOf(stopStrings);
         for (String s : stopStrings) {
             if (s.isEmpty()) {
-                throw new IllegalArgumentException("stop strings must not be empty");
+                throw new UserError("stop strings must not be empty");
             }
         }
     }

@@ -10,6 +10,7 @@ import dev.rlhf4j.model.Transformer;
 import dev.rlhf4j.model.tokenizer.Tokenizer;
 import dev.rlhf4j.tensor.Rope;
 import dev.rlhf4j.tensor.Tensor;
+import dev.rlhf4j.tensor.UserError;
 
 import java.io.IOException;
 import java.nio.charset.CharacterCodingException;
@@ -76,10 +77,10 @@ public final class HfCheckpoint {
                               List<Integer> eosIds, OptionalInt padId) {
         public SaveOptions {
             if (dtype != Safetensors.DType.F32 && dtype != Safetensors.DType.BF16 && dtype != Safetensors.DType.F16) {
-                throw new IllegalArgumentException("HF checkpoint: dtype must be F32, BF16 or F16, got " + dtype);
+                throw new UserError("HF checkpoint: dtype must be F32, BF16 or F16, got " + dtype);
             }
             if (modelType != null && !TYPES.contains(modelType)) {
-                throw new IllegalArgumentException("HF checkpoint: model_type '" + modelType + "' is not one of "
+                throw new UserError("HF checkpoint: model_type '" + modelType + "' is not one of "
                         + TYPES);
             }
             eosIds = List.copyOf(eosIds);
@@ -477,10 +478,10 @@ public final class HfCheckpoint {
     private static String modelType(ModelConfig c, String requested) {
         String type = requested != null ? requested : c.isGpt2() ? "gpt2" : c.qkvBias() ? "qwen2" : "llama";
         if (c.isGpt2() != type.equals("gpt2")) {
-            throw new IllegalArgumentException("HF checkpoint: a " + c.family() + " model cannot be saved as " + type);
+            throw new UserError("HF checkpoint: a " + c.family() + " model cannot be saved as " + type);
         }
         if (!c.isGpt2() && c.qkvBias() != type.equals("qwen2")) {
-            throw new IllegalArgumentException("HF checkpoint: " + (c.qkvBias()
+            throw new UserError("HF checkpoint: " + (c.qkvBias()
                     ? "q/k/v biases without an o_proj bias exist in HF only as qwen2, not " + type
                     : "qwen2 always has q/k/v biases and this model has none; save it as llama"));
         }

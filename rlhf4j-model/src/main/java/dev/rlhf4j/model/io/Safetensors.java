@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.rlhf4j.tensor.Tensor;
+import dev.rlhf4j.tensor.UserError;
 
 import java.io.IOException;
 import java.lang.foreign.Arena;
@@ -412,7 +413,7 @@ public final class Safetensors implements AutoCloseable {
     public static void write(Path file, List<Entry> entries, DType dtype, Map<String, String> metadata)
             throws IOException {
         if (dtype != DType.F32 && dtype != DType.F16 && dtype != DType.BF16) {
-            throw new IllegalArgumentException("safetensors: rlhf4j writes F32, F16 or BF16, not " + dtype);
+            throw new UserError("safetensors: rlhf4j writes F32, F16 or BF16, not " + dtype);
         }
         byte[] header = header(entries, dtype, metadata);
         Path tmp = file.resolveSibling(file.getFileName() + ".tmp");

@@ -2,6 +2,7 @@ package dev.rlhf4j.model.tokenizer;
 
 import dev.rlhf4j.model.tokenizer.AddedVocabulary.AddedToken;
 import dev.rlhf4j.model.tokenizer.AddedVocabulary.Segment;
+import dev.rlhf4j.tensor.UserError;
 
 import java.util.ArrayList;
 import java.util.Comparator;
@@ -39,15 +40,15 @@ public record BpeTrainer(int vocabSize, List<String> specialTokens, Map<String, 
         specialTokens = List.copyOf(specialTokens);
         specialTokenRoles = Map.copyOf(specialTokenRoles);
         if (vocabSize < 256 + specialTokens.size()) {
-            throw new IllegalArgumentException("BPE vocabulary size " + vocabSize + " is smaller than the 256 bytes"
+            throw new UserError("BPE vocabulary size " + vocabSize + " is smaller than the 256 bytes"
                     + " plus " + specialTokens.size() + " special tokens");
         }
         if (new HashSet<>(specialTokens).size() != specialTokens.size() || specialTokens.contains("")) {
-            throw new IllegalArgumentException("special tokens must be distinct and non-empty: " + specialTokens);
+            throw new UserError("special tokens must be distinct and non-empty: " + specialTokens);
         }
         for (Map.Entry<String, String> role : specialTokenRoles.entrySet()) {
             if (!TokenizerConfig.ROLES.contains(role.getKey()) || !specialTokens.contains(role.getValue())) {
-                throw new IllegalArgumentException("special token role " + role.getKey() + " = '" + role.getValue()
+                throw new UserError("special token role " + role.getKey() + " = '" + role.getValue()
                         + "' must be one of " + TokenizerConfig.ROLES + " naming one of " + specialTokens);
             }
         }

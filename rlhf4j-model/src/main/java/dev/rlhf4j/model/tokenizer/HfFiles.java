@@ -6,6 +6,7 @@ import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.NullNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.rlhf4j.model.tokenizer.AddedVocabulary.AddedToken;
+import dev.rlhf4j.tensor.UserError;
 
 import java.io.IOException;
 import java.nio.charset.CharacterCodingException;
@@ -30,23 +31,23 @@ final class HfFiles {
         try {
             JsonNode model = root.path("model");
             if (!model.isObject()) {
-                throw new IllegalArgumentException("no \"model\" object");
+                throw new UserError("no \"model\" object");
             }
             // tokenizers < 0.10 wrote no "type"; a model with merges is BPE.
             String type = model.path("type").asText(model.has("merges") ? "BPE" : "(none)");
             if (!type.equals("BPE")) {
-                throw new IllegalArgumentException("model type '" + type + "' is not supported (only BPE)");
+                throw new UserError("model type '" + type + "' is not supported (only BPE)");
             }
             for (String affix : List.of("continuing_subword_prefix", "end_of_word_suffix")) {
                 if (!model.path(affix).asText("").isEmpty()) {
-                    throw new IllegalArgumentException("BPE " + affix + " '" + model.get(affix).asText()
+                    throw new UserError("BPE " + affix + " '" + model.get(affix).asText()
                             + "' is not supported");
                 }
             }
             Map<String, Integer> vocab = new LinkedHashMap<>();
             model.path("vocab").properties().forEach(e -> vocab.put(e.getKey(), e.getValue().asInt()));
             if (vocab.isEmpty()) {
-                throw new IllegalArgumentException("the BPE model has no vocab");
+                throw new UserError("the BPE model has no vocab");
             }
             List<String[]> merges = new ArrayList<>();
             for (JsonNode m : model.path("merges")) {
@@ -72,7 +73,7 @@ final class HfFiles {
                     ? "byte-level BPE" : bpe.byteFallback() ? "SentencePiece-style BPE with byte fallback" : "BPE";
             return build(kind, bpe, normalizer, preTokenizer, postProcessor, decoder, added, config);
         } catch (IllegalArgumentException e) {
-            throw new IllegalArgumentException(file + ": " + e.getMessage(), e);
+            throw new UserError(file + ": " + e.getMessage(), e);
         }
     }
 
@@ -84,7 +85,7 @@ final class HfFiles {
         String s = m.asText();
         int space = s.indexOf(' ');
         if (!m.isTextual() || space < 0 || s.indexOf(' ', space + 1) >= 0) {
-            throw new IllegalArgumentException("merge " + m + " is neither \"a b\" nor [\"a\", \"b\"]");
+            throw new UserError("merge " + m + " is neither \"a b\" nor [\"a\", \"b\"]");
         }
         return new String[] {s.substring(0, space), s.substring(space + 1)};
     }
@@ -141,7 +142,7 @@ final class HfFiles {
             }
             String[] pair = line.split(" ", -1);
             if (pair.length != 2) {
-                throw new IllegalArgumentException(mergesFile + ": line " + (i + 1)
+                throw new UserError(mergesFile + ": line " + (i + 1)
                         + " is not two tokens separated by one space");
             }
             merges.add(pair);
@@ -172,7 +173,7 @@ final class HfFiles {
             PostProcessor post = new PostProcessor.ByteLevel(true, false, true);
             return build("byte-level BPE", bpe, null, pre, post, new Decoder.ByteLevel(), added, effective);
         } catch (IllegalArgumentException e) {
-            throw new IllegalArgumentException(dir + ": " + e.getMessage(), e);
+            throw new UserError(dir + ": " + e.getMessage(), e);
         }
     }
 

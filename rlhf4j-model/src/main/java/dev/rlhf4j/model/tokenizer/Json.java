@@ -5,6 +5,7 @@ import com.fasterxml.jackson.core.JsonLocation;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.rlhf4j.tensor.UserError;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -30,11 +31,11 @@ final class Json {
         } catch (JacksonException e) {
             JsonLocation at = e.getLocation();
             String where = at == null ? "" : " at line " + at.getLineNr() + ", column " + at.getColumnNr();
-            throw new IllegalArgumentException(file + ": malformed JSON" + where + ": "
+            throw new UserError(file + ": malformed JSON" + where + ": "
                     + e.getOriginalMessage().lines().findFirst().orElse(""));
         }
         if (!(node instanceof ObjectNode object)) {
-            throw new IllegalArgumentException(file + ": expected a JSON object");
+            throw new UserError(file + ": expected a JSON object");
         }
         return object;
     }

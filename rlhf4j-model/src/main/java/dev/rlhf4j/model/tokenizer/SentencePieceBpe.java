@@ -1,6 +1,7 @@
 package dev.rlhf4j.model.tokenizer;
 
 import dev.rlhf4j.model.tokenizer.AddedVocabulary.AddedToken;
+import dev.rlhf4j.tensor.UserError;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -53,7 +54,7 @@ final class SentencePieceBpe {
                               int padId, boolean addBos, String source) {
         int n = pieces.size();
         if (scores.length != n || (tokenTypes != null && tokenTypes.length != n)) {
-            throw new IllegalArgumentException(source + ": " + n + " pieces but " + scores.length + " scores"
+            throw new UserError(source + ": " + n + " pieces but " + scores.length + " scores"
                     + (tokenTypes == null ? "" : " and " + tokenTypes.length + " token types"));
         }
         Map<String, String> roles = new HashMap<>();
@@ -63,7 +64,7 @@ final class SentencePieceBpe {
             putRole(roles, "unk_token", unkId, pieces);
             putRole(roles, "pad_token", padId, pieces);
         } catch (IllegalArgumentException e) {
-            throw new IllegalArgumentException(source + ": " + e.getMessage(), e);
+            throw new UserError(source + ": " + e.getMessage(), e);
         }
         int[] types = tokenTypes != null ? tokenTypes : inferTypes(pieces, bosId, eosId, unkId);
         Map<String, Integer> vocab = new LinkedHashMap<>();
@@ -140,7 +141,7 @@ final class SentencePieceBpe {
     /** Records the token of special id {@code id} under {@code role}; -1 means none. */
     static void putRole(Map<String, String> roles, String role, int id, List<String> tokens) {
         if (id >= tokens.size()) {
-            throw new IllegalArgumentException(role + " id " + id + " is outside the " + tokens.size()
+            throw new UserError(role + " id " + id + " is outside the " + tokens.size()
                     + "-token vocabulary");
         }
         if (id >= 0) {
@@ -166,11 +167,11 @@ final class SentencePieceBpe {
     static BpeTokenizer readLlama2c(Path file) throws IOException {
         ByteBuffer buf = ByteBuffer.wrap(Files.readAllBytes(file)).order(ByteOrder.LITTLE_ENDIAN);
         if (buf.remaining() < 4) {
-            throw new IllegalArgumentException(file + ": too short for a llama2.c tokenizer.bin");
+            throw new UserError(file + ": too short for a llama2.c tokenizer.bin");
         }
         int maxLength = buf.getInt();
         if (maxLength <= 0 || maxLength > 1 << 16) {
-            throw new IllegalArgumentException(file + ": not a llama2.c tokenizer.bin (max_token_length "
+            throw new UserError(file + ": not a llama2.c tokenizer.bin (max_token_length "
                     + maxLength + ")");
         }
         List<String> pieces = new ArrayList<>();
@@ -178,12 +179,12 @@ final class SentencePieceBpe {
         while (buf.hasRemaining()) {
             int id = pieces.size();
             if (buf.remaining() < 8) {
-                throw new IllegalArgumentException(file + ": truncated in the header of piece " + id);
+                throw new UserError(file + ": truncated in the header of piece " + id);
             }
             float score = buf.getFloat();
             int length = buf.getInt();
             if (length < 0 || length > maxLength || length > buf.remaining()) {
-                throw new IllegalArgumentException(file + ": piece " + id + " has length " + length
+                throw new UserError(file + ": piece " + id + " has length " + length
                         + " (max_token_length " + maxLength + ", " + buf.remaining() + " bytes left)");
             }
             byte[] bytes = new byte[length];
@@ -193,7 +194,7 @@ final class SentencePieceBpe {
             scores.add(score);
         }
         if (pieces.size() < 3) {
-            throw new IllegalArgumentException(file + ": " + pieces.size() + " pieces, fewer than <unk>, <s>, </s>");
+            throw new UserError(file + ": " + pieces.size() + " pieces, fewer than <unk>, <s>, </s>");
         }
         float[] s = new float[scores.size()];
         for (int i = 0; i < s.length; i++) {

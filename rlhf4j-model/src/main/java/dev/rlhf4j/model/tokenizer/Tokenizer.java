@@ -42,6 +42,14 @@ public interface Tokenizer {
 
     OptionalInt padId();
 
+    /**
+     * The id padded positions of a batch get: the pad token, else EOS, else 0. Padding is masked out of attention
+     * and losses, so only the id's range matters.
+     */
+    default int paddingId() {
+        return padId().orElse(eosId().orElse(0));
+    }
+
     /** Whether {@code id} is a special (control) token. */
     boolean isSpecial(int id);
 

@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.rlhf4j.model.tokenizer.AddedVocabulary.AddedToken;
+import dev.rlhf4j.tensor.UserError;
 
 import java.io.IOException;
 import java.nio.charset.CharacterCodingException;
@@ -82,7 +83,7 @@ record TokenizerConfig(ObjectNode original, Map<String, String> specialTokens, L
             try {
                 added.add(AddedToken.fromJson(Integer.parseInt(e.getKey()), e.getValue()));
             } catch (NumberFormatException ex) {
-                throw new IllegalArgumentException(configFile + ": added_tokens_decoder key '" + e.getKey()
+                throw new UserError(configFile + ": added_tokens_decoder key '" + e.getKey()
                         + "' is not a token id");
             }
         });
@@ -149,7 +150,7 @@ record TokenizerConfig(ObjectNode original, Map<String, String> specialTokens, L
     private String requiredToken(String role, Function<String, Integer> idOf) {
         String token = specialTokens.get(role);
         if (token == null || idOf.apply(token) == null) {
-            throw new IllegalArgumentException("tokenizer_config.json has add_" + role + " true but " + role + " "
+            throw new UserError("tokenizer_config.json has add_" + role + " true but " + role + " "
                     + (token == null ? "is not set" : "'" + token + "' is not in the vocabulary"));
         }
         return token;

@@ -1,6 +1,7 @@
 package dev.rlhf4j.model.tokenizer;
 
 import dev.rlhf4j.model.tokenizer.AddedVocabulary.AddedToken;
+import dev.rlhf4j.tensor.UserError;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -50,7 +51,7 @@ public final class Tokenizers {
             if (Files.exists(path.resolve("tokenizer.bin"))) {
                 return SentencePieceBpe.readLlama2c(path.resolve("tokenizer.bin"));
             }
-            throw new IllegalArgumentException(path + ": no tokenizer.json, vocab.json + merges.txt or tokenizer.bin"
+            throw new UserError(path + ": no tokenizer.json, vocab.json + merges.txt or tokenizer.bin"
                     + " in this directory");
         }
         if (!Files.exists(path)) {
@@ -62,7 +63,7 @@ public final class Tokenizers {
             return HfFiles.readTokenizerJson(path, TokenizerConfig.read(dir));
         }
         if (name.endsWith(".model")) {
-            throw new IllegalArgumentException(path + ": SentencePiece .model files are not supported;"
+            throw new UserError(path + ": SentencePiece .model files are not supported;"
                     + " load the tokenizer.json beside it");
         }
         return SentencePieceBpe.readLlama2c(path);
@@ -117,7 +118,7 @@ public final class Tokenizers {
                                              int eosId, int padId, String preTokenizer) {
         int n = tokens.size();
         if (tokenTypes != null && tokenTypes.length != n) {
-            throw new IllegalArgumentException("GGUF gpt2 vocabulary: " + n + " tokens but " + tokenTypes.length
+            throw new UserError("GGUF gpt2 vocabulary: " + n + " tokens but " + tokenTypes.length
                     + " token types");
         }
         Map<String, Integer> vocab = new LinkedHashMap<>();
@@ -129,7 +130,7 @@ public final class Tokenizers {
             // As llama.cpp: the first space after the first character separates the two tokens.
             int space = m.indexOf(' ', 1);
             if (space < 0) {
-                throw new IllegalArgumentException("GGUF gpt2 vocabulary: merge '" + m + "' has no space");
+                throw new UserError("GGUF gpt2 vocabulary: merge '" + m + "' has no space");
             }
             pairs.add(new String[] {m.substring(0, space), m.substring(space + 1)});
         }
@@ -167,7 +168,7 @@ public final class Tokenizers {
                     words, post, new Decoder.ByteLevel(), added,
                     TokenizerConfig.of(roles, addBos ? Boolean.TRUE : null, null));
         } catch (IllegalArgumentException e) {
-            throw new IllegalArgumentException("GGUF gpt2 vocabulary: " + e.getMessage(), e);
+            throw new UserError("GGUF gpt2 vocabulary: " + e.getMessage(), e);
         }
     }
 

@@ -1,6 +1,7 @@
 package dev.rlhf4j.train.data;
 
 import dev.rlhf4j.model.chat.ChatTemplate.Message;
+import dev.rlhf4j.tensor.UserError;
 
 import java.util.List;
 
@@ -16,7 +17,7 @@ public record ConversationPair(List<Message> prompt, List<Message> chosen, List<
 
     public ConversationPair {
         if (chosen.isEmpty() || rejected.isEmpty()) {
-            throw new IllegalArgumentException("a conversational pair needs at least one chosen and one rejected "
+            throw new UserError("a conversational pair needs at least one chosen and one rejected "
                     + "message");
         }
         PreferencePair.requireValid(margin, group);

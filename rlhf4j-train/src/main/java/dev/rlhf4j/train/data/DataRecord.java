@@ -1,6 +1,7 @@
 package dev.rlhf4j.train.data;
 
 import dev.rlhf4j.model.chat.ChatTemplate;
+import dev.rlhf4j.tensor.UserError;
 
 import java.util.List;
 
@@ -23,7 +24,7 @@ public sealed interface DataRecord permits DataRecord.Text, DataRecord.PromptCom
     record Conversation(List<ChatTemplate.Message> messages) implements DataRecord {
         public Conversation {
             if (messages.isEmpty()) {
-                throw new IllegalArgumentException("a conversation needs at least one message");
+                throw new UserError("a conversation needs at least one message");
             }
             messages = List.copyOf(messages);
         }

@@ -6,6 +6,7 @@ import com.fasterxml.jackson.core.JsonToken;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.rlhf4j.model.chat.ChatTemplate;
+import dev.rlhf4j.tensor.UserError;
 
 import java.io.EOFException;
 import java.io.IOException;
@@ -61,7 +62,7 @@ public final class DatasetReader {
             readDocuments(file, records);
         }
         if (records.isEmpty()) {
-            throw new IllegalArgumentException(file + ": no records");
+            throw new UserError(file + ": no records");
         }
         return records;
     }
@@ -78,7 +79,7 @@ public final class DatasetReader {
                 records.add(record(json.readTree(parser), file + ":" + line));
             }
             if (parser.nextToken() != null) {
-                throw new IllegalArgumentException(file + ":" + parser.currentTokenLocation().getLineNr()
+                throw new UserError(file + ":" + parser.currentTokenLocation().getLineNr()
                         + ": not valid JSON (more after the closing ']')");
             }
         } catch (JsonProcessingException e) {
@@ -116,7 +117,7 @@ public final class DatasetReader {
     /** The record a JSON value holds; {@code where} is "FILE:LINE" for messages. */
     private static DataRecord record(JsonNode node, String where) {
         if (!node.isObject()) {
-            throw new IllegalArgumentException(where + ": " + EXPECTED + " in a JSON object");
+            throw new UserError(where + ": " + EXPECTED + " in a JSON object");
         }
         if (node.has("messages")) {
             return new DataRecord.Conversation(messages(node.get("messages"), "messages", where));
@@ -127,11 +128,11 @@ public final class DatasetReader {
         if (node.has("text")) {
             JsonNode text = node.get("text");
             if (!text.isTextual()) {
-                throw new IllegalArgumentException(where + ": \"text\" must be a string, not " + describe(text));
+                throw new UserError(where + ": \"text\" must be a string, not " + describe(text));
             }
             return new DataRecord.Text(text.textValue());
         }
-        throw new IllegalArgumentException(where + ": " + EXPECTED);
+        throw new UserError(where + ": " + EXPECTED);
     }
 
     private static DataRecord promptCompletion(JsonNode node, String where) {
@@ -140,7 +141,7 @@ public final class DatasetReader {
         for (String field : new String[] {"prompt", "completion"}) {
             JsonNode value = node.get(field);
             if (!value.isTextual() && !value.isArray()) {
-                throw new IllegalArgumentException(where + ": \"" + field + "\" must be a string or a list of "
+                throw new UserError(where + ": \"" + field + "\" must be a string or a list of "
                         + "messages, not " + describe(value));
             }
         }
@@ -153,13 +154,13 @@ public final class DatasetReader {
             // Read as a conversation, the answer must be its last message alone (several would change which
             // tokens count as the completion).
             if (answer.size() != 1) {
-                throw new IllegalArgumentException(where + ": \"completion\" must hold one message, not "
+                throw new UserError(where + ": \"completion\" must hold one message, not "
                         + answer.size());
             }
             conversation.addAll(answer);
             return new DataRecord.Conversation(conversation);
         }
-        throw new IllegalArgumentException(where + ": \"prompt\" and \"completion\" must both be strings or both "
+        throw new UserError(where + ": \"prompt\" and \"completion\" must both be strings or both "
                 + "lists of messages");
     }
 }

@@ -2,6 +2,7 @@ package dev.rlhf4j.train.data;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.rlhf4j.model.chat.ChatTemplate;
+import dev.rlhf4j.tensor.UserError;
 
 import java.util.ArrayList;
 import java.util.List;
@@ -19,7 +20,7 @@ public final class JsonFields {
     public static JsonNode present(JsonNode node, String field, String where) {
         JsonNode value = node.get(field);
         if (value == null) {
-            throw new IllegalArgumentException(where + ": \"" + field + "\" is missing");
+            throw new UserError(where + ": \"" + field + "\" is missing");
         }
         return value;
     }
@@ -28,7 +29,7 @@ public final class JsonFields {
     public static String string(JsonNode node, String field, String where) {
         JsonNode value = present(node, field, where);
         if (!value.isTextual()) {
-            throw new IllegalArgumentException(where + ": \"" + field + "\" must be a string, not "
+            throw new UserError(where + ": \"" + field + "\" must be a string, not "
                     + describe(value));
         }
         return value.textValue();
@@ -37,23 +38,23 @@ public final class JsonFields {
     /** A non-empty list of {@code {"role", "content"}} objects held by {@code field}. */
     public static List<ChatTemplate.Message> messages(JsonNode list, String field, String where) {
         if (!list.isArray()) {
-            throw new IllegalArgumentException(where + ": \"" + field + "\" must be a list of {\"role\", "
+            throw new UserError(where + ": \"" + field + "\" must be a list of {\"role\", "
                     + "\"content\"} objects, not " + describe(list));
         }
         if (list.isEmpty()) {
-            throw new IllegalArgumentException(where + ": \"" + field + "\" is an empty list");
+            throw new UserError(where + ": \"" + field + "\" is an empty list");
         }
         List<ChatTemplate.Message> messages = new ArrayList<>(list.size());
         for (int i = 0; i < list.size(); i++) {
             String at = "\"" + field + "\"[" + i + "]";
             JsonNode m = list.get(i);
             if (!m.isObject()) {
-                throw new IllegalArgumentException(where + ": " + at + " must be a {\"role\", \"content\"} object, "
+                throw new UserError(where + ": " + at + " must be a {\"role\", \"content\"} object, "
                         + "not " + describe(m));
             }
             String role = messageField(m, "role", at, where);
             if (role.isBlank()) {
-                throw new IllegalArgumentException(where + ": " + at + ".role is empty");
+                throw new UserError(where + ": " + at + ".role is empty");
             }
             messages.add(new ChatTemplate.Message(role, messageField(m, "content", at, where)));
         }
@@ -64,10 +65,10 @@ public final class JsonFields {
     public static String messageField(JsonNode message, String key, String at, String where) {
         JsonNode value = message.get(key);
         if (value == null) {
-            throw new IllegalArgumentException(where + ": " + at + " has no \"" + key + "\"");
+            throw new UserError(where + ": " + at + " has no \"" + key + "\"");
         }
         if (!value.isTextual()) {
-            throw new IllegalArgumentException(where + ": " + at + "." + key + " must be a string, not "
+            throw new UserError(where + ": " + at + "." + key + " must be a string, not "
                     + describe(value));
         }
         return value.textValue();

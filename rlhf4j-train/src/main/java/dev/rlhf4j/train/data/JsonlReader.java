@@ -7,6 +7,7 @@ import com.fasterxml.jackson.core.StreamReadConstraints;
 import com.fasterxml.jackson.core.exc.StreamConstraintsException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.rlhf4j.tensor.UserError;
 
 import java.io.BufferedInputStream;
 import java.io.EOFException;
@@ -90,7 +91,7 @@ public final class JsonlReader {
         for (long i = end; i < text.length(); i++) {
             char c = text.charAt((int) i);
             if (c != ' ' && c != '\t' && c != '\r' && c != '\n') {
-                throw new IllegalArgumentException(where + ": not valid JSON (more after the first value, at column "
+                throw new UserError(where + ": not valid JSON (more after the first value, at column "
                         + (i + 1) + ")");
             }
         }
@@ -104,14 +105,14 @@ public final class JsonlReader {
      */
     public static IllegalArgumentException invalid(JsonProcessingException e, String where) {
         if (e instanceof StreamConstraintsException) {
-            return new IllegalArgumentException(where + ": a value is over a size limit of the JSON reader ("
+            return new UserError(where + ": a value is over a size limit of the JSON reader ("
                     + e.getOriginalMessage().replaceAll(", from `StreamReadConstraints[^`]*`", "") + ")");
         }
         String message = e.getOriginalMessage();
         int nl = message.indexOf('\n');
         message = nl < 0 ? message : message.substring(0, nl);
         // Jackson's byte parser (JSON arrays read as a stream) finds malformed UTF-8 itself
-        return new IllegalArgumentException(where + (message.startsWith("Invalid UTF-8") ? ": not valid UTF-8 ("
+        return new UserError(where + (message.startsWith("Invalid UTF-8") ? ": not valid UTF-8 ("
                 : ": not valid JSON (") + message + ")");
     }
 }

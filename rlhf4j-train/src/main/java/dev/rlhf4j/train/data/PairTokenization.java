@@ -3,6 +3,7 @@ package dev.rlhf4j.train.data;
 import dev.rlhf4j.model.chat.ChatTemplate;
 import dev.rlhf4j.model.chat.ChatTemplate.Message;
 import dev.rlhf4j.model.tokenizer.Tokenizer;
+import dev.rlhf4j.tensor.UserError;
 
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -37,7 +38,7 @@ public final class PairTokenization {
     public static TokenizedPairs tokenize(List<PreferenceRecord> records, Tokenizer tokenizer, ChatTemplate chat,
                                           int maxLength) {
         if (maxLength < 1) {
-            throw new IllegalArgumentException("maximum length must be at least 1, got " + maxLength);
+            throw new UserError("maximum length must be at least 1, got " + maxLength);
         }
         List<PairExample> pairs = new ArrayList<>(records.size());
         int truncated = 0, identical = 0, equalAfterCut = 0;
@@ -71,13 +72,13 @@ public final class PairTokenization {
                 }
             }
             if (chosen.length == 0 || rejected.length == 0) {
-                throw new IllegalArgumentException(name + ": the " + (chosen.length == 0 ? "chosen" : "rejected")
+                throw new UserError(name + ": the " + (chosen.length == 0 ? "chosen" : "rejected")
                         + " side encodes to no tokens, so there is no token to read its reward at");
             }
             pairs.add(new PairExample(chosen, rejected, record.margin(), record.group()));
         }
         if (pairs.isEmpty()) {
-            throw new IllegalArgumentException("no preference pair is left of " + records.size() + ": " + identical
+            throw new UserError("no preference pair is left of " + records.size() + ": " + identical
                     + " identical (chosen == rejected), " + equalAfterCut + " with the same tokens on both sides after "
                     + "the cut to the maximum length of " + maxLength);
         }
@@ -99,7 +100,7 @@ public final class PairTokenization {
 
     private static String render(List<Message> prompt, List<Message> response, ChatTemplate chat, String name) {
         if (chat == null) {
-            throw new IllegalArgumentException(name + " is a conversation, but no chat template was given");
+            throw new UserError(name + " is a conversation, but no chat template was given");
         }
         List<Message> conversation = new ArrayList<>(prompt.size() + response.size());
         conversation.addAll(prompt);
@@ -107,7 +108,7 @@ public final class PairTokenization {
         try {
             return chat.render(conversation, false);
         } catch (IllegalArgumentException e) {
-            throw new IllegalArgumentException(name + ": " + e.getMessage(), e);
+            throw new UserError(name + ": " + e.getMessage(), e);
         }
     }
 

@@ -1,5 +1,7 @@
 package dev.rlhf4j.train.data;
 
+import dev.rlhf4j.tensor.UserError;
+
 /**
  * One comparison of two responses to a prompt, as TRL's preference formats hold it: {@code chosen} is preferred to
  * {@code rejected}. The model reads {@code prompt + chosen} and {@code prompt + rejected} as one text each, so the
@@ -15,7 +17,7 @@ public record PreferencePair(String prompt, String chosen, String rejected, doub
 
     public PreferencePair {
         if (prompt == null || chosen == null || rejected == null) {
-            throw new IllegalArgumentException("a preference pair needs a prompt, a chosen and a rejected text");
+            throw new UserError("a preference pair needs a prompt, a chosen and a rejected text");
         }
         requireValid(margin, group);
     }
@@ -27,10 +29,10 @@ public record PreferencePair(String prompt, String chosen, String rejected, doub
 
     static void requireValid(double margin, int group) {
         if (!Double.isFinite(margin)) {
-            throw new IllegalArgumentException("a preference margin must be finite, got " + margin);
+            throw new UserError("a preference margin must be finite, got " + margin);
         }
         if (group < -1) {
-            throw new IllegalArgumentException("a ranking group is −1 (none) or a non-negative id, got " + group);
+            throw new UserError("a ranking group is −1 (none) or a non-negative id, got " + group);
         }
     }
 }

@@ -6,6 +6,7 @@ import com.fasterxml.jackson.core.JsonToken;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.rlhf4j.model.chat.ChatTemplate.Message;
+import dev.rlhf4j.tensor.UserError;
 
 import java.io.EOFException;
 import java.io.IOException;
@@ -84,7 +85,7 @@ public final class PreferenceReader {
     public static List<PreferenceRecord> read(Path file) throws IOException {
         String type = TextLines.formatName(file);
         if (!type.endsWith(".jsonl") && !type.endsWith(".json")) {
-            throw new IllegalArgumentException(file + ": preference data must be a .jsonl, .json, .jsonl.gz or "
+            throw new UserError(file + ": preference data must be a .jsonl, .json, .jsonl.gz or "
                     + ".json.gz file");
         }
         PreferenceReader reader = new PreferenceReader();
@@ -94,7 +95,7 @@ public final class PreferenceReader {
             JsonlReader.read(file, reader::add);
         }
         if (reader.records.isEmpty()) {
-            throw new IllegalArgumentException(file + ": no preference records");
+            throw new UserError(file + ": no preference records");
         }
         return List.copyOf(reader.records);
     }
@@ -113,7 +114,7 @@ public final class PreferenceReader {
                 add(json.readTree(parser), file + ": element " + element);
             }
             if (parser.nextToken() != null) {
-                throw new IllegalArgumentException(file + ": not valid JSON (more after the closing ']')");
+                throw new UserError(file + ": not valid JSON (more after the closing ']')");
             }
         } catch (JsonProcessingException e) {
             throw JsonlReader.invalid(e, file + ": element " + element);
@@ -124,7 +125,7 @@ public final class PreferenceReader {
 
     private void add(JsonNode node, String where) {
         if (!node.isObject()) {
-            throw new IllegalArgumentException(where + ": expected a JSON object, not " + describe(node));
+            throw new UserError(where + ": expected a JSON object, not " + describe(node));
         }
         double margin = margin(node, where);
         if (node.has("conversations")) {
@@ -138,7 +139,7 @@ public final class PreferenceReader {
         } else if (node.has("chosen") || node.has("rejected")) {
             records.add(trl(node, margin, where));
         } else {
-            throw new IllegalArgumentException(where + ": " + EXPECTED);
+            throw new UserError(where + ": " + EXPECTED);
         }
     }
 
@@ -148,10 +149,10 @@ public final class PreferenceReader {
             return 0;
         }
         if (!margin.isNumber()) {
-            throw new IllegalArgumentException(where + ": \"margin\" must be a number, not " + describe(margin));
+            throw new UserError(where + ": \"margin\" must be a number, not " + describe(margin));
         }
         if (!Double.isFinite(margin.doubleValue())) {
-            throw new IllegalArgumentException(where + ": \"margin\" is beyond the range of a double");
+            throw new UserError(where + ": \"margin\" is beyond the range of a double");
         }
         return margin.doubleValue();
     }
@@ -162,12 +163,12 @@ public final class PreferenceReader {
         for (String field : new String[] {"chosen", "rejected"}) {
             JsonNode value = node.get(field);
             if (!value.isTextual() && !value.isArray()) {
-                throw new IllegalArgumentException(where + ": \"" + field + "\" must be a string or a list of "
+                throw new UserError(where + ": \"" + field + "\" must be a string or a list of "
                         + "messages, not " + describe(value));
             }
         }
         if (chosen.isTextual() != rejected.isTextual()) {
-            throw new IllegalArgumentException(where + ": \"chosen\" and \"rejected\" must both be strings or both "
+            throw new UserError(where + ": \"chosen\" and \"rejected\" must both be strings or both "
                     + "lists of messages");
         }
         JsonNode prompt = node.get("prompt");
@@ -184,7 +185,7 @@ public final class PreferenceReader {
             return new PreferenceRecord.Chat(splitConversations(chosenMessages, rejectedMessages, margin));
         }
         if (!prompt.isArray()) {
-            throw new IllegalArgumentException(where + ": \"prompt\" must be a list of messages like \"chosen\" and "
+            throw new UserError(where + ": \"prompt\" must be a list of messages like \"chosen\" and "
                     + "\"rejected\", not " + describe(prompt));
         }
         return new PreferenceRecord.Chat(new ConversationPair(messages(prompt, "prompt", where), chosenMessages,
@@ -230,24 +231,24 @@ public final class PreferenceReader {
         String prompt = string(node, "prompt", where);
         JsonNode responses = present(node, "responses", where), ranking = present(node, "ranking", where);
         if (!responses.isArray()) {
-            throw new IllegalArgumentException(where + ": \"responses\" must be a list of strings, not "
+            throw new UserError(where + ": \"responses\" must be a list of strings, not "
                     + describe(responses));
         }
         if (responses.size() < 2) {
-            throw new IllegalArgumentException(where + ": \"responses\" holds " + responses.size() + ", but a ranking "
+            throw new UserError(where + ": \"responses\" holds " + responses.size() + ", but a ranking "
                     + "needs at least two");
         }
         String[] texts = new String[responses.size()];
         for (int i = 0; i < texts.length; i++) {
             JsonNode response = responses.get(i);
             if (!response.isTextual()) {
-                throw new IllegalArgumentException(where + ": \"responses\"[" + i + "] must be a string, not "
+                throw new UserError(where + ": \"responses\"[" + i + "] must be a string, not "
                         + describe(response));
             }
             texts[i] = response.textValue();
         }
         if (!ranking.isArray() || ranking.size() != texts.length) {
-            throw new IllegalArgumentException(where + ": \"ranking\" must list each of the " + texts.length
+            throw new UserError(where + ": \"ranking\" must list each of the " + texts.length
                     + " response indices once, not " + (ranking.isArray() ? ranking.size() + " of them"
                     : describe(ranking)));
         }
@@ -257,11 +258,11 @@ public final class PreferenceReader {
             JsonNode index = ranking.get(i);
             if (!index.isIntegralNumber() || !index.canConvertToInt() || index.intValue() < 0
                     || index.intValue() >= texts.length) {
-                throw new IllegalArgumentException(where + ": \"ranking\"[" + i + "] is " + index + ", not an index "
+                throw new UserError(where + ": \"ranking\"[" + i + "] is " + index + ", not an index "
                         + "of the " + texts.length + " responses");
             }
             if (ranked[index.intValue()]) {
-                throw new IllegalArgumentException(where + ": \"ranking\" lists response " + index + " twice");
+                throw new UserError(where + ": \"ranking\" lists response " + index + " twice");
             }
             ranked[index.intValue()] = true;
             order[i] = index.intValue();
@@ -278,7 +279,7 @@ public final class PreferenceReader {
     private static ConversationPair shareGpt(JsonNode node, double margin, String where) {
         JsonNode turns = node.get("conversations");
         if (!turns.isArray() || turns.isEmpty()) {
-            throw new IllegalArgumentException(where + ": \"conversations\" must be a non-empty list of {\"from\", "
+            throw new UserError(where + ": \"conversations\" must be a non-empty list of {\"from\", "
                     + "\"value\"} objects, not " + (turns.isArray() ? "an empty list" : describe(turns)));
         }
         List<Message> prompt = new ArrayList<>(turns.size() + 1);
@@ -295,7 +296,7 @@ public final class PreferenceReader {
 
     private static Message shareGptMessage(JsonNode message, String at, String where) {
         if (!message.isObject()) {
-            throw new IllegalArgumentException(where + ": " + at + " must be a {\"from\", \"value\"} object, not "
+            throw new UserError(where + ": " + at + " must be a {\"from\", \"value\"} object, not "
                     + describe(message));
         }
         String from = messageField(message, "from", at, where);
@@ -303,7 +304,7 @@ public final class PreferenceReader {
             case "human" -> "user";
             case "gpt" -> "assistant";
             case "system" -> "system";
-            default -> throw new IllegalArgumentException(where + ": " + at + ".from is \"" + from + "\", expected "
+            default -> throw new UserError(where + ": " + at + ".from is \"" + from + "\", expected "
                     + "\"human\", \"gpt\" or \"system\"");
         };
         return new Message(role, messageField(message, "value", at, where));

@@ -1,6 +1,7 @@
 package dev.rlhf4j.train.data;
 
 import dev.rlhf4j.tensor.Rng;
+import dev.rlhf4j.tensor.UserError;
 
 import java.util.ArrayList;
 import java.util.List;
@@ -28,7 +29,7 @@ public final class Splits {
      */
     public static List<List<Example>> trainEval(List<Example> examples, int evalCount, long seed) {
         if (evalCount < 0 || evalCount >= examples.size()) {
-            throw new IllegalArgumentException("evaluation set of " + evalCount + " examples out of "
+            throw new UserError("evaluation set of " + evalCount + " examples out of "
                     + examples.size() + ": it must leave at least one to train on");
         }
         int[] order = permutation(examples.size(), new Rng(seed));

@@ -1,4 +1,5 @@
 package dev.rlhf4j.train.data;
+import dev.rlhf4j.tensor.UserError;
 
 import java.io.Closeable;
 import java.io.EOFException;
@@ -73,15 +74,15 @@ public final class TextLines implements Closeable {
      */
     public static InputStream openBytes(Path file) throws IOException {
         if (Files.isDirectory(file)) {
-            throw new IllegalArgumentException(file + ": is a directory, not a data file");
+            throw new UserError(file + ": is a directory, not a data file");
         }
         InputStream raw;
         try {
             raw = Files.newInputStream(file);
         } catch (NoSuchFileException e) {
-            throw new IllegalArgumentException(file + ": no such file");
+            throw new UserError(file + ": no such file");
         } catch (AccessDeniedException e) {
-            throw new IllegalArgumentException(file + ": permission denied");
+            throw new UserError(file + ": permission denied");
         }
         if (!isGzip(file)) {
             return raw;
@@ -112,7 +113,7 @@ public final class TextLines implements Closeable {
 
     /** The error for a stream that is not gzip or ends early; only a gzip stream throws these. */
     public static IllegalArgumentException notGzip(Path file, IOException e) {
-        return new IllegalArgumentException(file + ": not a complete gzip file (" + e.getMessage() + ")");
+        return new UserError(file + ": not a complete gzip file (" + e.getMessage() + ")");
     }
 
     /** The next line without its line break, or null at the end of the file. */
@@ -153,7 +154,7 @@ public final class TextLines implements Closeable {
         }
         number++;
         if (total > maxLineBytes) {
-            throw new IllegalArgumentException(where() + ": the line is " + String.format(Locale.ROOT, "%,d", total)
+            throw new UserError(where() + ": the line is " + String.format(Locale.ROOT, "%,d", total)
                     + " bytes, over the limit of " + String.format(Locale.ROOT, "%,d", maxLineBytes) + " bytes"
                     + (maxLineBytes % (1 << 20) == 0 ? " (" + (maxLineBytes >> 20) + " MiB)" : "") + " for one record");
         }
@@ -175,7 +176,7 @@ public final class TextLines implements Closeable {
             return chars.toString();
         } catch (CharacterCodingException e) {
             // decode leaves the buffer at the first byte it could not decode
-            throw new IllegalArgumentException(where() + ": not valid UTF-8 (byte 0x"
+            throw new UserError(where() + ": not valid UTF-8 (byte 0x"
                     + String.format(Locale.ROOT, "%02X", line[bytes.position()] & 0xFF) + " at byte "
                     + (bytes.position() + 1) + " of the line)");
         }

@@ -2,6 +2,7 @@ package dev.rlhf4j.train.data;
 
 import dev.rlhf4j.model.chat.ChatTemplate;
 import dev.rlhf4j.model.tokenizer.Tokenizer;
+import dev.rlhf4j.tensor.UserError;
 
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -40,7 +41,7 @@ public final class Tokenization {
     public static TokenizedDataset tokenize(List<DataRecord> records, Tokenizer tokenizer, ChatTemplate chatTemplate,
                                             int maxLength, boolean completionOnly) {
         if (maxLength < 2) {
-            throw new IllegalArgumentException("maximum length must be at least 2 (a token to predict from and one "
+            throw new UserError("maximum length must be at least 2 (a token to predict from and one "
                     + "to predict), got " + maxLength);
         }
         OptionalInt eos = tokenizer.eosId();
@@ -69,7 +70,7 @@ public final class Tokenization {
             trainableTokens += kept - from;
         }
         if (examples.isEmpty()) {
-            throw new IllegalArgumentException("no example has a token to train on (" + records.size() + " records, "
+            throw new UserError("no example has a token to train on (" + records.size() + " records, "
                     + truncated + " of them cut to the maximum length of " + maxLength + ")");
         }
         return new TokenizedDataset(examples, truncated, tokens, trainableTokens);
@@ -93,7 +94,7 @@ public final class Tokenization {
     private static Sequence conversation(DataRecord.Conversation c, String name, Tokenizer tokenizer,
                                          ChatTemplate chatTemplate) {
         if (chatTemplate == null) {
-            throw new IllegalArgumentException(name + " is a conversation, but no chat template was given");
+            throw new UserError(name + " is a conversation, but no chat template was given");
         }
         List<ChatTemplate.Message> messages = c.messages();
         String prompt, full;
@@ -101,10 +102,10 @@ public final class Tokenization {
             prompt = chatTemplate.render(messages.subList(0, messages.size() - 1), true);
             full = chatTemplate.render(messages, false);
         } catch (IllegalArgumentException e) {
-            throw new IllegalArgumentException(name + ": " + e.getMessage(), e);
+            throw new UserError(name + ": " + e.getMessage(), e);
         }
         if (!full.startsWith(prompt)) {
-            throw new IllegalArgumentException(name + ": the chat template's rendering of the prompt (all messages "
+            throw new UserError(name + ": the chat template's rendering of the prompt (all messages "
                     + "but the last, with the generation prompt) is not the start of its rendering of the whole "
                     + "conversation, so the answer cannot be told apart");
         }

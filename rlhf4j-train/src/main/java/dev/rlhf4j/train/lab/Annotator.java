@@ -1,6 +1,7 @@
 package dev.rlhf4j.train.lab;
 
 import dev.rlhf4j.tensor.Rng;
+import dev.rlhf4j.tensor.UserError;
 
 import java.util.List;
 
@@ -64,11 +65,11 @@ public record Annotator(double temperature, double lengthBias) {
      */
     public static Annotator calibrate(List<Comparison> pairs, double target, double lengthBias) {
         if (pairs.isEmpty()) {
-            throw new IllegalArgumentException("cannot calibrate annotators on no pairs");
+            throw new UserError("cannot calibrate annotators on no pairs");
         }
         double lo = 1e-4, hi = 1e4;
         if (new Annotator(lo, lengthBias).agreement(pairs) < target) {
-            throw new IllegalArgumentException(String.format("even noiseless annotators agree on only %.1f%% of these "
+            throw new UserError(String.format("even noiseless annotators agree on only %.1f%% of these "
                     + "pairs (too many ties); cannot reach %.1f%%", 100 * new Annotator(lo, lengthBias).agreement(pairs),
                     100 * target));
         }

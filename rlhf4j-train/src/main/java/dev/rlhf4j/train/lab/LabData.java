@@ -9,6 +9,7 @@ import dev.rlhf4j.tensor.Rng;
 
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.function.ToDoubleBiFunction;
 
 /**
@@ -28,6 +29,12 @@ public final class LabData {
         public Annotator.Comparison comparison() {
             return new Annotator.Comparison(goldChosen, goldRejected, wordsChosen, wordsRejected);
         }
+
+        /** The pair as a preference record (completions with their leading space), with the gold rewards. */
+        public Map<String, Object> preferenceRecord() {
+            return Map.of("prompt", prompt, "chosen", " " + chosen, "rejected", " " + rejected,
+                    "gold_chosen", goldChosen, "gold_rejected", goldRejected);
+        }
     }
 
     /** Where pairs of responses come from. */
@@ -42,7 +49,7 @@ public final class LabData {
 
     /** Dialogues in the web's mixed style, and plain facts: {@code {"text"}} documents. */
     public static List<String> corpus(LabWorld w, int dialogues, int facts) {
-        Rng rng = new Rng(w.seed() * 31 + 1);
+        Rng rng = new Rng(w.seed() * 31 + LabStream.CORPUS.id());
         List<String> out = new ArrayList<>(dialogues + facts);
         for (int i = 0; i < dialogues; i++) {
             LabWorld.Request r = w.request(rng);
@@ -147,6 +154,15 @@ public final class LabData {
                     : new LabeledPair(c.prompt(), c.b(), c.a(), rb, ra, wb, wa));
         }
         return out;
+    }
+
+    /**
+     * The pairs whose responses {@code gold} scores differently: a pair it scores alike says nothing about its
+     * taste (a person would answer "about the same").
+     */
+    public static List<Candidates> decisive(ToDoubleBiFunction<String, String> gold, List<Candidates> candidates) {
+        return candidates.stream().filter(c -> gold.applyAsDouble(c.prompt(), c.a())
+                != gold.applyAsDouble(c.prompt(), c.b())).toList();
     }
 
     /** The comparisons of candidate pairs (gold rewards and lengths), for calibrating annotators on them. */

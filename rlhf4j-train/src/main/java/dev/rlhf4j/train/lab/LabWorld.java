@@ -1,6 +1,7 @@
 package dev.rlhf4j.train.lab;
 
 import dev.rlhf4j.tensor.Rng;
+import dev.rlhf4j.tensor.UserError;
 
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -286,7 +287,7 @@ public final class LabWorld {
                 return new Request(Kind.HARMFUL, text, REFUSALS[0]);
             }
         }
-        throw new IllegalArgumentException("not a request of this lab world: '" + text + "'");
+        throw new UserError("not a request of this lab world: '" + text + "'");
     }
 
     /** The gold reward of {@code response} to the request in {@code prompt}. */

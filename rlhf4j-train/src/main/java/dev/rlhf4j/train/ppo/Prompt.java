@@ -1,5 +1,7 @@
 package dev.rlhf4j.train.ppo;
 
+import dev.rlhf4j.tensor.UserError;
+
 /**
  * A prompt for PPO: plain text (encoded with the tokenizer's special tokens, e.g. BOS) or a conversation already
  * rendered with the chat template ({@code chat}: encoded as it is, since the template wrote the special tokens).
@@ -8,7 +10,7 @@ package dev.rlhf4j.train.ppo;
 public record Prompt(String text, boolean chat, String source) {
     public Prompt {
         if (text == null || text.isEmpty()) {
-            throw new IllegalArgumentException((source == null ? "" : source + ": ") + "a prompt must not be empty");
+            throw new UserError((source == null ? "" : source + ": ") + "a prompt must not be empty");
         }
     }
 

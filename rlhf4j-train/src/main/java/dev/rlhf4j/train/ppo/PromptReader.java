@@ -2,6 +2,7 @@ package dev.rlhf4j.train.ppo;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.rlhf4j.model.chat.ChatTemplate;
+import dev.rlhf4j.tensor.UserError;
 import dev.rlhf4j.train.data.JsonFields;
 import dev.rlhf4j.train.data.JsonlReader;
 
@@ -41,7 +42,7 @@ public final class PromptReader {
                 out.add(new Prompt(render(r.messages(), chat, r.where()), true, r.where()));
             } else {
                 if (r.text().isEmpty()) {
-                    throw new IllegalArgumentException(r.where() + ": \"prompt\" is empty");
+                    throw new UserError(r.where() + ": \"prompt\" is empty");
                 }
                 out.add(new Prompt(r.text(), false, r.where()));
             }
@@ -54,27 +55,27 @@ public final class PromptReader {
         List<Record> out = new ArrayList<>();
         JsonlReader.read(file, (node, where) -> out.add(record(node, where)));
         if (out.isEmpty()) {
-            throw new IllegalArgumentException(file + ": no prompts");
+            throw new UserError(file + ": no prompts");
         }
         return out;
     }
 
     private static Record record(JsonNode node, String where) {
         if (!node.isObject()) {
-            throw new IllegalArgumentException(where + ": a prompt record must be a JSON object, not "
+            throw new UserError(where + ": a prompt record must be a JSON object, not "
                     + JsonFields.describe(node));
         }
         // "prompt" wins when it holds something, so that {"prompt": null, "messages": [...]} is a conversation
         String field = node.hasNonNull("prompt") || !node.has("messages") ? "prompt" : "messages";
         JsonNode p = node.get(field);
         if (p == null) {
-            throw new IllegalArgumentException(where + ": no \"prompt\" (or \"messages\") field");
+            throw new UserError(where + ": no \"prompt\" (or \"messages\") field");
         }
         if (p.isTextual()) {
             return new Record(where, p.textValue(), null);
         }
         if (!p.isArray()) {
-            throw new IllegalArgumentException(where + ": \"" + field + "\" must be a string or a list of "
+            throw new UserError(where + ": \"" + field + "\" must be a string or a list of "
                     + "messages, not " + JsonFields.describe(p));
         }
         List<ChatTemplate.Message> messages = new ArrayList<>(JsonFields.messages(p, field, where));
@@ -82,20 +83,20 @@ public final class PromptReader {
             messages.removeLast();
         }
         if (messages.isEmpty()) {
-            throw new IllegalArgumentException(where + ": the conversation has no messages before the response");
+            throw new UserError(where + ": the conversation has no messages before the response");
         }
         return new Record(where, null, List.copyOf(messages));
     }
 
     private static String render(List<ChatTemplate.Message> messages, ChatTemplate chat, String where) {
         if (chat == null) {
-            throw new IllegalArgumentException(where + ": a conversation prompt needs a chat template (the "
+            throw new UserError(where + ": a conversation prompt needs a chat template (the "
                     + "policy's tokenizer_config.json has none)");
         }
         try {
             return chat.render(messages, true);
         } catch (IllegalArgumentException e) {
-            throw new IllegalArgumentException(where + ": " + e.getMessage(), e);
+            throw new UserError(where + ": " + e.getMessage(), e);
         }
     }
 
@@ -107,7 +108,7 @@ public final class PromptReader {
      */
     public static void checkLength(String where, int tokens, int reserved, String reservedFor, int maxSeqLen) {
         if (tokens + reserved > maxSeqLen) {
-            throw new IllegalArgumentException(where + ": the prompt is " + tokens + " tokens; with " + reservedFor
+            throw new UserError(where + ": the prompt is " + tokens + " tokens; with " + reservedFor
                     + " it needs " + (tokens + reserved) + " positions, more than the model's maximum sequence length "
                     + "of " + maxSeqLen + " (prompts of at most " + Math.max(0, maxSeqLen - reserved) + " tokens fit)");
         }

@@ -1,11 +1,10 @@
-package dev.rlhf4j.model;
+package dev.rlhf4j.model.io;
 
+import dev.rlhf4j.model.Transformer;
 import dev.rlhf4j.model.chat.ChatTemplate;
-import dev.rlhf4j.model.io.GgufTokenizerSpec;
-import dev.rlhf4j.model.io.LoadedModel;
-import dev.rlhf4j.model.io.ModelLoader;
 import dev.rlhf4j.model.tokenizer.Tokenizer;
 import dev.rlhf4j.model.tokenizer.Tokenizers;
+import dev.rlhf4j.tensor.UserError;
 
 import java.io.IOException;
 import java.nio.file.Path;
@@ -39,7 +38,7 @@ public record Pretrained(LoadedModel loaded, Tokenizer tokenizer, ChatTemplate c
         int modelVocab = loaded.model().config().vocabSize();
         if (tok != null && tok.vocabSize() > modelVocab) {
             Path from = tokenizerOverride != null ? tokenizerOverride : loaded.tokenizerPath().orElse(model);
-            throw new IllegalArgumentException(from + ": the tokenizer has " + tok.vocabSize()
+            throw new UserError(from + ": the tokenizer has " + tok.vocabSize()
                     + " tokens but the model's vocabulary has " + modelVocab + " — they do not belong together");
         }
         String template = loaded.chatTemplate().orElse(tok == null ? null : Tokenizers.chatTemplate(tok).orElse(null));
@@ -58,7 +57,7 @@ public record Pretrained(LoadedModel loaded, Tokenizer tokenizer, ChatTemplate c
             }
             case "gpt2" -> Tokenizers.fromByteLevelBpe(s.tokens(), s.merges(), types, s.bosId(), s.eosId(), s.padId(),
                     s.pre());
-            default -> throw new IllegalArgumentException(file + ": GGUF tokenizer model '" + s.model()
+            default -> throw new UserError(file + ": GGUF tokenizer model '" + s.model()
                     + "' is not supported (llama, gpt2)");
         };
     }
@@ -70,7 +69,7 @@ public record Pretrained(LoadedModel loaded, Tokenizer tokenizer, ChatTemplate c
     /** The tokenizer, or a one-line error saying how to give one. */
     public Tokenizer requireTokenizer() {
         if (tokenizer == null) {
-            throw new IllegalArgumentException(loaded.source() + ": no tokenizer found beside the model; pass "
+            throw new UserError(loaded.source() + ": no tokenizer found beside the model; pass "
                     + "--tokenizer PATH");
         }
         return tokenizer;
@@ -89,7 +88,7 @@ public record Pretrained(LoadedModel loaded, Tokenizer tokenizer, ChatTemplate c
     public int[] encodePrompt(String text) {
         int[] ids = requireTokenizer().encode(text, true);
         if (ids.length == 0) {
-            throw new IllegalArgumentException("the prompt encodes to no tokens; give some text");
+            throw new UserError("the prompt encodes to no tokens; give some text");
         }
         return ids;
     }

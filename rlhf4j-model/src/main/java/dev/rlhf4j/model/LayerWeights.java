@@ -1,0 +1,75 @@
+package dev.rlhf4j.model;
+
+import dev.rlhf4j.tensor.Activations;
+import dev.rlhf4j.tensor.LayerNorm;
+import dev.rlhf4j.tensor.Linear;
+import dev.rlhf4j.tensor.ParamArena;
+import dev.rlhf4j.tensor.RmsNorm;
+import dev.rlhf4j.tensor.Rope;
+import dev.rlhf4j.tensor.Tensor;
+
+/**
+ * One transformer layer's parameter views, and the parts of its forward that the training forward
+ * ({@link Transformer#forward}) and the KV-cache {@link Decoder} share: the attention input (norm, q/k/v
+ * projection, rotary positions) and the feed-forward (norm, up projection, GELU or SwiGLU, down projection). What
+ * differs stays with each caller: the attention itself (full and masked, or against the cache), and where the
+ * activations go (kept per layer for the backward, or overwritten in place). The bias views are null where the
+ * family has none.
+ */
+record LayerWeights(Tensor ln1w, Tensor ln1b, Tensor qkvW, Tensor qkvB, Tensor projW, Tensor projB, Tensor ln2w,
+                    Tensor ln2b, Tensor fcW, Tensor fcB, Tensor mlpProjW, Tensor mlpProjB) {
+
+    /** The views of layer {@code l} ({@code h.l.*}) in {@code params}. */
+    static LayerWeights of(ParamArena params, int l) {
+        String pre = "h." + l + ".";
+        return new LayerWeights(params.get(pre + "ln1.weight"), optional(params, pre + "ln1.bias"),
+                params.get(pre + "attn.qkv.weight"), optional(params, pre + "attn.qkv.bias"),
+                params.get(pre + "attn.proj.weight"), optional(params, pre + "attn.proj.bias"),
+                params.get(pre + "ln2.weight"), optional(params, pre + "ln2.bias"), params.get(pre + "mlp.fc.weight"),
+                optional(params, pre + "mlp.fc.bias"), params.get(pre + "mlp.proj.weight"),
+                optional(params, pre + "mlp.proj.bias"));
+    }
+
+    private static Tensor optional(ParamArena params, String name) {
+        return params.has(name) ? params.get(name) : null;
+    }
+
+    /**
+     * The attention's input: {@code qkv = rope(ln1(in) W_qkv + b_qkv)}, with the normalised input in {@code ln1}
+     * and the norm's statistics in {@code mean} (LayerNorm only) and {@code rstd}. {@code rope} is null for GPT-2.
+     */
+    void attentionInput(ModelConfig c, Rope rope, int[] positions, Tensor in, Tensor ln1, float[] mean,
+                        float[] rstd, Tensor qkv) {
+        norm(c, in, ln1w, ln1b, ln1, mean, rstd);
+        Linear.forward(ln1, qkvW, qkvB, qkv);
+        if (rope != null) {
+            rope.forward(qkv, positions, c.heads() + c.kvHeads());
+        }
+    }
+
+    /**
+     * The feed-forward: {@code out = act(ln2(mid) W_fc + b_fc) W_proj + b_proj}, GELU for GPT-2 and SwiGLU for
+     * Llama, keeping the normalised input, the up projection and the activation in {@code ln2}, {@code fc} and
+     * {@code act}. The caller adds {@code out} to the residual stream.
+     */
+    void feedForward(ModelConfig c, Tensor mid, Tensor ln2, float[] mean, float[] rstd, Tensor fc, Tensor act,
+                     Tensor out) {
+        norm(c, mid, ln2w, ln2b, ln2, mean, rstd);
+        Linear.forward(ln2, fcW, fcB, fc);
+        if (c.isGpt2()) {
+            Activations.geluForward(fc, act);
+        } else {
+            Activations.swigluForward(fc, act);
+        }
+        Linear.forward(act, mlpProjW, mlpProjB, out);
+    }
+
+    /** The family's norm: LayerNorm (weight and bias) for GPT-2, RMSNorm (weight) for Llama; no mean for RMSNorm. */
+    static void norm(ModelConfig c, Tensor in, Tensor w, Tensor b, Tensor out, float[] mean, float[] rstd) {
+        if (c.isGpt2()) {
+            LayerNorm.forward(in, w, b, out, mean, rstd, c.normEps());
+        } else {
+            RmsNorm.forward(in, w, out, rstd, c.normEps());
+        }
+    }
+}
