@@ -1,5 +1,6 @@
 package dev.rlhf4j.cli;
 
+import dev.rlhf4j.tensor.UserError;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.rlhf4j.model.Heads;
@@ -93,7 +94,7 @@ public final class BenchCommand implements Callable<Integer> {
     public Integer call() throws IOException {
         threads.check();
         if (vocab <= 0 || dim <= 0 || layers <= 0 || heads <= 0 || batch <= 0 || seq <= 0 || steps <= 0) {
-            throw new IllegalArgumentException("--vocab, --dim, --layers, --heads, --batch, --seq and --steps must be "
+            throw new UserError("--vocab, --dim, --layers, --heads, --batch, --seq and --steps must be "
                     + "positive");
         }
         Checks.positive("--prompt", prompt);
@@ -109,7 +110,7 @@ public final class BenchCommand implements Callable<Integer> {
             case "auto" -> Gemm.setBackend(OpenBlas.available() ? Gemm.Backend.BLAS : Gemm.Backend.JAVA);
             case "blas" -> Gemm.setBackend(Gemm.Backend.BLAS);
             case "java" -> Gemm.setBackend(Gemm.Backend.JAVA);
-            default -> throw new IllegalArgumentException("--gemm must be auto, blas or java, got '" + gemm + "'");
+            default -> throw new UserError("--gemm must be auto, blas or java, got '" + gemm + "'");
         }
         ModelConfig config = ModelConfig.gpt2(vocab, dim, layers, heads, Math.max(seq, prompt + newTokens));
         Transformer loaded = null;

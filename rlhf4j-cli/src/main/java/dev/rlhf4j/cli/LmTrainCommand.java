@@ -42,7 +42,7 @@ abstract class LmTrainCommand extends TrainCommand {
         err.printf("%s: %d training examples (%d tokens, %d in the loss; %d truncated or dropped at max_length %d), "
                         + "%d held out%n", data, train.size(), trainSet.tokens(), trainSet.trainableTokens(),
                 trainSet.truncated(), cfg.maxLength(), eval.size());
-        LmObjective objective = new LmObjective(opened.model(), train, eval, cfg, padId(tok),
+        LmObjective objective = new LmObjective(opened.model(), train, eval, cfg, tok.paddingId(),
                 (model, dir) -> HfCheckpoint.save(model, dir, opened.saveOptions(dtype)));
         Trainer trainer = new Trainer(cfg, objective, err);
         err.printf("training %,d parameters for %d steps (%d per epoch)%n", opened.model().parameterCount(),

@@ -18,7 +18,6 @@ import java.nio.file.NoSuchFileException;
 import java.nio.file.NotDirectoryException;
 import java.util.List;
 import java.util.Locale;
-import java.util.Set;
 
 /**
  * The {@code rlhf4j} command, and the error contract of every subcommand: a usage error (unknown option, a value of
@@ -38,15 +37,6 @@ public final class Main implements Runnable {
     static final int USER_ERROR = 1;
     static final int USAGE_ERROR = 2;
     static final String DEBUG_HINT = "run with --debug (or RLHF4J_DEBUG=1) for the stack trace";
-    /**
-     * Classes whose checks of what the user gave still throw plain IllegalArgument/IllegalState exceptions (the
-     * training configs, loops and their commands, rewritten in parallel): their messages stay one line, as before
-     * {@link UserError} existed. Remove a class from here once it throws {@link UserError} for those checks.
-     */
-    private static final Set<String> USER_CHECKS_NOT_YET_MARKED = Set.of("dev.rlhf4j.train.TrainingConfig",
-            "dev.rlhf4j.train.ppo.PpoConfig", "dev.rlhf4j.train.Trainer", "dev.rlhf4j.train.ppo.PpoTrainer",
-            "dev.rlhf4j.cli.TrainCommand", "dev.rlhf4j.cli.LmTrainCommand", "dev.rlhf4j.cli.RewardTrainCommand",
-            "dev.rlhf4j.cli.PpoCommand", "dev.rlhf4j.cli.BenchCommand");
 
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
@@ -202,20 +192,7 @@ public final class Main implements Runnable {
     /** Errors a user can cause (bad paths, malformed files, impossible settings) print one line, no stack trace. */
     static boolean isUserError(Throwable ex) {
         return ex instanceof UserError || ex instanceof UserStateError || ex instanceof IOException
-                || ex instanceof UncheckedIOException
-                || (ex instanceof IllegalArgumentException || ex instanceof IllegalStateException) && thrownBy(ex,
-                USER_CHECKS_NOT_YET_MARKED);
-    }
-
-    /** Whether {@code ex} was thrown in one of {@code classes} (or a nested class or lambda of one). */
-    static boolean thrownBy(Throwable ex, Set<String> classes) {
-        StackTraceElement[] trace = ex.getStackTrace();
-        if (trace.length == 0) {
-            return false;
-        }
-        String thrower = trace[0].getClassName();
-        int nested = thrower.indexOf('$');
-        return classes.contains(nested < 0 ? thrower : thrower.substring(0, nested));
+                || ex instanceof UncheckedIOException;
     }
 
     /** The user-facing message: a file system error names its path, and says what went wrong in words. */

@@ -1,26 +1,12 @@
 package dev.rlhf4j.cli;
 
-import dev.rlhf4j.model.Heads;
-import dev.rlhf4j.model.Transformer;
-import dev.rlhf4j.model.io.HfCheckpoint;
-import dev.rlhf4j.model.io.Pretrained;
+import dev.rlhf4j.tensor.UserError;
 import dev.rlhf4j.model.io.Safetensors;
-import dev.rlhf4j.model.tokenizer.Tokenizer;
 import dev.rlhf4j.train.RunDirectory;
-import dev.rlhf4j.train.data.DatasetReader;
-import dev.rlhf4j.train.data.Example;
-import dev.rlhf4j.train.data.Tokenization;
-import dev.rlhf4j.train.lab.GoldReward;
-import dev.rlhf4j.train.lab.LabWorld;
 import dev.rlhf4j.train.ppo.PpoConfig;
 import dev.rlhf4j.train.ppo.PpoMath;
 import dev.rlhf4j.train.ppo.PpoRun;
 import dev.rlhf4j.train.ppo.PpoTrainer;
-import dev.rlhf4j.train.ppo.Prompt;
-import dev.rlhf4j.train.ppo.PromptReader;
-import dev.rlhf4j.train.ppo.RewardFunction;
-import dev.rlhf4j.train.ppo.RewardModelReward;
-import dev.rlhf4j.train.reward.RewardStats;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -185,7 +171,7 @@ public final class PpoCommand implements Callable<Integer> {
         Checks.outputDirectory("--out", out);
         Checks.nonNegative("--reward-clip", rewardClip);
         PpoConfig cfg = config();
-        Safetensors.DType dtype = TrainCommand.saveDtype(saveDtype);
+        Safetensors.DType dtype = Choice.SaveDtype.dtype(saveDtype);
         Map<String, Path> inputs = new LinkedHashMap<>();
         inputs.put("--policy", policyPath);
         inputs.put("--reward-model", rewardModel);
@@ -221,10 +207,10 @@ public final class PpoCommand implements Callable<Integer> {
             try {
                 return Long.parseLong(n.substring(4));
             } catch (NumberFormatException e) {
-                throw new IllegalArgumentException("--reward lab:SEED needs a whole number, got '" + name + "'");
+                throw new UserError("--reward lab:SEED needs a whole number, got '" + name + "'");
             }
         }
-        throw new IllegalArgumentException("--reward must be lab or lab:SEED, got '" + name + "'");
+        throw new UserError("--reward must be lab or lab:SEED, got '" + name + "'");
     }
 
     /** The options as a validated {@link PpoConfig}. */
@@ -232,7 +218,7 @@ public final class PpoCommand implements Callable<Integer> {
         boolean stopAtEos = switch (stopToken.toLowerCase(Locale.ROOT)) {
             case "eos" -> true;
             case "none" -> false;
-            default -> throw new IllegalArgumentException("--stop-token must be eos or none, got '" + stopToken + "'");
+            default -> throw new UserError("--stop-token must be eos or none, got '" + stopToken + "'");
         };
         return PpoConfig.builder(out)
                 .optimizer(adamW.optimizer(learningRate, lrSchedulerType, warmupSteps, warmupRatio))

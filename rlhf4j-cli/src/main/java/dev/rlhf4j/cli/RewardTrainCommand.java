@@ -1,5 +1,6 @@
 package dev.rlhf4j.cli;
 
+import dev.rlhf4j.tensor.UserError;
 import dev.rlhf4j.model.Heads;
 import dev.rlhf4j.model.io.HfCheckpoint;
 import dev.rlhf4j.model.io.Safetensors;
@@ -51,7 +52,7 @@ public final class RewardTrainCommand extends TrainCommand {
         eval = parts.get(1);
         err.printf("%s: %d training pairs, %d held out; %s%n", data, train.size(), eval.size(),
                 all.describe(cfg.maxLength()));
-        int padId = padId(tok);
+        int padId = tok.paddingId();
         List<PairExample> trainPairs = train;
         RewardObjective objective = new RewardObjective(opened.model(), train, eval, cfg, padId, (model, dir) -> {
             HfCheckpoint.save(model, dir, opened.saveOptions(dtype));
@@ -88,7 +89,7 @@ public final class RewardTrainCommand extends TrainCommand {
             train.add(pairs.get(order[i]));
         }
         if (train.isEmpty()) {
-            throw new IllegalArgumentException("--eval-split leaves no pair to train on");
+            throw new UserError("--eval-split leaves no pair to train on");
         }
         return List.of(train, eval);
     }

@@ -1,5 +1,6 @@
 package dev.rlhf4j.cli;
 
+import dev.rlhf4j.tensor.UserError;
 import dev.rlhf4j.model.Heads;
 import dev.rlhf4j.model.ModelConfig;
 import dev.rlhf4j.model.Transformer;
@@ -127,7 +128,7 @@ abstract class TrainCommand implements Callable<Integer> {
             throw Checks.usage(spec, "a new model (--model " + model + ") needs --tokenizer PATH");
         }
         if (!(evalSplit >= 0 && evalSplit < 1)) {
-            throw new IllegalArgumentException("--eval-split must be in [0, 1), got " + evalSplit);
+            throw new UserError("--eval-split must be in [0, 1), got " + evalSplit);
         }
         Checks.maxLength("--max-length", maxLength);
         trainingConfig(maxLength == -1 ? 1 : maxLength); // the other values; max_length is known with the model
@@ -144,7 +145,7 @@ abstract class TrainCommand implements Callable<Integer> {
             if (maxLength == -1) {
                 maxLength = Math.min(1024, modelMax);
             } else if (maxLength > modelMax) {
-                throw new IllegalArgumentException("--max-length " + maxLength + " exceeds the model's maximum "
+                throw new UserError("--max-length " + maxLength + " exceeds the model's maximum "
                         + "sequence length of " + modelMax);
             }
             TrainingConfig cfg = trainingConfig(maxLength);
@@ -174,21 +175,7 @@ abstract class TrainCommand implements Callable<Integer> {
 
     /** The dtype the final model is written in. */
     Safetensors.DType saveDtype() {
-        return saveDtype(saveDtype);
-    }
-
-    /** The dtype named by a {@code --save-dtype} value. */
-    static Safetensors.DType saveDtype(String name) {
-        return switch (name.toLowerCase(Locale.ROOT)) {
-            case "f32" -> Safetensors.DType.F32;
-            case "bf16" -> Safetensors.DType.BF16;
-            default -> throw new IllegalArgumentException("--save-dtype must be f32 or bf16, got '" + name + "'");
-        };
-    }
-
-    /** The pad id: the tokenizer's, else its EOS, else 0 (padding is masked; only the id's range matters). */
-    static int padId(Tokenizer tok) {
-        return tok.padId().orElse(tok.eosId().orElse(0));
+        return Choice.SaveDtype.dtype(saveDtype);
     }
 
     /** Training and held-out lists: --eval-data, else --eval-split of the training list (shuffled with the seed). */
@@ -223,7 +210,7 @@ abstract class TrainCommand implements Callable<Integer> {
                     HfCheckpoint.SaveOptions.like(pm.loaded(), Safetensors.DType.F32));
         }
         if (tokenizer == null) {
-            throw new IllegalArgumentException(model + ": a new model needs --tokenizer PATH");
+            throw new UserError(model + ": a new model needs --tokenizer PATH");
         }
         Tokenizer tok = Tokenizers.load(tokenizer);
         ModelConfig mc = NewModelConfig.read(model, tok.vocabSize());
@@ -231,17 +218,5 @@ abstract class TrainCommand implements Callable<Integer> {
         ChatTemplate chat = new ChatTemplate(Tokenizers.chatTemplate(tok).orElse(ChatTemplate.CHATML),
                 tok.specialTokens());
         return new Opened(m, tok, chat, HfCheckpoint.SaveOptions.of(Safetensors.DType.F32));
-    }
-
-    /** Unused options of a config file are errors; this lists what the command accepts. */
-    static Map<String, String> optionNames(CommandLine.Model.CommandSpec spec) {
-        Map<String, String> names = new java.util.TreeMap<>();
-        for (CommandLine.Model.OptionSpec o : spec.options()) {
-            String longest = o.longestName();
-            if (longest.startsWith("--")) {
-                names.put(longest.substring(2).replace('-', '_'), longest);
-            }
-        }
-        return names;
     }
 }

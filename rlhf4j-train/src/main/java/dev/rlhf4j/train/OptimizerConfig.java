@@ -1,5 +1,6 @@
 package dev.rlhf4j.train;
 
+import dev.rlhf4j.tensor.UserError;
 import dev.rlhf4j.tensor.AdamW;
 
 import java.util.Locale;
@@ -30,11 +31,11 @@ public record OptimizerConfig(double learningRate, String lrSchedulerType, int w
     public OptimizerConfig {
         // 0 is a run that measures without moving the weights (PPO allows it; the supervised trainers do not)
         if (!(learningRate >= 0) || Double.isInfinite(learningRate)) {
-            throw new IllegalArgumentException("learning_rate must be a positive number, got " + learningRate);
+            throw new UserError("learning_rate must be a positive number, got " + learningRate);
         }
         nonNegative("weight_decay", weightDecay);
         if (!(adamBeta1 >= 0 && adamBeta1 < 1) || !(adamBeta2 >= 0 && adamBeta2 < 1)) {
-            throw new IllegalArgumentException("adam_beta1 and adam_beta2 must be in [0, 1), got " + adamBeta1 + ", "
+            throw new UserError("adam_beta1 and adam_beta2 must be in [0, 1), got " + adamBeta1 + ", "
                     + adamBeta2);
         }
         positive("adam_epsilon", adamEpsilon);
@@ -42,11 +43,11 @@ public record OptimizerConfig(double learningRate, String lrSchedulerType, int w
         lrSchedulerType = lrSchedulerType == null ? "linear" : lrSchedulerType.toLowerCase(Locale.ROOT);
         if (!lrSchedulerType.equals("linear") && !lrSchedulerType.equals("cosine")
                 && !lrSchedulerType.equals("constant")) {
-            throw new IllegalArgumentException("lr_scheduler_type must be linear, cosine or constant, got '"
+            throw new UserError("lr_scheduler_type must be linear, cosine or constant, got '"
                     + lrSchedulerType + "'");
         }
         if (warmupSteps < 0 || !(warmupRatio >= 0 && warmupRatio < 1)) {
-            throw new IllegalArgumentException("warmup_steps must be >= 0 and warmup_ratio in [0, 1)");
+            throw new UserError("warmup_steps must be >= 0 and warmup_ratio in [0, 1)");
         }
     }
 
@@ -105,13 +106,13 @@ public record OptimizerConfig(double learningRate, String lrSchedulerType, int w
 
     static void positive(String name, double v) {
         if (!(v > 0) || Double.isInfinite(v)) {
-            throw new IllegalArgumentException(name + " must be a positive number, got " + v);
+            throw new UserError(name + " must be a positive number, got " + v);
         }
     }
 
     static void nonNegative(String name, double v) {
         if (!(v >= 0) || Double.isInfinite(v)) {
-            throw new IllegalArgumentException(name + " must be >= 0, got " + v);
+            throw new UserError(name + " must be >= 0, got " + v);
         }
     }
 }

@@ -1,5 +1,6 @@
 package dev.rlhf4j.train;
 
+import dev.rlhf4j.tensor.UserError;
 import java.nio.file.Path;
 
 /**
@@ -38,11 +39,11 @@ public record TrainingConfig(Path outputDir, OptimizerConfig optimizer, double n
     /** Checks every value (the output directory only where one is given: {@link #DEFAULTS} has none). */
     public TrainingConfig {
         if (optimizer == null) {
-            throw new IllegalArgumentException("the optimizer settings are required");
+            throw new UserError("the optimizer settings are required");
         }
         OptimizerConfig.positive("learning_rate", optimizer.learningRate());
         if (maxSteps <= 0 && maxSteps != -1) {
-            throw new IllegalArgumentException("max_steps must be positive, or -1 to use num_train_epochs; got "
+            throw new UserError("max_steps must be positive, or -1 to use num_train_epochs; got "
                     + maxSteps);
         }
         if (maxSteps == -1) {
@@ -52,7 +53,7 @@ public record TrainingConfig(Path outputDir, OptimizerConfig optimizer, double n
         positiveInt("gradient_accumulation_steps", gradientAccumulationSteps);
         positiveInt("per_device_eval_batch_size", perDeviceEvalBatchSize);
         if (evalSteps < 0 || saveSteps < 0 || loggingSteps < 0) {
-            throw new IllegalArgumentException("eval_steps, save_steps and logging_steps must be >= 0");
+            throw new UserError("eval_steps, save_steps and logging_steps must be >= 0");
         }
         positiveInt("save_total_limit", saveTotalLimit);
         positiveInt("max_length", maxLength);
@@ -77,7 +78,7 @@ public record TrainingConfig(Path outputDir, OptimizerConfig optimizer, double n
 
     public TrainingConfig withOutputDir(Path dir) {
         if (dir == null) {
-            throw new IllegalArgumentException("output_dir is required");
+            throw new UserError("output_dir is required");
         }
         return new TrainingConfig(dir, optimizer, numTrainEpochs, maxSteps, perDeviceTrainBatchSize,
                 gradientAccumulationSteps, perDeviceEvalBatchSize, evalSteps, saveSteps, saveTotalLimit, loggingSteps,
@@ -145,7 +146,7 @@ public record TrainingConfig(Path outputDir, OptimizerConfig optimizer, double n
 
     private static void positiveInt(String name, int v) {
         if (v <= 0) {
-            throw new IllegalArgumentException(name + " must be positive, got " + v);
+            throw new UserError(name + " must be positive, got " + v);
         }
     }
 

@@ -1,5 +1,7 @@
 package dev.rlhf4j.train;
 
+import dev.rlhf4j.tensor.UserError;
+import dev.rlhf4j.tensor.UserStateError;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
@@ -132,7 +134,7 @@ public final class TrainingRun {
     public <R> R run(RunDirectory run, Steps<R> steps) throws IOException {
         Path out = settings.outputDir();
         if (!run.dir().toAbsolutePath().normalize().equals(out.toAbsolutePath().normalize())) {
-            throw new IllegalArgumentException("the run directory " + run.dir() + " is not the configured output "
+            throw new UserError("the run directory " + run.dir() + " is not the configured output "
                     + "directory " + out);
         }
         requireTrainingMemory(steps.trained().toArray(Transformer[]::new));
@@ -146,7 +148,7 @@ public final class TrainingRun {
             JsonNode state = Checkpoints.readState(latest.get());
             int at = state.path("global_step").asInt();
             if (at > total) {
-                throw new IllegalArgumentException(latest.get() + " is at step " + at + ", past this run's " + total
+                throw new UserError(latest.get() + " is at step " + at + ", past this run's " + total
                         + " steps; raise --max-steps or --num-train-epochs to continue it, or --overwrite to start "
                         + "over");
             }
@@ -169,7 +171,7 @@ public final class TrainingRun {
             console.printf("resuming from %s (step %d of %d)%n", latest.get(), step, total);
         } else {
             if (run.resumed() && run.previousFinished()) {
-                throw new IllegalArgumentException(out + ": the run finished but has no checkpoint left to continue "
+                throw new UserError(out + ": the run finished but has no checkpoint left to continue "
                         + "from; pass --overwrite to train again");
             }
             if (run.resumed()) {
@@ -194,7 +196,7 @@ public final class TrainingRun {
                     console.printf("%nstep %d: %s; update skipped (%d in a row)%n", step, s.skipReason(),
                             consecutiveSkips);
                     if (consecutiveSkips >= settings.maxConsecutiveNanSkips()) {
-                        throw new IllegalStateException(steps.name() + " diverged: " + consecutiveSkips
+                        throw new UserStateError(steps.name() + " diverged: " + consecutiveSkips
                                 + " updates in a row had a NaN or infinite loss or gradient (step " + step
                                 + "); lower the learning rate or check the data. The last checkpoint is intact.");
                     }

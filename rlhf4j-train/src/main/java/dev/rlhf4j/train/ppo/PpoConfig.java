@@ -1,5 +1,6 @@
 package dev.rlhf4j.train.ppo;
 
+import dev.rlhf4j.tensor.UserError;
 import dev.rlhf4j.train.OptimizerConfig;
 import dev.rlhf4j.train.RunFingerprint;
 import dev.rlhf4j.train.RunReport;
@@ -68,7 +69,7 @@ public record PpoConfig(Path outputDir, OptimizerConfig optimizer, int maxConsec
     /** Checks every value; the message names the option. The output directory is checked where one is given. */
     public PpoConfig {
         if (optimizer == null) {
-            throw new IllegalArgumentException("the optimizer settings are required");
+            throw new UserError("the optimizer settings are required");
         }
         positive("per_device_train_batch_size", perDeviceTrainBatchSize);
         positive("gradient_accumulation_steps", gradientAccumulationSteps);
@@ -88,35 +89,35 @@ public record PpoConfig(Path outputDir, OptimizerConfig optimizer, int maxConsec
         nonNegative("sample_steps", sampleSteps);
         nonNegative("num_sample_generations", numSampleGenerations);
         if (!(temperature > 0) || Float.isInfinite(temperature)) {
-            throw new IllegalArgumentException("temperature must be a positive number, got " + temperature);
+            throw new UserError("temperature must be a positive number, got " + temperature);
         }
         if (!(cliprange > 0 && cliprange < 1)) {
-            throw new IllegalArgumentException("cliprange must be in (0, 1), got " + cliprange);
+            throw new UserError("cliprange must be in (0, 1), got " + cliprange);
         }
         if (!(cliprangeValue > 0)) {
-            throw new IllegalArgumentException("cliprange_value must be positive, got " + cliprangeValue);
+            throw new UserError("cliprange_value must be positive, got " + cliprangeValue);
         }
         if (!(gamma >= 0 && gamma <= 1) || !(lam >= 0 && lam <= 1)) {
-            throw new IllegalArgumentException("gamma and lam must be in [0, 1], got " + gamma + " and " + lam);
+            throw new UserError("gamma and lam must be in [0, 1], got " + gamma + " and " + lam);
         }
         if (maxSteps == 0 || maxSteps < -1) {
-            throw new IllegalArgumentException("max_steps must be positive, or -1 to count from num_train_epochs, got "
+            throw new UserError("max_steps must be positive, or -1 to count from num_train_epochs, got "
                     + maxSteps);
         }
         if (maxSteps == -1 && !(numTrainEpochs > 0)) {
-            throw new IllegalArgumentException("num_train_epochs must be positive, got " + numTrainEpochs);
+            throw new UserError("num_train_epochs must be positive, got " + numTrainEpochs);
         }
         if (adaptiveKlTarget > 0 && !(adaptiveKlHorizon > 0)) {
-            throw new IllegalArgumentException("adaptive_kl_horizon must be positive, got " + adaptiveKlHorizon);
+            throw new UserError("adaptive_kl_horizon must be positive, got " + adaptiveKlHorizon);
         }
         if (ptxCoef > 0) {
             positive("ptx_batch_size", ptxBatchSize);
         }
         if (!Double.isNaN(missingEosPenalty) && !(missingEosPenalty >= 0)) {
-            throw new IllegalArgumentException("missing_eos_penalty must be >= 0, got " + missingEosPenalty);
+            throw new UserError("missing_eos_penalty must be >= 0, got " + missingEosPenalty);
         }
         if (klEstimator == null) {
-            throw new IllegalArgumentException("kl_estimator must be k1 or k3");
+            throw new UserError("kl_estimator must be k1 or k3");
         }
         reportTo = RunReport.check(reportTo);
     }
@@ -168,13 +169,13 @@ public record PpoConfig(Path outputDir, OptimizerConfig optimizer, int maxConsec
 
     private static void positive(String name, double v) {
         if (!(v > 0)) {
-            throw new IllegalArgumentException(name + " must be positive, got " + v);
+            throw new UserError(name + " must be positive, got " + v);
         }
     }
 
     private static void nonNegative(String name, double v) {
         if (!(v >= 0)) {
-            throw new IllegalArgumentException(name + " must be >= 0, got " + v);
+            throw new UserError(name + " must be >= 0, got " + v);
         }
     }
 
@@ -454,7 +455,7 @@ public record PpoConfig(Path outputDir, OptimizerConfig optimizer, int maxConsec
 
         public PpoConfig build() {
             if (outputDir == null) {
-                throw new IllegalArgumentException("output_dir is required");
+                throw new UserError("output_dir is required");
             }
             return new PpoConfig(outputDir, optimizer, maxConsecutiveNanSkips, numTrainEpochs, maxSteps,
                     perDeviceTrainBatchSize, gradientAccumulationSteps, numMiniBatches, numPpoEpochs,

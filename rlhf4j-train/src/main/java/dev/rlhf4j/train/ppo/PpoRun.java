@@ -1,7 +1,8 @@
 package dev.rlhf4j.train.ppo;
 
+import dev.rlhf4j.tensor.UserError;
 import dev.rlhf4j.model.Heads;
-import dev.rlhf4j.model.Pretrained;
+import dev.rlhf4j.model.io.Pretrained;
 import dev.rlhf4j.model.Transformer;
 import dev.rlhf4j.model.io.HfCheckpoint;
 import dev.rlhf4j.model.io.Safetensors;
@@ -49,14 +50,14 @@ public record PpoRun(PpoTrainer trainer, Transformer policy, Transformer critic,
                          Path ptxData, boolean normalizeReward, double rewardClip, Safetensors.DType saveDtype) {
         public Inputs {
             if ((rewardModel == null) == (labWorldSeed == null)) {
-                throw new IllegalArgumentException("give exactly one of a reward model and the lab world's reward");
+                throw new UserError("give exactly one of a reward model and the lab world's reward");
             }
             if (normalizeReward && rewardModel == null) {
-                throw new IllegalArgumentException("normalize_reward needs a reward model (the built-in rewards have "
+                throw new UserError("normalize_reward needs a reward model (the built-in rewards have "
                         + "no statistics)");
             }
             if (!(rewardClip >= 0)) {
-                throw new IllegalArgumentException("reward_clip must be >= 0, got " + rewardClip);
+                throw new UserError("reward_clip must be >= 0, got " + rewardClip);
             }
         }
     }
@@ -67,7 +68,7 @@ public record PpoRun(PpoTrainer trainer, Transformer policy, Transformer critic,
         Tokenizer tok = policyPm.requireTokenizer();
         Transformer policy = policyPm.model();
         if (!policy.heads().lm()) {
-            throw new IllegalArgumentException(in.policy() + ": the policy must be a language model (it has no LM "
+            throw new UserError(in.policy() + ": the policy must be a language model (it has no LM "
                     + "head)");
         }
         Transformer reference = policy.frozenCopy();
@@ -82,7 +83,7 @@ public record PpoRun(PpoTrainer trainer, Transformer policy, Transformer critic,
             Pretrained rm = Pretrained.open(rewardModel, null);
             RewardStats stats = null;
             if (in.normalizeReward()) {
-                stats = RewardStats.read(rewardModel).orElseThrow(() -> new IllegalArgumentException(rewardModel
+                stats = RewardStats.read(rewardModel).orElseThrow(() -> new UserError(rewardModel
                         + ": --normalize-reward needs the reward statistics in config.json (written by reward train)"));
             }
             Tokenizer rmTok = rm.requireTokenizer();
@@ -90,7 +91,7 @@ public record PpoRun(PpoTrainer trainer, Transformer policy, Transformer critic,
                     cfg.localRolloutForwardBatchSize());
             if (rmr.retokenizes()) {
                 if (prompts.stream().anyMatch(Prompt::chat)) {
-                    throw new IllegalArgumentException(rewardModel + ": its tokenizer differs from the policy's, and "
+                    throw new UserError(rewardModel + ": its tokenizer differs from the policy's, and "
                             + "conversation prompts rendered with the policy's chat template cannot be re-tokenised "
                             + "for it; use a reward model with the policy's tokenizer, or plain-text prompts");
                 }
@@ -112,7 +113,7 @@ public record PpoRun(PpoTrainer trainer, Transformer policy, Transformer critic,
             criticSave = HfCheckpoint.SaveOptions.like(criticPm.loaded(), in.saveDtype()).withTokenizer(tok);
         }
         if (critic.config().vocabSize() != policy.config().vocabSize()) {
-            throw new IllegalArgumentException("the value model's vocabulary (" + critic.config().vocabSize()
+            throw new UserError("the value model's vocabulary (" + critic.config().vocabSize()
                     + ") differs from the policy's (" + policy.config().vocabSize() + "): the critic reads the "
                     + "policy's tokens; give --value-model with the policy's tokenizer");
         }

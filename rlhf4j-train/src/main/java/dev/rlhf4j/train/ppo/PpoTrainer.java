@@ -1,5 +1,6 @@
 package dev.rlhf4j.train.ppo;
 
+import dev.rlhf4j.tensor.UserError;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
@@ -93,22 +94,22 @@ public final class PpoTrainer {
                       RewardFunction reward, Tokenizer tokenizer, List<Prompt> prompts, int[] eosIds,
                       List<int[]> ptxData, PrintWriter console) {
         if (!policy.heads().lm()) {
-            throw new IllegalArgumentException("the policy has no LM head");
+            throw new UserError("the policy has no LM head");
         }
         if (!critic.heads().scalar()) {
-            throw new IllegalArgumentException("the critic has no scalar head");
+            throw new UserError("the critic has no scalar head");
         }
         if (!reference.config().equals(policy.config())) {
-            throw new IllegalArgumentException("the reference model's configuration differs from the policy's");
+            throw new UserError("the reference model's configuration differs from the policy's");
         }
         if (prompts.isEmpty()) {
-            throw new IllegalArgumentException("no prompts to train on");
+            throw new UserError("no prompts to train on");
         }
         if (cfg.ptxCoef() > 0 && (ptxData == null || ptxData.isEmpty())) {
-            throw new IllegalArgumentException("ptx_coef > 0 needs pretraining data (--ptx-data)");
+            throw new UserError("ptx_coef > 0 needs pretraining data (--ptx-data)");
         }
         if (cfg.stopAtEos() && eosIds.length == 0) {
-            throw new IllegalArgumentException("the tokenizer has no end-of-sequence token to stop at");
+            throw new UserError("the tokenizer has no end-of-sequence token to stop at");
         }
         this.cfg = cfg;
         this.policy = policy;
