@@ -5,7 +5,7 @@ import dev.rlhf4j.model.io.Safetensors;
 import dev.rlhf4j.train.RunDirectory;
 import dev.rlhf4j.train.ppo.PpoConfig;
 import dev.rlhf4j.train.ppo.PpoMath;
-import dev.rlhf4j.train.ppo.PpoRun;
+import dev.rlhf4j.train.run.PpoRun;
 import dev.rlhf4j.train.ppo.PpoTrainer;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;

@@ -389,7 +389,7 @@ class ErrorContractTest {
                 outDir.toString(), "--eval-split", "2", "--debug"));
         String[] lines = err.toString().split("\n");
         assertEquals("rlhf4j: --eval-split must be in [0, 1), got 2.0", lines[0]);
-        assertTrue(lines[1].startsWith("java.lang.IllegalArgumentException"), err.toString());
+        assertTrue(lines[1].startsWith("dev.rlhf4j.tensor.UserError"), err.toString());
         assertTrue(err.toString().contains("\tat dev.rlhf4j.cli.TrainCommand.call"), err.toString());
         assertTrue(Main.debugRequested(new String[] {"--debug", "sft"}, null));
         assertTrue(Main.debugRequested(new String[] {"sft"}, "1"));

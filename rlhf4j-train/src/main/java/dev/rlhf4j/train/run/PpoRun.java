@@ -1,4 +1,4 @@
-package dev.rlhf4j.train.ppo;
+package dev.rlhf4j.train.run;
 
 import dev.rlhf4j.tensor.UserError;
 import dev.rlhf4j.model.Heads;
@@ -12,6 +12,12 @@ import dev.rlhf4j.train.data.Example;
 import dev.rlhf4j.train.data.Tokenization;
 import dev.rlhf4j.train.lab.GoldReward;
 import dev.rlhf4j.train.lab.LabWorld;
+import dev.rlhf4j.train.ppo.PpoConfig;
+import dev.rlhf4j.train.ppo.PpoTrainer;
+import dev.rlhf4j.train.ppo.Prompt;
+import dev.rlhf4j.train.ppo.PromptReader;
+import dev.rlhf4j.train.ppo.RewardFunction;
+import dev.rlhf4j.train.ppo.RewardModelReward;
 import dev.rlhf4j.train.reward.RewardStats;
 
 import java.io.IOException;
