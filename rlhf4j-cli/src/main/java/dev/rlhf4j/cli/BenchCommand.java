@@ -3,7 +3,7 @@ package dev.rlhf4j.cli;
 import dev.rlhf4j.tensor.UserError;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import dev.rlhf4j.model.Heads;
+import dev.rlhf4j.model.OutputHeads;
 import dev.rlhf4j.model.ModelConfig;
 import dev.rlhf4j.model.TokenBatch;
 import dev.rlhf4j.model.Transformer;
@@ -128,7 +128,7 @@ public final class BenchCommand implements Callable<Integer> {
         head.put("threads", Parallel.global().threads());
         head.put("gemm", Gemm.describe());
         head.put("vector_bits", Simd.bits());
-        head.put("params", Transformer.layout(config, Heads.LM).size());
+        head.put("params", Transformer.layout(config, OutputHeads.LM).size());
         if (model != null) {
             head.put("model", model.toString());
         }
@@ -142,13 +142,13 @@ public final class BenchCommand implements Callable<Integer> {
         }
         if (only == null || only.equals("decode")) {
             out.println(JSON.writeValueAsString(decode(loaded != null ? loaded
-                    : Transformer.create(config, Heads.LM, seed), loaded != null, bos)));
+                    : Transformer.create(config, OutputHeads.LM, seed), loaded != null, bos)));
         }
         if (only == null || only.equals("gemm")) {
             out.println(JSON.writeValueAsString(gemm(batch * seq, 4 * dim, dim)));
         }
         if ("ppo".equals(only)) {
-            ObjectNode d = decode(Transformer.create(config, Heads.LM, seed), false, 0);
+            ObjectNode d = decode(Transformer.create(config, OutputHeads.LM, seed), false, 0);
             ObjectNode p = ppo(config);
             p.put("decode_new_tokens_per_s", d.get("new_tokens_per_s").asDouble());
             p.put("rollout_vs_decode", p.get("rollout_tokens_per_s").asDouble() / d.get("new_tokens_per_s").asDouble());
@@ -159,7 +159,7 @@ public final class BenchCommand implements Callable<Integer> {
     }
 
     private ObjectNode train(ModelConfig config) {
-        Transformer model = Transformer.create(config, Heads.LM, seed);
+        Transformer model = Transformer.create(config, OutputHeads.LM, seed);
         AdamW opt = new AdamW(AdamW.Config.defaults(0f), model.params());
         Rng rng = new Rng(seed + 1);
         int n = batch * seq;
@@ -242,9 +242,9 @@ public final class BenchCommand implements Callable<Integer> {
      * the second's time split is reported (the first warms the JIT up).
      */
     private ObjectNode ppo(ModelConfig config) throws IOException {
-        Transformer policy = Transformer.create(config, Heads.LM, seed);
-        Transformer critic = Transformer.create(config, Heads.SCALAR, seed + 1);
-        Transformer rm = Transformer.create(config, Heads.SCALAR, seed + 2);
+        Transformer policy = Transformer.create(config, OutputHeads.LM, seed);
+        Transformer critic = Transformer.create(config, OutputHeads.SCALAR, seed + 1);
+        Transformer rm = Transformer.create(config, OutputHeads.SCALAR, seed + 2);
         rm.freeze();
         IdTokenizer tok = new IdTokenizer(config.vocabSize());
         Rng rng = new Rng(seed + 4);

@@ -1,6 +1,6 @@
 package dev.rlhf4j.cli;
 
-import dev.rlhf4j.model.Heads;
+import dev.rlhf4j.model.OutputHeads;
 import dev.rlhf4j.model.io.HfCheckpoint;
 import dev.rlhf4j.model.io.Safetensors;
 import dev.rlhf4j.model.tokenizer.Tokenizer;
@@ -19,11 +19,11 @@ import java.io.PrintWriter;
 import java.util.List;
 
 /** Pretraining and SFT: next-token loss through {@link LmObjective}. */
-abstract class LmTrainCommand extends TrainCommand {
+abstract class LmTrainCommand extends TrainingCommandBase {
 
     @Override
-    Heads heads() {
-        return Heads.LM;
+    OutputHeads heads() {
+        return OutputHeads.LM;
     }
 
     @Override

@@ -1,7 +1,7 @@
 package dev.rlhf4j.cli;
 
 import dev.rlhf4j.tensor.UserError;
-import dev.rlhf4j.model.Heads;
+import dev.rlhf4j.model.OutputHeads;
 import dev.rlhf4j.model.io.HfCheckpoint;
 import dev.rlhf4j.model.io.Safetensors;
 import dev.rlhf4j.model.tokenizer.Tokenizer;
@@ -32,11 +32,11 @@ import java.util.List;
                         + "transcripts, optional \"margin\", K-way {\"prompt\",\"responses\",\"ranking\"}; .jsonl, "
                         + ".json or .gz. The model is saved as an HF *ForSequenceClassification directory with the "
                         + "mean and std of its training rewards in config.json."})
-public final class RewardTrainCommand extends TrainCommand {
+public final class RewardTrainCommand extends TrainingCommandBase {
 
     @Override
-    Heads heads() {
-        return Heads.SCALAR;
+    OutputHeads heads() {
+        return OutputHeads.SCALAR;
     }
 
     @Override

@@ -390,7 +390,7 @@ class ErrorContractTest {
         String[] lines = err.toString().split("\n");
         assertEquals("rlhf4j: --eval-split must be in [0, 1), got 2.0", lines[0]);
         assertTrue(lines[1].startsWith("dev.rlhf4j.tensor.UserError"), err.toString());
-        assertTrue(err.toString().contains("\tat dev.rlhf4j.cli.TrainCommand.call"), err.toString());
+        assertTrue(err.toString().contains("\tat dev.rlhf4j.cli.TrainingCommandBase.call"), err.toString());
         assertTrue(Main.debugRequested(new String[] {"--debug", "sft"}, null));
         assertTrue(Main.debugRequested(new String[] {"sft"}, "1"));
         assertFalse(Main.debugRequested(new String[] {"generate", "--", "--debug"}, null), "after --, an argument");

@@ -1,6 +1,6 @@
 package dev.rlhf4j.cli;
 
-import dev.rlhf4j.model.Heads;
+import dev.rlhf4j.model.OutputHeads;
 import dev.rlhf4j.model.ModelConfig;
 import dev.rlhf4j.model.Transformer;
 import dev.rlhf4j.model.io.HfCheckpoint;
@@ -128,7 +128,7 @@ class FileErrorsTest {
 
     @Test
     void damagedModelsAreNamedAtLoad() throws IOException {
-        Transformer m = Transformer.create(ModelConfig.gpt2(16, 8, 1, 2, 8), Heads.LM, 1);
+        Transformer m = Transformer.create(ModelConfig.gpt2(16, 8, 1, 2, 8), OutputHeads.LM, 1);
         Tensor wte = m.params().get("wte");
         wte.data()[wte.offset() + 3 * 8 + 1] = Float.POSITIVE_INFINITY;
         Path dir = tmp.resolve("inf");
@@ -138,7 +138,7 @@ class FileErrorsTest {
                 + "conversion) and are not loaded", fails("info", "--model", dir.toString()));
 
         Path fractional = tmp.resolve("fractional");
-        HfCheckpoint.save(Transformer.create(ModelConfig.gpt2(16, 8, 1, 2, 8), Heads.LM, 1), fractional,
+        HfCheckpoint.save(Transformer.create(ModelConfig.gpt2(16, 8, 1, 2, 8), OutputHeads.LM, 1), fractional,
                 HfCheckpoint.SaveOptions.of(Safetensors.DType.F32));
         Path config = fractional.resolve("config.json");
         Files.writeString(config, Files.readString(config).replace("\"n_embd\" : 8", "\"n_embd\" : 7.5"));

@@ -10,7 +10,7 @@ import dev.rlhf4j.tensor.Tensor;
 
 /**
  * One transformer layer's parameter views, and the parts of its forward that the training forward
- * ({@link Transformer#forward}) and the KV-cache {@link Decoder} share: the attention input (norm, q/k/v
+ * ({@link Transformer#forward}) and the KV-cache {@link KvCacheDecoder} share: the attention input (norm, q/k/v
  * projection, rotary positions) and the feed-forward (norm, up projection, GELU or SwiGLU, down projection). What
  * differs stays with each caller: the attention itself (full and masked, or against the cache), and where the
  * activations go (kept per layer for the backward, or overwritten in place). The bias views are null where the

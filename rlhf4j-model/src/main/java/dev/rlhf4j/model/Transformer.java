@@ -36,7 +36,7 @@ public final class Transformer {
     private static final long LOGITS_CHUNK_FLOATS = Long.getLong("rlhf4j.lmHead.chunkFloats", 1L << 26);
 
     private final ModelConfig config;
-    private final Heads heads;
+    private final OutputHeads heads;
     private final ParamArena params;
     /** Allocated on first use, so that models used only for inference never hold gradients. */
     private ParamArena grads;
@@ -46,11 +46,11 @@ public final class Transformer {
     private TokenBatch batch;
 
     /** A model with all parameters zero; see {@link #initialize(long)}. */
-    public Transformer(ModelConfig config, Heads heads) {
+    public Transformer(ModelConfig config, OutputHeads heads) {
         this(config, heads, layout(config, heads).allocate());
     }
 
-    private Transformer(ModelConfig config, Heads heads, ParamArena params) {
+    private Transformer(ModelConfig config, OutputHeads heads, ParamArena params) {
         this.config = config;
         this.heads = heads;
         this.params = params;
@@ -67,14 +67,14 @@ public final class Transformer {
     }
 
     /** A model initialised GPT-2 style from {@code seed} (see {@link #initialize(long)}). */
-    public static Transformer create(ModelConfig config, Heads heads, long seed) {
+    public static Transformer create(ModelConfig config, OutputHeads heads, long seed) {
         Transformer m = new Transformer(config, heads);
         m.initialize(seed);
         return m;
     }
 
     /** Every parameter's name and shape; decayed tensors are the matrices (and embeddings), not norms or biases. */
-    public static ParamArena.Layout layout(ModelConfig c, Heads heads) {
+    public static ParamArena.Layout layout(ModelConfig c, OutputHeads heads) {
         ParamArena.Layout l = new ParamArena.Layout();
         int d = c.dim();
         boolean gpt2 = c.isGpt2();
@@ -149,7 +149,7 @@ public final class Transformer {
         return config;
     }
 
-    public Heads heads() {
+    public OutputHeads heads() {
         return heads;
     }
 
@@ -186,7 +186,7 @@ public final class Transformer {
      * language model, say, to start a reward model from an SFT model) are initialised as {@link #initialize} would,
      * from {@code seed}. HF's {@code AutoModelForSequenceClassification.from_pretrained} on a causal LM does the same.
      */
-    public Transformer withHeads(Heads newHeads, long seed) {
+    public Transformer withHeads(OutputHeads newHeads, long seed) {
         Transformer t = create(config, newHeads, seed);
         for (ParamArena.Entry e : t.params.entries()) {
             if (params.has(e.name())) {

@@ -33,7 +33,7 @@ class TransformerFixtureTest {
     }
 
     static Transformer load(Fixtures fx, ModelConfig config) {
-        Transformer m = new Transformer(config, Heads.LM);
+        Transformer m = new Transformer(config, OutputHeads.LM);
         for (ParamArena.Entry e : m.params().entries()) {
             m.params().get(e.name()).copyFrom(fx.tensor("param." + e.name()));
         }

@@ -32,7 +32,7 @@ class TransformerTest {
     @Test
     void leftPaddingDoesNotChangeTheLogitsOfRealTokens() {
         for (ModelConfig c : new ModelConfig[] {GPT2, LLAMA}) {
-            Transformer m = Transformer.create(c, Heads.LM, 1);
+            Transformer m = Transformer.create(c, OutputHeads.LM, 1);
             int[] seq = randomTokens(2, 5, c.vocabSize());
             m.forward(TokenBatch.of(seq, 1, 5));
             float[] alone = m.logits().toArray();
@@ -57,7 +57,7 @@ class TransformerTest {
     @Test
     void packedDocumentsGiveTheLogitsOfEachDocumentAlone() {
         for (ModelConfig c : new ModelConfig[] {GPT2, LLAMA}) {
-            Transformer m = Transformer.create(c, Heads.LM, 2);
+            Transformer m = Transformer.create(c, OutputHeads.LM, 2);
             int[] a = randomTokens(30, 4, c.vocabSize()), b = randomTokens(31, 6, c.vocabSize());
             m.forward(TokenBatch.of(a, 1, 4));
             float[] la = m.logits().toArray();
@@ -80,7 +80,7 @@ class TransformerTest {
 
     @Test
     void chunkedLmLossEqualsCrossEntropyOnFullLogits() {
-        Transformer m = Transformer.create(LLAMA, Heads.LM, 4);
+        Transformer m = Transformer.create(LLAMA, OutputHeads.LM, 4);
         int n = 2 * 9;
         int[] tokens = randomTokens(5, n, LLAMA.vocabSize()), targets = randomTokens(6, n, LLAMA.vocabSize());
         targets[3] = CrossEntropy.IGNORE_INDEX;
@@ -106,7 +106,7 @@ class TransformerTest {
 
     @Test
     void scalarHeadGradientMatchesFiniteDifferences() {
-        Transformer m = Transformer.create(GPT2, Heads.SCALAR, 8);
+        Transformer m = Transformer.create(GPT2, OutputHeads.SCALAR, 8);
         int[] tokens = randomTokens(9, 6, GPT2.vocabSize());
         TokenBatch b = TokenBatch.of(tokens, 1, 6);
         float[] coef = {0.3f, -1.2f, 0.5f, 2.0f, -0.7f, 1.1f};
@@ -153,7 +153,7 @@ class TransformerTest {
         float[][] runs = new float[2][];
         double[][] losses = new double[2][4];
         for (int r = 0; r < 2; r++) {
-            Transformer m = Transformer.create(LLAMA, Heads.LM, 11);
+            Transformer m = Transformer.create(LLAMA, OutputHeads.LM, 11);
             AdamW opt = new AdamW(AdamW.Config.defaults(0.1f), m.params());
             int[] tokens = randomTokens(12, 4 * 12, LLAMA.vocabSize());
             int[] targets = randomTokens(13, 4 * 12, LLAMA.vocabSize());
@@ -172,7 +172,7 @@ class TransformerTest {
 
     @Test
     void frozenCopyIsIndependentAndRefusesBackward() {
-        Transformer policy = Transformer.create(GPT2, Heads.LM, 21);
+        Transformer policy = Transformer.create(GPT2, OutputHeads.LM, 21);
         Transformer ref = policy.frozenCopy();
         assertTrue(ref.frozen());
         assertArrayEquals(policy.params().chunk(0), ref.params().chunk(0));
@@ -193,7 +193,7 @@ class TransformerTest {
 
     @Test
     void initialisationFollowsGpt2() {
-        Transformer m = Transformer.create(ModelConfig.gpt2(500, 64, 4, 4, 32), Heads.BOTH, 3);
+        Transformer m = Transformer.create(ModelConfig.gpt2(500, 64, 4, 4, 32), OutputHeads.BOTH, 3);
         ParamArena p = m.params();
         assertEquals(0.02, std(p.get("wte")), 0.002);
         assertEquals(0.02 / Math.sqrt(8), std(p.get("h.2.attn.proj.weight")), 0.002);
@@ -218,7 +218,7 @@ class TransformerTest {
 
     @Test
     void badInputsAreReportedClearly() {
-        Transformer m = Transformer.create(GPT2, Heads.LM, 1);
+        Transformer m = Transformer.create(GPT2, OutputHeads.LM, 1);
         IllegalArgumentException tooLong = assertThrows(IllegalArgumentException.class,
                 () -> m.forward(TokenBatch.of(new int[20], 1, 20)));
         assertTrue(tooLong.getMessage().contains("20") && tooLong.getMessage().contains("16"), tooLong.getMessage());
@@ -229,7 +229,7 @@ class TransformerTest {
         IllegalArgumentException gqa = assertThrows(IllegalArgumentException.class, () -> ModelConfig.llama(50, 24, 2,
                 4, 3, 40, 16, 1e-5f, 1e4, Rope.Style.ROTATE_HALF, true, false));
         assertTrue(gqa.getMessage().contains("kvHeads"), gqa.getMessage());
-        Transformer scalarOnly = Transformer.create(GPT2, Heads.SCALAR, 1);
+        Transformer scalarOnly = Transformer.create(GPT2, OutputHeads.SCALAR, 1);
         assertThrows(IllegalStateException.class, scalarOnly::lmHeadWeight);
     }
 }

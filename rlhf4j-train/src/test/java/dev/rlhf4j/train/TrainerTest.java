@@ -2,7 +2,7 @@ package dev.rlhf4j.train;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import dev.rlhf4j.model.Heads;
+import dev.rlhf4j.model.OutputHeads;
 import dev.rlhf4j.model.ModelConfig;
 import dev.rlhf4j.model.Transformer;
 import dev.rlhf4j.tensor.CrossEntropy;
@@ -74,7 +74,7 @@ class TrainerTest {
 
     @Test
     void overfittingAHandfulOfSftExamplesDrivesTheirLossNearZero(@TempDir Path tmp) throws IOException {
-        Transformer m = Transformer.create(TINY, Heads.LM, 1);
+        Transformer m = Transformer.create(TINY, OutputHeads.LM, 1);
         List<Example> data = sftExamples(4, 3);
         TrainingConfig cfg = config(tmp, 1e-2, 200, 4, 1);
         Trainer.Result r = new Trainer(cfg, objective(m, data, cfg), quiet).train(false);
@@ -90,7 +90,7 @@ class TrainerTest {
 
     @Test
     void completionOnlyLossGivesPromptPositionsNoGradient() {
-        Transformer m = Transformer.create(TINY, Heads.LM, 2);
+        Transformer m = Transformer.create(TINY, OutputHeads.LM, 2);
         List<Example> data = sftExamples(3, 5);
         CollatedBatch b = Collator.pad(data, 32, 0);
         m.forward(b.batch());
@@ -118,7 +118,7 @@ class TrainerTest {
     @Test
     void gradientAccumulationEqualsOneBatchFourTimesLarger(@TempDir Path tmp) throws IOException {
         List<Example> data = sftExamples(4, 11); // different lengths: the token normalisation matters
-        Transformer big = Transformer.create(TINY, Heads.LM, 9), acc = big.copy();
+        Transformer big = Transformer.create(TINY, OutputHeads.LM, 9), acc = big.copy();
         TrainingConfig one = config(tmp.resolve("a"), 1e-3, 1, 4, 1), four = config(tmp.resolve("b"), 1e-3, 1, 1, 4);
         new Trainer(one, objective(big, data, one), quiet).train(false);
         new Trainer(four, objective(acc, data, four), quiet).train(false);
@@ -157,11 +157,11 @@ class TrainerTest {
         List<Example> data = sftExamples(10, 21);
         // uninterrupted: 8 steps over 10 examples in batches of 3 (epochs wrap, so the data order matters)
         TrainingConfig full = withSave(config(tmp.resolve("full"), 3e-3, 8, 3, 1), 4);
-        Transformer a = Transformer.create(TINY, Heads.LM, 4);
+        Transformer a = Transformer.create(TINY, OutputHeads.LM, 4);
         new Trainer(full, objective(a, data, full), quiet).train(false);
         // interrupted: the objective dies during step 6, after checkpoint-4 was written
         TrainingConfig cut = withSave(config(tmp.resolve("cut"), 3e-3, 8, 3, 1), 4);
-        Transformer b = Transformer.create(TINY, Heads.LM, 4);
+        Transformer b = Transformer.create(TINY, OutputHeads.LM, 4);
         LmObjective inner = objective(b, data, cut);
         Objective dying = new Objective() {
             int steps;
@@ -195,7 +195,7 @@ class TrainerTest {
         };
         assertThrows(IllegalStateException.class, () -> new Trainer(cut, dying, quiet).train(false));
         // a fresh process: new model object, resumed from the checkpoint
-        Transformer c = Transformer.create(TINY, Heads.LM, 99);
+        Transformer c = Transformer.create(TINY, OutputHeads.LM, 99);
         new Trainer(cut, objective(c, data, cut), quiet).train(true);
         List<JsonNode> ref = metrics(tmp.resolve("full")), resumed = metrics(tmp.resolve("cut"));
         assertEquals(8, resumed.size(), "steps 1-4 kept, 5 dropped with the kill, 5-8 redone");
@@ -216,7 +216,7 @@ class TrainerTest {
         TrainingConfig cfg = TrainingConfig.builder(tmp).learningRate(1e-3).lrSchedulerType("constant")
                 .numTrainEpochs(1).maxSteps(6).perDeviceTrainBatchSize(2).saveSteps(1).saveTotalLimit(2)
                 .loggingSteps(1000).seed(7).maxLength(32).maxConsecutiveNanSkips(3).build();
-        Transformer m = Transformer.create(TINY, Heads.LM, 1);
+        Transformer m = Transformer.create(TINY, OutputHeads.LM, 1);
         new Trainer(cfg, objective(m, sftExamples(6, 1), cfg), quiet).train(false);
         assertEquals(List.of(tmp.resolve("checkpoint-5"), tmp.resolve("checkpoint-6")), Checkpoints.list(tmp));
         Files.createDirectories(tmp.resolve(".checkpoint-7.tmp"));
@@ -226,7 +226,7 @@ class TrainerTest {
 
     @Test
     void nanLossesAreSkippedThenTheRunStops(@TempDir Path tmp) {
-        Transformer m = Transformer.create(TINY, Heads.LM, 1);
+        Transformer m = Transformer.create(TINY, OutputHeads.LM, 1);
         float[] before = m.params().chunk(0).clone();
         TrainingConfig cfg = config(tmp, 1e-3, 10, 2, 1);
         LmObjective inner = objective(m, sftExamples(4, 2), cfg);

@@ -1,6 +1,6 @@
 package dev.rlhf4j.model.generate;
 
-import dev.rlhf4j.model.Decoder;
+import dev.rlhf4j.model.KvCacheDecoder;
 import dev.rlhf4j.model.Transformer;
 import dev.rlhf4j.model.tokenizer.Tokenizer;
 import dev.rlhf4j.tensor.Rng;
@@ -25,7 +25,7 @@ public final class Generator {
 
     private final Transformer model;
     private final Tokenizer tokenizer;
-    private Decoder decoder;
+    private KvCacheDecoder decoder;
 
     /** {@code tokenizer} may be null: then texts are null and stop strings cannot be used. */
     public Generator(Transformer model, Tokenizer tokenizer) {
@@ -58,7 +58,7 @@ public final class Generator {
             throw new IllegalArgumentException("a prompt of " + longest + " tokens plus " + cfg.maxNewTokens()
                     + " new tokens exceeds the model's maximum sequence length of " + model.config().maxSeqLen());
         }
-        Decoder dec = decoder(batch, capacity);
+        KvCacheDecoder dec = decoder(batch, capacity);
         int[] tokens = new int[batch * longest], mask = new int[batch * longest];
         for (int b = 0; b < batch; b++) {
             int[] p = prompts.get(b);
@@ -158,9 +158,9 @@ public final class Generator {
         return text.substring(0, end);
     }
 
-    private Decoder decoder(int batch, int capacity) {
+    private KvCacheDecoder decoder(int batch, int capacity) {
         if (decoder == null || decoder.batch() != batch || decoder.capacity() < capacity) {
-            decoder = new Decoder(model, batch, capacity);
+            decoder = new KvCacheDecoder(model, batch, capacity);
         } else {
             decoder.reset();
         }

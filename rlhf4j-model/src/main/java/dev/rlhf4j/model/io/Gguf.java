@@ -1,6 +1,6 @@
 package dev.rlhf4j.model.io;
 
-import dev.rlhf4j.model.Heads;
+import dev.rlhf4j.model.OutputHeads;
 import dev.rlhf4j.model.ModelConfig;
 import dev.rlhf4j.model.Transformer;
 import dev.rlhf4j.tensor.Rope;
@@ -430,7 +430,7 @@ public final class Gguf implements AutoCloseable {
         } catch (IllegalArgumentException e) {
             throw new IOException(file + ": " + e.getMessage());
         }
-        Transformer model = new Transformer(c, Heads.LM);
+        Transformer model = new Transformer(c, OutputHeads.LM);
         Set<String> unused = new LinkedHashSet<>(tensors.keySet());
         int d = c.dim(), f = c.hiddenDim(), q = c.heads() * c.headDim(), kv = c.kvHeads() * c.headDim();
         place(model, "token_embd.weight", "wte", 0, c.vocabSize(), d, unused);

@@ -4,7 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import dev.rlhf4j.model.Heads;
+import dev.rlhf4j.model.OutputHeads;
 import dev.rlhf4j.model.ModelConfig;
 import dev.rlhf4j.model.Transformer;
 import dev.rlhf4j.model.tokenizer.Tokenizer;
@@ -35,7 +35,7 @@ import java.util.Set;
  * <p>Supported {@code model_type}s: {@code gpt2} (Conv1D weights stored {@code [in, out]}, transposed here) and the
  * Llama family {@code llama}, {@code mistral}, {@code qwen2} ({@code q_proj}, {@code k_proj}, {@code v_proj} stacked
  * into one q/k/v projection, {@code gate_proj} and {@code up_proj} into one MLP input projection; rotate-half RoPE as
- * stored). Heads follow the file: {@code score.weight} gives a scalar head ({@code *ForSequenceClassification}),
+ * stored). OutputHeads follow the file: {@code score.weight} gives a scalar head ({@code *ForSequenceClassification}),
  * {@code lm_head.weight}, a tied embedding or a causal-LM architecture an LM head.
  */
 public final class HfCheckpoint {
@@ -231,7 +231,7 @@ public final class HfCheckpoint {
     }
 
     /** The HF tensors of every rlhf4j parameter of {@code c} with {@code heads}, in layout order. */
-    private static Map<String, List<Part>> mapping(ModelConfig c, Heads heads) {
+    private static Map<String, List<Part>> mapping(ModelConfig c, OutputHeads heads) {
         Map<String, List<Part>> m = new LinkedHashMap<>();
         int d = c.dim(), v = c.vocabSize(), f = c.hiddenDim();
         if (c.isGpt2()) {
@@ -318,7 +318,7 @@ public final class HfCheckpoint {
             boolean scalar = stored.containsKey("score.weight");
             boolean lm = !scalar || stored.containsKey("lm_head.weight") || hc.architectures().stream()
                     .anyMatch(a -> a.endsWith("ForCausalLM") || a.endsWith("LMHeadModel"));
-            model = new Transformer(c, scalar ? (lm ? Heads.BOTH : Heads.SCALAR) : Heads.LM);
+            model = new Transformer(c, scalar ? (lm ? OutputHeads.BOTH : OutputHeads.SCALAR) : OutputHeads.LM);
             Set<String> used = new HashSet<>();
             List<String> missing = new ArrayList<>();
             for (Map.Entry<String, List<Part>> e : mapping(c, model.heads()).entrySet()) {
@@ -519,7 +519,7 @@ public final class HfCheckpoint {
         return Tensor.of(out, p.hfShape());
     }
 
-    private static ObjectNode configJson(ModelConfig c, Heads heads, String type, Safetensors.DType dtype) {
+    private static ObjectNode configJson(ModelConfig c, OutputHeads heads, String type, Safetensors.DType dtype) {
         ObjectNode o = JSON.createObjectNode();
         String arch = switch (type) {
             case "gpt2" -> heads.lm() ? "GPT2LMHeadModel" : "GPT2ForSequenceClassification";

@@ -1,6 +1,6 @@
 package dev.rlhf4j.model.io;
 
-import dev.rlhf4j.model.Heads;
+import dev.rlhf4j.model.OutputHeads;
 import dev.rlhf4j.model.ModelConfig;
 import dev.rlhf4j.model.Transformer;
 import dev.rlhf4j.tensor.Rope;
@@ -83,7 +83,7 @@ public final class Llama2c {
                 throw new IOException(file + ": " + (seg.byteSize() < expected ? "truncated: " : "") + "expected "
                         + expected + " bytes for its header's sizes, found " + seg.byteSize());
             }
-            Transformer model = new Transformer(c, Heads.LM);
+            Transformer model = new Transformer(c, OutputHeads.LM);
             new Reader(file, seg, model).readAll();
             return model;
         }

@@ -1,6 +1,6 @@
 package dev.rlhf4j.model.generate;
 
-import dev.rlhf4j.model.Heads;
+import dev.rlhf4j.model.OutputHeads;
 import dev.rlhf4j.model.ModelConfig;
 import dev.rlhf4j.model.TokenBatch;
 import dev.rlhf4j.model.Transformer;
@@ -28,7 +28,7 @@ class GeneratorTest {
     private static final ModelConfig GPT2 = ModelConfig.gpt2(40, 32, 2, 4, 64);
 
     private static Transformer model(ModelConfig c) {
-        Transformer m = Transformer.create(c, Heads.LM, 3);
+        Transformer m = Transformer.create(c, OutputHeads.LM, 3);
         // larger weights than GPT-2's init so that the next-token distribution is far from uniform
         for (var e : m.params().entries()) {
             if (e.decay()) {

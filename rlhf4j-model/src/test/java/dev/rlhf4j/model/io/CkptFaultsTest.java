@@ -1,6 +1,6 @@
 package dev.rlhf4j.model.io;
 
-import dev.rlhf4j.model.Heads;
+import dev.rlhf4j.model.OutputHeads;
 import dev.rlhf4j.model.ModelConfig;
 import dev.rlhf4j.model.Transformer;
 import dev.rlhf4j.tensor.Heap;
@@ -76,7 +76,7 @@ class CkptFaultsTest {
     @Test
     void anHfModelWithANanWeightNamesTheHfTensor() throws IOException {
         // GPT-2's Conv1D weights are transposed on the way in: the index is the one in the file
-        Transformer m = TestModels.random(ModelConfig.gpt2(11, 8, 1, 2, 6), Heads.LM, 3);
+        Transformer m = TestModels.random(ModelConfig.gpt2(11, 8, 1, 2, 6), OutputHeads.LM, 3);
         Tensor fc = m.params().get("h.0.mlp.fc.weight"); // [32, 8] here, [8, 32] in the file
         fc.data()[fc.offset() + 5 * 8 + 2] = Float.NaN;
         HfCheckpoint.save(m, tmp, HfCheckpoint.SaveOptions.of(Safetensors.DType.F32));
@@ -109,7 +109,7 @@ class CkptFaultsTest {
 
     @Test
     void aChatTemplateThatIsNotUtf8IsNamed() throws IOException {
-        HfCheckpoint.save(TestModels.random(ModelConfig.gpt2(11, 8, 1, 2, 6), Heads.LM, 3), tmp,
+        HfCheckpoint.save(TestModels.random(ModelConfig.gpt2(11, 8, 1, 2, 6), OutputHeads.LM, 3), tmp,
                 HfCheckpoint.SaveOptions.of(Safetensors.DType.F32));
         Path jinja = tmp.resolve("chat_template.jinja");
         Files.write(jinja, "{{ 'caf\u00e9' }}".getBytes(StandardCharsets.ISO_8859_1));
@@ -192,7 +192,7 @@ class CkptFaultsTest {
         ModelConfig huge = ModelConfig.llama(32000, 8192, 80, 64, 8, 28672, 4096, 1e-5f, 10000.0,
                 Rope.Style.ROTATE_HALF, false, false);
         long before = Heap.available();
-        Heap.Shortage e = assertThrows(Heap.Shortage.class, () -> new Transformer(huge, Heads.LM));
+        Heap.Shortage e = assertThrows(Heap.Shortage.class, () -> new Transformer(huge, OutputHeads.LM));
         assertTrue(e.getMessage().startsWith("not enough memory: the weights of a model of 68,976,648,192 parameters "
                 + "need 257.0 GiB, but only "), e.getMessage());
         assertTrue(e.getMessage().contains("; give Java a larger heap, e.g. -Xmx"), e.getMessage());

@@ -1,6 +1,6 @@
 package dev.rlhf4j.model.io;
 
-import dev.rlhf4j.model.Heads;
+import dev.rlhf4j.model.OutputHeads;
 import dev.rlhf4j.model.ModelConfig;
 import dev.rlhf4j.model.Transformer;
 import dev.rlhf4j.tensor.Rope;
@@ -61,7 +61,7 @@ class CkptGgufTest {
         Transformer m = loaded.model();
         assertEquals(new ModelConfig(ModelConfig.Family.LLAMA, 32000, 8, 1, 2, 2, 32, 4096, 9.999999747378752e-06f,
                 10000.0, Rope.Style.INTERLEAVED, false, false, null), m.config());
-        assertEquals(Heads.LM, m.heads());
+        assertEquals(OutputHeads.LM, m.heads());
         assertEquals("gguf", loaded.format());
         assertEquals("llama", loaded.modelType());
         int[] tokens = {1, 15043, 29892, 3186, 29991};
@@ -243,7 +243,7 @@ class CkptGgufTest {
     @ParameterizedTest
     @ValueSource(booleans = {false, true})
     void llamaTensorsLandInTheirParameters(boolean tied) throws IOException {
-        Transformer m = TestModels.random(TestModels.llama(2, tied, false, Rope.Style.INTERLEAVED), Heads.LM, 3);
+        Transformer m = TestModels.random(TestModels.llama(2, tied, false, Rope.Style.INTERLEAVED), OutputHeads.LM, 3);
         Path file = write(llamaGguf(m), 3, 32);
         LoadedModel loaded = Gguf.load(file);
         TestModels.assertSameParameters(m, loaded.model());
@@ -283,7 +283,7 @@ class CkptGgufTest {
     void otherArchitecturesAndMissingTensorsAreNamed() throws IOException {
         Path qwen = write(new GgufWriter().kv("general.architecture", STRING, "qwen2"), 3, 32);
         assertOneLine(assertThrows(IOException.class, () -> Gguf.load(qwen)), qwen.toString(), "'qwen2'");
-        Transformer m = TestModels.random(TestModels.llama(2, false, false, Rope.Style.INTERLEAVED), Heads.LM, 3);
+        Transformer m = TestModels.random(TestModels.llama(2, false, false, Rope.Style.INTERLEAVED), OutputHeads.LM, 3);
         GgufWriter w = llamaGguf(m).f32("blk.0.attn_q.bias", new float[24], 24);
         Path extra = write(w, 3, 32);
         assertOneLine(assertThrows(IOException.class, () -> Gguf.load(extra)), extra.toString(), "blk.0.attn_q.bias");
@@ -291,7 +291,7 @@ class CkptGgufTest {
 
     @Test
     void headCountsAreNamedBeforeRopeIsBlamed() throws IOException {
-        Transformer m = TestModels.random(TestModels.llama(2, true, false, Rope.Style.INTERLEAVED), Heads.LM, 3);
+        Transformer m = TestModels.random(TestModels.llama(2, true, false, Rope.Style.INTERLEAVED), OutputHeads.LM, 3);
         // later keys replace earlier ones, as in a file whose converter wrote a bad value
         Path zero = write(llamaGguf(m).kv("llama.rope.dimension_count", U32, 6)
                 .kv("llama.attention.head_count", U32, 0), 3, 32);
@@ -309,7 +309,7 @@ class CkptGgufTest {
 
     @Test
     void aNanWeightIsRefusedNamingTheGgufTensor() throws IOException {
-        Transformer m = TestModels.random(TestModels.llama(2, true, false, Rope.Style.INTERLEAVED), Heads.LM, 3);
+        Transformer m = TestModels.random(TestModels.llama(2, true, false, Rope.Style.INTERLEAVED), OutputHeads.LM, 3);
         Tensor proj = m.params().get("h.1.attn.proj.weight");
         proj.data()[proj.offset() + 5 * proj.dim(1) + 3] = Float.NaN;
         Path file = write(llamaGguf(m), 3, 32);

@@ -2,7 +2,7 @@ package dev.rlhf4j.model.io;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import dev.rlhf4j.model.Heads;
+import dev.rlhf4j.model.OutputHeads;
 import dev.rlhf4j.model.ModelConfig;
 import dev.rlhf4j.model.TokenBatch;
 import dev.rlhf4j.model.Transformer;
@@ -52,7 +52,7 @@ class CkptHfCheckpointTest {
         LoadedModel loaded = HfCheckpoint.load(dir);
         ModelConfig c = loaded.model().config();
         assertEquals(ModelConfig.gpt2(50257, 2, 1, 1, 1024), c);
-        assertEquals(Heads.LM, loaded.model().heads());
+        assertEquals(OutputHeads.LM, loaded.model().heads());
         assertEquals("hf", loaded.format());
         assertEquals("gpt2", loaded.modelType());
         assertEquals(OptionalInt.of(50256), loaded.bosId());
@@ -73,7 +73,7 @@ class CkptHfCheckpointTest {
         Transformer m = loaded.model();
         assertEquals(21, m.config().vocabSize());
         assertTrue(m.config().tiedEmbeddings());
-        assertEquals(Heads.LM, m.heads());
+        assertEquals(OutputHeads.LM, m.heads());
         assertEquals(m.params().get("wte"), m.lmHeadWeight());
         assertTrue(allFinite(TestModels.logits(m, new int[] {20, 3, 7})));
         assertEquals(OptionalInt.of(20), loaded.bosId());
@@ -124,7 +124,7 @@ class CkptHfCheckpointTest {
 
     @Test
     void rewardModelIsSavedAsSequenceClassificationWithOneLabel() throws IOException {
-        Transformer m = TestModels.random(config("qwen2-bias-untied"), Heads.SCALAR, 3);
+        Transformer m = TestModels.random(config("qwen2-bias-untied"), OutputHeads.SCALAR, 3);
         HfCheckpoint.save(m, tmp, HfCheckpoint.SaveOptions.of(Safetensors.DType.F32));
         JsonNode config = JSON.readTree(tmp.resolve("config.json").toFile());
         assertEquals("Qwen2ForSequenceClassification", config.get("architectures").get(0).asText());
@@ -138,7 +138,7 @@ class CkptHfCheckpointTest {
 
     @Test
     void bf16WriteThenReadGivesTheBf16RoundedParameters() throws IOException {
-        Transformer m = TestModels.random(config("llama-gqa-untied"), Heads.LM, 11);
+        Transformer m = TestModels.random(config("llama-gqa-untied"), OutputHeads.LM, 11);
         HfCheckpoint.save(m, tmp, HfCheckpoint.SaveOptions.of(Safetensors.DType.BF16));
         assertEquals("bfloat16", JSON.readTree(tmp.resolve("config.json").toFile()).get("torch_dtype").asText());
         Transformer back = HfCheckpoint.load(tmp).model();
@@ -161,7 +161,7 @@ class CkptHfCheckpointTest {
     @ValueSource(booleans = {false, true})
     void interleavedModelWrittenAsHfComputesTheSameLogits(boolean qkvBias) throws IOException {
         Transformer interleaved = TestModels.random(TestModels.llama(2, false, qkvBias, Rope.Style.INTERLEAVED),
-                Heads.LM, 5);
+                OutputHeads.LM, 5);
         HfCheckpoint.save(interleaved, tmp, HfCheckpoint.SaveOptions.of(Safetensors.DType.F32));
         Transformer hf = HfCheckpoint.load(tmp).model();
         assertEquals(Rope.Style.ROTATE_HALF, hf.config().ropeStyle());
@@ -184,7 +184,7 @@ class CkptHfCheckpointTest {
 
     @Test
     void shardedDirectoryAndNamesWithoutPrefixLoad() throws IOException {
-        Transformer m = TestModels.random(config("llama-gqa-untied"), Heads.LM, 13);
+        Transformer m = TestModels.random(config("llama-gqa-untied"), OutputHeads.LM, 13);
         HfCheckpoint.save(m, tmp, HfCheckpoint.SaveOptions.of(Safetensors.DType.F32));
         Map<String, Tensor> all = readAll(tmp.resolve("model.safetensors"));
         Files.delete(tmp.resolve("model.safetensors"));
@@ -266,7 +266,7 @@ class CkptHfCheckpointTest {
 
     @Test
     void missingExtraAndMisshapenTensorsAreNamed() throws IOException {
-        Transformer m = TestModels.random(config("llama-gqa-untied"), Heads.LM, 17);
+        Transformer m = TestModels.random(config("llama-gqa-untied"), OutputHeads.LM, 17);
         HfCheckpoint.save(m, tmp, HfCheckpoint.SaveOptions.of(Safetensors.DType.F32));
         Path weights = tmp.resolve("model.safetensors");
         Map<String, Tensor> good = readAll(weights);
@@ -297,7 +297,7 @@ class CkptHfCheckpointTest {
 
     @Test
     void gpt2BuffersAndATiedHeadSavedAnywayAreAccepted() throws IOException {
-        Transformer m = TestModels.random(config("gpt2"), Heads.LM, 19);
+        Transformer m = TestModels.random(config("gpt2"), OutputHeads.LM, 19);
         HfCheckpoint.save(m, tmp, HfCheckpoint.SaveOptions.of(Safetensors.DType.F32));
         Map<String, Tensor> tensors = readAll(tmp.resolve("model.safetensors"));
         tensors.put("transformer.h.0.attn.bias", Tensor.zeros(1, 1, 16, 16));
@@ -315,7 +315,7 @@ class CkptHfCheckpointTest {
 
     @Test
     void generationConfigIdsAndChatTemplateAreReported() throws IOException {
-        Transformer m = TestModels.random(config("llama-mha-tied"), Heads.LM, 23);
+        Transformer m = TestModels.random(config("llama-mha-tied"), OutputHeads.LM, 23);
         HfCheckpoint.save(m, tmp, new HfCheckpoint.SaveOptions(Safetensors.DType.F32, "mistral", null,
                 OptionalInt.of(1), List.of(2), OptionalInt.empty()));
         Files.writeString(tmp.resolve("generation_config.json"), "{\"bos_token_id\": 1, \"eos_token_id\": [2, 32000]}");
@@ -333,7 +333,7 @@ class CkptHfCheckpointTest {
 
     @Test
     void tokenizerIsSavedBesideTheWeightsAndGivesTheSpecialIds() throws IOException {
-        Transformer m = TestModels.random(config("gpt2"), Heads.LM, 29);
+        Transformer m = TestModels.random(config("gpt2"), OutputHeads.LM, 29);
         HfCheckpoint.save(m, tmp,
                 HfCheckpoint.SaveOptions.of(Safetensors.DType.F32).withTokenizer(new FakeTokenizer()));
         assertTrue(Files.exists(tmp.resolve("tokenizer.json")));
@@ -345,10 +345,10 @@ class CkptHfCheckpointTest {
 
     @Test
     void modelTypesThatCannotHoldTheModelAreRefused() {
-        Transformer biased = TestModels.random(config("qwen2-bias-untied"), Heads.LM, 1);
+        Transformer biased = TestModels.random(config("qwen2-bias-untied"), OutputHeads.LM, 1);
         assertThrows(IllegalArgumentException.class, () -> HfCheckpoint.save(biased, tmp,
                 HfCheckpoint.SaveOptions.of(Safetensors.DType.F32).withModelType("llama")));
-        Transformer gpt2 = TestModels.random(config("gpt2"), Heads.LM, 1);
+        Transformer gpt2 = TestModels.random(config("gpt2"), OutputHeads.LM, 1);
         assertThrows(IllegalArgumentException.class, () -> HfCheckpoint.save(gpt2, tmp,
                 HfCheckpoint.SaveOptions.of(Safetensors.DType.F32).withModelType("qwen2")));
     }
@@ -374,8 +374,8 @@ class CkptHfCheckpointTest {
                 c.maxSeqLen(), c.normEps(), c.ropeTheta(), c.ropeStyle(), c.tiedEmbeddings(), c.qkvBias(), scaling);
     }
 
-    private static Heads heads(String variant) {
-        return variant.endsWith("reward") ? Heads.SCALAR : variant.endsWith("and-score") ? Heads.BOTH : Heads.LM;
+    private static OutputHeads heads(String variant) {
+        return variant.endsWith("reward") ? OutputHeads.SCALAR : variant.endsWith("and-score") ? OutputHeads.BOTH : OutputHeads.LM;
     }
 
     private Path configFile(String json) {

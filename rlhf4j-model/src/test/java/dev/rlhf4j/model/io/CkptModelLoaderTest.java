@@ -1,6 +1,6 @@
 package dev.rlhf4j.model.io;
 
-import dev.rlhf4j.model.Heads;
+import dev.rlhf4j.model.OutputHeads;
 import dev.rlhf4j.model.ModelConfig;
 import dev.rlhf4j.tensor.SharedData;
 import org.junit.jupiter.api.Test;
@@ -60,9 +60,9 @@ class CkptModelLoaderTest {
 
     @Test
     void savedRewardModelLoadsBackWithItsScalarHead() throws IOException {
-        HfCheckpoint.save(TestModels.random(ModelConfig.gpt2(37, 24, 2, 3, 16), Heads.SCALAR, 1), tmp,
+        HfCheckpoint.save(TestModels.random(ModelConfig.gpt2(37, 24, 2, 3, 16), OutputHeads.SCALAR, 1), tmp,
                 HfCheckpoint.SaveOptions.of(Safetensors.DType.F32));
-        assertEquals(Heads.SCALAR, ModelLoader.load(tmp).model().heads());
+        assertEquals(OutputHeads.SCALAR, ModelLoader.load(tmp).model().heads());
     }
 
     @Test

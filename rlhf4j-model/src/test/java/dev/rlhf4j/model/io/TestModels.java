@@ -1,6 +1,6 @@
 package dev.rlhf4j.model.io;
 
-import dev.rlhf4j.model.Heads;
+import dev.rlhf4j.model.OutputHeads;
 import dev.rlhf4j.model.ModelConfig;
 import dev.rlhf4j.model.TokenBatch;
 import dev.rlhf4j.model.Transformer;
@@ -30,7 +30,7 @@ final class TestModels {
     }
 
     /** A model with every parameter random (norm weights and biases too, so a misplaced one shows). */
-    static Transformer random(ModelConfig c, Heads heads, long seed) {
+    static Transformer random(ModelConfig c, OutputHeads heads, long seed) {
         Transformer m = new Transformer(c, heads);
         Rng rng = new Rng(seed);
         for (ParamArena.Entry e : m.params().entries()) {

@@ -1,7 +1,7 @@
 package dev.rlhf4j.train.run;
 
 import dev.rlhf4j.tensor.UserError;
-import dev.rlhf4j.model.Heads;
+import dev.rlhf4j.model.OutputHeads;
 import dev.rlhf4j.model.io.Pretrained;
 import dev.rlhf4j.model.Transformer;
 import dev.rlhf4j.model.io.HfCheckpoint;
@@ -111,11 +111,11 @@ public record PpoRun(PpoTrainer trainer, Transformer policy, Transformer critic,
         Transformer critic;
         HfCheckpoint.SaveOptions criticSave;
         if (criticPm == null) {
-            critic = policy.withHeads(Heads.SCALAR, cfg.seed());
+            critic = policy.withHeads(OutputHeads.SCALAR, cfg.seed());
             criticSave = HfCheckpoint.SaveOptions.like(policyPm.loaded(), in.saveDtype()).withTokenizer(tok);
         } else {
             Transformer v = criticPm.model();
-            critic = v.heads() == Heads.SCALAR ? v.copy() : v.withHeads(Heads.SCALAR, cfg.seed());
+            critic = v.heads() == OutputHeads.SCALAR ? v.copy() : v.withHeads(OutputHeads.SCALAR, cfg.seed());
             criticSave = HfCheckpoint.SaveOptions.like(criticPm.loaded(), in.saveDtype()).withTokenizer(tok);
         }
         if (critic.config().vocabSize() != policy.config().vocabSize()) {

@@ -1,6 +1,6 @@
 package dev.rlhf4j.train.data;
 
-import dev.rlhf4j.model.Heads;
+import dev.rlhf4j.model.OutputHeads;
 import dev.rlhf4j.model.ModelConfig;
 import dev.rlhf4j.model.TokenBatch;
 import dev.rlhf4j.model.Transformer;
@@ -172,7 +172,7 @@ class DataCollatorTest {
                 ModelConfig.llama(vocab, 16, 1, 2, 1, 32, 64, 1e-5f, 10000.0, Rope.Style.ROTATE_HALF, false, false)};
         List<Example> examples = randomExamples(12, vocab, 3);
         for (ModelConfig config : configs) {
-            Transformer model = Transformer.create(config, Heads.LM, 1);
+            Transformer model = Transformer.create(config, OutputHeads.LM, 1);
             double packedLoss = 0;
             int packedTokens = 0, batches = 0;
             model.zeroGrad();

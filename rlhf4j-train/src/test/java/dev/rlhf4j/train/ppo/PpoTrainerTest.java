@@ -2,7 +2,7 @@ package dev.rlhf4j.train.ppo;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import dev.rlhf4j.model.Heads;
+import dev.rlhf4j.model.OutputHeads;
 import dev.rlhf4j.model.ModelConfig;
 import dev.rlhf4j.model.Transformer;
 import dev.rlhf4j.model.generate.Generation;
@@ -90,7 +90,7 @@ class PpoTrainerTest {
 
     @Test
     void logProbsOfTheTrainingForwardMatchTheSamplersAndDoNotDependOnPadding() {
-        Transformer policy = Transformer.create(CFG, Heads.LM, 1);
+        Transformer policy = Transformer.create(CFG, OutputHeads.LM, 1);
         List<int[]> pt = PROMPTS.stream().map(p -> Rollouts.encodePrompt(TOK, p)).toList();
         List<Generation> g = new Generator(policy, TOK).generate(pt,
                 new GenerationConfig(6, 1f, 0, 1f, 3, new int[] {TOK.eosId().getAsInt()}, List.of()));
@@ -112,8 +112,8 @@ class PpoTrainerTest {
 
     @Test
     void withZeroLearningRateNothingChangesAndApproxKlIsZero(@TempDir Path tmp) throws IOException {
-        Transformer policy = Transformer.create(CFG, Heads.LM, 1);
-        Transformer critic = Transformer.create(CFG, Heads.SCALAR, 2);
+        Transformer policy = Transformer.create(CFG, OutputHeads.LM, 1);
+        Transformer critic = Transformer.create(CFG, OutputHeads.SCALAR, 2);
         float[] p0 = policy.params().chunk(0).clone(), c0 = critic.params().chunk(0).clone();
         PpoConfig.Builder c = config(tmp);
         c.learningRate(0);
@@ -136,8 +136,8 @@ class PpoTrainerTest {
 
     @Test
     void ppoRaisesTheScoreAndTheKlToTheReference(@TempDir Path tmp) throws IOException {
-        Transformer policy = Transformer.create(CFG, Heads.LM, 1);
-        Transformer critic = Transformer.create(CFG, Heads.SCALAR, 2);
+        Transformer policy = Transformer.create(CFG, OutputHeads.LM, 1);
+        Transformer critic = Transformer.create(CFG, OutputHeads.SCALAR, 2);
         PpoConfig.Builder c = config(tmp);
         c.maxSteps(40);
         c.learningRate(1e-2);
@@ -176,8 +176,8 @@ class PpoTrainerTest {
         ca.saveTotalLimit(5);
         ca.adaptiveKlTarget(0.01);
         ca.adaptiveKlHorizon(100);
-        Transformer policyA = Transformer.create(CFG, Heads.LM, 1);
-        trainer(ca, policyA, Transformer.create(CFG, Heads.SCALAR, 2)).train(false);
+        Transformer policyA = Transformer.create(CFG, OutputHeads.LM, 1);
+        trainer(ca, policyA, Transformer.create(CFG, OutputHeads.SCALAR, 2)).train(false);
         // b: the same run killed after its step-2 checkpoint
         Files.createDirectories(b);
         copyTree(a.resolve("checkpoint-2"), b.resolve("checkpoint-2"));
@@ -188,8 +188,8 @@ class PpoTrainerTest {
         cb.saveTotalLimit(5);
         cb.adaptiveKlTarget(0.01);
         cb.adaptiveKlHorizon(100);
-        Transformer policyB = Transformer.create(CFG, Heads.LM, 1);
-        trainer(cb, policyB, Transformer.create(CFG, Heads.SCALAR, 2)).train(true);
+        Transformer policyB = Transformer.create(CFG, OutputHeads.LM, 1);
+        trainer(cb, policyB, Transformer.create(CFG, OutputHeads.SCALAR, 2)).train(true);
         assertArrayEquals(policyA.params().chunk(0), policyB.params().chunk(0));
         List<JsonNode> ma = metrics(a), mb = metrics(b);
         assertEquals(ma.size(), mb.size());
@@ -211,12 +211,12 @@ class PpoTrainerTest {
         }
         double[] loss = new double[2];
         for (int k = 0; k < 2; k++) {
-            Transformer policy = Transformer.create(CFG, Heads.LM, 1);
+            Transformer policy = Transformer.create(CFG, OutputHeads.LM, 1);
             PpoConfig.Builder c = config(tmp.resolve("run" + k));
             c.maxSteps(6);
             c.ptxCoef(k == 0 ? 0 : 1.0);
             c.ptxBatchSize(2);
-            new PpoTrainer(c.build(), policy, policy.frozenCopy(), Transformer.create(CFG, Heads.SCALAR, 2), EVEN, TOK,
+            new PpoTrainer(c.build(), policy, policy.frozenCopy(), Transformer.create(CFG, OutputHeads.SCALAR, 2), EVEN, TOK,
                     PROMPTS, new int[] {TOK.eosId().getAsInt()}, text, new PrintWriter(new StringWriter())).train(false);
             for (int[] seq : text) {
                 int[] targets = new int[seq.length];
@@ -238,7 +238,7 @@ class PpoTrainerTest {
                 .train(List.of("completely different words for another vocabulary", "hello there"));
         ModelConfig rmCfg = ModelConfig.llama(other.vocabSize(), 32, 1, 4, 2, 64, 64, 1e-5f, 10000.0,
                 Rope.Style.ROTATE_HALF, true, false);
-        Transformer rm = Transformer.create(rmCfg, Heads.SCALAR, 9);
+        Transformer rm = Transformer.create(rmCfg, OutputHeads.SCALAR, 9);
         RewardModelReward r = new RewardModelReward(rm, other, TOK, null, 0, 4);
         assertTrue(r.retokenizes());
         assertTrue(!new RewardModelReward(rm, other, other, null, 0, 4).retokenizes());
@@ -255,8 +255,8 @@ class PpoTrainerTest {
 
     @Test
     void badInputIsRefusedWithAClearMessage(@TempDir Path tmp) {
-        Transformer policy = Transformer.create(CFG, Heads.LM, 1);
-        Transformer critic = Transformer.create(CFG, Heads.SCALAR, 2);
+        Transformer policy = Transformer.create(CFG, OutputHeads.LM, 1);
+        Transformer critic = Transformer.create(CFG, OutputHeads.SCALAR, 2);
         PpoConfig.Builder c = config(tmp);
         c.responseLength(45);
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> trainer(c, policy, critic));

@@ -1,6 +1,6 @@
 package dev.rlhf4j.train.ppo;
 
-import dev.rlhf4j.model.Heads;
+import dev.rlhf4j.model.OutputHeads;
 import dev.rlhf4j.model.ModelConfig;
 import dev.rlhf4j.model.Transformer;
 import dev.rlhf4j.model.chat.ChatTemplate;
@@ -111,7 +111,7 @@ class PromptReaderTest {
                 .train(List.of("the cat sat on the mat", "a dog ran"));
         ModelConfig cfg = ModelConfig.llama(tok.vocabSize(), 16, 1, 2, 2, 32, 24, 1e-5f, 10000.0,
                 Rope.Style.ROTATE_HALF, true, false);
-        Transformer policy = Transformer.create(cfg, Heads.LM, 1);
+        Transformer policy = Transformer.create(cfg, OutputHeads.LM, 1);
         String longPrompt = "the cat sat on the mat ".repeat(10);
         Path file = write("p.jsonl", "{\"prompt\": \"the cat\"}\n{\"prompt\": \"" + longPrompt + "\"}\n");
         List<Prompt> prompts = PromptReader.read(file, null);
@@ -129,7 +129,7 @@ class PromptReaderTest {
             }
         };
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> new PpoTrainer(c, policy,
-                policy.frozenCopy(), policy.withHeads(Heads.SCALAR, 2), none, tok, prompts,
+                policy.frozenCopy(), policy.withHeads(OutputHeads.SCALAR, 2), none, tok, prompts,
                 new int[] {tok.eosId().getAsInt()}, List.of(), new PrintWriter(new StringWriter())));
         assertEquals(file + ":2: the prompt is " + tokens + " tokens; with response_length 8 it needs "
                 + (tokens + 8) + " positions, more than the model's maximum sequence length of 24 (prompts of at "

@@ -1,6 +1,6 @@
 package dev.rlhf4j.train.reward;
 
-import dev.rlhf4j.model.Heads;
+import dev.rlhf4j.model.OutputHeads;
 import dev.rlhf4j.model.ModelConfig;
 import dev.rlhf4j.model.Transformer;
 import dev.rlhf4j.tensor.Rng;
@@ -36,7 +36,7 @@ class RewardObjectiveTest {
 
     @Test
     void aPairScoredAloneAndInAPaddedBatchGetsTheSameRewards() {
-        Transformer rm = Transformer.create(TINY, Heads.SCALAR, 3);
+        Transformer rm = Transformer.create(TINY, OutputHeads.SCALAR, 3);
         Rng rng = new Rng(4);
         int[] shortOne = seq(rng, 5), longOne = seq(rng, 17);
         double[] alone = RewardObjective.score(rm, List.of(shortOne), 8, 32, 0);
@@ -68,7 +68,7 @@ class RewardObjectiveTest {
 
     @Test
     void trainingLearnsASimplePreference(@TempDir Path tmp) throws IOException {
-        Transformer rm = Transformer.create(TINY, Heads.SCALAR, 5);
+        Transformer rm = Transformer.create(TINY, OutputHeads.SCALAR, 5);
         List<PairExample> train = markedPairs(200, 6), eval = markedPairs(100, 7);
         TrainingConfig cfg = TrainingConfig.builder(tmp).learningRate(3e-3).lrSchedulerType("constant")
                 .numTrainEpochs(1).maxSteps(80).perDeviceTrainBatchSize(16).perDeviceEvalBatchSize(16).saveSteps(0)
@@ -85,7 +85,7 @@ class RewardObjectiveTest {
 
     @Test
     void rankingGroupsStayInOneBatchAndMarginsShiftTheLoss(@TempDir Path tmp) {
-        Transformer rm = Transformer.create(TINY, Heads.SCALAR, 5);
+        Transformer rm = Transformer.create(TINY, OutputHeads.SCALAR, 5);
         Rng rng = new Rng(9);
         int[] a = seq(rng, 6), b = seq(rng, 6);
         Map<String, Double> plain = RewardObjective.evaluate(rm, List.of(new PairExample(a, b, 0.0, -1)), 4, 32, 0);

@@ -1,7 +1,7 @@
 package dev.rlhf4j.cli;
 
 import dev.rlhf4j.tensor.UserError;
-import dev.rlhf4j.model.Heads;
+import dev.rlhf4j.model.OutputHeads;
 import dev.rlhf4j.model.ModelConfig;
 import dev.rlhf4j.model.Transformer;
 import dev.rlhf4j.model.chat.ChatTemplate;
@@ -31,7 +31,7 @@ import java.util.concurrent.Callable;
  * config file and a tokenizer), the data, and the training hyper-parameters with HF/TRL names. Every option can also
  * come from {@code --config FILE.yaml} under its snake_case name; flags given on the command line win.
  */
-abstract class TrainCommand implements Callable<Integer> {
+abstract class TrainingCommandBase implements Callable<Integer> {
 
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
@@ -109,7 +109,7 @@ abstract class TrainCommand implements Callable<Integer> {
     ThreadsOption threads = new ThreadsOption();
 
     /** The heads the trained model needs (LM for pretraining and SFT, scalar for reward models). */
-    abstract Heads heads();
+    abstract OutputHeads heads();
 
     /** Reads the data, builds the objective and trains in {@code run}. */
     abstract void train(Opened opened, TrainingConfig cfg, RunDirectory run, PrintWriter err) throws IOException;

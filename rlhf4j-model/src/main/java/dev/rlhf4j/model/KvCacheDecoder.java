@@ -18,7 +18,7 @@ import java.util.Arrays;
  * <p>The decoder reads the model's current parameters on every step, so it follows a policy that is being trained;
  * it holds its own buffers and may be used alongside the model's training forward. One thread at a time.
  */
-public final class Decoder {
+public final class KvCacheDecoder {
     private final Transformer model;
     private final ModelConfig c;
     private final int batch;
@@ -48,7 +48,7 @@ public final class Decoder {
      * @param capacity the most tokens (prompt and generated) per sequence; at most the model's maximum sequence
      *                 length
      */
-    public Decoder(Transformer model, int batch, int capacity) {
+    public KvCacheDecoder(Transformer model, int batch, int capacity) {
         this.model = model;
         this.c = model.config();
         if (batch <= 0 || capacity <= 0) {

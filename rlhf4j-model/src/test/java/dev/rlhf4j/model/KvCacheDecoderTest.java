@@ -14,7 +14,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** Logits with the key/value cache equal those of a full forward pass (tolerance 1e-5 absolute + 1e-5 relative). */
-class DecoderTest {
+class KvCacheDecoderTest {
     private static final ModelConfig GPT2 = ModelConfig.gpt2(61, 32, 2, 4, 24);
     private static final ModelConfig LLAMA = ModelConfig.llama(61, 32, 2, 4, 2, 48, 24, 1e-5f, 10000.0,
             Rope.Style.ROTATE_HALF, false, true);
@@ -33,7 +33,7 @@ class DecoderTest {
     @Test
     void prefillThenOneTokenAtATimeEqualsTheFullForward() {
         for (ModelConfig c : new ModelConfig[] {GPT2, LLAMA, LLAMA_INTERLEAVED}) {
-            Transformer m = Transformer.create(c, Heads.LM, 5);
+            Transformer m = Transformer.create(c, OutputHeads.LM, 5);
             // two sequences of 14 slots: row 0 real throughout, row 1 left-padded by 4
             int seq = 14, prompt = 6;
             int[] all = tokens(6, 2 * seq, c.vocabSize());
@@ -45,7 +45,7 @@ class DecoderTest {
             m.forward(TokenBatch.of(all, mask, 2, seq));
             float[] full = m.logits().toArray();
 
-            Decoder dec = new Decoder(m, 2, seq);
+            KvCacheDecoder dec = new KvCacheDecoder(m, 2, seq);
             int[] pTok = new int[2 * prompt], pMask = new int[2 * prompt];
             for (int b = 0; b < 2; b++) {
                 System.arraycopy(all, b * seq, pTok, b * prompt, prompt);
@@ -77,21 +77,21 @@ class DecoderTest {
 
     @Test
     void overflowingTheCacheIsReported() {
-        Transformer m = Transformer.create(GPT2, Heads.LM, 1);
-        Decoder dec = new Decoder(m, 1, 8);
+        Transformer m = Transformer.create(GPT2, OutputHeads.LM, 1);
+        KvCacheDecoder dec = new KvCacheDecoder(m, 1, 8);
         dec.step(tokens(1, 8, 61), null, 8);
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> dec.step(new int[] {1}, null, 1));
         assertTrue(e.getMessage().contains("capacity"), e.getMessage());
-        assertThrows(IllegalArgumentException.class, () -> new Decoder(m, 1, 25));
+        assertThrows(IllegalArgumentException.class, () -> new KvCacheDecoder(m, 1, 25));
     }
 
     @Test
     void theCapacityAskedForIsTheLimitWhateverTheVectorWidth() {
         // The cache rows are padded to the vector length (8 or 16 floats), but the limit stays what was asked for:
         // 5 tokens, and the model's whole 24-token window (24 is not a multiple of 16).
-        Transformer m = Transformer.create(GPT2, Heads.LM, 1);
+        Transformer m = Transformer.create(GPT2, OutputHeads.LM, 1);
         for (int cap : new int[] {5, GPT2.maxSeqLen()}) {
-            Decoder dec = new Decoder(m, 2, cap);
+            KvCacheDecoder dec = new KvCacheDecoder(m, 2, cap);
             assertEquals(cap, dec.capacity());
             dec.step(tokens(2, 2 * (cap - 1), 61), null, cap - 1);
             dec.step(new int[] {3, 4}, null, 1);
@@ -108,8 +108,8 @@ class DecoderTest {
         int before = Parallel.global().threads();
         try {
             Parallel.setGlobalThreads(1);
-            Transformer m = Transformer.create(LLAMA, Heads.LM, 3);
-            Decoder dec = new Decoder(m, 2, 12);
+            Transformer m = Transformer.create(LLAMA, OutputHeads.LM, 3);
+            KvCacheDecoder dec = new KvCacheDecoder(m, 2, 12);
             int[] prompt = tokens(4, 2 * 6, LLAMA.vocabSize());
             m.forward(TokenBatch.of(prompt, 2, 6));
             float[] fullOne = m.logits().toArray();
