@@ -151,9 +151,8 @@ public record TrainingConfig(Path outputDir, OptimizerConfig optimizer, double n
     }
 
     /** Builds a {@link TrainingConfig} from the defaults (tests, library users); {@link #build} validates. */
-    public static final class Builder {
+    public static final class Builder extends OptimizerSettings<Builder> {
         private Path outputDir;
-        private OptimizerConfig optimizer;
         private double numTrainEpochs;
         private int maxSteps, perDeviceTrainBatchSize, gradientAccumulationSteps, perDeviceEvalBatchSize, evalSteps,
                 saveSteps, saveTotalLimit, loggingSteps, maxLength, maxConsecutiveNanSkips;
@@ -161,9 +160,14 @@ public record TrainingConfig(Path outputDir, OptimizerConfig optimizer, double n
         private boolean packing, completionOnlyLoss;
         private String reportTo;
 
+        @Override
+        protected Builder self() {
+            return this;
+        }
+
         private Builder(TrainingConfig c) {
+            super(c.optimizer);
             outputDir = c.outputDir;
-            optimizer = c.optimizer;
             numTrainEpochs = c.numTrainEpochs;
             maxSteps = c.maxSteps;
             perDeviceTrainBatchSize = c.perDeviceTrainBatchSize;
@@ -179,41 +183,6 @@ public record TrainingConfig(Path outputDir, OptimizerConfig optimizer, double n
             completionOnlyLoss = c.completionOnlyLoss;
             maxConsecutiveNanSkips = c.maxConsecutiveNanSkips;
             reportTo = c.reportTo;
-        }
-
-        public Builder optimizer(OptimizerConfig v) {
-            optimizer = v;
-            return this;
-        }
-
-        public Builder learningRate(double v) {
-            optimizer = optimizer.withLearningRate(v);
-            return this;
-        }
-
-        public Builder lrSchedulerType(String v) {
-            optimizer = optimizer.withLrSchedulerType(v);
-            return this;
-        }
-
-        public Builder warmupSteps(int v) {
-            optimizer = optimizer.withWarmup(v, optimizer.warmupRatio());
-            return this;
-        }
-
-        public Builder warmupRatio(double v) {
-            optimizer = optimizer.withWarmup(optimizer.warmupSteps(), v);
-            return this;
-        }
-
-        public Builder weightDecay(double v) {
-            optimizer = optimizer.withWeightDecay(v);
-            return this;
-        }
-
-        public Builder maxGradNorm(double v) {
-            optimizer = optimizer.withMaxGradNorm(v);
-            return this;
         }
 
         public Builder numTrainEpochs(double v) {

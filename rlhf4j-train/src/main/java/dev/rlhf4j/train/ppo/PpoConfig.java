@@ -2,6 +2,7 @@ package dev.rlhf4j.train.ppo;
 
 import dev.rlhf4j.tensor.UserError;
 import dev.rlhf4j.train.OptimizerConfig;
+import dev.rlhf4j.train.OptimizerSettings;
 import dev.rlhf4j.train.RunFingerprint;
 import dev.rlhf4j.train.RunReport;
 import dev.rlhf4j.train.TrainingRun;
@@ -180,9 +181,8 @@ public record PpoConfig(Path outputDir, OptimizerConfig optimizer, int maxConsec
     }
 
     /** Builds a {@link PpoConfig} from the defaults (tests, library users); {@link #build} validates. */
-    public static final class Builder {
+    public static final class Builder extends OptimizerSettings<Builder> {
         private Path outputDir;
-        private OptimizerConfig optimizer;
         private int maxConsecutiveNanSkips;
         private double numTrainEpochs;
         private int maxSteps;
@@ -216,9 +216,14 @@ public record PpoConfig(Path outputDir, OptimizerConfig optimizer, int maxConsec
         private int numSampleGenerations;
         private String reportTo;
 
+        @Override
+        protected Builder self() {
+            return this;
+        }
+
         private Builder(PpoConfig c) {
+            super(c.optimizer);
             outputDir = c.outputDir;
-            optimizer = c.optimizer;
             maxConsecutiveNanSkips = c.maxConsecutiveNanSkips;
             numTrainEpochs = c.numTrainEpochs;
             maxSteps = c.maxSteps;
@@ -255,11 +260,6 @@ public record PpoConfig(Path outputDir, OptimizerConfig optimizer, int maxConsec
 
         public Builder outputDir(Path v) {
             outputDir = v;
-            return this;
-        }
-
-        public Builder optimizer(OptimizerConfig v) {
-            optimizer = v;
             return this;
         }
 
@@ -420,36 +420,6 @@ public record PpoConfig(Path outputDir, OptimizerConfig optimizer, int maxConsec
 
         public Builder reportTo(String v) {
             reportTo = v;
-            return this;
-        }
-
-        public Builder learningRate(double v) {
-            optimizer = optimizer.withLearningRate(v);
-            return this;
-        }
-
-        public Builder lrSchedulerType(String v) {
-            optimizer = optimizer.withLrSchedulerType(v);
-            return this;
-        }
-
-        public Builder warmupSteps(int v) {
-            optimizer = optimizer.withWarmup(v, optimizer.warmupRatio());
-            return this;
-        }
-
-        public Builder warmupRatio(double v) {
-            optimizer = optimizer.withWarmup(optimizer.warmupSteps(), v);
-            return this;
-        }
-
-        public Builder weightDecay(double v) {
-            optimizer = optimizer.withWeightDecay(v);
-            return this;
-        }
-
-        public Builder maxGradNorm(double v) {
-            optimizer = optimizer.withMaxGradNorm(v);
             return this;
         }
 
