@@ -13,7 +13,8 @@ final class AdamWOptions {
     double adamBeta2;
     @Option(names = "--adam-epsilon", description = "AdamW epsilon (default: ${DEFAULT-VALUE}).")
     double adamEpsilon;
-    @Option(names = "--max-grad-norm", description = "Global-norm gradient clipping (PPO: over policy and critic together); 0 = off (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--max-grad-norm", description = "Global-norm gradient clipping (PPO: over policy and critic "
+            + "together); 0 = off (default: ${DEFAULT-VALUE}).")
     double maxGradNorm;
 
     /** These options with the command's learning rate and schedule, validated as one {@link OptimizerConfig}. */

@@ -65,19 +65,21 @@ public final class BenchCommand implements Callable<Integer> {
             description = "New tokens per sequence in the decode benchmark (default: ${DEFAULT-VALUE}).")
     int newTokens;
     @Option(names = "--steps", defaultValue = "5",
-            description = "Timed training steps after 2 warm-up steps; the median is reported (default: ${DEFAULT-VALUE}).")
+            description = "Timed training steps after 2 warm-up steps; the median is reported (default: "
+                    + "${DEFAULT-VALUE}).")
     int steps;
     @CommandLine.Mixin
     ThreadsOption threads = new ThreadsOption();
     @Option(names = "--only", converter = Choice.BenchMeasurement.class,
-            completionCandidates = Choice.BenchMeasurement.class, description = "Run one measurement: train, decode, gemm, or ppo (one PPO step, not part "
-            + "of the default run).")
+            completionCandidates = Choice.BenchMeasurement.class, description = "Run one measurement: train, decode, "
+                    + "gemm, or ppo (one PPO step, not part of the default run).")
     String only;
     @Option(names = "--gemm", defaultValue = "auto", converter = Choice.GemmBackend.class,
             completionCandidates = Choice.GemmBackend.class,
             description = "GEMM backend: auto (BLAS when it loads), blas or java (default: ${DEFAULT-VALUE}).")
     String gemm;
-    @Option(names = "--seed", defaultValue = "0", description = "Seed of the weights and tokens (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--seed", defaultValue = "0", description = "Seed of the weights and tokens (default: "
+            + "${DEFAULT-VALUE}).")
     long seed;
     @Option(names = "--model", paramLabel = "PATH",
             description = "Decode benchmark on this checkpoint instead of a random GPT-2-layout model; prompts are BOS "

@@ -35,7 +35,8 @@ public final class ConvertCommand implements Callable<Integer> {
     @CommandLine.Mixin
     OutputOptions output = new OutputOptions();
     @Option(names = "--dtype", defaultValue = "f32", converter = Choice.ConvertDtype.class,
-            completionCandidates = Choice.ConvertDtype.class, description = "Tensor type: f32, bf16 or f16 (default: ${DEFAULT-VALUE}).")
+            completionCandidates = Choice.ConvertDtype.class, description = "Tensor type: f32, bf16 or f16 (default: "
+                    + "${DEFAULT-VALUE}).")
     String dtype;
 
     @Override

@@ -54,21 +54,27 @@ public final class DemoCommand implements Callable<Integer> {
     Path out;
     @CommandLine.Mixin
     OutputOptions output = new OutputOptions();
-    @Option(names = "--seed", defaultValue = "0", description = "Seed of the world and of every stage (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--seed", defaultValue = "0", description = "Seed of the world and of every stage (default: "
+            + "${DEFAULT-VALUE}).")
     long seed;
-    @Option(names = "--pairs", defaultValue = "12000", description = "Preference pairs sampled from the SFT model (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--pairs", defaultValue = "12000", description = "Preference pairs sampled from the SFT model "
+            + "(default: ${DEFAULT-VALUE}).")
     int pairs;
     @Option(names = "--length-bias", defaultValue = "0",
             description = "Annotators' extra preference per word of length (0.1 shows reward hacking with --kl-coef 0) "
                     + "(default: ${DEFAULT-VALUE}).")
     double lengthBias;
-    @Option(names = "--ppo-steps", defaultValue = "100", description = "PPO steps of 64 episodes (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--ppo-steps", defaultValue = "100", description = "PPO steps of 64 episodes (default: "
+            + "${DEFAULT-VALUE}).")
     int ppoSteps;
-    @Option(names = "--ppo-learning-rate", defaultValue = "3e-5", description = "PPO learning rate (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--ppo-learning-rate", defaultValue = "3e-5", description = "PPO learning rate (default: "
+            + "${DEFAULT-VALUE}).")
     double ppoLearningRate;
-    @Option(names = "--kl-coef", defaultValue = "0.05", description = "β of the KL penalty (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--kl-coef", defaultValue = "0.05", description = "β of the KL penalty (default: "
+            + "${DEFAULT-VALUE}).")
     double klCoef;
-    @Option(names = "--eval-prompts", defaultValue = "300", description = "Held-out prompts per policy (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--eval-prompts", defaultValue = "300", description = "Held-out prompts per policy (default: "
+            + "${DEFAULT-VALUE}).")
     int evalPrompts;
     @Option(names = "--quick", description = "A smoke run in about a minute (small data, few steps): checks the "
             + "pipeline, its numbers mean little.")
@@ -135,7 +141,8 @@ public final class DemoCommand implements Callable<Integer> {
                 "--warmup-ratio", "0.05"}, common));
         stage("ppo", "ppo", "--policy", sft.toString(), "--reward-model", rm.toString(), "--prompts",
                 lab.resolve("prompts.jsonl").toString(), "--out", rlhf.toString(), "--seed", s,
-                "--max-steps", Integer.toString(quick ? 4 : ppoSteps), "--learning-rate", Double.toString(ppoLearningRate),
+                "--max-steps", Integer.toString(quick ? 4 : ppoSteps), "--learning-rate",
+                        Double.toString(ppoLearningRate),
                 "--kl-coef", Double.toString(klCoef), "--per-device-train-batch-size", "16",
                 "--num-mini-batches", "4", "--num-ppo-epochs", "4", "--response-length", "48",
                 "--normalize-reward", "--missing-eos-penalty", "1.0", "--lr-scheduler-type", "constant",
@@ -272,7 +279,8 @@ public final class DemoCommand implements Callable<Integer> {
                 100 * s.get("win_rate_rlhf_vs_sft").asDouble()));
         JsonNode rm = s.get("reward_model_training");
         b.append(String.format("reward model: held-out accuracy %.1f%% (best possible given the annotators' noise "
-                + "%.1f%%)%n", 100 * rm.get("eval_accuracy").asDouble(), 100 * rm.get("best_possible_accuracy").asDouble()));
+                + "%.1f%%)%n", 100 * rm.get("eval_accuracy").asDouble(),
+                100 * rm.get("best_possible_accuracy").asDouble()));
         return b.toString();
     }
 

@@ -32,9 +32,11 @@ public final class EvalCommand implements Callable<Integer> {
     @Option(names = "--data", required = true, paramLabel = "FILE", description = "Dataset (JSONL or plain text).")
     Path data;
     @Option(names = "--max-length", defaultValue = "-1",
-            description = "Longest sequence; longer ones are truncated (default: 1024, or the model's maximum if smaller).")
+            description = "Longest sequence; longer ones are truncated (default: 1024, or the model's maximum if "
+                    + "smaller).")
     int maxLength;
-    @Option(names = "--batch-size", defaultValue = "8", description = "Sequences per batch (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--batch-size", defaultValue = "8", description = "Sequences per batch (default: "
+            + "${DEFAULT-VALUE}).")
     int batchSize;
     @Option(names = "--completion-only-loss", negatable = true, defaultValue = "true", fallbackValue = "true",
             description = "For prompt/completion data, the loss of the completions only (default: ${DEFAULT-VALUE}).")

@@ -38,25 +38,34 @@ public final class GenerateCommand implements Callable<Integer> {
             description = "Prompts as ppo reads them, one JSON object per line (.jsonl or .jsonl.gz): "
                     + "{\"prompt\": text}, {\"prompt\": [messages]} or {\"messages\": [{\"role\", \"content\"}]}.")
     Path promptsFile;
-    @Option(names = "--max-new-tokens", defaultValue = "128", description = "Tokens to generate at most (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--max-new-tokens", defaultValue = "128", description = "Tokens to generate at most (default: "
+            + "${DEFAULT-VALUE}).")
     int maxNewTokens;
-    @Option(names = "--temperature", defaultValue = "1.0", description = "Sampling temperature; 0 = greedy (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--temperature", defaultValue = "1.0", description = "Sampling temperature; 0 = greedy (default: "
+            + "${DEFAULT-VALUE}).")
     float temperature;
-    @Option(names = "--top-k", defaultValue = "0", description = "Keep the k most likely tokens; 0 = off (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--top-k", defaultValue = "0", description = "Keep the k most likely tokens; 0 = off (default: "
+            + "${DEFAULT-VALUE}).")
     int topK;
-    @Option(names = "--top-p", defaultValue = "1.0", description = "Nucleus sampling mass; 1 = off (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--top-p", defaultValue = "1.0", description = "Nucleus sampling mass; 1 = off (default: "
+            + "${DEFAULT-VALUE}).")
     float topP;
-    @Option(names = "--seed", defaultValue = "0", description = "Seed: the same seed gives the same text (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--seed", defaultValue = "0", description = "Seed: the same seed gives the same text (default: "
+            + "${DEFAULT-VALUE}).")
     long seed;
-    @Option(names = "--stop", arity = "1..*", paramLabel = "TEXT", description = "Stop once one of these strings appears.")
+    @Option(names = "--stop", arity = "1..*", paramLabel = "TEXT", description = "Stop once one of these strings "
+            + "appears.")
     List<String> stop;
-    @Option(names = "--chat", description = "Wrap each prompt as a user message with the model's chat template (ChatML if it has none).")
+    @Option(names = "--chat", description = "Wrap each prompt as a user message with the model's chat template "
+            + "(ChatML if it has none).")
     boolean chat;
     @Option(names = "--system", paramLabel = "TEXT", description = "System message for --chat.")
     String system;
-    @Option(names = "--batch-size", defaultValue = "8", description = "Prompts generated together (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--batch-size", defaultValue = "8", description = "Prompts generated together (default: "
+            + "${DEFAULT-VALUE}).")
     int batchSize;
-    @Option(names = "--json", description = "One JSON line per prompt: prompt, completion, finish_reason, tokens, logprobs.")
+    @Option(names = "--json", description = "One JSON line per prompt: prompt, completion, finish_reason, tokens, "
+            + "logprobs.")
     boolean json;
     @CommandLine.Mixin
     ThreadsOption threads = new ThreadsOption();

@@ -53,23 +53,30 @@ public final class LabGenerateCommand implements Callable<Integer> {
     OutputOptions output = new OutputOptions();
     @Option(names = "--seed", defaultValue = "0", description = "World seed (default: ${DEFAULT-VALUE}).")
     long seed;
-    @Option(names = "--model", paramLabel = "PATH", description = "Model to sample preference pairs from (an SFT model).")
+    @Option(names = "--model", paramLabel = "PATH", description = "Model to sample preference pairs from (an SFT "
+            + "model).")
     Path model;
-    @Option(names = "--corpus", defaultValue = "20000", description = "Dialogues in the corpus (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--corpus", defaultValue = "20000", description = "Dialogues in the corpus (default: "
+            + "${DEFAULT-VALUE}).")
     int corpus;
-    @Option(names = "--facts", defaultValue = "6000", description = "Plain facts in the corpus (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--facts", defaultValue = "6000", description = "Plain facts in the corpus (default: "
+            + "${DEFAULT-VALUE}).")
     int facts;
     @Option(names = "--sft", defaultValue = "3000", description = "SFT demonstrations (default: ${DEFAULT-VALUE}).")
     int sft;
-    @Option(names = "--sft-eval", defaultValue = "300", description = "Held-out demonstrations (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--sft-eval", defaultValue = "300", description = "Held-out demonstrations (default: "
+            + "${DEFAULT-VALUE}).")
     int sftEval;
     @Option(names = "--prompts", defaultValue = "2000", description = "RL prompts (default: ${DEFAULT-VALUE}).")
     int prompts;
-    @Option(names = "--eval-prompts", defaultValue = "300", description = "Held-out evaluation prompts (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--eval-prompts", defaultValue = "300", description = "Held-out evaluation prompts (default: "
+            + "${DEFAULT-VALUE}).")
     int evalPrompts;
-    @Option(names = "--pairs", defaultValue = "3000", description = "Training preference pairs (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--pairs", defaultValue = "3000", description = "Training preference pairs (default: "
+            + "${DEFAULT-VALUE}).")
     int pairs;
-    @Option(names = "--eval-pairs", defaultValue = "600", description = "Held-out preference pairs (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--eval-pairs", defaultValue = "600", description = "Held-out preference pairs (default: "
+            + "${DEFAULT-VALUE}).")
     int evalPairs;
     @Option(names = "--agreement", defaultValue = "0.73",
             description = "Inter-annotator agreement the temperature is calibrated to (default: ${DEFAULT-VALUE}).")
@@ -77,7 +84,8 @@ public final class LabGenerateCommand implements Callable<Integer> {
     @Option(names = "--length-bias", defaultValue = "0",
             description = "Annotators' extra preference per word of length difference (default: ${DEFAULT-VALUE}).")
     double lengthBias;
-    @Option(names = "--max-new-tokens", defaultValue = "48", description = "Response length when sampling --model (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--max-new-tokens", defaultValue = "48", description = "Response length when sampling --model "
+            + "(default: ${DEFAULT-VALUE}).")
     int maxNewTokens;
     @Option(names = "--vocab-size", defaultValue = "512",
             description = "Size of the byte-level BPE vocabulary trained on the corpus (default: ${DEFAULT-VALUE}).")
@@ -186,7 +194,8 @@ public final class LabGenerateCommand implements Callable<Integer> {
         IoErrors.writeString(out.resolve("lab.json"), JSON.copy().enable(SerializationFeature.INDENT_OUTPUT)
                 .writeValueAsString(lab));
         err.printf("annotators: temperature %.4f, length bias %.3f; on held-out pairs they agree %.1f%% of the time; "
-                        + "the best possible reward-model accuracy there is %.1f%%%n", annotator.temperature(), lengthBias,
+                        + "the best possible reward-model accuracy there is %.1f%%%n", annotator.temperature(),
+                        lengthBias,
                 100 * annotator.agreement(evalComparisons), 100 * annotator.bestAccuracy(evalComparisons));
         err.printf("wrote %s: preferences %d + %d%n", out, labelled.train().size(), labelled.eval().size());
         err.flush();

@@ -30,7 +30,8 @@ public final class LabScoreCommand implements Callable<Integer> {
 
     @Option(names = "--data", required = true, paramLabel = "FILE.jsonl", description = "Records to score.")
     Path data;
-    @Option(names = "--seed", defaultValue = "0", description = "World seed the data came from (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--seed", defaultValue = "0", description = "World seed the data came from (default: "
+            + "${DEFAULT-VALUE}).")
     long seed;
 
     @Override

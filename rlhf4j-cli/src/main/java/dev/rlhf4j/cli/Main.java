@@ -142,7 +142,8 @@ public final class Main implements Runnable {
     }
 
     /** Why a value could not be converted, in words rather than Java type names. */
-    static String conversionMessage(CommandLine.Model.ArgSpec arg, String value, CommandLine.TypeConversionException e) {
+    static String conversionMessage(CommandLine.Model.ArgSpec arg, String value,
+            CommandLine.TypeConversionException e) {
         Class<?> type = arg.type();
         if (type == int.class || type == Integer.class || type == long.class || type == Long.class) {
             return "'" + value + "' is not a whole number";
@@ -159,7 +160,8 @@ public final class Main implements Runnable {
     /**
      * An exception out of a command: a user error prints its message, an {@link OutOfMemoryError} says how to give
      * the JVM more heap, another IllegalArgument/IllegalState exception prints its message and the {@code --debug}
-     * hint, anything else is reported as an internal error with its class and the hint. Exit code 1. {@code command}, when known,
+     * hint, anything else is reported as an internal error with its class and the hint. Exit code 1. {@code command},
+     * when known,
      * is the command that failed, whose {@code --config} file is named when the failing value came from it.
      */
     static int failure(Throwable ex, PrintWriter err, boolean debug, CommandLine command) {

@@ -36,17 +36,19 @@ public final class PpoCommand implements Callable<Integer> {
     @Option(names = "--config", paramLabel = "FILE.yaml",
             description = "YAML file with any of these options under their snake_case names (flags override it).")
     Path config;
-    @Option(names = "--policy", required = true, paramLabel = "PATH", description = "The policy to start from (the SFT model).")
+    @Option(names = "--policy", required = true, paramLabel = "PATH", description = "The policy to start from (the "
+            + "SFT model).")
     Path policyPath;
-    @Option(names = "--reward-model", paramLabel = "PATH", description = "Reward model (*ForSequenceClassification directory).")
+    @Option(names = "--reward-model", paramLabel = "PATH", description = "Reward model (*ForSequenceClassification "
+            + "directory).")
     Path rewardModel;
     @Option(names = "--reward", paramLabel = "NAME",
             description = "A built-in reward instead of a model: 'lab' (the lab world's gold reward, world seed 0) or "
                     + "'lab:SEED'.")
     String reward;
     @Option(names = "--value-model", paramLabel = "PATH",
-            description = "Model the critic starts from (default: the reward model; with --reward, the policy with a new "
-                    + "scalar head).")
+            description = "Model the critic starts from (default: the reward model; with --reward, the policy with a "
+                    + "new scalar head).")
     Path valueModel;
     @Option(names = "--prompts", required = true, paramLabel = "FILE.jsonl",
             description = "Prompts: {\"prompt\": text}, {\"prompt\": [messages]} or {\"messages\": [...]} per line.")
@@ -63,7 +65,8 @@ public final class PpoCommand implements Callable<Integer> {
     @Option(names = "--learning-rate", description = "Learning rate of policy and critic (default: ${DEFAULT-VALUE}).")
     double learningRate;
     @Option(names = "--lr-scheduler-type", converter = Choice.LrScheduler.class,
-            completionCandidates = Choice.LrScheduler.class, description = "linear, cosine or constant (default: ${DEFAULT-VALUE}).")
+            completionCandidates = Choice.LrScheduler.class, description = "linear, cosine or constant (default: "
+                    + "${DEFAULT-VALUE}).")
     String lrSchedulerType;
     @Option(names = "--warmup-steps", description = "Warm-up PPO steps (default: ${DEFAULT-VALUE}).")
     int warmupSteps;
@@ -73,33 +76,41 @@ public final class PpoCommand implements Callable<Integer> {
     double numTrainEpochs;
     @Option(names = "--max-steps", description = "PPO steps; -1 = from the epochs (default: ${DEFAULT-VALUE}).")
     int maxSteps;
-    @Option(names = "--per-device-train-batch-size", description = "Episodes per micro-batch (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--per-device-train-batch-size", description = "Episodes per micro-batch (default: "
+            + "${DEFAULT-VALUE}).")
     int perDeviceTrainBatchSize;
-    @Option(names = "--gradient-accumulation-steps", description = "Micro-batches per minibatch (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--gradient-accumulation-steps", description = "Micro-batches per minibatch (default: "
+            + "${DEFAULT-VALUE}).")
     int gradientAccumulationSteps;
-    @Option(names = "--num-mini-batches", description = "Minibatches per PPO epoch; episodes per step = batch size × accumulation × this (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--num-mini-batches", description = "Minibatches per PPO epoch; episodes per step = batch size × "
+            + "accumulation × this (default: ${DEFAULT-VALUE}).")
     int numMiniBatches;
     @Option(names = "--num-ppo-epochs", description = "Passes over each batch of episodes (default: ${DEFAULT-VALUE}).")
     int numPpoEpochs;
-    @Option(names = "--local-rollout-forward-batch-size", description = "Episodes per generation and scoring batch (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--local-rollout-forward-batch-size", description = "Episodes per generation and scoring batch "
+            + "(default: ${DEFAULT-VALUE}).")
     int localRolloutForwardBatchSize;
     @Option(names = "--response-length", description = "Most new tokens per response (default: ${DEFAULT-VALUE}).")
     int responseLength;
     @Option(names = "--temperature", description = "Sampling temperature (default: ${DEFAULT-VALUE}).")
     float temperature;
     @Option(names = "--stop-token", converter = Choice.StopToken.class,
-            completionCandidates = Choice.StopToken.class, description = "eos (stop at the EOS token) or none (default: ${DEFAULT-VALUE}).")
+            completionCandidates = Choice.StopToken.class, description = "eos (stop at the EOS token) or none "
+                    + "(default: ${DEFAULT-VALUE}).")
     String stopToken;
-    @Option(names = "--missing-eos-penalty", description = "Subtracted from the score of responses without EOS (default: none).")
+    @Option(names = "--missing-eos-penalty", description = "Subtracted from the score of responses without EOS "
+            + "(default: none).")
     Double missingEosPenalty;
     @Option(names = "--kl-coef", description = "β of the per-token KL penalty (default: ${DEFAULT-VALUE}).")
     double klCoef;
     @Option(names = "--kl-estimator", converter = Choice.KlEstimator.class,
             completionCandidates = Choice.KlEstimator.class, description = "k1 or k3 (default: ${DEFAULT-VALUE}).")
     String klEstimator;
-    @Option(names = "--adaptive-kl-target", description = "Target KL of the adaptive controller; 0 = fixed β (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--adaptive-kl-target", description = "Target KL of the adaptive controller; 0 = fixed β "
+            + "(default: ${DEFAULT-VALUE}).")
     double adaptiveKlTarget;
-    @Option(names = "--adaptive-kl-horizon", description = "Horizon of the adaptive controller in episodes (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--adaptive-kl-horizon", description = "Horizon of the adaptive controller in episodes (default: "
+            + "${DEFAULT-VALUE}).")
     double adaptiveKlHorizon;
     @Option(names = "--whiten-rewards", description = "Whiten the per-token rewards before GAE.")
     boolean whitenRewards;
@@ -113,29 +124,38 @@ public final class PpoCommand implements Callable<Integer> {
     double cliprangeValue;
     @Option(names = "--vf-coef", description = "Weight of the value loss (default: ${DEFAULT-VALUE}).")
     double vfCoef;
-    @Option(names = "--target-kl", description = "Stop a batch's PPO epochs when approx KL exceeds it; 0 = off (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--target-kl", description = "Stop a batch's PPO epochs when approx KL exceeds it; 0 = off "
+            + "(default: ${DEFAULT-VALUE}).")
     double targetKl;
-    @Option(names = "--ptx-coef", description = "PPO-ptx weight of the pretraining loss; 0 = off (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--ptx-coef", description = "PPO-ptx weight of the pretraining loss; 0 = off (default: "
+            + "${DEFAULT-VALUE}).")
     double ptxCoef;
-    @Option(names = "--ptx-batch-size", description = "Pretraining sequences per micro-batch (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--ptx-batch-size", description = "Pretraining sequences per micro-batch (default: "
+            + "${DEFAULT-VALUE}).")
     int ptxBatchSize;
-    @Option(names = "--normalize-reward", description = "Normalise scores with the mean and std stored with the reward model.")
+    @Option(names = "--normalize-reward", description = "Normalise scores with the mean and std stored with the "
+            + "reward model.")
     boolean normalizeReward;
-    @Option(names = "--reward-clip", defaultValue = "0", description = "Clip scores to [-c, c]; 0 = off (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--reward-clip", defaultValue = "0", description = "Clip scores to [-c, c]; 0 = off (default: "
+            + "${DEFAULT-VALUE}).")
     double rewardClip;
     @Option(names = "--seed", description = "Seed of sampling and shuffling (default: ${DEFAULT-VALUE}).")
     long seed;
-    @Option(names = "--save-steps", description = "Checkpoint every N steps; 0 = at the end (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--save-steps", description = "Checkpoint every N steps; 0 = at the end (default: "
+            + "${DEFAULT-VALUE}).")
     int saveSteps;
     @Option(names = "--save-total-limit", description = "Checkpoints kept (default: ${DEFAULT-VALUE}).")
     int saveTotalLimit;
-    @Option(names = "--logging-steps", description = "Progress lines every N steps when not on a terminal (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--logging-steps", description = "Progress lines every N steps when not on a terminal (default: "
+            + "${DEFAULT-VALUE}).")
     int loggingSteps;
-    @Option(names = "--sample-steps", description = "Write sample generations every N steps; 0 = never (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--sample-steps", description = "Write sample generations every N steps; 0 = never (default: "
+            + "${DEFAULT-VALUE}).")
     int sampleSteps;
     @Option(names = "--num-sample-generations", description = "Samples written each time (default: ${DEFAULT-VALUE}).")
     int numSampleGenerations;
-    @Option(names = "--max-consecutive-nan-skips", description = "Abort after this many skipped updates in a row (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--max-consecutive-nan-skips", description = "Abort after this many skipped updates in a row "
+            + "(default: ${DEFAULT-VALUE}).")
     int nanSkips;
     @Option(names = "--save-dtype", defaultValue = "f32", converter = Choice.SaveDtype.class,
             completionCandidates = Choice.SaveDtype.class, description = "f32 or bf16 (default: ${DEFAULT-VALUE}).")
@@ -161,7 +181,8 @@ public final class PpoCommand implements Callable<Integer> {
             throw Checks.usage(spec, "--ptx-coef needs --ptx-data FILE");
         }
         if (normalizeReward && rewardModel == null) {
-            throw Checks.usage(spec, "--normalize-reward needs --reward-model (the built-in rewards have no statistics)");
+            throw Checks.usage(spec, "--normalize-reward needs --reward-model (the built-in rewards have no "
+                    + "statistics)");
         }
         Checks.inputPath("--policy", policyPath);
         Checks.inputPath("--reward-model", rewardModel);

@@ -39,7 +39,8 @@ public final class RewardScoreCommand implements Callable<Integer> {
     @Option(names = "--max-length", defaultValue = "-1",
             description = "Longest sequence (default: 1024, or the model's maximum if smaller).")
     int maxLength;
-    @Option(names = "--batch-size", defaultValue = "16", description = "Sequences per batch (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--batch-size", defaultValue = "16", description = "Sequences per batch (default: "
+            + "${DEFAULT-VALUE}).")
     int batchSize;
     @CommandLine.Mixin
     ThreadsOption threads = new ThreadsOption();

@@ -33,7 +33,8 @@ import java.util.function.ToDoubleBiFunction;
 @Command(name = "simulate-preferences", mixinStandardHelpOptions = true, sortOptions = false,
         description = {"Sample two responses per prompt from --model at temperature 1 and label each pair with "
                 + "simulated annotators: a Bradley–Terry choice on a built-in judge's score, with the temperature "
-                + "calibrated to --agreement between two annotators; pairs the judge scores alike are dropped. Judges: happy-endings (happy minus sad words at "
+                + "calibrated to --agreement between two annotators; pairs the judge scores alike are dropped. "
+                + "Judges: happy-endings (happy minus sad words at "
                 + "the end of a story continuation, for story models such as stories260K).",
                 "Writes preferences.jsonl and preferences-eval.jsonl ({\"prompt\",\"chosen\",\"rejected\"} with the "
                         + "judge's scores as gold_chosen/gold_rejected), prompts.jsonl and prompts-eval.jsonl for "
@@ -66,9 +67,11 @@ public final class SimulatePreferencesCommand implements Callable<Integer> {
     @Option(names = "--agreement", defaultValue = "0.73",
             description = "Inter-annotator agreement, between 0.5 (chance) and 1 (default: ${DEFAULT-VALUE}).")
     double agreement;
-    @Option(names = "--max-new-tokens", defaultValue = "48", description = "Response length (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--max-new-tokens", defaultValue = "48", description = "Response length (default: "
+            + "${DEFAULT-VALUE}).")
     int maxNewTokens;
-    @Option(names = "--seed", defaultValue = "0", description = "Seed of sampling and labels (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--seed", defaultValue = "0", description = "Seed of sampling and labels (default: "
+            + "${DEFAULT-VALUE}).")
     long seed;
     @CommandLine.Mixin
     ThreadsOption threads = new ThreadsOption();

@@ -27,7 +27,8 @@ import java.util.Map;
 import java.util.concurrent.Callable;
 
 /**
- * What {@code rlhf4j pretrain}, {@code rlhf4j sft} and {@code rlhf4j reward train} share: the model (a checkpoint, or a new model from a small
+ * What {@code rlhf4j pretrain}, {@code rlhf4j sft} and {@code rlhf4j reward train} share: the model (a checkpoint, or
+ * a new model from a small
  * config file and a tokenizer), the data, and the training hyper-parameters with HF/TRL names. Every option can also
  * come from {@code --config FILE.yaml} under its snake_case name; flags given on the command line win.
  */
@@ -52,7 +53,8 @@ abstract class TrainingCommandBase implements Callable<Integer> {
     @Option(names = "--eval-data", paramLabel = "FILE", description = "Held-out data in the same formats.")
     Path evalData;
     @Option(names = "--eval-split", defaultValue = "0", paramLabel = "FRACTION",
-            description = "Without --eval-data, hold out this fraction of the training data (default: ${DEFAULT-VALUE}).")
+            description = "Without --eval-data, hold out this fraction of the training data (default: "
+                    + "${DEFAULT-VALUE}).")
     double evalSplit;
     @Option(names = {"--out", "--output-dir"}, required = true, paramLabel = "DIR",
             description = "Output directory: checkpoints, metrics.jsonl, train_results.json and the final HF model.")
@@ -75,26 +77,32 @@ abstract class TrainingCommandBase implements Callable<Integer> {
     double numTrainEpochs;
     @Option(names = "--max-steps", description = "Optimizer steps; -1 = from the epochs (default: ${DEFAULT-VALUE}).")
     int maxSteps;
-    @Option(names = "--per-device-train-batch-size", description = "Sequences (or packed rows) per micro-batch (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--per-device-train-batch-size", description = "Sequences (or packed rows) per micro-batch "
+            + "(default: ${DEFAULT-VALUE}).")
     int batchSize;
-    @Option(names = "--gradient-accumulation-steps", description = "Micro-batches per optimizer step (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--gradient-accumulation-steps", description = "Micro-batches per optimizer step (default: "
+            + "${DEFAULT-VALUE}).")
     int accumulation;
     @Option(names = "--per-device-eval-batch-size", description = "Evaluation batch size (default: ${DEFAULT-VALUE}).")
     int evalBatchSize;
     @Option(names = "--eval-steps", description = "Evaluate every N steps; 0 = at the end (default: ${DEFAULT-VALUE}).")
     int evalSteps;
-    @Option(names = "--save-steps", description = "Checkpoint every N steps; 0 = at the end (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--save-steps", description = "Checkpoint every N steps; 0 = at the end (default: "
+            + "${DEFAULT-VALUE}).")
     int saveSteps;
     @Option(names = "--save-total-limit", description = "Checkpoints kept (default: ${DEFAULT-VALUE}).")
     int saveTotalLimit;
-    @Option(names = "--logging-steps", description = "Progress lines every N steps when not on a terminal (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--logging-steps", description = "Progress lines every N steps when not on a terminal (default: "
+            + "${DEFAULT-VALUE}).")
     int loggingSteps;
     @Option(names = "--seed", description = "Seed of the data order and new models (default: ${DEFAULT-VALUE}).")
     long seed;
     @Option(names = "--max-length", defaultValue = "-1",
-            description = "Longest sequence; longer ones are truncated (default: 1024, or the model's maximum if smaller).")
+            description = "Longest sequence; longer ones are truncated (default: 1024, or the model's maximum if "
+                    + "smaller).")
     int maxLength;
-    @Option(names = "--max-consecutive-nan-skips", description = "Abort after this many skipped (NaN/Inf) updates in a row (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--max-consecutive-nan-skips", description = "Abort after this many skipped (NaN/Inf) updates in "
+            + "a row (default: ${DEFAULT-VALUE}).")
     int nanSkips;
     @Option(names = "--save-dtype", defaultValue = "f32", converter = Choice.SaveDtype.class,
             completionCandidates = Choice.SaveDtype.class,
@@ -199,7 +207,8 @@ abstract class TrainingCommandBase implements Callable<Integer> {
     /** Whether --model is a YAML/JSON config of a new model rather than a checkpoint. */
     boolean isModelConfig() {
         String name = model.getFileName() == null ? "" : model.getFileName().toString().toLowerCase(Locale.ROOT);
-        return Files.isRegularFile(model) && (name.endsWith(".yaml") || name.endsWith(".yml") || name.endsWith(".json"));
+        return Files.isRegularFile(model)
+                && (name.endsWith(".yaml") || name.endsWith(".yml") || name.endsWith(".json"));
     }
 
     Opened openModel() throws IOException {

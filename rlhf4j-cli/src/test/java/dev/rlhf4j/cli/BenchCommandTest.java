@@ -14,7 +14,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 class BenchCommandTest {
     private final StringWriter out = new StringWriter(), err = new StringWriter();
-    /** {@code bench --threads} replaces the shared pool; the tests after this one run with the size they started with. */
+    /** {@code bench --threads} replaces the shared pool; later tests run with the size they started with. */
     private final int threadsBefore = Parallel.global().threads();
 
     @AfterEach

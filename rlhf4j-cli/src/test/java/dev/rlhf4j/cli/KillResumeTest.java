@@ -40,7 +40,8 @@ class KillResumeTest {
     static void world() throws Exception {
         tiny = TinyRun.create(shared);
         // a model big enough that a step takes a few milliseconds, so kills land inside the run
-        Files.writeString(tiny.modelYaml, "family: llama\ndim: 64\nlayers: 2\nheads: 4\nkv_heads: 2\nmax_seq_len: 96\n");
+        Files.writeString(tiny.modelYaml, "family: llama\ndim: 64\nlayers: 2\nheads: 4\nkv_heads: 2\nmax_seq_len: "
+                + "96\n");
     }
 
     /** The command in a fresh JVM with two threads, its output in {@code log}. */

@@ -33,7 +33,8 @@ class LauncherIT {
 
     private Result launch(Map<String, String> env, String... args) throws IOException, InterruptedException {
         Path root = Path.of("").toAbsolutePath();
-        while (root != null && !(Files.isRegularFile(root.resolve("rlhf4j")) && Files.isRegularFile(root.resolve("mvnw")))) {
+        while (root != null
+                && !(Files.isRegularFile(root.resolve("rlhf4j")) && Files.isRegularFile(root.resolve("mvnw")))) {
             root = root.getParent();
         }
         assumeTrue(root != null, "no ./rlhf4j above " + Path.of("").toAbsolutePath());

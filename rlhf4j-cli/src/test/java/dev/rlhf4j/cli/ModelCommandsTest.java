@@ -76,7 +76,8 @@ class ModelCommandsTest {
             JsonNode before = json.readTree(out.toString());
             Path dir = tmp.resolve(model.getFileName().toString());
             assertEquals(0, run("convert", "--model", model.toString(), "--out", dir.toString()), rel + ": " + err);
-            for (String f : new String[] {"config.json", "model.safetensors", "generation_config.json", "tokenizer.json"}) {
+            for (String f : new String[] {"config.json", "model.safetensors", "generation_config.json",
+                    "tokenizer.json"}) {
                 assertTrue(Files.exists(dir.resolve(f)), rel + " wrote " + f);
             }
             assertEquals(0, run("generate", "--model", dir.toString(), "--prompt", "Hello", "--temperature", "0",
@@ -112,7 +113,8 @@ class ModelCommandsTest {
         assertEquals(1, err.toString().trim().lines().count());
         Path stories = SharedData.require(STORIES);
         Path gpt2 = SharedData.require(FAKE_GPT2);
-        assertEquals(1, run("generate", "--model", stories.toString(), "--tokenizer", gpt2.toString(), "--prompt", "x"));
+        assertEquals(1, run("generate", "--model", stories.toString(), "--tokenizer", gpt2.toString(), "--prompt",
+                "x"));
         assertTrue(err.toString().contains("do not belong together"), err.toString());
         Path prompts = tmp.resolve("p.jsonl");
         Files.writeString(prompts, "{\"prompt\": \"a\"}\n{oops\n");

@@ -114,7 +114,8 @@ class TrainCommandsTest {
         Files.writeString(file, "x");
         assertEquals(1, run("sft", "--model", model.toString(), "--data", data.toString(), "--out",
                 file.resolve("sub").toString()));
-        assertTrue(err.toString().startsWith("rlhf4j: ") && err.toString().contains("output directory"), err.toString());
+        assertTrue(err.toString().startsWith("rlhf4j: ") && err.toString().contains("output directory"),
+                err.toString());
         assertEquals(1, err.toString().trim().lines().count(), err.toString());
     }
 }

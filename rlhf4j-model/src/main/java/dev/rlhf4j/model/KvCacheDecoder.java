@@ -56,8 +56,8 @@ public final class KvCacheDecoder {
                     + capacity);
         }
         if (capacity > c.maxSeqLen()) {
-            throw new IllegalArgumentException("decoder: " + capacity + " tokens per sequence exceed the model's maximum "
-                    + "sequence length of " + c.maxSeqLen());
+            throw new IllegalArgumentException("decoder: " + capacity + " tokens per sequence exceed the model's "
+                    + "maximum sequence length of " + c.maxSeqLen());
         }
         if (!model.heads().lm()) {
             throw new IllegalArgumentException("decoder: the model has no LM head");
@@ -130,7 +130,8 @@ public final class KvCacheDecoder {
         int rows = batch * n;
         if (n <= 0 || tokens.length != rows || (mask != null && mask.length != rows)) {
             throw new IllegalArgumentException("decoder: " + tokens.length + " tokens"
-                    + (mask == null ? "" : " and " + mask.length + " mask entries") + " for [" + batch + ", " + n + "]");
+                    + (mask == null ? "" : " and " + mask.length + " mask entries") + " for [" + batch + ", " + n
+                    + "]");
         }
         if (length + n > capacity) {
             throw new IllegalArgumentException("decoder: " + (length + n) + " tokens exceed the cache capacity of "

@@ -28,7 +28,8 @@ public record TokenBatch(int batch, int seq, int[] tokens, int[] mask, int[] pos
         }
         if (segmentStarts != null) {
             if (segmentStarts.length != n) {
-                throw new IllegalArgumentException("token batch: " + segmentStarts.length + " segment starts for shape ["
+                throw new IllegalArgumentException("token batch: " + segmentStarts.length + " segment starts for "
+                        + "shape ["
                         + batch + ", " + seq + "]");
             }
             for (int i = 0; i < n; i++) {

@@ -30,7 +30,8 @@ import dev.rlhf4j.tensor.TokenLogProbs;
  */
 public final class Transformer {
     /**
-     * Logits materialised at once by {@link #lmLoss}: 64M floats (256 MB) by default, {@code -Drlhf4j.lmHead.chunkFloats}
+     * Logits materialised at once by {@link #lmLoss}: 64M floats (256 MB) by default, {@code
+     * -Drlhf4j.lmHead.chunkFloats}
      * to change. Larger chunks read and write the head-weight gradient fewer times.
      */
     private static final long LOGITS_CHUNK_FLOATS = Long.getLong("rlhf4j.lmHead.chunkFloats", 1L << 26);
@@ -460,7 +461,10 @@ public final class Transformer {
                 config.dim(), 0f, out, 0, 1);
     }
 
-    /** Backward of {@link #scalarHead}: adds {@code dvalues_i · w} to the hidden gradient, {@code Σ dvalues_i·h_i} to w's. */
+    /**
+     * Backward of {@link #scalarHead}: adds {@code dvalues_i · w} to the hidden gradient, {@code Σ dvalues_i·h_i} to
+     * w's.
+     */
     public void scalarHeadBackward(float[] dvalues) {
         requireTrainable();
         requireForward();

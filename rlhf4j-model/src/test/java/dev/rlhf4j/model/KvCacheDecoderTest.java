@@ -80,7 +80,8 @@ class KvCacheDecoderTest {
         Transformer m = Transformer.create(GPT2, OutputHeads.LM, 1);
         KvCacheDecoder dec = new KvCacheDecoder(m, 1, 8);
         dec.step(tokens(1, 8, 61), null, 8);
-        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> dec.step(new int[] {1}, null, 1));
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> dec.step(new int[] {1}, null,
+                1));
         assertTrue(e.getMessage().contains("capacity"), e.getMessage());
         assertThrows(IllegalArgumentException.class, () -> new KvCacheDecoder(m, 1, 25));
     }

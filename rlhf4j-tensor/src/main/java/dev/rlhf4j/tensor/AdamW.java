@@ -69,7 +69,9 @@ public final class AdamW {
         return v;
     }
 
-    /** Restores the step count (the moments are restored through {@link #firstMoment()} and {@link #secondMoment()}). */
+    /**
+     * Restores the step count (the moments are restored through {@link #firstMoment()} and {@link #secondMoment()}).
+     */
     public void setStep(long step) {
         this.step = step;
     }

@@ -271,7 +271,8 @@ public final class Attention {
      * Copies the keys and values of {@code dims.seq()} new tokens (rows of {@code qkv}, RoPE already applied) into a
      * generation cache at slots {@code [start, start + seq)}. Cache layouts, per (batch, key/value head): keys
      * transposed, {@code kc[((b·Hkv + g)·hd + d)·cap + s]}, so that a query's scores are a vector loop over slots;
-     * values by slot, {@code vc[((b·Hkv + g)·cap + s)·hd + d]}. {@code cap} must be a multiple of {@link #cacheAlign()}.
+     * values by slot, {@code vc[((b·Hkv + g)·cap + s)·hd + d]}. {@code cap} must be a multiple of {@link
+     * #cacheAlign()}.
      */
     public static void appendToCache(Dims dims, Tensor qkv, float[] kc, float[] vc, int cap, int start) {
         int B = dims.batch(), Tn = dims.seq(), H = dims.heads(), Hkv = dims.kvHeads(), hd = dims.headDim();
@@ -315,7 +316,8 @@ public final class Attention {
                     + OW + "]");
         }
         if (keyMask != null && keyMask.length < B * cap) {
-            throw new IllegalArgumentException("attention: cache mask of " + keyMask.length + " for " + B + " x " + cap);
+            throw new IllegalArgumentException("attention: cache mask of " + keyMask.length + " for " + B + " x "
+                    + cap);
         }
         float scale = (float) (1.0 / Math.sqrt(hd));
         float[] x = qkv.data(), o = out.data();

@@ -6,7 +6,8 @@ package dev.rlhf4j.tensor;
  * {@code ∂L/∂z_i = scale · w_i · (softmax(z_i) − onehot(y_i))}, so no separate softmax or gradient buffer exists.
  *
  * <p>Rows whose target is {@link #IGNORE_INDEX} (PyTorch's default) or whose weight is 0 contribute nothing and get
- * a zero gradient (a weight-0 row still reports its loss in {@code perRow}). The returned value is {@code Σ_i w_i · loss_i}; the caller divides by whatever normaliser makes
+ * a zero gradient (a weight-0 row still reports its loss in {@code perRow}). The returned value is {@code Σ_i w_i ·
+ * loss_i}; the caller divides by whatever normaliser makes
  * gradient accumulation equal one large batch (total weight over all micro-batches, say) and passes the same
  * factor as {@code scale}.
  */
@@ -37,7 +38,8 @@ public final class CrossEntropy {
                     + logits.shapeString());
         }
         if (perRow != null && perRow.length < n) {
-            throw new IllegalArgumentException("cross-entropy: per-row output holds " + perRow.length + " of " + n + " rows");
+            throw new IllegalArgumentException("cross-entropy: per-row output holds " + perRow.length + " of " + n
+                    + " rows");
         }
         for (int i = 0; i < n; i++) {
             int y = targets[i];

@@ -34,11 +34,13 @@ public final class Gemm {
             case "java" -> Backend.JAVA;
             case "blas" -> {
                 if (!OpenBlas.available()) {
-                    throw new IllegalStateException("-Drlhf4j.gemm=blas but OpenBLAS did not load: " + OpenBlas.loadError());
+                    throw new IllegalStateException("-Drlhf4j.gemm=blas but OpenBLAS did not load: "
+                            + OpenBlas.loadError());
                 }
                 yield Backend.BLAS;
             }
-            default -> throw new IllegalArgumentException("-Drlhf4j.gemm must be auto, blas or java, got '" + prop + "'");
+            default -> throw new IllegalArgumentException("-Drlhf4j.gemm must be auto, blas or java, got '" + prop
+                    + "'");
         };
     }
 
@@ -100,7 +102,8 @@ public final class Gemm {
             }
             if (splitRows) {
                 int aAt = transA ? aOff + lo : aOff + lo * lda;
-                call(be, transA, transB, hi - lo, n, k, alpha, a, aAt, lda, b, bOff, ldb, beta, c, cOff + lo * ldc, ldc);
+                call(be, transA, transB, hi - lo, n, k, alpha, a, aAt, lda, b, bOff, ldb, beta, c, cOff + lo * ldc,
+                        ldc);
             } else {
                 int bAt = transB ? bOff + lo * ldb : bOff + lo;
                 call(be, transA, transB, m, hi - lo, k, alpha, a, aOff, lda, b, bAt, ldb, beta, c, cOff + lo, ldc);

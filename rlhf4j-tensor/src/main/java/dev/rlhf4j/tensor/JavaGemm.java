@@ -47,7 +47,8 @@ final class JavaGemm {
                         for (int ir = 0; ir < mc; ir += MR) {
                             int aPanel = (ir / MR) * kc * MR;
                             int cAt = cOff + (ic + ir) * ldc + jc + jr;
-                            kernel(ap, aPanel, bp, bPanel, kc, c, cAt, ldc, Math.min(MR, mc - ir), Math.min(NR, nc - jr));
+                            kernel(ap, aPanel, bp, bPanel, kc, c, cAt, ldc, Math.min(MR, mc - ir), Math.min(NR,
+                                    nc - jr));
                         }
                     }
                 }
@@ -72,7 +73,8 @@ final class JavaGemm {
     }
 
     /** Packs op(B)[pc:pc+kc, jc:jc+nc] into panels bp[panel][kk][0:NR], zero-padding the last panel. */
-    private static void packB(boolean transB, float[] b, int bOff, int ldb, int pc, int jc, int kc, int nc, float[] bp) {
+    private static void packB(boolean transB, float[] b, int bOff, int ldb, int pc, int jc, int kc, int nc,
+            float[] bp) {
         for (int jr = 0, panel = 0; jr < nc; jr += NR, panel++) {
             int cols = Math.min(NR, nc - jr);
             int base = panel * kc * NR;

@@ -212,6 +212,7 @@ public final class OpenBlas {
                 // fall back to the temporary directory
             }
         }
-        return Path.of(System.getProperty("java.io.tmpdir"), "rlhf4j-native-" + System.getProperty("user.name", "user"));
+        return Path.of(System.getProperty("java.io.tmpdir"), "rlhf4j-native-" + System.getProperty("user.name",
+                "user"));
     }
 }

@@ -32,7 +32,8 @@ public final class Rope {
             throw new IllegalArgumentException("rope: head dimension must be positive and even, got " + headDim);
         }
         if (invFreq.length != headDim / 2) {
-            throw new IllegalArgumentException("rope: " + invFreq.length + " frequencies for head dimension " + headDim);
+            throw new IllegalArgumentException("rope: " + invFreq.length + " frequencies for head dimension "
+                    + headDim);
         }
         this.headDim = headDim;
         this.half = headDim / 2;

@@ -158,7 +158,8 @@ public final class Tensor {
         int flat = 0;
         for (int i = 0; i < index.length; i++) {
             if (index[i] < 0 || index[i] >= shape[i]) {
-                throw new IndexOutOfBoundsException("index " + Arrays.toString(index) + " out of bounds for " + shapeString());
+                throw new IndexOutOfBoundsException("index " + Arrays.toString(index) + " out of bounds for "
+                        + shapeString());
             }
             flat = flat * shape[i] + index[i];
         }
@@ -219,7 +220,8 @@ public final class Tensor {
     /** Fails unless {@code a} and {@code b} have the same number of rows. */
     public static void requireSameRows(String what, Tensor a, Tensor b) {
         if (a.rows() != b.rows()) {
-            throw new IllegalArgumentException(what + ": row counts differ: " + a.shapeString() + " vs " + b.shapeString());
+            throw new IllegalArgumentException(what + ": row counts differ: " + a.shapeString() + " vs "
+                    + b.shapeString());
         }
     }
 }

@@ -39,7 +39,8 @@ public final class TokenLogProbs {
      * @param entropy     receives n entropies, or null
      * @return what the backward needs
      */
-    public static Saved forward(Tensor hidden, Tensor w, int[] tokens, float temperature, float[] logp, float[] entropy) {
+    public static Saved forward(Tensor hidden, Tensor w, int[] tokens, float temperature, float[] logp,
+            float[] entropy) {
         return forward(hidden, w, tokens, temperature, logp, entropy, ROW_BLOCK, VOCAB_CHUNK);
     }
 
@@ -100,7 +101,8 @@ public final class TokenLogProbs {
     }
 
     /**
-     * Adds to {@code dhidden} (and {@code dw} unless null) the gradient of {@code Σ dlogp_i·log p_i + Σ dentropy_i·H_i}.
+     * Adds to {@code dhidden} (and {@code dw} unless null) the gradient of {@code Σ dlogp_i·log p_i + Σ
+     * dentropy_i·H_i}.
      * {@code dentropy} may be null.
      */
     public static void backward(Tensor hidden, Tensor w, int[] tokens, float temperature, Saved saved,

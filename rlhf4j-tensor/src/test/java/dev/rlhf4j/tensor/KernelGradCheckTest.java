@@ -411,7 +411,8 @@ class KernelGradCheckTest {
         int[] tokens = {0, 22, 5, 5, 13};
         Tensor dh = Tensor.zeros(n, d), dw = Tensor.zeros(v, d);
         float[] logp = new float[n], ent = new float[n];
-        TokenLogProbs.Saved saved = TokenLogProbs.forward(t(h, n, d), t(w, v, d), tokens, (float) temp, logp, ent, 2, 8);
+        TokenLogProbs.Saved saved = TokenLogProbs.forward(t(h, n, d), t(w, v, d), tokens, (float) temp, logp, ent, 2,
+                8);
         TokenLogProbs.backward(t(h, n, d), t(w, v, d), tokens, (float) temp, saved, toFloat(gl), toFloat(ge), dh, dw,
                 2, 8);
         check("logprobs dh", x -> logProbsRef(x, w, tokens, n, d, v, temp, gl, ge), h, dh);

@@ -33,8 +33,10 @@ class VMathTest {
             VMath.tanh(v).intoArray(t, 0);
             VMath.sigmoid(v).intoArray(s, 0);
             for (int j = 0; j < Simd.L; j++) {
-                assertEquals(Float.floatToRawIntBits(VMath.exp(x[i + j])), Float.floatToRawIntBits(e[j]), "exp " + x[i + j]);
-                assertEquals(Float.floatToRawIntBits(VMath.tanh(x[i + j])), Float.floatToRawIntBits(t[j]), "tanh " + x[i + j]);
+                assertEquals(Float.floatToRawIntBits(VMath.exp(x[i + j])), Float.floatToRawIntBits(e[j]), "exp " + x[i
+                        + j]);
+                assertEquals(Float.floatToRawIntBits(VMath.tanh(x[i + j])), Float.floatToRawIntBits(t[j]), "tanh "
+                        + x[i + j]);
                 assertEquals(Float.floatToRawIntBits(VMath.sigmoid(x[i + j])), Float.floatToRawIntBits(s[j]),
                         "sigmoid " + x[i + j]);
             }
@@ -49,7 +51,8 @@ class VMathTest {
             if (x < -87f) {
                 assertEquals(0f, got, "exp underflows to zero below -87: " + x);
             } else if (x <= 88f) {
-                assertTrue(Math.abs(got - exact) <= 3 * Math.ulp((float) exact), "exp(" + x + ") = " + got + " vs " + exact);
+                assertTrue(Math.abs(got - exact) <= 3 * Math.ulp((float) exact), "exp(" + x + ") = " + got + " vs "
+                        + exact);
             } else {
                 assertEquals((float) StrictMath.exp(88.0), got, 3 * Math.ulp((float) StrictMath.exp(88.0)));
             }

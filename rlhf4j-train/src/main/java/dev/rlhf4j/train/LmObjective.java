@@ -45,8 +45,8 @@ public final class LmObjective implements Objective {
             }
         }
         if (cfg.maxLength() > model.config().maxSeqLen()) {
-            throw new IllegalArgumentException("max_length " + cfg.maxLength() + " exceeds the model's maximum sequence "
-                    + "length of " + model.config().maxSeqLen());
+            throw new IllegalArgumentException("max_length " + cfg.maxLength() + " exceeds the model's maximum "
+                    + "sequence length of " + model.config().maxSeqLen());
         }
         this.model = model;
         this.train = List.copyOf(train);

@@ -48,7 +48,8 @@ public final class Generator {
         int longest = 0;
         for (int i = 0; i < batch; i++) {
             if (prompts.get(i).length == 0) {
-                throw new IllegalArgumentException("prompt " + i + " is empty (a prompt needs at least one token, e.g. BOS)");
+                throw new IllegalArgumentException("prompt " + i + " is empty (a prompt needs at least one token, "
+                        + "e.g. BOS)");
             }
             longest = Math.max(longest, prompts.get(i).length);
         }
@@ -129,7 +130,8 @@ public final class Generator {
         for (int b = 0; b < batch; b++) {
             int[] toks = Arrays.copyOf(out[b], count[b]);
             String text = tokenizer == null ? null : tokenizer.decode(toks, true);
-            if (listener != null && text != null && text.length() > streamed[b].length() && text.startsWith(streamed[b])) {
+            if (listener != null && text != null && text.length() > streamed[b].length()
+                    && text.startsWith(streamed[b])) {
                 listener.onText(b, text.substring(streamed[b].length()));
             }
             result.add(new Generation(prompts.get(b).clone(), toks, Arrays.copyOf(logprobs[b], count[b]), text,

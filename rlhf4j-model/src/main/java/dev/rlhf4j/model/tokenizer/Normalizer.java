@@ -31,7 +31,8 @@ sealed interface Normalizer {
             case "Replace" -> new Replace(TextPattern.fromJson(node.get("pattern")), node.path("content").asText());
             case "NFC", "NFD", "NFKC", "NFKD" -> new UnicodeForm(java.text.Normalizer.Form.valueOf(type));
             case "Lowercase" -> new Lowercase();
-            case "Strip" -> new Strip(node.path("strip_left").asBoolean(true), node.path("strip_right").asBoolean(true));
+            case "Strip" -> new Strip(node.path("strip_left").asBoolean(true),
+                    node.path("strip_right").asBoolean(true));
             case "Sequence" -> {
                 List<Normalizer> steps = new ArrayList<>();
                 for (JsonNode step : node.path("normalizers")) {

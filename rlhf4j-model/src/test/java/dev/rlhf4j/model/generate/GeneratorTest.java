@@ -171,7 +171,8 @@ class GeneratorTest {
         IllegalArgumentException tooLong = assertThrows(IllegalArgumentException.class,
                 () -> gen.generate(List.of(new int[60]), GenerationConfig.greedy(10)));
         assertTrue(tooLong.getMessage().contains("maximum sequence length of 64"), tooLong.getMessage());
-        assertThrows(IllegalArgumentException.class, () -> gen.generate(List.of(new int[] {40}), GenerationConfig.greedy(1)));
+        assertThrows(IllegalArgumentException.class, () -> gen.generate(List.of(new int[] {40}),
+                GenerationConfig.greedy(1)));
         assertThrows(IllegalArgumentException.class, () -> new GenerationConfig(5, 1f, 0, 0f, 1, null, null));
         assertNotEquals(0, GenerationConfig.sampling(3, 1).maxNewTokens());
     }

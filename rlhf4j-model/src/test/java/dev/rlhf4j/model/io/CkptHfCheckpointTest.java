@@ -375,7 +375,8 @@ class CkptHfCheckpointTest {
     }
 
     private static OutputHeads heads(String variant) {
-        return variant.endsWith("reward") ? OutputHeads.SCALAR : variant.endsWith("and-score") ? OutputHeads.BOTH : OutputHeads.LM;
+        return variant.endsWith("reward") ? OutputHeads.SCALAR
+                : variant.endsWith("and-score") ? OutputHeads.BOTH : OutputHeads.LM;
     }
 
     private Path configFile(String json) {

@@ -100,7 +100,8 @@ class TokByteLevelBpeTest {
             ranks.putIfAbsent(lines.get(i), i - 1);
         }
         char[] byteChar = bytesToUnicode();
-        Matcher words = Pattern.compile("'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+",
+        Matcher words = Pattern.compile("'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| "
+                + "?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+",
                 Pattern.UNICODE_CHARACTER_CLASS).matcher(text);
         List<Integer> expected = new ArrayList<>();
         Map<String, List<String>> cache = new HashMap<>();

@@ -33,7 +33,8 @@ import static dev.rlhf4j.train.data.JsonFields.string;
  * <ul>
  *   <li>{@code "conversations"}: ShareGPT as LLaMA-Factory writes it, {@code {"conversations": [{"from", "value"}],
  *       "chosen": {"from", "value"}, "rejected": {...}}} with an optional {@code "system"} string; {@code from} is
- *       {@code human}, {@code gpt} or {@code system} (roles user, assistant, system) → {@link PreferenceRecord.Chat};</li>
+ *       {@code human}, {@code gpt} or {@code system} (roles user, assistant, system) → {@link
+ * PreferenceRecord.Chat};</li>
  *   <li>{@code "question"}, {@code "response_j"} (preferred), {@code "response_k"}: StackExchange-paired →
  *       {@link PreferenceRecord.Text} with the prompt {@code "Question: " + question + "\n\nAnswer: "}, the text
  *       TRL's StackLLaMA reward model was trained on;</li>
@@ -44,7 +45,8 @@ import static dev.rlhf4j.train.data.JsonFields.string;
  *       {@code "prompt"} (explicit prompt), or without one (implicit prompt, split off as below) →
  *       {@link PreferenceRecord.Text}; two lists of {@code {"role", "content"}} messages with a list {@code "prompt"},
  *       or without one (the prompt is then the messages the two lists start with in common, but never a whole list:
- *       each side keeps at least its last message, as TRL's {@code extract_prompt}) → {@link PreferenceRecord.Chat}.</li>
+ *       each side keeps at least its last message, as TRL's {@code extract_prompt}) → {@link
+ * PreferenceRecord.Chat}.</li>
  * </ul>
  * Any of them may carry a numeric {@code "margin"}, which every pair made from the object gets.
  *

@@ -70,7 +70,8 @@ public record Annotator(double temperature, double lengthBias) {
         double lo = 1e-4, hi = 1e4;
         if (new Annotator(lo, lengthBias).agreement(pairs) < target) {
             throw new UserError(String.format("even noiseless annotators agree on only %.1f%% of these "
-                    + "pairs (too many ties); cannot reach %.1f%%", 100 * new Annotator(lo, lengthBias).agreement(pairs),
+                    + "pairs (too many ties); cannot reach %.1f%%", 100 * new Annotator(lo,
+                    lengthBias).agreement(pairs),
                     100 * target));
         }
         for (int i = 0; i < 100; i++) {

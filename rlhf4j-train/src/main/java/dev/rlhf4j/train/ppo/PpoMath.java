@@ -186,7 +186,8 @@ public final class PpoMath {
                 throw new IllegalArgumentException("KL coefficient must be >= 0, got " + initial);
             }
             if (target > 0 && !(horizon > 0)) {
-                throw new IllegalArgumentException("the adaptive KL controller needs a positive horizon, got " + horizon);
+                throw new IllegalArgumentException("the adaptive KL controller needs a positive horizon, got "
+                        + horizon);
             }
             this.value = initial;
             this.target = target;

@@ -659,7 +659,9 @@ public final class PpoTrainer {
         return new MicroStats(pg / n, vf / n, clip / n, vclip / n, akl / n, entropy / n, rs, rsq, n, seqTokens);
     }
 
-    /** PPO-ptx: adds {@code ptx_coef ×} the mean LM loss of a batch of pretraining sequences to the policy's gradient. */
+    /**
+     * PPO-ptx: adds {@code ptx_coef ×} the mean LM loss of a batch of pretraining sequences to the policy's gradient.
+     */
     private double ptx(int step, int epoch, int micro, int accum) {
         Rng rng = new Rng(mix(cfg.seed(), 0x9F7, ((long) step << 32) ^ ((long) epoch << 20) ^ micro));
         int b = cfg.ptxBatchSize(), max = policy.config().maxSeqLen(), seq = 0;

@@ -44,8 +44,8 @@ public final class RewardObjective implements Objective {
             throw new IllegalArgumentException("the training set has no preference pairs");
         }
         if (cfg.maxLength() > model.config().maxSeqLen()) {
-            throw new IllegalArgumentException("max_length " + cfg.maxLength() + " exceeds the model's maximum sequence "
-                    + "length of " + model.config().maxSeqLen());
+            throw new IllegalArgumentException("max_length " + cfg.maxLength() + " exceeds the model's maximum "
+                    + "sequence length of " + model.config().maxSeqLen());
         }
         this.model = model;
         this.train = List.copyOf(train);

@@ -70,9 +70,11 @@ class DataReaderTest {
 
     @Test
     void aByteOrderMarkIsNotPartOfTheFirstRecord() throws IOException {
-        assertEquals(List.of(new DataRecord.Text("a")), DatasetReader.read(write("bom.jsonl", "\uFEFF{\"text\": \"a\"}\n")));
+        assertEquals(List.of(new DataRecord.Text("a")), DatasetReader.read(write("bom.jsonl", "\uFEFF{\"text\": "
+                + "\"a\"}\n")));
         assertEquals(List.of(new DataRecord.Text("a")), DatasetReader.read(write("bom.txt", "\uFEFFa\n")));
-        assertEquals(List.of(new DataRecord.Text("a")), DatasetReader.read(write("bom.json", "\uFEFF[{\"text\": \"a\"}]")));
+        assertEquals(List.of(new DataRecord.Text("a")), DatasetReader.read(write("bom.json", "\uFEFF[{\"text\": "
+                + "\"a\"}]")));
     }
 
     @Test
@@ -100,10 +102,13 @@ class DataReaderTest {
     void aMalformedLineIsReportedWithFileAndLine() {
         String message = error("bad.jsonl", "{\"text\": \"ok\"}\n\n{\"text\": \"no end}\n");
         assertTrue(message.startsWith(dir.resolve("bad.jsonl") + ":3: not valid JSON ("), message);
-        assertTrue(error("trailing.jsonl", "{\"text\": \"a\"} {\"text\": \"b\"}\n").contains("trailing.jsonl:1: not valid JSON"));
-        assertTrue(error("array.json", "[\n{\"text\": \"a\"},\n{\"text\": \"b\"\n]\n").contains("array.json:4: not valid JSON"));
+        assertTrue(error("trailing.jsonl", "{\"text\": \"a\"} {\"text\": \"b\"}\n").contains("trailing.jsonl:1: not "
+                + "valid JSON"));
+        assertTrue(error("array.json", "[\n{\"text\": \"a\"},\n{\"text\": \"b\"\n]\n").contains("array.json:4: not "
+                + "valid JSON"));
         assertTrue(error("open.json", "[\n{\"text\": \"a\"},\n").contains("open.json:3: not valid JSON"));
-        assertTrue(error("after.json", "[{\"text\": \"a\"}]\n{\"text\": \"b\"}").contains("after.json:2: not valid JSON"));
+        assertTrue(error("after.json", "[{\"text\": \"a\"}]\n{\"text\": \"b\"}").contains("after.json:2: not valid "
+                + "JSON"));
     }
 
     @Test
@@ -124,7 +129,8 @@ class DataReaderTest {
         assertEquals(at + "\"completion\" must be a string or a list of messages, not an object",
                 error("f.jsonl", "{\"prompt\": \"a\", \"completion\": {}}"));
         assertEquals(at + "\"prompt\" and \"completion\" must both be strings or both lists of messages",
-                error("f.jsonl", "{\"prompt\": \"a\", \"completion\": [{\"role\": \"assistant\", \"content\": \"b\"}]}"));
+                error("f.jsonl", "{\"prompt\": \"a\", \"completion\": [{\"role\": \"assistant\", \"content\": "
+                        + "\"b\"}]}"));
         assertEquals(at + "\"completion\" must hold one message, not 2", error("f.jsonl", "{\"prompt\": "
                 + "[{\"role\": \"user\", \"content\": \"a\"}], \"completion\": [{\"role\": \"assistant\", "
                 + "\"content\": \"b\"}, {\"role\": \"assistant\", \"content\": \"c\"}]}"));
@@ -132,8 +138,10 @@ class DataReaderTest {
                 error("f.jsonl", "{\"messages\": \"hi\"}"));
         assertEquals(at + "\"messages\" is an empty list", error("f.jsonl", "{\"messages\": []}"));
         assertEquals(at + "\"messages\"[1] has no \"content\"",
-                error("f.jsonl", "{\"messages\": [{\"role\": \"user\", \"content\": \"a\"}, {\"role\": \"assistant\"}]}"));
-        assertEquals(at + "\"messages\"[0] has no \"role\"", error("f.jsonl", "{\"messages\": [{\"content\": \"a\"}]}"));
+                error("f.jsonl", "{\"messages\": [{\"role\": \"user\", \"content\": \"a\"}, {\"role\": "
+                        + "\"assistant\"}]}"));
+        assertEquals(at + "\"messages\"[0] has no \"role\"", error("f.jsonl", "{\"messages\": [{\"content\": "
+                + "\"a\"}]}"));
         assertEquals(at + "\"messages\"[0].content must be a string, not a list",
                 error("f.jsonl", "{\"messages\": [{\"role\": \"user\", \"content\": [\"a\"]}]}"));
         assertEquals(at + "\"messages\"[0].role is empty",

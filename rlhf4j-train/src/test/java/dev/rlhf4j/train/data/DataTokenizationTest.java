@@ -170,7 +170,8 @@ class DataTokenizationTest {
         Tokenizer tok = gpt2();
         List<DataRecord> records = List.of(
                 new DataRecord.Text("Hello, world! Once upon a time"),                 // 9 tokens: cut to 6
-                new DataRecord.PromptCompletion("Hello, world! Once upon a time", "!"), // prompt of 8: cut, no completion left
+                new DataRecord.PromptCompletion("Hello, world! Once upon a time", "!"),
+                        // prompt of 8: cut, no completion left
                 new DataRecord.PromptCompletion("Hello,", " world!"),                  // 5 tokens: fits
                 new DataRecord.Text(""));                                              // EOS alone: nothing predicts it
         TokenizedDataset d = Tokenization.tokenize(records, tok, null, 6, true);

@@ -128,7 +128,8 @@ class PrefRealDataTest {
         assertEquals("Question: ".length() + 2394 + "\n\nAnswer: ".length(), codePoints(first.prompt()));
         assertTrue(first.chosen().startsWith("The code you are showing does exactly one thing: attach action listene"));
         assertEquals(303, codePoints(first.chosen()));
-        assertTrue(first.rejected().startsWith("When you do this:\n\n```\nbutton1.addActionListener(new ActionListener() "));
+        assertTrue(first.rejected().startsWith("When you do this:\n\n```\nbutton1.addActionListener(new "
+                + "ActionListener() "));
         assertEquals(999, codePoints(first.rejected()));
         assertTrue(((PreferenceRecord.Text) records.getLast()).pair().prompt()
                 .startsWith("Question: I am using video.js (<http://www.videojs.com/>) to"));

@@ -206,7 +206,8 @@ class PpoTrainerTest {
     @Test
     void ptxKeepsThePretrainingLossDown(@TempDir Path tmp) throws IOException {
         List<int[]> text = new ArrayList<>();
-        for (String t : List.of("the cat sat on the mat and the dog ran.", "a quick brown fox jumps over the lazy dog")) {
+        for (String t : List.of("the cat sat on the mat and the dog ran.", "a quick brown fox jumps over the lazy "
+                + "dog")) {
             text.add(TOK.encode(t, true));
         }
         double[] loss = new double[2];
@@ -216,8 +217,10 @@ class PpoTrainerTest {
             c.maxSteps(6);
             c.ptxCoef(k == 0 ? 0 : 1.0);
             c.ptxBatchSize(2);
-            new PpoTrainer(c.build(), policy, policy.frozenCopy(), Transformer.create(CFG, OutputHeads.SCALAR, 2), EVEN, TOK,
-                    PROMPTS, new int[] {TOK.eosId().getAsInt()}, text, new PrintWriter(new StringWriter())).train(false);
+            new PpoTrainer(c.build(), policy, policy.frozenCopy(), Transformer.create(CFG, OutputHeads.SCALAR, 2),
+                    EVEN, TOK,
+                    PROMPTS, new int[] {TOK.eosId().getAsInt()}, text,
+                            new PrintWriter(new StringWriter())).train(false);
             for (int[] seq : text) {
                 int[] targets = new int[seq.length];
                 for (int t = 0; t < seq.length; t++) {
