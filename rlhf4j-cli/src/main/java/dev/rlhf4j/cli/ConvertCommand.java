@@ -47,8 +47,7 @@ public final class ConvertCommand implements Callable<Integer> {
             case "f16", "float16" -> Safetensors.DType.F16;
             default -> throw new UserError("--dtype must be f32, bf16 or f16, got '" + dtype + "'");
         };
-        Checks.inputPath("--model", source.model);
-        Checks.inputPath("--tokenizer", source.tokenizer);
+        source.checkPaths();
         Checks.outputDirectory("--out", out);
         // a conversion into its own input would overwrite the weights it is reading (they are memory-mapped)
         Map<String, Path> inputs = new LinkedHashMap<>();

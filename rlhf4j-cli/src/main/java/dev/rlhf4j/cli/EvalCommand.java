@@ -52,8 +52,7 @@ public final class EvalCommand implements Callable<Integer> {
         threads.apply();
         Checks.positive("--batch-size", batchSize);
         Checks.maxLength("--max-length", maxLength);
-        Checks.inputPath("--model", source.model);
-        Checks.inputPath("--tokenizer", source.tokenizer);
+        source.checkPaths();
         Checks.inputFile("--data", data);
         Pretrained pm = source.open();
         Tokenizer tok = pm.requireTokenizer();

@@ -91,8 +91,7 @@ public final class GenerateCommand implements Callable<Integer> {
         if (stop != null && stop.stream().anyMatch(String::isEmpty)) {
             throw new UserError("--stop strings must not be empty");
         }
-        Checks.inputPath("--model", source.model);
-        Checks.inputPath("--tokenizer", source.tokenizer);
+        source.checkPaths();
         Checks.inputFile("--prompts", promptsFile);
         List<Request> requests = new ArrayList<>();
         if (prompts != null) {

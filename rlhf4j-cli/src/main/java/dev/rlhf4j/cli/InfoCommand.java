@@ -27,8 +27,7 @@ public final class InfoCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws IOException {
-        Checks.inputPath("--model", source.model);
-        Checks.inputPath("--tokenizer", source.tokenizer);
+        source.checkPaths();
         Pretrained pm = source.open();
         ModelConfig c = pm.model().config();
         ObjectMapper m = new ObjectMapper();

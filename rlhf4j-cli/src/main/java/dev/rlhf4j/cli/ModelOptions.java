@@ -18,6 +18,12 @@ final class ModelOptions {
                     + "tokenizer.bin.")
     Path tokenizer;
 
+    /** Checks that {@code --model} and {@code --tokenizer} (when given) exist, before anything is read. */
+    void checkPaths() {
+        Checks.inputPath("--model", model);
+        Checks.inputPath("--tokenizer", tokenizer);
+    }
+
     Pretrained open() throws IOException {
         return Pretrained.open(model, tokenizer);
     }
