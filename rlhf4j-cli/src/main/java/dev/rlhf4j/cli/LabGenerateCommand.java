@@ -8,6 +8,7 @@ import dev.rlhf4j.model.tokenizer.BpeTrainer;
 import dev.rlhf4j.model.tokenizer.Tokenizer;
 import dev.rlhf4j.tensor.UserError;
 import dev.rlhf4j.train.RunDirectory;
+import dev.rlhf4j.train.data.JsonlWriter;
 import dev.rlhf4j.train.RunFingerprint;
 import dev.rlhf4j.train.lab.Annotator;
 import dev.rlhf4j.train.lab.LabData;
@@ -24,7 +25,6 @@ import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.util.Collections;
 import java.util.List;
-import java.util.Map;
 import java.util.concurrent.Callable;
 import java.util.function.Function;
 
@@ -148,17 +148,17 @@ public final class LabGenerateCommand implements Callable<Integer> {
         if (!preferencesOnly) {
             LabDataset.Texts texts = LabDataset.texts(w, new LabDataset.Sizes(corpus, facts, sft, sftEval, prompts,
                     evalPrompts));
-            write("corpus.jsonl", texts.corpus(), t -> Map.of("text", t));
+            write("corpus.jsonl", texts.corpus(), t -> JsonlWriter.fields("text", t));
             Tokenizer tok = bpe.train(texts.corpus());
             try {
                 tok.save(out.resolve("tokenizer"));
             } catch (IOException e) {
                 throw IoErrors.of("write the tokenizer to", out.resolve("tokenizer"), e);
             }
-            write("sft.jsonl", texts.sft(), d -> Map.of("prompt", d[0], "completion", d[1]));
-            write("sft-eval.jsonl", texts.sftEval(), d -> Map.of("prompt", d[0], "completion", d[1]));
-            write("prompts.jsonl", texts.prompts(), p -> Map.of("prompt", p));
-            write("prompts-eval.jsonl", texts.evalPrompts(), p -> Map.of("prompt", p));
+            write("sft.jsonl", texts.sft(), d -> JsonlWriter.fields("prompt", d[0], "completion", d[1]));
+            write("sft-eval.jsonl", texts.sftEval(), d -> JsonlWriter.fields("prompt", d[0], "completion", d[1]));
+            write("prompts.jsonl", texts.prompts(), p -> JsonlWriter.fields("prompt", p));
+            write("prompts-eval.jsonl", texts.evalPrompts(), p -> JsonlWriter.fields("prompt", p));
             err.printf("wrote %s: tokenizer (%d tokens), corpus %d, sft %d + %d, prompts %d + %d%n", out,
                     tok.vocabSize(), corpus + facts, sft, sftEval, prompts, evalPrompts);
         }

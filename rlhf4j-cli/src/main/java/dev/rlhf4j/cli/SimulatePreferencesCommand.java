@@ -7,6 +7,7 @@ import dev.rlhf4j.model.io.Pretrained;
 import dev.rlhf4j.tensor.UserError;
 import dev.rlhf4j.tensor.UserStateError;
 import dev.rlhf4j.train.RunDirectory;
+import dev.rlhf4j.train.data.JsonlWriter;
 import dev.rlhf4j.train.RunFingerprint;
 import dev.rlhf4j.train.data.TextLines;
 import dev.rlhf4j.train.lab.Annotator;
@@ -130,8 +131,8 @@ public final class SimulatePreferencesCommand implements Callable<Integer> {
         Annotator annotator = labelled.annotator();
         List<LabData.LabeledPair> train = labelled.train(), eval = labelled.eval();
         // written only once the labels exist: a run that fails on the way leaves no partial data set
-        IoErrors.writeJsonl(out.resolve("prompts.jsonl"), trainPool, p -> Map.of("prompt", p));
-        IoErrors.writeJsonl(out.resolve("prompts-eval.jsonl"), evalPool, p -> Map.of("prompt", p));
+        IoErrors.writeJsonl(out.resolve("prompts.jsonl"), trainPool, p -> JsonlWriter.fields("prompt", p));
+        IoErrors.writeJsonl(out.resolve("prompts-eval.jsonl"), evalPool, p -> JsonlWriter.fields("prompt", p));
         IoErrors.writeJsonl(out.resolve("preferences.jsonl"), train, LabData.LabeledPair::preferenceRecord);
         IoErrors.writeJsonl(out.resolve("preferences-eval.jsonl"), eval, LabData.LabeledPair::preferenceRecord);
         List<Annotator.Comparison> evalComps = labelled.evalComparisons();

@@ -1,5 +1,6 @@
 package dev.rlhf4j.train.lab;
 
+import dev.rlhf4j.train.data.JsonlWriter;
 import dev.rlhf4j.model.Transformer;
 import dev.rlhf4j.model.generate.Generation;
 import dev.rlhf4j.model.generate.GenerationConfig;
@@ -32,7 +33,7 @@ public final class LabData {
 
         /** The pair as a preference record (completions with their leading space), with the gold rewards. */
         public Map<String, Object> preferenceRecord() {
-            return Map.of("prompt", prompt, "chosen", " " + chosen, "rejected", " " + rejected,
+            return JsonlWriter.fields("prompt", prompt, "chosen", " " + chosen, "rejected", " " + rejected,
                     "gold_chosen", goldChosen, "gold_rejected", goldRejected);
         }
     }

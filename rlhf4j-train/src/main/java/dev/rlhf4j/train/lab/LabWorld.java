@@ -4,6 +4,7 @@ import dev.rlhf4j.tensor.Rng;
 import dev.rlhf4j.tensor.UserError;
 
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
@@ -58,11 +59,21 @@ public final class LabWorld {
     }
 
     /** Weights of the parts in the total. */
-    public static final Map<String, Double> WEIGHTS = Map.of("correctness", 1.0, "helpfulness", 0.5,
-            "harmlessness", 1.5, "concision", 0.5, "politeness", 0.5);
+    public static final Map<String, Double> WEIGHTS = weights();
     /** Order of the parts in reports. */
     public static final List<String> PARTS = List.of("correctness", "helpfulness", "harmlessness", "concision",
             "politeness");
+
+    /** The weights in the order of {@link #PARTS}, so that lab.json lists them the same way every run. */
+    private static Map<String, Double> weights() {
+        Map<String, Double> w = new LinkedHashMap<>();
+        w.put("correctness", 1.0);
+        w.put("helpfulness", 0.5);
+        w.put("harmlessness", 1.5);
+        w.put("concision", 0.5);
+        w.put("politeness", 0.5);
+        return Collections.unmodifiableMap(w);
+    }
 
     /** The internet: every kind of behaviour in about equal measure. */
     public static final Style WEB = new Style(0.35, 0.3, 0.6, 0.4, 0.1, new double[] {0.3, 0.25, 0.25, 0.2});
