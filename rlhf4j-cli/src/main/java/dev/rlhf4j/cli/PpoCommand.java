@@ -160,11 +160,8 @@ public final class PpoCommand implements Callable<Integer> {
     @Option(names = "--save-dtype", defaultValue = "f32", converter = Choice.SaveDtype.class,
             completionCandidates = Choice.SaveDtype.class, description = "f32 or bf16 (default: ${DEFAULT-VALUE}).")
     String saveDtype;
-    @Option(names = "--report-to", converter = Choice.ReportTo.class,
-            completionCandidates = Choice.ReportTo.class,
-            description = "Where each step's metrics go: jsonl (metrics.jsonl in the output directory) or none "
-                    + "(default: ${DEFAULT-VALUE}).")
-    String reportTo;
+    @CommandLine.Mixin
+    ReportToOption reportTo = new ReportToOption();
     @CommandLine.Mixin
     ThreadsOption threads = new ThreadsOption();
 
@@ -253,7 +250,7 @@ public final class PpoCommand implements Callable<Integer> {
                 .cliprange(cliprange).cliprangeValue(cliprangeValue).vfCoef(vfCoef).targetKl(targetKl)
                 .ptxCoef(ptxCoef).ptxBatchSize(ptxBatchSize).seed(seed).saveSteps(saveSteps)
                 .saveTotalLimit(saveTotalLimit).loggingSteps(loggingSteps).sampleSteps(sampleSteps)
-                .numSampleGenerations(numSampleGenerations).maxConsecutiveNanSkips(nanSkips).reportTo(reportTo)
+                .numSampleGenerations(numSampleGenerations).maxConsecutiveNanSkips(nanSkips).reportTo(reportTo.value)
                 .build();
     }
 }

@@ -108,11 +108,8 @@ abstract class TrainingCommandBase implements Callable<Integer> {
             completionCandidates = Choice.SaveDtype.class,
             description = "Dtype of the final model: f32 or bf16 (default: ${DEFAULT-VALUE}).")
     String saveDtype;
-    @Option(names = "--report-to", converter = Choice.ReportTo.class,
-            completionCandidates = Choice.ReportTo.class,
-            description = "Where each step's metrics go: jsonl (metrics.jsonl in the output directory) or none "
-                    + "(default: ${DEFAULT-VALUE}).")
-    String reportTo;
+    @CommandLine.Mixin
+    ReportToOption reportTo = new ReportToOption();
     @CommandLine.Mixin
     ThreadsOption threads = new ThreadsOption();
 
@@ -168,7 +165,8 @@ abstract class TrainingCommandBase implements Callable<Integer> {
     private TrainingConfig trainingConfig(int maxLength) {
         return new TrainingConfig(out, adamW.optimizer(learningRate, lrSchedulerType, warmupSteps, warmupRatio),
                 numTrainEpochs, maxSteps, batchSize, accumulation, evalBatchSize, evalSteps, saveSteps, saveTotalLimit,
-                loggingSteps, seed, maxLength, packing(), completionOnly(), nanSkips, reportTo).withOutputDir(out);
+                loggingSteps, seed, maxLength, packing(), completionOnly(), nanSkips, reportTo.value)
+                .withOutputDir(out);
     }
 
     /** Whether the loss covers only completions (SFT). */

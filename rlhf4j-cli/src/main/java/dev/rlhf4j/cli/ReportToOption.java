@@ -1,0 +1,12 @@
+package dev.rlhf4j.cli;
+
+import picocli.CommandLine.Option;
+
+/** {@code --report-to}, shared by the training commands and ppo; its default comes from the config records. */
+final class ReportToOption {
+    @Option(names = "--report-to", paramLabel = "jsonl|none", converter = Choice.ReportTo.class,
+            completionCandidates = Choice.ReportTo.class,
+            description = "Where each step's metrics go: jsonl (metrics.jsonl in the output directory) or none "
+                    + "(default: ${DEFAULT-VALUE}).")
+    String value;
+}
