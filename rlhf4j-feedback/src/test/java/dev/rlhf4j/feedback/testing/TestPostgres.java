@@ -154,7 +154,8 @@ public final class TestPostgres {
         if (!url.startsWith(JDBC_PREFIX)) {
             throw new IllegalArgumentException("not a " + JDBC_PREFIX + "... URL");
         }
-        Server s = new Server(URL_ENV + " (" + redacted(url) + ")", url, System.getenv(USER_ENV), System.getenv(PASSWORD_ENV));
+        Server s = new Server(URL_ENV + " (" + redacted(url) + ")", url, System.getenv(USER_ENV),
+                System.getenv(PASSWORD_ENV));
         try (Connection c = connect(s.adminUrl(), s.user(), s.password());
              Statement st = c.createStatement();
              ResultSet rs = st.executeQuery(

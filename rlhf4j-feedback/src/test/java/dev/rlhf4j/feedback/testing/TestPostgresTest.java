@@ -68,7 +68,8 @@ class TestPostgresTest {
 
     @Test
     void urlGetsTheNewDatabaseAndKeepsHostsAndParameters() {
-        assertEquals("jdbc:postgresql://h:5432/t1", TestPostgres.withDatabase("jdbc:postgresql://h:5432/postgres", "t1"));
+        assertEquals("jdbc:postgresql://h:5432/t1",
+                TestPostgres.withDatabase("jdbc:postgresql://h:5432/postgres", "t1"));
         assertEquals("jdbc:postgresql://h/t1", TestPostgres.withDatabase("jdbc:postgresql://h", "t1"));
         assertEquals("jdbc:postgresql://h/t1?ssl=true&user=u",
                 TestPostgres.withDatabase("jdbc:postgresql://h/?ssl=true&user=u", "t1"));
