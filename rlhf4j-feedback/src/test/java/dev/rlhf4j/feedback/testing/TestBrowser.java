@@ -14,6 +14,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
+import java.util.Objects;
 import java.util.Optional;
 import java.util.logging.Level;
 import java.util.logging.Logger;
@@ -101,7 +102,7 @@ public final class TestBrowser {
         } catch (WebDriverException e) {
             service.stop();
             reason = "browser tests skipped: " + chromium + " did not start under " + chromedriver + ": "
-                    + e.getMessage().lines().findFirst().orElse(e.getClass().getSimpleName());
+                    + Objects.requireNonNullElse(e.getMessage(), e.toString()).lines().findFirst().orElse("");
             return Optional.empty();
         }
     }
@@ -136,7 +137,7 @@ public final class TestBrowser {
                     try {
                         driver.quit(); // a no-op for a driver the test has quit already
                     } catch (WebDriverException e) {
-                        System.err.println("TestBrowser: " + e.getMessage().lines().findFirst().orElse(""));
+                        System.err.println("TestBrowser: could not quit a browser: " + e);
                     }
                 }
                 PROFILES.forEach(TestBrowser::deleteTree);
