@@ -85,6 +85,8 @@ public final class FeedbackImportCommand implements Callable<Integer> {
             FeedbackStore store = new FeedbackStore(db);
             Project p = store.projectByName(project).orElse(null);
             if (p == null && settings != null) {
+                // checked before the project is made, so that a file refused makes nothing
+                ItemImport.checkResponses(lines, settings.responsesPerItem());
                 p = store.createProject(settings, null);
                 store.audit(null, "project.create", "project \"" + p.name() + "\" (" + type.wireName()
                         + ") from the command line");
