@@ -493,6 +493,14 @@ public final class FeedbackStore {
                 }
                 return new Submission(insertLabel(c, l), false);
             });
+        } catch (StoreConflict e) {
+            // two submits of one request id raced (PostgreSQL's read committed): the first committed after this one
+            // looked the request id up and before it checked the item, which it then found labelled by this person
+            Optional<Label> earlier = db.inTransaction(c -> labelByRequest(c, l.requestId()));
+            if (earlier.isPresent()) {
+                return repeated(earlier.get(), l);
+            }
+            throw e;
         } catch (StoreException e) {
             // two submits of one request id raced past the check (PostgreSQL's read committed): the unique index
             // stored one; the other is that one repeated
