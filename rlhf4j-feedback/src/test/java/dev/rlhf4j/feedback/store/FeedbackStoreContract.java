@@ -172,6 +172,35 @@ abstract class FeedbackStoreContract {
     }
 
     @Test
+    void oneNameTakenTwiceAtOnceMakesOneAccountAndOneConflict() throws Exception {
+        for (int round = 0; round < 5; round++) {
+            String name = "same" + round;
+            CountDownLatch start = new CountDownLatch(1);
+            ExecutorService pool = Executors.newFixedThreadPool(2);
+            List<Future<Boolean>> results = new ArrayList<>();
+            for (int i = 0; i < 2; i++) {
+                results.add(pool.submit(() -> {
+                    start.await();
+                    try {
+                        store.createUser(name, "h", Role.ANNOTATOR);
+                        return true;
+                    } catch (StoreConflict e) {
+                        return false;
+                    }
+                }));
+            }
+            start.countDown();
+            int made = 0;
+            for (Future<Boolean> f : results) {
+                // a StoreException (the unique index's error) would fail here, through ExecutionException
+                made += f.get(60, TimeUnit.SECONDS) ? 1 : 0;
+            }
+            pool.shutdown();
+            assertEquals(1, made, "round " + round);
+        }
+    }
+
+    @Test
     void sessionsExpireByTheStoreClock() {
         User ann = user("ann");
         store.createSession("s1", ann.id(), "csrf-1", clock.get() + 1000);
