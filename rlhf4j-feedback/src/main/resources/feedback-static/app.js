@@ -28,6 +28,10 @@
       }
       form.dataset.sent = '1';
     });
+    // back from an error page, the form (kept by the browser's page cache) may be sent again
+    window.addEventListener('pageshow', function () {
+      form.dataset.sent = '';
+    });
   }
 
   // ---------------------------------------------------------------- comparison: 1 2 t b s, z x c
