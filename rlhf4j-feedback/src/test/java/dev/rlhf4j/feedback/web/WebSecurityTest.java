@@ -106,7 +106,16 @@ class WebSecurityTest {
             // the sign-in form too
             assertEquals(403, f.postForm("/login", PAIR, Map.of("_csrf", "pair", "name", "admin", "password",
                     WebFixture.PASSWORD), "Origin", "https://evil.example").statusCode());
+            assertEquals(403, f.postForm("/projects", admin.header(), form, "Origin", "null", "Sec-Fetch-Site",
+                    "cross-site").statusCode());
+            assertEquals(403, f.postForm("/projects", admin.header(), form, "Sec-Fetch-Site", "same-site")
+                    .statusCode());
             assertEquals(List.of(), f.store.projects());
+            // what a browser sends for a page with Referrer-Policy: no-referrer
+            assertEquals(303, f.postForm("/projects", admin.header(), form, "Origin", "null", "Sec-Fetch-Site",
+                    "same-origin").statusCode());
+            f.store.projects().forEach(x -> f.db.inTransaction(c -> c.createStatement()
+                    .executeUpdate("DELETE FROM projects WHERE id = " + x.id())));
             String own = f.server.url().substring(0, f.server.url().length() - 1);
             assertEquals(303, f.postForm("/projects", admin.header(), form, "Origin", own).statusCode());
             assertEquals(1, f.store.projects().size());
