@@ -8,16 +8,17 @@ import picocli.CommandLine.Command;
 
 /** {@code rlhf4j feedback}: the feedback store from the command line. */
 @Command(name = "feedback", mixinStandardHelpOptions = true,
-        description = "Import items into, export labels from, and report on the feedback store.",
+        description = {"Import items into, export labels from, and report on the feedback store;",
+                "load-test the app."},
         subcommands = {FeedbackImportCommand.class, FeedbackExportCommand.class, FeedbackStatsCommand.class,
-                CommandLine.HelpCommand.class})
+                FeedbackLoadCommand.class, CommandLine.HelpCommand.class})
 public final class FeedbackCommand implements Runnable {
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
 
     @Override
     public void run() {
-        throw new CommandLine.ParameterException(spec.commandLine(), "name a subcommand: import, export or stats");
+        throw new CommandLine.ParameterException(spec.commandLine(), "name a subcommand: import, export, stats or load");
     }
 
     /** The project named {@code name}, or a one-line error naming the store and how to make it. */

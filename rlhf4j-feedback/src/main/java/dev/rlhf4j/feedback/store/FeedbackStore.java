@@ -11,6 +11,7 @@ import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Types;
 import java.util.ArrayList;
+import java.util.Collection;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -479,7 +480,7 @@ public final class FeedbackStore {
      * {@link #nextTask(long, long)} passing over the items in {@code skipped} (those this person skipped in the
      * web app: without it the queue would hand the skipped item straight back).
      */
-    public Optional<Task> nextTask(long projectId, long userId, java.util.Collection<Long> skipped) {
+    public Optional<Task> nextTask(long projectId, long userId, Collection<Long> skipped) {
         String notSkipped = skipped.isEmpty() ? "" : " AND i.id NOT IN (" + String.join(", ",
                 skipped.stream().map(id -> Long.toString(id)).toList()) + ")";
         return db.inTransaction(c -> {
