@@ -48,6 +48,13 @@ public final class JsonlReader {
         }
     }
 
+    /** Hands each record of an uploaded stream to {@code handler}; {@code source} names it in messages. */
+    public static void read(InputStream in, String source, RecordHandler handler) throws IOException {
+        try (TextLines lines = TextLines.open(in, source)) {
+            read(lines, handler);
+        }
+    }
+
     static void read(TextLines lines, RecordHandler handler) throws IOException {
         for (String line; (line = lines.next()) != null; ) {
             if (!line.isBlank()) {

@@ -68,6 +68,11 @@ public final class TextLines implements Closeable {
         return new TextLines(file, openBytes(file), maxLineBytes);
     }
 
+    /** The lines of an uploaded stream (not gunzipped); {@code source} names it in messages. */
+    public static TextLines open(InputStream in, String source) {
+        return new TextLines(Path.of(source), in, MAX_LINE_BYTES);
+    }
+
     /**
      * The bytes of a data file, gunzipped when its name ends in {@code .gz}, with one-line errors for a missing
      * file, a directory and an unreadable file; a broken gzip stream is reported while reading.

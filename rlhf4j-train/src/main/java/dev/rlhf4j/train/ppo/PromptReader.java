@@ -60,7 +60,8 @@ public final class PromptReader {
         return out;
     }
 
-    private static Record record(JsonNode node, String where) {
+    /** One prompt record of a JSON object, read as {@link #records} reads each line; {@code where} names it. */
+    public static Record record(JsonNode node, String where) {
         if (!node.isObject()) {
             throw new UserError(where + ": a prompt record must be a JSON object, not "
                     + JsonFields.describe(node));
