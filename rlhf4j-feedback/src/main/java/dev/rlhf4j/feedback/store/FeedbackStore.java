@@ -237,6 +237,17 @@ public final class FeedbackStore {
                 + " AND revoked_at IS NULL", now(), tokenId, userId) == 1);
     }
 
+    /** An API token as listed to its owner (never the token itself). */
+    public record ApiToken(long id, String name, long createdAt, Long revokedAt) {
+    }
+
+    /** The API tokens of {@code userId}, newest first. */
+    public List<ApiToken> apiTokens(long userId) {
+        return db.inTransaction(c -> list(c, "SELECT id, name, created_at, revoked_at FROM api_tokens"
+                + " WHERE user_id = ? ORDER BY id DESC", rs -> new ApiToken(rs.getLong(1), rs.getString(2),
+                rs.getLong(3), nullableLong(rs, 4)), userId));
+    }
+
     // ---------------------------------------------------------------- projects
 
     public Project createProject(ProjectSettings s, Long createdBy) {
@@ -441,6 +452,16 @@ public final class FeedbackStore {
      * first ready item they have not labelled that still has a free replica. Empty when their queue is done.
      */
     public Optional<Task> nextTask(long projectId, long userId) {
+        return nextTask(projectId, userId, List.of());
+    }
+
+    /**
+     * {@link #nextTask(long, long)} passing over the items in {@code skipped} (those this person skipped in the
+     * web app: without it the queue would hand the skipped item straight back).
+     */
+    public Optional<Task> nextTask(long projectId, long userId, java.util.Collection<Long> skipped) {
+        String notSkipped = skipped.isEmpty() ? "" : " AND i.id NOT IN (" + String.join(", ",
+                skipped.stream().map(id -> Long.toString(id)).toList()) + ")";
         return db.inTransaction(c -> {
             long now = now();
             Project p = one(c, "SELECT " + PROJECT_COLUMNS + " FROM projects WHERE id = ?", FeedbackStore::project,
@@ -452,7 +473,7 @@ public final class FeedbackStore {
                     + " AND a.expires_at > ?)"
                     + " OR (SELECT COUNT(*) FROM labels l WHERE l.item_id = i.id)"
                     + " + (SELECT COUNT(*) FROM assignments a WHERE a.item_id = i.id AND a.expires_at > ?)"
-                    + " < i.replicas)"
+                    + " < i.replicas)" + notSkipped
                     + " ORDER BY CASE WHEN EXISTS (SELECT 1 FROM assignments a WHERE a.item_id = i.id"
                     + " AND a.user_id = ? AND a.expires_at > ?) THEN 0 ELSE 1 END, i.id LIMIT 1",
                     FeedbackStore::item, projectId, p.settings().responsesPerItem(), userId, userId, now, now,
