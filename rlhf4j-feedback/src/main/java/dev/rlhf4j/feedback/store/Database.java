@@ -11,6 +11,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.sql.Connection;
 import java.sql.SQLException;
+import java.sql.Statement;
 import java.util.Map;
 
 /**
@@ -64,14 +65,17 @@ public final class Database implements AutoCloseable {
         Path file = dataDir.resolve(SQLITE_FILE).toAbsolutePath();
         HikariConfig cfg = new HikariConfig();
         // WAL: readers never block the writer; synchronous=FULL: a commit is on disk before it is acknowledged;
-        // busy_timeout: a writer waits for the one before it; IMMEDIATE: a transaction takes the write lock when it
-        // begins, so two transactions never deadlock upgrading a read lock (which SQLite reports as busy at once).
+        // busy_timeout: a writer waits for the one before it; BEGIN IMMEDIATE (in inTransaction): a transaction
+        // takes the write lock when it begins, so two transactions never deadlock upgrading a read lock (which SQLite
+        // reports as busy at once). Not the driver's transaction_mode=IMMEDIATE: sqlite-jdbc begins the next
+        // transaction as soon as one commits, so every idle connection in the pool would hold the write lock and
+        // a second thread would wait busy_timeout for it.
         String url = "jdbc:sqlite:" + file + "?journal_mode=WAL&synchronous=FULL&busy_timeout=30000&foreign_keys=true";
         // Flyway migrates on its own connections first, in SQLite's default transaction mode: it holds a lock on
         // one connection while it migrates on another, which immediate-write transactions would block
         String description = "SQLite " + file;
         migrate(url, null, null, Dialect.SQLITE, description);
-        cfg.setJdbcUrl(url + "&transaction_mode=IMMEDIATE");
+        cfg.setJdbcUrl(url);
         cfg.setMaximumPoolSize(4);
         return open(cfg, Dialect.SQLITE, description);
     }
@@ -150,16 +154,38 @@ public final class Database implements AutoCloseable {
      */
     public <T> T inTransaction(Work<T> work) {
         try (Connection c = pool.getConnection()) {
+            if (dialect == Dialect.SQLITE) {
+                // the driver's idle transaction is deferred and has run nothing: end it and take the write lock now
+                execute(c, "COMMIT");
+                try {
+                    execute(c, "BEGIN IMMEDIATE");
+                } catch (SQLException busy) {
+                    // leave the connection as the driver expects it: inside a (deferred) transaction
+                    execute(c, "BEGIN");
+                    throw busy;
+                }
+            }
             try {
                 T result = work.run(c);
                 c.commit();
                 return result;
             } catch (SQLException | RuntimeException e) {
-                c.rollback();
+                try {
+                    c.rollback();
+                } catch (SQLException suppressed) {
+                    // the first failure is the one to report
+                    e.addSuppressed(suppressed);
+                }
                 throw e;
             }
         } catch (SQLException e) {
             throw new StoreException(description + ": " + e.getMessage(), e);
+        }
+    }
+
+    private static void execute(Connection c, String sql) throws SQLException {
+        try (Statement st = c.createStatement()) {
+            st.execute(sql);
         }
     }
 
