@@ -381,7 +381,7 @@ final class Pages {
         String current = ctx.formParam("current_password");
         String next = ctx.formParam("new_password");
         if (auth.checkPassword(ctx, u.name(), current).isEmpty()) {
-            throw new HttpError(403, "the current password is wrong");
+            throw HttpError.badRequest("the current password is wrong");
         }
         store.setPasswordHash(u.id(), Passwords.hash(next));
         store.deleteSessions(u.id());
