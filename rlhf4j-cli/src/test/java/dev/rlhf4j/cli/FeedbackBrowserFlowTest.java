@@ -227,7 +227,7 @@ class FeedbackBrowserFlowTest {
         WebElement top = people.findElement(By.cssSelector("#rank-list .rank-item:first-child"));
         top.sendKeys(Keys.chord(Keys.ALT, Keys.ARROW_DOWN));
         List<Long> onScreen = rankOrder(people);
-        keys(people, Keys.chord(Keys.CONTROL, Keys.ENTER));
+        ctrlEnter(people);
         long rankItem2 = nextItem(people, rankItem);
         assertEquals(onScreen, labelOf(ranking, "ann1", rankItem).ranking());
         people.findElement(By.id("rank-item-0")).sendKeys(Keys.chord(Keys.SHIFT, Keys.ARROW_DOWN));
@@ -259,9 +259,9 @@ class FeedbackBrowserFlowTest {
         people.get(base + "projects/" + ranking + "/label");
         rankItem = currentItem(people);
         people.findElement(By.id("rank-item-1")).sendKeys("1");
-        keys(people, Keys.chord(Keys.CONTROL, Keys.ENTER));
+        ctrlEnter(people);
         nextItem(people, rankItem);
-        keys(people, Keys.chord(Keys.CONTROL, Keys.ENTER));
+        ctrlEnter(people);
         waitFor(people, By.id("queue-empty"));
         assertEquals(8, store.labels(comparison).size());
         assertEquals(4, store.labels(ranking).size());
@@ -427,7 +427,8 @@ class FeedbackBrowserFlowTest {
 
     /** Waits for the page after a submit: another item, or the empty queue (-1). */
     private static long nextItem(WebDriver d, long item) {
-        return new WebDriverWait(d, WAIT).until(x -> {
+        return new WebDriverWait(d, WAIT).withMessage(() -> "waiting for the item after " + item + " on "
+                + d.getCurrentUrl() + ": " + d.findElement(By.tagName("body")).getText()).until(x -> {
             if (!x.findElements(By.id("queue-empty")).isEmpty()) {
                 return -1L;
             }
@@ -487,6 +488,11 @@ class FeedbackBrowserFlowTest {
 
     private static void keys(WebDriver d, CharSequence keys) {
         new Actions(d).sendKeys(keys).perform();
+    }
+
+    /** Ctrl+Enter on whatever has the focus (the page's shortcut to send the form). */
+    private static void ctrlEnter(WebDriver d) {
+        new Actions(d).keyDown(Keys.CONTROL).sendKeys(Keys.ENTER).keyUp(Keys.CONTROL).perform();
     }
 
     private static void retype(WebElement input, String value) {
