@@ -34,7 +34,8 @@ class PackageGraphTest {
         Map<String, Set<String>> graph = packageGraph(repositoryRoot());
         // the graph really was read: every module's packages are in it
         for (String p : List.of("dev.rlhf4j.tensor", "dev.rlhf4j.model", "dev.rlhf4j.model.io", "dev.rlhf4j.train",
-                "dev.rlhf4j.train.data", "dev.rlhf4j.cli", "dev.rlhf4j.bench")) {
+                "dev.rlhf4j.train.data", "dev.rlhf4j.feedback.store", "dev.rlhf4j.feedback.web", "dev.rlhf4j.cli",
+                "dev.rlhf4j.bench")) {
             assertTrue(graph.containsKey(p), p + " missing from " + graph.keySet());
         }
         assertTrue(graph.get("dev.rlhf4j.cli").contains("dev.rlhf4j.train"), graph.toString());

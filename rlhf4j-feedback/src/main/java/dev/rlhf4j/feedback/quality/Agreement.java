@@ -76,10 +76,11 @@ public final class Agreement {
         for (int i = 0; i < n; i++) {
             rankInSecond.put(second.get(i), i);
         }
+        boolean distinct = rankInSecond.size() == n && new HashSet<>(first).size() == n;
         int[] r = new int[n];
         for (int i = 0; i < n; i++) {
             Integer j = rankInSecond.get(first.get(i));
-            if (j == null || rankInSecond.size() != n || new HashSet<>(first).size() != n) {
+            if (j == null || !distinct) {
                 throw new IllegalArgumentException("the two rankings do not hold the same things, each once");
             }
             r[i] = j;

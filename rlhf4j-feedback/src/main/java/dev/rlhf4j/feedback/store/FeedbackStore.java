@@ -18,6 +18,7 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
 import java.util.function.LongSupplier;
+import java.util.function.Supplier;
 
 /**
  * Everything the feedback app stores, one method per unit of work, each in one transaction. SQL is the subset
@@ -78,7 +79,23 @@ public final class FeedbackStore {
     /** A new account; {@link StoreConflict} when the name is taken. */
     public User createUser(String name, String passwordHash, Role role) {
         checkUserName(name);
-        return db.inTransaction(c -> insertUser(c, name, passwordHash, role));
+        return conflictOnDuplicate("the user name \"" + name + "\" is taken",
+                () -> db.inTransaction(c -> insertUser(c, name, passwordHash, role)));
+    }
+
+    /**
+     * Runs {@code work}, turning a unique-index violation into a {@link StoreConflict}: two transactions that both
+     * checked a name free (PostgreSQL's read committed lets them) meet at the index, and the second is a conflict.
+     */
+    private static <T> T conflictOnDuplicate(String message, Supplier<T> work) {
+        try {
+            return work.get();
+        } catch (StoreException e) {
+            if (e.getCause() instanceof SQLException s && isUniqueViolation(s)) {
+                throw new StoreConflict(message);
+            }
+            throw e;
+        }
     }
 
     /** Names are 1..64 characters of letters, digits, '.', '_', '-' and '@'. */
@@ -167,20 +184,23 @@ public final class FeedbackStore {
     /** Makes the account an invitation is for, and uses the invitation up (once, whatever the concurrency). */
     public User redeemInvitation(String tokenHash, String name, String passwordHash) {
         checkUserName(name);
-        return db.inTransaction(c -> {
-            Optional<Role> role = one(c, "SELECT role FROM invitations WHERE token_hash = ? AND used_at IS NULL"
-                    + " AND expires_at > ?", rs -> Role.parse(rs.getString(1)), tokenHash, now());
-            if (role.isEmpty()) {
-                throw new StoreConflict("this invitation is unknown, used or expired");
-            }
-            User u = insertUser(c, name, passwordHash, role.get());
-            int n = update(c, "UPDATE invitations SET used_by = ?, used_at = ? WHERE token_hash = ?"
-                    + " AND used_at IS NULL", u.id(), now(), tokenHash);
-            if (n != 1) {
-                throw new StoreConflict("this invitation was used meanwhile");
-            }
-            return u;
-        });
+        return conflictOnDuplicate("the user name \"" + name + "\" is taken, or the invitation was used meanwhile",
+                () -> db.inTransaction(c -> redeem(c, tokenHash, name, passwordHash)));
+    }
+
+    private User redeem(Connection c, String tokenHash, String name, String passwordHash) throws SQLException {
+        Optional<Role> role = one(c, "SELECT role FROM invitations WHERE token_hash = ? AND used_at IS NULL"
+                + " AND expires_at > ?", rs -> Role.parse(rs.getString(1)), tokenHash, now());
+        if (role.isEmpty()) {
+            throw new StoreConflict("this invitation is unknown, used or expired");
+        }
+        User u = insertUser(c, name, passwordHash, role.get());
+        int n = update(c, "UPDATE invitations SET used_by = ?, used_at = ? WHERE token_hash = ?"
+                + " AND used_at IS NULL", u.id(), now(), tokenHash);
+        if (n != 1) {
+            throw new StoreConflict("this invitation was used meanwhile");
+        }
+        return u;
     }
 
     // ---------------------------------------------------------------- sessions and API tokens
@@ -251,7 +271,7 @@ public final class FeedbackStore {
     // ---------------------------------------------------------------- projects
 
     public Project createProject(ProjectSettings s, Long createdBy) {
-        return db.inTransaction(c -> {
+        return conflictOnDuplicate("a project named \"" + s.name() + "\" exists", () -> db.inTransaction(c -> {
             if (exists(c, "SELECT 1 FROM projects WHERE name = ?", s.name())) {
                 throw new StoreConflict("a project named \"" + s.name() + "\" exists");
             }
@@ -267,7 +287,7 @@ public final class FeedbackStore {
                     return project(rs);
                 }
             }
-        });
+        }));
     }
 
     /**
@@ -514,6 +534,14 @@ public final class FeedbackStore {
                 }
                 return new Submission(insertLabel(c, l), false);
             });
+        } catch (StoreConflict e) {
+            // two submits of one request id raced (PostgreSQL's read committed): the first committed after this one
+            // looked the request id up and before it checked the item, which it then found labelled by this person
+            Optional<Label> earlier = db.inTransaction(c -> labelByRequest(c, l.requestId()));
+            if (earlier.isPresent()) {
+                return repeated(earlier.get(), l);
+            }
+            throw e;
         } catch (StoreException e) {
             // two submits of one request id raced past the check (PostgreSQL's read committed): the unique index
             // stored one; the other is that one repeated
