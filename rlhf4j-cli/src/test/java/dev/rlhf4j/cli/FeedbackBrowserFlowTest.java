@@ -21,6 +21,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.openqa.selenium.By;
 import org.openqa.selenium.Cookie;
+import org.openqa.selenium.Dimension;
 import org.openqa.selenium.JavascriptExecutor;
 import org.openqa.selenium.Keys;
 import org.openqa.selenium.WebDriver;
@@ -400,7 +401,7 @@ class FeedbackBrowserFlowTest {
         retype(admin.findElement(By.id("project-overlap-annotators")), "2");
         if (policy != null) {
             admin.findElement(By.id("project-policy-model")).sendKeys(policy.toAbsolutePath().toString());
-            retype(admin.findElement(By.id("project-max-new-tokens")), "24");
+            retype(admin.findElement(By.id("project-max-new-tokens")), "40");
         }
         admin.findElement(By.id("project-guidelines")).sendKeys(guidelines);
         admin.findElement(By.id("project-create")).click();
@@ -524,6 +525,19 @@ class FeedbackBrowserFlowTest {
 
     /** To target/screenshots/ always; to docs/img/ as well with -Drlhf4j.screenshots.docs=true. */
     private static void screenshot(WebDriver d, String name) throws IOException {
+        // the window as tall as the page (to 2000 pixels), so that the picture shows it whole
+        Dimension window = d.manage().window().getSize();
+        long page = (Long) ((JavascriptExecutor) d).executeScript(
+                "return document.documentElement.scrollHeight + window.outerHeight - window.innerHeight;");
+        d.manage().window().setSize(new Dimension(window.getWidth(), (int) Math.min(2000, page)));
+        try {
+            shoot(d, name);
+        } finally {
+            d.manage().window().setSize(window);
+        }
+    }
+
+    private static void shoot(WebDriver d, String name) throws IOException {
         TestBrowser.screenshot(d, Path.of("target", "screenshots", name));
         if (Boolean.getBoolean("rlhf4j.screenshots.docs")) {
             for (Path dir = Path.of("").toAbsolutePath(); dir != null; dir = dir.getParent()) {
