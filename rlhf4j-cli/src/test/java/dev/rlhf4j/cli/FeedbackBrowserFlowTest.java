@@ -436,7 +436,9 @@ class FeedbackBrowserFlowTest {
                 return -1L;
             }
             List<WebElement> id = x.findElements(By.id("item-id"));
-            if (id.isEmpty()) {
+            // the keys work once the page's script has run
+            if (id.isEmpty() || !"complete".equals(((JavascriptExecutor) x).executeScript(
+                    "return document.readyState;"))) {
                 return null;
             }
             long now = Long.parseLong(id.getFirst().getAttribute("value"));
