@@ -24,6 +24,7 @@ import org.openqa.selenium.Cookie;
 import org.openqa.selenium.Dimension;
 import org.openqa.selenium.JavascriptExecutor;
 import org.openqa.selenium.Keys;
+import org.openqa.selenium.StaleElementReferenceException;
 import org.openqa.selenium.WebDriver;
 import org.openqa.selenium.WebElement;
 import org.openqa.selenium.interactions.Actions;
@@ -93,10 +94,9 @@ class FeedbackBrowserFlowTest {
         SharedData.require("models/stories260K/tok512.bin");
         Optional<WebDriver> first = TestBrowser.start();
         Assumptions.assumeTrue(first.isPresent(), TestBrowser::unavailableReason);
-        WebDriver admin = first.get();
-        open.add(admin::quit);
-        WebDriver people = TestBrowser.start().orElseThrow(() -> new AssertionError(TestBrowser.unavailableReason()));
-        open.add(people::quit);
+        // one browser for everyone, who sign in and out in turn
+        WebDriver browser = first.get();
+        open.add(browser::quit);
 
         // 1. the first admin, as `rlhf4j serve --data-dir DIR --create-admin admin` makes it
         Path dataDir = tmp.resolve("data");
@@ -112,43 +112,46 @@ class FeedbackBrowserFlowTest {
         base = server.url();
 
         // 2. the admin signs in and makes two invitation links on the People page
-        signIn(admin, "admin", ADMIN_PASSWORD);
-        String invitation1 = invite(admin);
-        String invitation2 = invite(admin);
+        signIn(browser, "admin", ADMIN_PASSWORD);
+        String invitation1 = invite(browser);
+        String invitation2 = invite(browser);
         assertNotEquals(invitation1, invitation2);
+        signOut(browser);
 
-        // 3. each annotator opens their link in a fresh session and makes an account; then signs out
-        accept(people, invitation1, "ann1");
-        signOut(people);
-        accept(people, invitation2, "ann2");
+        // 3. each annotator opens their link, makes an account (and is signed in by it), then signs out
+        accept(browser, invitation1, "ann1");
+        signOut(browser);
+        accept(browser, invitation2, "ann2");
         assertEquals(Role.ANNOTATOR, store.userByName("ann2").orElseThrow().role());
-        // an annotator sees no admin controls and may not export
-        people.get(base + "users");
-        assertEquals("Error 403", text(people, "h1"));
-        assertEquals(List.of(), people.findElements(By.id("users-table")));
-        signOut(people);
+        // an annotator may not open the People page
+        browser.get(base + "users");
+        assertEquals("Error 403", text(browser, "h1"));
+        assertEquals(List.of(), browser.findElements(By.id("users-table")));
+        signOut(browser);
+        signIn(browser, "admin", ADMIN_PASSWORD);
 
         // 4. a comparison project (K = 2, every item to both people), its prompts uploaded as a file
-        long comparison = createProject(admin, "Stories: which continuation?", TaskType.COMPARISON, 2, "1", model,
+        long comparison = createProject(browser, "Stories: which continuation?", TaskType.COMPARISON, 2, "1", model,
                 "Prefer the **coherent** story. " + SCRIPT_XSS);
         // the guidelines' Markdown is rendered, its HTML shown as text
-        assertEquals("coherent", admin.findElement(By.cssSelector("#guidelines strong")).getText());
-        assertTrue(admin.findElement(By.id("guidelines")).getText().contains(SCRIPT_XSS));
-        assertInert(admin);
+        assertEquals("coherent", browser.findElement(By.cssSelector("#guidelines strong")).getText());
+        assertTrue(browser.findElement(By.id("guidelines")).getText().contains(SCRIPT_XSS));
+        assertInert(browser);
         Path prompts = tmp.resolve("prompts.jsonl");
         Files.writeString(prompts, """
                 {"prompt": "Once upon a time, there was a little dog"}
                 {"prompt": "Lily went to the park and"}
                 {"prompt": "The sun was hot, so Tom"}
                 """);
-        admin.findElement(By.id("import-file")).sendKeys(prompts.toAbsolutePath().toString());
-        admin.findElement(By.id("import-submit")).click();
-        waitText(admin, By.id("notice"), "Added 3 items");
+        browser.findElement(By.id("import-file")).sendKeys(prompts.toAbsolutePath().toString());
+        browser.findElement(By.id("import-submit")).click();
+        waitText(browser, By.id("notice"), "Added 3 items");
 
         // 5. the project page's button samples K responses per prompt from stories260K; the page polls the job
-        admin.findElement(By.id("generate-submit")).click();
+        browser.findElement(By.id("generate-submit")).click();
         By jobStatus = By.cssSelector("#jobs-table tbody tr:first-child td:nth-child(2)");
-        new WebDriverWait(admin, GENERATION_WAIT).until(d -> {
+        // the page's script redraws the table as the job goes: a cell read as it is replaced is read again
+        new WebDriverWait(browser, GENERATION_WAIT).ignoring(StaleElementReferenceException.class).until(d -> {
             List<WebElement> cells = d.findElements(jobStatus);
             String s = cells.isEmpty() ? "" : cells.getFirst().getText();
             if (s.equals("failed") || s.equals("cancelled")) {
@@ -156,57 +159,58 @@ class FeedbackBrowserFlowTest {
             }
             return s.equals("done");
         });
-        assertTrue(admin.findElement(By.id("jobs-table")).getText().contains("3 / 3"),
-                admin.findElement(By.id("jobs-table")).getText());
+        assertTrue(browser.findElement(By.id("jobs-table")).getText().contains("3 / 3"),
+                browser.findElement(By.id("jobs-table")).getText());
         for (var item : store.items(comparison)) {
             assertEquals(2, store.responses(item.id()).size());
         }
         // and a fourth item whose imported "model output" carries script, pasted as JSON lines
-        paste(admin, JSON.writeValueAsString(Map.of("prompt", "Say something " + SCRIPT_XSS,
+        paste(browser, JSON.writeValueAsString(Map.of("prompt", "Say something " + SCRIPT_XSS,
                 "responses", List.of("A " + SCRIPT_XSS, "B " + IMG_XSS))));
-        waitText(admin, By.id("notice"), "Added 1 items");
+        waitText(browser, By.id("notice"), "Added 1 items");
 
         // 6. a ranking project (K = 3), responses imported with the prompts by pasting JSON lines
-        long ranking = createProject(admin, "Rank the endings", TaskType.RANKING, 3, "1", null, "Best first.");
-        paste(admin, JSON.writeValueAsString(Map.of("prompt", "The cat sat on the mat.", "responses",
+        long ranking = createProject(browser, "Rank the endings", TaskType.RANKING, 3, "1", null, "Best first.");
+        paste(browser, JSON.writeValueAsString(Map.of("prompt", "The cat sat on the mat.", "responses",
                 List.of("It purred and fell asleep.", "It ran away.", SCRIPT_XSS + " " + IMG_XSS))) + "\n"
                 + JSON.writeValueAsString(Map.of("prompt", "Ben had a red ball.", "responses",
                 List.of("He threw it to his friend.", "It was red.", "Ball ball ball."))));
-        waitText(admin, By.id("notice"), "Added 2 items");
+        waitText(browser, By.id("notice"), "Added 2 items");
 
         // 7. a demonstration project
-        long demonstration = createProject(admin, "Write the story", TaskType.DEMONSTRATION, 0, "0", null,
+        long demonstration = createProject(browser, "Write the story", TaskType.DEMONSTRATION, 0, "0", null,
                 "Write a short, happy story.");
-        paste(admin, "{\"prompt\": \"Write a story about a kind frog.\"}");
-        waitText(admin, By.id("notice"), "Added 1 items");
+        paste(browser, "{\"prompt\": \"Write a story about a kind frog.\"}");
+        waitText(browser, By.id("notice"), "Added 1 items");
+        signOut(browser);
 
         // 8. ann1 compares: two items by keys (with a strength), one by clicks (strength, flag, note with script),
         // the item with script in its responses checked in the DOM, then a tie by key
-        signIn(people, "ann1", PASSWORD);
-        people.get(base + "projects/" + comparison + "/label");
-        long item = currentItem(people);
-        assertFalse(text(people, "#response-a .text").isBlank());
-        assertFalse(text(people, "#response-b .text").isBlank());
-        screenshot(people, "feedback-compare.png");
-        keys(people, "x");
-        assertTrue(people.findElement(By.id("strength-2")).isSelected());
-        item = answerByKey(people, "1", item);
-        item = answerByKey(people, "2", item);
-        people.findElement(By.id("strength-3")).click();
-        people.findElement(By.id("flag-untruthful")).click();
-        people.findElement(By.id("note")).sendKeys("reads oddly " + IMG_XSS);
+        signIn(browser, "ann1", PASSWORD);
+        browser.get(base + "projects/" + comparison + "/label");
+        long item = currentItem(browser);
+        assertFalse(text(browser, "#response-a .text").isBlank());
+        assertFalse(text(browser, "#response-b .text").isBlank());
+        screenshot(browser, "feedback-compare.png");
+        keys(browser, "x");
+        assertTrue(browser.findElement(By.id("strength-2")).isSelected());
+        item = answerByKey(browser, "1", item);
+        item = answerByKey(browser, "2", item);
+        browser.findElement(By.id("strength-3")).click();
+        browser.findElement(By.id("flag-untruthful")).click();
+        browser.findElement(By.id("note")).sendKeys("reads oddly " + IMG_XSS);
         long clicked = item;
-        people.findElement(By.id("choice-b")).click();
-        item = nextItem(people, item);
+        browser.findElement(By.id("choice-b")).click();
+        item = nextItem(browser, item);
         // the item whose responses carry script: shown as the very characters, no element made from them
-        assertTrue(text(people, "#prompt-text").endsWith(SCRIPT_XSS), text(people, "#prompt-text"));
-        Set<String> shown = Set.of(text(people, "#response-a .text"), text(people, "#response-b .text"));
+        assertTrue(text(browser, "#prompt-text").endsWith(SCRIPT_XSS), text(browser, "#prompt-text"));
+        Set<String> shown = Set.of(text(browser, "#response-a .text"), text(browser, "#response-b .text"));
         assertEquals(Set.of("A " + SCRIPT_XSS, "B " + IMG_XSS), shown);
-        assertInert(people);
-        people.findElement(By.id("note")).sendKeys(SCRIPT_XSS);
-        people.findElement(By.tagName("h1")).click(); // out of the note: keys are off while typing in it
-        answerByKey(people, "t", item);
-        people.findElement(By.id("queue-empty"));
+        assertInert(browser);
+        browser.findElement(By.id("note")).sendKeys(SCRIPT_XSS);
+        browser.findElement(By.tagName("h1")).click(); // out of the note: keys are off while typing in it
+        answerByKey(browser, "t", item);
+        browser.findElement(By.id("queue-empty"));
 
         Label byClicks = store.labelsBy(comparison, userId("ann1")).stream().filter(l -> l.itemId() == clicked)
                 .findFirst().orElseThrow();
@@ -218,88 +222,90 @@ class FeedbackBrowserFlowTest {
 
         // 9. ann1 ranks: the third response moved to the top by a number key, then Alt+↓; the order on screen is
         // the ranking stored
-        people.get(base + "projects/" + ranking + "/label");
-        long rankItem = currentItem(people);
+        browser.get(base + "projects/" + ranking + "/label");
+        long rankItem = currentItem(browser);
         // one of the first item's responses is script: text on screen, nothing run
-        assertEquals("The cat sat on the mat.", text(people, "#prompt-text"));
-        assertTrue(people.findElements(By.cssSelector("#rank-list .rank-item .text")).stream()
-                .anyMatch(t -> t.getText().equals(SCRIPT_XSS + " " + IMG_XSS)), text(people, "#rank-list"));
-        assertInert(people);
+        assertEquals("The cat sat on the mat.", text(browser, "#prompt-text"));
+        assertTrue(browser.findElements(By.cssSelector("#rank-list .rank-item .text")).stream()
+                .anyMatch(t -> t.getText().equals(SCRIPT_XSS + " " + IMG_XSS)), text(browser, "#rank-list"));
+        assertInert(browser);
         // the shown order is random; whichever was last goes to the top by its number key
-        people.findElement(By.id("rank-item-2")).sendKeys("1");
-        WebElement top = people.findElement(By.cssSelector("#rank-list .rank-item:first-child"));
+        browser.findElement(By.id("rank-item-2")).sendKeys("1");
+        WebElement top = browser.findElement(By.cssSelector("#rank-list .rank-item:first-child"));
         top.sendKeys(Keys.chord(Keys.ALT, Keys.ARROW_DOWN));
-        List<Long> onScreen = rankOrder(people);
-        ctrlEnter(people);
-        long rankItem2 = nextItem(people, rankItem);
+        List<Long> onScreen = rankOrder(browser);
+        ctrlEnter(browser);
+        long rankItem2 = nextItem(browser, rankItem);
         assertEquals(onScreen, labelOf(ranking, "ann1", rankItem).ranking());
-        people.findElement(By.id("rank-item-0")).sendKeys(Keys.chord(Keys.SHIFT, Keys.ARROW_DOWN));
-        onScreen = rankOrder(people);
-        people.findElement(By.id("ranking-submit")).click();
-        waitFor(people, By.id("queue-empty"));
+        browser.findElement(By.id("rank-item-0")).sendKeys(Keys.chord(Keys.SHIFT, Keys.ARROW_DOWN));
+        onScreen = rankOrder(browser);
+        browser.findElement(By.id("ranking-submit")).click();
+        waitFor(browser, By.id("queue-empty"));
         assertEquals(onScreen, labelOf(ranking, "ann1", rankItem2).ranking());
 
         // 10. ann1 writes a demonstration, sent with Ctrl+Enter
-        people.get(base + "projects/" + demonstration + "/label");
-        long demoItem = currentItem(people);
+        browser.get(base + "projects/" + demonstration + "/label");
+        long demoItem = currentItem(browser);
         String story = "Once upon a time, a kind frog shared his pond with a lost duck. They became friends.";
-        people.findElement(By.id("demonstration-text")).sendKeys(story);
-        people.findElement(By.id("demonstration-text")).sendKeys(Keys.chord(Keys.CONTROL, Keys.ENTER));
-        waitFor(people, By.id("queue-empty"));
+        browser.findElement(By.id("demonstration-text")).sendKeys(story);
+        browser.findElement(By.id("demonstration-text")).sendKeys(Keys.chord(Keys.CONTROL, Keys.ENTER));
+        waitFor(browser, By.id("queue-empty"));
         assertEquals(story, labelOf(demonstration, "ann1", demoItem).demonstration());
-        signOut(people);
+        signOut(browser);
 
         // 11. ann2 labels the same items (overlap 1.0): comparisons and rankings by keys only
-        signIn(people, "ann2", PASSWORD);
-        people.get(base + "projects/" + comparison + "/label");
-        item = currentItem(people);
+        signIn(browser, "ann2", PASSWORD);
+        browser.get(base + "projects/" + comparison + "/label");
+        item = currentItem(browser);
         for (String key : List.of("1", "1", "2")) {
-            item = answerByKey(people, key, item);
+            item = answerByKey(browser, key, item);
         }
-        assertInert(people);
-        answerByKey(people, "b", item);
-        people.findElement(By.id("queue-empty"));
-        people.get(base + "projects/" + ranking + "/label");
-        rankItem = currentItem(people);
-        people.findElement(By.id("rank-item-1")).sendKeys("1");
-        ctrlEnter(people);
-        nextItem(people, rankItem);
-        ctrlEnter(people);
-        waitFor(people, By.id("queue-empty"));
+        assertInert(browser);
+        answerByKey(browser, "b", item);
+        browser.findElement(By.id("queue-empty"));
+        browser.get(base + "projects/" + ranking + "/label");
+        rankItem = currentItem(browser);
+        browser.findElement(By.id("rank-item-1")).sendKeys("1");
+        ctrlEnter(browser);
+        nextItem(browser, rankItem);
+        ctrlEnter(browser);
+        waitFor(browser, By.id("queue-empty"));
         assertEquals(8, store.labels(comparison).size());
+        // an annotator may not download the export
+        browser.get(base + "projects/" + comparison + "/export");
+        assertEquals("Error 403", text(browser, "h1"));
+        signOut(browser);
         assertEquals(4, store.labels(ranking).size());
 
         // 12. the quality pages show the agreement of the two on the overlapped items
-        admin.get(base + "projects/" + comparison + "/quality");
-        assertTrue(text(admin, "#q-agreement").matches("\\d+\\.\\d%"), text(admin, "#q-agreement"));
-        String pairs = text(admin, "#quality-pairs tbody");
+        signIn(browser, "admin", ADMIN_PASSWORD);
+        browser.get(base + "projects/" + comparison + "/quality");
+        assertTrue(text(browser, "#q-agreement").matches("\\d+\\.\\d%"), text(browser, "#q-agreement"));
+        String pairs = text(browser, "#quality-pairs tbody");
         assertTrue(pairs.contains("ann1") && pairs.contains("ann2"), pairs);
-        assertTrue(text(admin, "#quality-annotators tbody").contains("ann1"));
-        assertTrue(text(admin, "#quality-flags").contains("untruthful: 1"), text(admin, "#quality-flags"));
-        screenshot(admin, "feedback-quality.png");
-        admin.get(base + "projects/" + ranking + "/quality");
-        assertTrue(text(admin, "#q-tau").matches("-?\\d\\.\\d{3}"), text(admin, "#q-tau"));
+        assertTrue(text(browser, "#quality-annotators tbody").contains("ann1"));
+        assertTrue(text(browser, "#quality-flags").contains("untruthful: 1"), text(browser, "#quality-flags"));
+        screenshot(browser, "feedback-quality.png");
+        browser.get(base + "projects/" + ranking + "/quality");
+        assertTrue(text(browser, "#q-tau").matches("-?\\d\\.\\d{3}"), text(browser, "#q-tau"));
 
         // 13. the export, downloaded from the project page's links with the admin's session
-        admin.get(base + "projects/" + comparison);
-        List<JsonNode> pairsOut = jsonLines(download(admin, By.id("export-link")));
+        browser.get(base + "projects/" + comparison);
+        List<JsonNode> pairsOut = jsonLines(download(browser, By.id("export-link")));
         assertEquals(6, pairsOut.size(), "three decisive comparisons each from two people");
         for (JsonNode r : pairsOut) {
             assertTrue(r.has("prompt") && r.has("chosen") && r.has("rejected") && r.has("annotator"), r.toString());
         }
         assertTrue(pairsOut.stream().anyMatch(r -> r.path("margin").asDouble() == 1.0), "the 'much better' margin");
-        List<JsonNode> setAside = jsonLines(download(admin, By.id("export-set-aside-link")));
+        List<JsonNode> setAside = jsonLines(download(browser, By.id("export-set-aside-link")));
         assertEquals(2, setAside.size(), "the tie and the both-bad are set aside");
         assertTrue(setAside.stream().anyMatch(r -> SCRIPT_XSS.equals(r.path("note").asText())), setAside::toString);
-        admin.get(base + "projects/" + ranking);
-        String rankings = download(admin, By.id("export-link"));
+        browser.get(base + "projects/" + ranking);
+        String rankings = download(browser, By.id("export-link"));
         assertEquals(4, jsonLines(rankings).size());
-        admin.get(base + "projects/" + demonstration);
-        String demos = download(admin, By.id("export-link"));
+        browser.get(base + "projects/" + demonstration);
+        String demos = download(browser, By.id("export-link"));
         assertEquals(story, jsonLines(demos).getFirst().get("completion").asText());
-        // the people's own browser is not allowed the download
-        people.get(base + "projects/" + comparison + "/export");
-        assertEquals("Error 403", text(people, "h1"));
 
         // 14. reward train and sft read the exported files unchanged (stories260K as the base, one step each)
         Path export = tmp.resolve("export.jsonl");
