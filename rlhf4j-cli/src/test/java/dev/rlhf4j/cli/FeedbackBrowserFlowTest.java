@@ -253,7 +253,7 @@ class FeedbackBrowserFlowTest {
         assertEquals(story, labelOf(demonstration, "ann1", demoItem).demonstration());
         signOut(browser);
 
-        // 11. ann2 labels the same items (overlap 1.0): comparisons and rankings by keys only
+        // 11. ann2 labels the same items (overlap 1.0): comparisons by keys, one ranking by keys, one by dragging
         signIn(browser, "ann2", PASSWORD);
         browser.get(base + "projects/" + comparison + "/label");
         item = currentItem(browser);
@@ -267,9 +267,16 @@ class FeedbackBrowserFlowTest {
         rankItem = currentItem(browser);
         browser.findElement(By.id("rank-item-1")).sendKeys("1");
         ctrlEnter(browser);
-        nextItem(browser, rankItem);
+        rankItem2 = nextItem(browser, rankItem);
+        // the second by dragging: the first response dropped onto the last moves down the list
+        long dragged = rankOrder(browser).getFirst();
+        new Actions(browser).dragAndDrop(browser.findElement(By.id("rank-item-0")),
+                browser.findElement(By.id("rank-item-2"))).perform();
+        onScreen = rankOrder(browser);
+        assertTrue(onScreen.indexOf(dragged) > 0, "dragged " + dragged + ": " + onScreen);
         ctrlEnter(browser);
         waitFor(browser, By.id("queue-empty"));
+        assertEquals(onScreen, labelOf(ranking, "ann2", rankItem2).ranking());
         assertEquals(8, store.labels(comparison).size());
         // an annotator may not download the export
         browser.get(base + "projects/" + comparison + "/export");
