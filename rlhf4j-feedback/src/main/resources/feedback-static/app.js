@@ -28,6 +28,10 @@
       }
       form.dataset.sent = '1';
     });
+    // back from an error page, the form (kept by the browser's page cache) may be sent again
+    window.addEventListener('pageshow', function () {
+      form.dataset.sent = '';
+    });
   }
 
   // ---------------------------------------------------------------- comparison: 1 2 t b s, z x c
@@ -162,7 +166,7 @@
       list.forEach(function (j) {
         var tr = document.createElement('tr');
         var progress = document.createElement('progress');
-        progress.max = j.total;
+        progress.max = Math.max(1, j.total);
         progress.value = j.done;
         var cells = [String(j.id), j.status, null, j.error || ''];
         cells.forEach(function (text, i) {
@@ -212,6 +216,7 @@
         ranking(form);
       } else if (form.dataset.task === 'demonstration') {
         ctrlEnter(form);
+        skipKey();
       }
     }
     var section = document.getElementById('jobs');

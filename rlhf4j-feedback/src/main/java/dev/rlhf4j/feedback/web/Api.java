@@ -207,7 +207,9 @@ final class Api {
 
     void quality(Context ctx) {
         Project p = project(ctx, "id");
-        Json.send(ctx, 200, Quality.report(actions.store(), p.id()));
+        // fields in snake_case like the rest of the API (QualityReport.toMap, where the quality package has it,
+        // gives the same names with the counts flattened and the flags by wire name: prefer it after the merge)
+        Json.send(ctx, 200, Json.SNAKE.valueToTree(Quality.report(actions.store(), p.id())));
     }
 
     void export(Context ctx) throws Exception {

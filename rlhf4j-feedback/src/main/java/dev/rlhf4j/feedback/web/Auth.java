@@ -188,16 +188,21 @@ final class Auth {
 
     /**
      * Refuses a request a browser says comes from another site: an {@code Origin} header other than this server's
-     * (its Host, or the public URL), or {@code Sec-Fetch-Site: cross-site} when there is no Origin.
+     * (its Host, or the public URL), or a {@code Sec-Fetch-Site} other than same-origin (or none: typed by the
+     * person). {@code Origin: null} is no verdict: browsers send it for every form post of a page served with
+     * {@code Referrer-Policy: no-referrer}, as these pages are, so Sec-Fetch-Site decides then. Old browsers send
+     * neither; the CSRF token is the defence that does not depend on them.
      */
     void checkOrigin(Context ctx) {
         String origin = ctx.header("Origin");
-        if (origin != null) {
-            if (!origin.equals(publicOrigin) && !origin.equals(ctx.scheme() + "://" + ctx.host())
-                    && !sameHost(origin, ctx.host())) {
+        if (origin != null && !origin.equals("null")) {
+            String host = ctx.header("Host");
+            if (!origin.equals(publicOrigin) && !sameHost(origin, host)) {
                 throw new HttpError(403, "cross-site request refused");
             }
-        } else if ("cross-site".equals(ctx.header("Sec-Fetch-Site"))) {
+        }
+        String site = ctx.header("Sec-Fetch-Site");
+        if (site != null && !site.equals("same-origin") && !site.equals("none")) {
             throw new HttpError(403, "cross-site request refused");
         }
     }

@@ -70,6 +70,7 @@ public final class FeedbackServer implements AutoCloseable {
         Api api = new Api(actions, auth);
         Pages pages = new Pages(actions, auth, api);
         List<Route> table = table(pages, api);
+        store.deleteExpiredSessions();
         Javalin app = Javalin.create(cfg -> {
             cfg.jetty.host = host;
             cfg.jetty.port = config.port();

@@ -3,6 +3,7 @@ package dev.rlhf4j.feedback.web;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.PropertyNamingStrategies;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import dev.rlhf4j.feedback.store.Flag;
 import dev.rlhf4j.feedback.store.GenerationJob;
@@ -20,6 +21,9 @@ import java.util.Map;
 /** The API's JSON shapes (field names in snake case, as the API table in the design names them). */
 final class Json {
     static final ObjectMapper MAPPER = new ObjectMapper().disable(SerializationFeature.FAIL_ON_EMPTY_BEANS);
+    /** Records as JSON with snake_case field names. */
+    static final ObjectMapper SNAKE = new ObjectMapper().setPropertyNamingStrategy(
+            PropertyNamingStrategies.SNAKE_CASE);
 
     private Json() {
     }
