@@ -244,9 +244,7 @@ public final class FeedbackServer implements AutoCloseable {
     private static void securityHeaders(Context ctx) {
         ctx.header("Content-Security-Policy", CSP);
         ctx.header("X-Content-Type-Options", "nosniff");
-        // not no-referrer: under it Chromium sends "Origin: null" with the app's own form posts, which the Origin
-        // check must refuse; same-origin still keeps invitation links off any other site
-        ctx.header("Referrer-Policy", "same-origin");
+        ctx.header("Referrer-Policy", "no-referrer");
         ctx.header("X-Frame-Options", "DENY");
         if (!ctx.path().startsWith("/static/")) {
             ctx.header("Cache-Control", "no-store");

@@ -288,7 +288,7 @@ class WebSecurityTest {
     private static void assertSecurityHeaders(String where, HttpResponse<String> r) {
         assertEquals(FeedbackServer.CSP, r.headers().firstValue("Content-Security-Policy").orElse(null), where);
         assertEquals("nosniff", r.headers().firstValue("X-Content-Type-Options").orElse(null), where);
-        assertEquals("same-origin", r.headers().firstValue("Referrer-Policy").orElse(null), where);
+        assertEquals("no-referrer", r.headers().firstValue("Referrer-Policy").orElse(null), where);
     }
 
     @Test
