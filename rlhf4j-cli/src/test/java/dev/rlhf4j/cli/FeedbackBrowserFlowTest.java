@@ -418,6 +418,8 @@ class FeedbackBrowserFlowTest {
         }
         admin.findElement(By.id("project-guidelines")).sendKeys(guidelines);
         admin.findElement(By.id("project-create")).click();
+        // (the form's name field is #project-name too: wait for the project's page first)
+        wait(admin).until(d -> d.getCurrentUrl().matches(".*/projects/\\d+$"));
         waitText(admin, By.id("project-name"), name);
         Matcher m = Pattern.compile("/projects/(\\d+)$").matcher(admin.getCurrentUrl());
         assertTrue(m.find(), admin.getCurrentUrl());
@@ -443,7 +445,7 @@ class FeedbackBrowserFlowTest {
 
     /** Waits for the page after a submit: another item, or the empty queue (-1). */
     private static long nextItem(WebDriver d, long item) {
-        return new WebDriverWait(d, WAIT).withMessage(() -> "waiting for the item after " + item + " on "
+        return wait(d).withMessage(() -> "waiting for the item after " + item + " on "
                 + d.getCurrentUrl() + ": " + d.findElement(By.tagName("body")).getText()).until(x -> {
             if (!x.findElements(By.id("queue-empty")).isEmpty()) {
                 return -1L;
@@ -522,8 +524,13 @@ class FeedbackBrowserFlowTest {
         return d.findElement(By.cssSelector(css)).getText();
     }
 
+    /** A wait that reads again an element replaced as it was read (a page being left, a table redrawn). */
+    private static WebDriverWait wait(WebDriver d) {
+        return (WebDriverWait) new WebDriverWait(d, WAIT).ignoring(StaleElementReferenceException.class);
+    }
+
     private static WebElement waitFor(WebDriver d, By by) {
-        return new WebDriverWait(d, WAIT).withMessage(() -> "waiting for " + by + " on " + d.getCurrentUrl() + ": "
+        return wait(d).withMessage(() -> "waiting for " + by + " on " + d.getCurrentUrl() + ": "
                 + d.findElement(By.tagName("body")).getText()).until(x -> {
             List<WebElement> found = x.findElements(by);
             return found.isEmpty() ? null : found.getFirst();
@@ -531,7 +538,7 @@ class FeedbackBrowserFlowTest {
     }
 
     private static void waitText(WebDriver d, By by, String part) {
-        new WebDriverWait(d, WAIT).withMessage(() -> "waiting for \"" + part + "\" in " + by + " on "
+        wait(d).withMessage(() -> "waiting for \"" + part + "\" in " + by + " on "
                 + d.getCurrentUrl() + ": " + d.findElement(By.tagName("body")).getText()).until(x -> {
                     List<WebElement> found = x.findElements(by);
                     return !found.isEmpty() && found.getFirst().getText().contains(part);
