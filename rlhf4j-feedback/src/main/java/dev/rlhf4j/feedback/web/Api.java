@@ -207,9 +207,8 @@ final class Api {
 
     void quality(Context ctx) {
         Project p = project(ctx, "id");
-        // fields in snake_case like the rest of the API (QualityReport.toMap, where the quality package has it,
-        // gives the same names with the counts flattened and the flags by wire name: prefer it after the merge)
-        Json.send(ctx, 200, Json.SNAKE.valueToTree(Quality.report(actions.store(), p.id())));
+        // the same fields as `rlhf4j feedback stats --json`
+        Json.send(ctx, 200, Quality.report(actions.store(), p.id()).toMap());
     }
 
     void export(Context ctx) throws Exception {
