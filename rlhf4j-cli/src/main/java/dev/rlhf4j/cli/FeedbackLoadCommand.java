@@ -153,14 +153,15 @@ public final class FeedbackLoadCommand implements Callable<Integer> {
             throw new UserError("the server did not start within " + START_TIMEOUT_MS / 1000 + " s; see " + log);
         }
 
-        void stop() throws InterruptedException {
-            if (process != null && process.isAlive()) {
-                process.destroy(); // SIGTERM: the clean shutdown
-                if (!process.waitFor(60, TimeUnit.SECONDS)) {
-                    process.destroyForcibly();
-                    process.waitFor();
-                }
+        /** SIGTERM, the clean shutdown; returns the exit code (-1 when it had to be killed). */
+        int stop() throws InterruptedException {
+            process.destroy();
+            if (!process.waitFor(60, TimeUnit.SECONDS)) {
+                process.destroyForcibly();
+                process.waitFor();
+                return -1;
             }
+            return process.exitValue();
         }
     }
 
@@ -294,7 +295,7 @@ public final class FeedbackLoadCommand implements Callable<Integer> {
         }
         double elapsed = Math.min(System.nanoTime(), end) - t0;
         elapsed = Math.max(elapsed, 1) / 1e9;
-        server.stop();
+        int stopped = server.stop();
 
         // totals
         Map<String, Long> acked = new HashMap<>();
@@ -343,6 +344,9 @@ public final class FeedbackLoadCommand implements Callable<Integer> {
         if (killAfter != null) {
             out.printf(Locale.ROOT, "server killed (kill -9) at %.1f s, serving again %.1f s later; requests that "
                     + "failed meanwhile: %d%n", killedAt, downFor, outageFailures.get());
+        }
+        if (stopped != 0) {
+            problems.add("the server did not stop cleanly on SIGTERM (exit code " + stopped + "); see " + log);
         }
         if (mismatches > 0) {
             problems.add(mismatches + " retries of an acknowledged request id were answered with another label id");

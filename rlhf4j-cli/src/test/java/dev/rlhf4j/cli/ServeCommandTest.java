@@ -11,6 +11,7 @@ import picocli.CommandLine;
 import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -139,5 +140,27 @@ class ServeCommandTest {
             assertEquals(1, s.countAdmins());
             assertTrue(Passwords.matches(PASSWORD, s.credentials("carol").orElseThrow().passwordHash()));
         }
+    }
+
+    @Test
+    void servePrintsItsAddressAndTheAdminHintAndStopsWithZeroOnSigterm(@TempDir Path dir) throws Exception {
+        List<String> cmd = List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-cp",
+                System.getProperty("java.class.path"), "dev.rlhf4j.cli.Main", "serve", "--port", "0", "--data-dir",
+                dir.toString());
+        Path log = dir.resolve("serve.log");
+        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile()).start();
+        p.getOutputStream().close();
+        // (the process streams close when it is destroyed: its output goes to a file)
+        for (int i = 0; i < 1200 && !Files.readString(log).contains("no admin account") && p.isAlive(); i++) {
+            Thread.sleep(50);
+        }
+        p.destroy(); // SIGTERM
+        assertTrue(p.waitFor(60, TimeUnit.SECONDS), Files.readString(log));
+        List<String> lines = Files.readAllLines(log).stream().filter(l -> l.startsWith("rlhf4j:")).toList();
+        assertTrue(lines.size() >= 2, String.join("\n", lines));
+        assertTrue(lines.get(0).matches("rlhf4j: serving the feedback app at http://127\\.0\\.0\\.1:\\d+/"
+                + " \\(SQLite .*feedback\\.db\\)"), lines.get(0));
+        assertEquals("rlhf4j: no admin account yet: run rlhf4j serve --create-admin NAME", lines.get(1));
+        assertEquals(0, p.exitValue(), Files.readString(log));
     }
 }

@@ -76,7 +76,8 @@ public final class Database implements AutoCloseable {
         String description = "SQLite " + file;
         migrate(url, null, null, Dialect.SQLITE, description);
         cfg.setJdbcUrl(url);
-        cfg.setMaximumPoolSize(4);
+        // writers wait for each other on a connection each (busy_timeout): enough more for the readers
+        cfg.setMaximumPoolSize(8);
         return open(cfg, Dialect.SQLITE, description);
     }
 
@@ -153,8 +154,21 @@ public final class Database implements AutoCloseable {
      * database itself becomes a {@link StoreException}.
      */
     public <T> T inTransaction(Work<T> work) {
+        return run(work, true);
+    }
+
+    /**
+     * Runs {@code work}, which only reads, in one transaction. On SQLite it does not take the write lock: in WAL
+     * mode it reads a snapshot while a writer works (every request checks its token: these must not queue behind
+     * the writes).
+     */
+    public <T> T read(Work<T> work) {
+        return run(work, false);
+    }
+
+    private <T> T run(Work<T> work, boolean writes) {
         try (Connection c = pool.getConnection()) {
-            if (dialect == Dialect.SQLITE) {
+            if (writes && dialect == Dialect.SQLITE) {
                 // the driver's idle transaction is deferred and has run nothing: end it and take the write lock now
                 execute(c, "COMMIT");
                 try {
