@@ -169,11 +169,20 @@
         progress.max = Math.max(1, j.total);
         progress.value = j.done;
         var cells = [String(j.id), j.status, null, j.error || ''];
+        var classes = ['', 'job-status', '', 'job-error']; // the same classes as the page the server renders
         cells.forEach(function (text, i) {
           var td = document.createElement('td');
+          if (classes[i]) {
+            td.className = classes[i];
+          }
           if (i === 2) {
+            var done = document.createElement('span');
+            done.className = 'job-done';
+            done.textContent = String(j.done);
             td.appendChild(progress);
-            td.appendChild(document.createTextNode(' ' + j.done + ' / ' + j.total));
+            td.appendChild(document.createTextNode(' '));
+            td.appendChild(done);
+            td.appendChild(document.createTextNode(' / ' + j.total));
           } else {
             td.textContent = text; // text only: a model's error message is never HTML
           }

@@ -167,7 +167,7 @@ class FeedbackBrowserFlowTest {
         // and a fourth item whose imported "model output" carries script, pasted as JSON lines
         paste(browser, JSON.writeValueAsString(Map.of("prompt", "Say something " + SCRIPT_XSS,
                 "responses", List.of("A " + SCRIPT_XSS, "B " + IMG_XSS))));
-        waitText(browser, By.id("notice"), "Added 1 items");
+        waitText(browser, By.id("notice"), "Added 1 item.");
 
         // 6. a ranking project (K = 3), responses imported with the prompts by pasting JSON lines
         long ranking = createProject(browser, "Rank the endings", TaskType.RANKING, 3, "1", null, "Best first.");
@@ -181,7 +181,7 @@ class FeedbackBrowserFlowTest {
         long demonstration = createProject(browser, "Write the story", TaskType.DEMONSTRATION, 0, "0", null,
                 "Write a short, happy story.");
         paste(browser, "{\"prompt\": \"Write a story about a kind frog.\"}");
-        waitText(browser, By.id("notice"), "Added 1 items");
+        waitText(browser, By.id("notice"), "Added 1 item.");
         signOut(browser);
 
         // 8. ann1 compares: two items by keys (with a strength), one by clicks (strength, flag, note with script),
@@ -418,9 +418,8 @@ class FeedbackBrowserFlowTest {
         }
         admin.findElement(By.id("project-guidelines")).sendKeys(guidelines);
         admin.findElement(By.id("project-create")).click();
-        // (the form's name field is #project-name too: wait for the project's page first)
         wait(admin).until(d -> d.getCurrentUrl().matches(".*/projects/\\d+$"));
-        waitText(admin, By.id("project-name"), name);
+        waitText(admin, By.id("project-title"), name);
         Matcher m = Pattern.compile("/projects/(\\d+)$").matcher(admin.getCurrentUrl());
         assertTrue(m.find(), admin.getCurrentUrl());
         long id = Long.parseLong(m.group(1));

@@ -182,7 +182,7 @@ final class Pages {
         }
         List<Item> added = actions.addItems(Auth.user(ctx), project, items, source);
         int skippedCount = items.size() - added.size();
-        renderProject(ctx, project, "Added " + added.size() + " items" + (skippedCount > 0 ? " (" + skippedCount
+        renderProject(ctx, project, "Added " + added.size() + (added.size() == 1 ? " item" : " items") + (skippedCount > 0 ? " (" + skippedCount
                 + " already there, by id)" : "") + ".");
     }
 
