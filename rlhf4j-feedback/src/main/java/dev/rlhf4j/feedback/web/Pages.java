@@ -182,8 +182,9 @@ final class Pages {
         }
         List<Item> added = actions.addItems(Auth.user(ctx), project, items, source);
         int skippedCount = items.size() - added.size();
-        renderProject(ctx, project, "Added " + added.size() + (added.size() == 1 ? " item" : " items") + (skippedCount > 0 ? " (" + skippedCount
-                + " already there, by id)" : "") + ".");
+        String notice = "Added " + added.size() + (added.size() == 1 ? " item" : " items")
+                + (skippedCount > 0 ? " (" + skippedCount + " already there, by id)" : "") + ".";
+        renderProject(ctx, project, notice);
     }
 
     void generate(Context ctx) {
