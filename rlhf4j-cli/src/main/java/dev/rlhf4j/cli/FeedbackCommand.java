@@ -18,7 +18,8 @@ public final class FeedbackCommand implements Runnable {
 
     @Override
     public void run() {
-        throw new CommandLine.ParameterException(spec.commandLine(), "name a subcommand: import, export, stats or load");
+        throw new CommandLine.ParameterException(spec.commandLine(),
+                "name a subcommand: import, export, stats or load");
     }
 
     /** The project named {@code name}, or a one-line error naming the store and how to make it. */
