@@ -1,7 +1,6 @@
 package dev.rlhf4j.feedback.store;
 
 import java.util.EnumSet;
-import java.util.Locale;
 import java.util.Set;
 import java.util.stream.Collectors;
 
@@ -10,16 +9,11 @@ public enum Flag {
     HARMFUL, UNTRUTHFUL, OFF_TOPIC;
 
     public String wireName() {
-        return name().toLowerCase(Locale.ROOT);
+        return WireNames.of(this);
     }
 
     public static Flag parse(String s) {
-        for (Flag f : values()) {
-            if (f.wireName().equals(s)) {
-                return f;
-            }
-        }
-        throw new IllegalArgumentException("unknown flag \"" + s + "\" (expected harmful, untruthful or off_topic)");
+        return WireNames.parse(Flag.class, s, "flag");
     }
 
     /** The flags as stored: wire names joined by commas, in declaration order ("" for none). */

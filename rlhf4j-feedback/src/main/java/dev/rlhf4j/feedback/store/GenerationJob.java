@@ -7,11 +7,11 @@ public record GenerationJob(long id, long projectId, String model, Status status
         QUEUED, RUNNING, DONE, FAILED, CANCELLED;
 
         public String wireName() {
-            return name().toLowerCase(java.util.Locale.ROOT);
+            return WireNames.of(this);
         }
 
         public static Status parse(String s) {
-            return valueOf(s.toUpperCase(java.util.Locale.ROOT));
+            return WireNames.parse(Status.class, s, "job status");
         }
 
         public boolean finished() {

@@ -1,7 +1,5 @@
 package dev.rlhf4j.feedback.store;
 
-import java.util.Locale;
-
 /**
  * What a person may do. Admins run projects, people and exports; annotators label the items of their own queue;
  * viewers see projects and their quality figures but label nothing and see no one's labels.
@@ -11,16 +9,11 @@ public enum Role {
 
     /** The name in the store, the API and the UI: "admin", "annotator", "viewer". */
     public String wireName() {
-        return name().toLowerCase(Locale.ROOT);
+        return WireNames.of(this);
     }
 
     /** The role named {@code s} ("admin", "annotator", "viewer"). */
     public static Role parse(String s) {
-        for (Role r : values()) {
-            if (r.wireName().equals(s)) {
-                return r;
-            }
-        }
-        throw new IllegalArgumentException("unknown role \"" + s + "\" (expected admin, annotator or viewer)");
+        return WireNames.parse(Role.class, s, "role");
     }
 }

@@ -10,6 +10,7 @@ import dev.rlhf4j.tensor.UserError;
 import io.javalin.Javalin;
 import io.javalin.http.Context;
 import io.javalin.http.HttpResponseException;
+import io.javalin.config.SizeUnit;
 import io.javalin.http.staticfiles.Location;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -60,6 +61,9 @@ public final class FeedbackServer implements AutoCloseable {
         this.routes = routes;
     }
 
+    /** The largest request body read whole (JSON); larger ones are answered 413. */
+    static final long MAX_JSON_BYTES = 16L << 20;
+
     /** Starts the app on {@code config}'s port (0: a free one). */
     public static FeedbackServer start(FeedbackStore store, ResponseSampler sampler, Config config) {
         String host = config.host() == null || config.host().isBlank() ? "127.0.0.1" : config.host();
@@ -75,6 +79,11 @@ public final class FeedbackServer implements AutoCloseable {
             cfg.jetty.host = host;
             cfg.jetty.port = config.port();
             cfg.startup.showJavalinBanner = false;
+            // bounds on what one request may make the server hold: JSON bodies (API item pushes) up to 16 MiB,
+            // uploaded JSONL files (admins only; streamed to a temporary file) up to 256 MiB
+            cfg.http.maxRequestSize = MAX_JSON_BYTES;
+            cfg.jetty.multipartConfig.maxFileSize(256, SizeUnit.MB);
+            cfg.jetty.multipartConfig.maxTotalRequestSize(257, SizeUnit.MB);
             cfg.staticFiles.add(sf -> {
                 sf.hostedPath = "/static";
                 sf.directory = "/feedback-static";

@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import dev.rlhf4j.feedback.store.Flag;
 import dev.rlhf4j.feedback.store.Label;
 import dev.rlhf4j.feedback.store.NewItem;
+import dev.rlhf4j.feedback.store.Role;
 import dev.rlhf4j.feedback.store.Verdict;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -20,6 +21,26 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** The whole labelling flow through the JSON API, as a script would drive it. */
 class ApiFlowTest {
+    @Test
+    void aBodyOverTheLimitIsRefusedWith413AndAddsNothing(@TempDir Path dir) throws Exception {
+        try (WebFixture f = new WebFixture(dir)) {
+            String admin = f.apiToken(f.user(Role.ADMIN));
+            long p = createProject(f, admin, "{\"name\":\"big\",\"task_type\":\"demonstration\",\"overlap\":0}");
+            String prompt = "x".repeat(1 << 20);
+            StringBuilder body = new StringBuilder("{\"items\":[");
+            for (long bytes = 0; bytes <= FeedbackServer.MAX_JSON_BYTES; bytes += prompt.length()) {
+                body.append(bytes == 0 ? "" : ",").append("{\"prompt\":\"").append(prompt).append("\"}");
+            }
+            body.append("]}");
+            assertEquals(413, f.api("POST", "/api/projects/" + p + "/items", admin, body.toString()).statusCode());
+            assertEquals(0, f.store.items(p).size());
+            // one under the limit is taken
+            String small = "{\"items\":[{\"prompt\":\"" + prompt + "\"}]}";
+            assertEquals(200, f.api("POST", "/api/projects/" + p + "/items", admin, small).statusCode());
+            assertEquals(1, f.store.items(p).size());
+        }
+    }
+
     @Test
     void anInvitedAnnotatorLabelsEveryKindOnceAndSeesOnlyTheirOwnLabels(@TempDir Path dir) throws Exception {
         try (WebFixture f = new WebFixture(dir)) {
