@@ -5,10 +5,13 @@ import dev.rlhf4j.feedback.store.Database;
 import dev.rlhf4j.feedback.store.FeedbackStore;
 import dev.rlhf4j.feedback.store.Role;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 import picocli.CommandLine;
 
 import java.io.PrintWriter;
+import java.net.InetAddress;
+import java.net.ServerSocket;
 import java.io.StringWriter;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -106,6 +109,18 @@ class ServeCommandTest {
         assertEquals(1, run(Map.of(ServeCommand.PASSWORD_ENV, PASSWORD), null, "--data-dir", dir.toString(),
                 "--create-admin", "<b>"));
         assertTrue(err.toString().contains("rlhf4j: --create-admin <b>: "), err.toString());
+    }
+
+    @Test
+    @Timeout(120)
+    void aPortInUseIsOneLineNamingIt(@TempDir Path dir) throws Exception {
+        try (ServerSocket taken = new ServerSocket(0, 50, InetAddress.getByName("127.0.0.1"))) {
+            int port = taken.getLocalPort();
+            assertEquals(1, run(Map.of(), null, "--data-dir", dir.toString(), "--port", Integer.toString(port)));
+            assertTrue(err.toString().startsWith("rlhf4j: port " + port + " on 127.0.0.1 is in use by another "
+                    + "program"), err.toString());
+            assertFalse(err.toString().contains("internal error"), err.toString());
+        }
     }
 
     @Test

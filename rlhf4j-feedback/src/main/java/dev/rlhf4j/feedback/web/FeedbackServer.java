@@ -12,6 +12,7 @@ import io.javalin.http.Context;
 import io.javalin.http.HttpResponseException;
 import io.javalin.config.SizeUnit;
 import io.javalin.http.staticfiles.Location;
+import io.javalin.util.JavalinBindException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -99,7 +100,12 @@ public final class FeedbackServer implements AutoCloseable {
                 }
             });
         });
-        app.start();
+        try {
+            app.start();
+        } catch (JavalinBindException e) {
+            throw new UserError("port " + config.port() + " on " + host + " is in use by another program: stop it, or "
+                    + "choose another port with --port", e);
+        }
         String url = "http://" + (host.contains(":") ? "[" + host + "]" : host) + ":" + app.port() + "/";
         if (publicUrl[0] == null || publicUrl[0].isBlank()) {
             publicUrl[0] = url;
