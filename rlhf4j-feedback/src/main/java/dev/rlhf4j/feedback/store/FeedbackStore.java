@@ -498,12 +498,31 @@ public final class FeedbackStore {
                     + " WHERE i.id = a.item_id AND a.user_id = ? AND a.expires_at > ? AND i.project_id = ?" + ready
                     + " ORDER BY i.id LIMIT 1",
                     FeedbackStore::item, userId, now, projectId, p.settings().responsesPerItem(), userId);
-            if (next.isEmpty()) {
-                next = one(c, "SELECT " + ITEM_COLUMNS + " FROM items i WHERE i.project_id = ?" + ready
-                        + " AND (SELECT COUNT(*) FROM labels l WHERE l.item_id = i.id)"
+            // PostgreSQL (read committed): two people asking at once could both see an item's last replica free.
+            // The candidate row is locked (others skip it), then its replicas are counted again in a new statement,
+            // which sees every reservation committed before the lock was taken. SQLite runs one writer at a time.
+            String lock = db.dialect() == Database.Dialect.POSTGRESQL ? " FOR UPDATE OF i SKIP LOCKED" : "";
+            List<Long> full = new ArrayList<>();
+            while (next.isEmpty()) {
+                String notFull = full.isEmpty() ? "" : " AND i.id NOT IN (" + String.join(", ",
+                        full.stream().map(id -> Long.toString(id)).toList()) + ")";
+                Optional<Item> candidate = one(c, "SELECT " + ITEM_COLUMNS + " FROM items i WHERE i.project_id = ?"
+                        + ready + notFull + " AND (SELECT COUNT(*) FROM labels l WHERE l.item_id = i.id)"
                         + " + (SELECT COUNT(*) FROM assignments a WHERE a.item_id = i.id AND a.expires_at > ?)"
-                        + " < i.replicas ORDER BY i.id LIMIT 1",
+                        + " < i.replicas ORDER BY i.id LIMIT 1" + lock,
                         FeedbackStore::item, projectId, p.settings().responsesPerItem(), userId, now);
+                if (candidate.isEmpty()) {
+                    break;
+                }
+                long id = candidate.get().id();
+                int taken = count(c, "SELECT (SELECT COUNT(*) FROM labels WHERE item_id = ?)"
+                        + " + (SELECT COUNT(*) FROM assignments WHERE item_id = ? AND user_id <> ? AND expires_at > ?)",
+                        id, id, userId, now);
+                if (taken < candidate.get().replicas()) {
+                    next = candidate;
+                } else {
+                    full.add(id);
+                }
             }
             if (next.isEmpty()) {
                 return Optional.<Task>empty();

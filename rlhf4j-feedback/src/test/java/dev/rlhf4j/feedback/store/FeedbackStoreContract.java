@@ -373,6 +373,42 @@ abstract class FeedbackStoreContract {
         assertEquals(4, store.counts(p.id()).completeItems());
     }
 
+    @Test
+    void peopleAskingAtOnceNeverShareAnItemMeantForOne() throws Exception {
+        // items of one replica each, asked for by 8 people at the same moment, 5 times over: each item is handed to
+        // one person (PostgreSQL's read committed would let two transactions both see the replica free)
+        Project p = project("p", TaskType.COMPARISON, 2, 0, 2);
+        store.addItems(p.id(), comparisons(60));
+        List<User> people = new ArrayList<>();
+        for (int i = 0; i < 8; i++) {
+            people.add(user("u" + i));
+        }
+        ExecutorService pool = Executors.newFixedThreadPool(people.size());
+        try {
+            Set<Long> handed = new HashSet<>();
+            for (int round = 0; round < 5; round++) {
+                CountDownLatch start = new CountDownLatch(1);
+                List<Future<Long>> asks = new ArrayList<>();
+                for (User u : people) {
+                    asks.add(pool.submit(() -> {
+                        start.await();
+                        Task t = store.nextTask(p.id(), u.id()).orElseThrow();
+                        store.submit(better(t.item(), u));
+                        return t.item().id();
+                    }));
+                }
+                start.countDown();
+                for (Future<Long> f : asks) {
+                    long item = f.get(60, TimeUnit.SECONDS);
+                    assertTrue(handed.add(item), "item " + item + " was handed to two people");
+                }
+            }
+            assertEquals(40, handed.size());
+        } finally {
+            pool.shutdown();
+        }
+    }
+
     // ------------------------------------------------------------ labels
 
     @Test
