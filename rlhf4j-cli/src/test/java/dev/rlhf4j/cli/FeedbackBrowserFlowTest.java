@@ -295,6 +295,13 @@ class FeedbackBrowserFlowTest {
         screenshot(browser, "feedback-quality.png");
         browser.get(base + "projects/" + ranking + "/quality");
         assertTrue(text(browser, "#q-tau").matches("-?\\d\\.\\d{3}"), text(browser, "#q-tau"));
+        // the labels page, from the project page's link: ann1's note with the <img onerror> payload is text
+        browser.get(base + "projects/" + comparison);
+        browser.findElement(By.id("labels-link")).click();
+        waitFor(browser, By.id("labels-table"));
+        assertTrue(browser.findElements(By.cssSelector("#labels-table .label-note")).stream()
+                .anyMatch(n -> n.getText().equals("reads oddly " + IMG_XSS)), text(browser, "#labels-table"));
+        assertInert(browser);
 
         // 13. the export, downloaded from the project page's links with the admin's session
         browser.get(base + "projects/" + comparison);

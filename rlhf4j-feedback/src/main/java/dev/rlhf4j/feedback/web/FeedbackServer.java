@@ -154,6 +154,7 @@ public final class FeedbackServer implements AutoCloseable {
         t.add(new Route(GET, "/projects/{id}/jobs", PAGE, watchers, p::jobs));
         t.add(new Route(GET, "/projects/{id}/export", PAGE, admin, p::export));
         t.add(new Route(GET, "/projects/{id}/quality", PAGE, watchers, p::quality));
+        t.add(new Route(GET, "/projects/{id}/labels", PAGE, admin, p::labels));
         t.add(new Route(GET, "/projects/{id}/label", PAGE, labellers, p::labelPage));
         t.add(new Route(POST, "/projects/{id}/label", PAGE, labellers, p::submitLabel));
         t.add(new Route(POST, "/projects/{id}/skip", PAGE, labellers, p::skip));

@@ -207,6 +207,28 @@ final class Pages {
         ctx.status(200).contentType("application/x-ndjson").result(out);
     }
 
+    /** The admin's review of a project's labels: {@code ?page=N}, {@code ?annotator=NAME}, {@code ?flagged=true}. */
+    void labels(Context ctx) {
+        Project project = projectOf(ctx);
+        String n = ctx.queryParam("page");
+        int pageNumber;
+        try {
+            pageNumber = n == null || n.isBlank() ? 1 : Integer.parseInt(n.strip());
+        } catch (NumberFormatException e) {
+            throw HttpError.badRequest("page must be a number, got \"" + n + "\"");
+        }
+        if (pageNumber < 1) {
+            throw HttpError.badRequest("page must be 1 or more, got " + pageNumber);
+        }
+        String annotator = ctx.queryParam("annotator");
+        annotator = annotator == null || annotator.isBlank() ? null : annotator.strip();
+        boolean flagged = "true".equals(ctx.queryParam("flagged"));
+        Map<String, Object> p = params(page(ctx, "Labels: " + project.name()));
+        p.put("project", project);
+        p.put("review", LabelReview.of(store, project.id(), pageNumber, annotator, flagged));
+        html(ctx, 200, "labels", p);
+    }
+
     void quality(Context ctx) {
         Project project = projectOf(ctx);
         Map<String, Object> p = params(page(ctx, "Quality: " + project.name()));

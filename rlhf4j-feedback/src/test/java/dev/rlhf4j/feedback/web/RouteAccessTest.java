@@ -48,6 +48,7 @@ class RouteAccessTest {
             "GET /projects/{id}/jobs  admin+viewer",
             "GET /projects/{id}/export  admin",
             "GET /projects/{id}/quality  admin+viewer",
+            "GET /projects/{id}/labels  admin",
             "GET /projects/{id}/label  admin+annotator",
             "POST /projects/{id}/label  admin+annotator",
             "POST /projects/{id}/skip  admin+annotator",

@@ -3,10 +3,14 @@ package dev.rlhf4j.feedback.web;
 import dev.rlhf4j.feedback.auth.Tokens;
 import dev.rlhf4j.feedback.store.Item;
 import dev.rlhf4j.feedback.store.NewItem;
+import dev.rlhf4j.feedback.store.NewLabel;
 import dev.rlhf4j.feedback.store.Project;
 import dev.rlhf4j.feedback.store.ProjectSettings;
 import dev.rlhf4j.feedback.store.Role;
+import dev.rlhf4j.feedback.store.Response;
+import dev.rlhf4j.feedback.store.Task;
 import dev.rlhf4j.feedback.store.TaskType;
+import dev.rlhf4j.feedback.store.Verdict;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -15,6 +19,7 @@ import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -181,6 +186,52 @@ class WebSecurityTest {
             assertEquals(400, bad.statusCode());
             assertInert("error page", bad.body());
         }
+    }
+
+    @Test
+    void xssPayloadsInNotesDemonstrationsAndResponsesAreEscapedOnTheLabelsPage(@TempDir Path dir) {
+        try (WebFixture f = new WebFixture(dir)) {
+            long ann = f.annotator.id();
+            Project cmp = f.store.createProject(ProjectSettings.of("cmp", TaskType.COMPARISON, ""), f.admin.id());
+            f.store.addItems(cmp.id(), List.of(NewItem.of("prompt " + SCRIPT, "left " + SCRIPT, "right " + IMG)));
+            Task t = f.store.nextTask(cmp.id(), ann).orElseThrow();
+            long left = idOf(t, "left " + SCRIPT);
+            long right = idOf(t, "right " + IMG);
+            f.store.submit(NewLabel.comparison("c", t.item().id(), ann, left, right, Verdict.BETTER, right, 2,
+                    Set.of(), "note " + IMG));
+            Project rank = f.store.createProject(new ProjectSettings("rank", TaskType.RANKING, "", 3, 0, 2, null,
+                    null, null), f.admin.id());
+            f.store.addItems(rank.id(), List.of(NewItem.of("p", SCRIPT, IMG, "fine")));
+            t = f.store.nextTask(rank.id(), ann).orElseThrow();
+            List<Long> ids = t.responses().stream().map(Response::id).toList();
+            f.store.submit(NewLabel.ranking("r", t.item().id(), ann, ids.reversed(), ids, Set.of(), SCRIPT));
+            Project demo = f.store.createProject(ProjectSettings.of("demo", TaskType.DEMONSTRATION, ""),
+                    f.admin.id());
+            f.store.addItems(demo.id(), List.of(NewItem.of("write")));
+            t = f.store.nextTask(demo.id(), ann).orElseThrow();
+            f.store.submit(NewLabel.demonstration("d", t.item().id(), ann, "demo " + SCRIPT + IMG, Set.of(), IMG));
+            WebFixture.Browser admin = f.session(f.admin);
+            String escapedScript = "&lt;script&gt;alert(1)&lt;/script&gt;";
+            String escapedImg = "&lt;img src=x onerror=alert(1)&gt;";
+            Map<Project, List<String>> shown = Map.of(
+                    cmp, List.of("note " + escapedImg, "prompt " + escapedScript, "right " + escapedImg),
+                    rank, List.of(escapedScript, escapedImg),
+                    demo, List.of("demo " + escapedScript + escapedImg, escapedImg));
+            for (Map.Entry<Project, List<String>> e : shown.entrySet()) {
+                String path = "/projects/" + e.getKey().id() + "/labels";
+                HttpResponse<String> r = f.get(path, admin);
+                assertEquals(200, r.statusCode(), path);
+                assertInert(path, r.body());
+                assertSecurityHeaders(path, r);
+                for (String text : e.getValue()) {
+                    assertTrue(r.body().contains(text), path + " shows " + text + ":\n" + r.body());
+                }
+            }
+        }
+    }
+
+    private static long idOf(Task t, String text) {
+        return t.responses().stream().filter(r -> r.text().equals(text)).findFirst().orElseThrow().id();
     }
 
     @Test
