@@ -237,9 +237,6 @@ public final class FeedbackServer implements AutoCloseable {
             status = 409;
         } else if (e instanceof IllegalArgumentException || e instanceof UserError) {
             status = 400;
-        } else if (e instanceof UnsupportedOperationException) {
-            status = 501;
-            message = "not available in this build: " + message;
         } else if (e instanceof HttpResponseException h) {
             status = h.getStatus();
         } else {

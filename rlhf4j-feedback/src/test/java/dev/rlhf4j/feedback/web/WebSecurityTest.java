@@ -76,10 +76,9 @@ class WebSecurityTest {
             assertEquals(403, upload(f, p, admin, null, lines).statusCode());
             assertEquals(403, upload(f, p, admin, Tokens.newToken(), lines).statusCode());
             assertEquals(0, f.store.items(p.id()).size());
-            // with the token the upload reaches the importer (501 while it is not in this build)
-            int status = upload(f, p, admin, admin.csrf(), lines).statusCode();
-            assertTrue(status == 200 || status == 501, "status " + status);
-            assertEquals(status == 200 ? 1 : 0, f.store.items(p.id()).size());
+            // with the token the upload is imported
+            assertEquals(200, upload(f, p, admin, admin.csrf(), lines).statusCode());
+            assertEquals(1, f.store.items(p.id()).size());
         }
     }
 
