@@ -1,5 +1,8 @@
 package dev.rlhf4j.cli;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.rlhf4j.train.report.TensorBoardEvents;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -8,6 +11,8 @@ import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -34,11 +39,46 @@ class ReportToTest {
     }
 
     @Test
+    void tensorboardWritesEveryMetricOfMetricsJsonlAsAScalar(@TempDir Path dir) throws IOException {
+        TinyRun tiny = TinyRun.create(dir);
+        Path out = dir.resolve("both");
+        assertEquals(0, run(tiny.sft(out, "--max-steps", "3", "--report-to", "jsonl,tensorboard")), err.toString());
+        List<Path> files = TensorBoardEvents.files(out);
+        assertEquals(1, files.size(), files.toString());
+        List<TensorBoardEvents.Scalar> read = TensorBoardEvents.readScalars(files.getFirst());
+        List<TensorBoardEvents.Scalar> expected = new ArrayList<>();
+        for (String line : Files.readAllLines(out.resolve("metrics.jsonl"))) {
+            JsonNode r = new ObjectMapper().readTree(line);
+            r.properties().forEach(e -> {
+                if (!e.getKey().equals("step") && e.getValue().isNumber()) {
+                    expected.add(new TensorBoardEvents.Scalar(e.getKey(), r.get("step").asLong(),
+                            e.getValue().floatValue()));
+                }
+            });
+        }
+        assertTrue(expected.stream().anyMatch(s -> s.tag().equals("loss")), expected.toString());
+        assertEquals(expected, read);
+        // tensorboard alone: the event file and no metrics.jsonl
+        Path tb = dir.resolve("tb");
+        assertEquals(0, run(tiny.sft(tb, "--max-steps", "2", "--report-to", "tensorboard")), err.toString());
+        assertFalse(Files.exists(tb.resolve("metrics.jsonl")));
+        assertEquals(1, TensorBoardEvents.files(tb).size());
+    }
+
+    @Test
+    void noneCannotBeCombined(@TempDir Path dir) throws IOException {
+        TinyRun tiny = TinyRun.create(dir);
+        assertEquals(2, run(tiny.sft(dir.resolve("out"), "--report-to", "jsonl,none")));
+        assertTrue(err.toString().startsWith("rlhf4j: invalid value for option '--report-to': 'none' cannot be "
+                + "combined"), err.toString());
+    }
+
+    @Test
     void anUnknownReportTargetIsAUsageError(@TempDir Path dir) throws IOException {
         TinyRun tiny = TinyRun.create(dir);
         assertEquals(2, run(tiny.sft(dir.resolve("out"), "--report-to", "wandb")));
         assertTrue(err.toString().startsWith("rlhf4j: invalid value for option '--report-to': 'wandb' is not one of "
-                + "jsonl, none"), err.toString());
+                + "jsonl, tensorboard, none"), err.toString());
         assertFalse(Files.exists(dir.resolve("out")));
     }
 }
