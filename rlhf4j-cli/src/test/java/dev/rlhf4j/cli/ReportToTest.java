@@ -2,6 +2,7 @@ package dev.rlhf4j.cli;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.rlhf4j.train.report.MetricsReport;
 import dev.rlhf4j.train.report.TensorBoardEvents;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -63,6 +64,25 @@ class ReportToTest {
         assertEquals(0, run(tiny.sft(tb, "--max-steps", "2", "--report-to", "tensorboard")), err.toString());
         assertFalse(Files.exists(tb.resolve("metrics.jsonl")));
         assertEquals(1, TensorBoardEvents.files(tb).size());
+    }
+
+    @Test
+    void aResumedRunWritesASecondEventFileAndTheReportReadsTheStepsOnce(@TempDir Path dir) throws IOException {
+        TinyRun tiny = TinyRun.create(dir);
+        Path out = dir.resolve("tb");
+        assertEquals(0, run(tiny.sft(out, "--max-steps", "2", "--save-steps", "2", "--report-to", "tensorboard")),
+                err.toString());
+        assertEquals(0, run(tiny.sft(out, "--max-steps", "4", "--save-steps", "2", "--report-to", "tensorboard",
+                "--resume")), err.toString());
+        List<Path> files = TensorBoardEvents.files(out);
+        assertEquals(2, files.size(), files.toString());
+        List<TensorBoardEvents.Event> second = TensorBoardEvents.read(files.get(1));
+        assertTrue(second.get(1).sessionStart());
+        assertEquals(3, second.get(1).step());
+        // no metrics.jsonl: the report reads the event files, steps 1 to 4 once each
+        List<MetricsReport.Run> runs = MetricsReport.load(List.of(out));
+        assertEquals(List.of(1L, 2L, 3L, 4L), runs.getFirst().records().stream().map(r -> r.get("step").asLong())
+                .toList());
     }
 
     @Test
