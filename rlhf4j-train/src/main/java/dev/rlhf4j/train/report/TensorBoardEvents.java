@@ -26,7 +26,7 @@ import java.util.zip.CRC32C;
  * A file is a sequence of TFRecords, each an {@code Event} protocol buffer (tensorflow/core/util/event.proto):
  * {@code wall_time = 1} (double, seconds), {@code step = 2} (int64), {@code file_version = 3} (the first record,
  * "brain.Event:2"), {@code summary = 5} ({@code Summary{ repeated Value value = 1 }}, {@code Value{ string tag = 1;
- * float simple_value = 2 }}) and {@code session_log = 6} ({@code SessionLog{ status = 1 }}, START = 1). The messages
+ * float simple_value = 2 }}) and {@code session_log = 7} ({@code SessionLog{ status = 1 }}, START = 1). The messages
  * are encoded with protobuf-java's coded streams field by field, so no generated classes are needed.
  *
  * <p>TFRecord framing (tensorflow/core/lib/io/record_writer.cc): the data length as a little-endian uint64, the
@@ -146,11 +146,16 @@ public final class TensorBoardEvents implements Closeable {
         }
     }
 
-    private static byte[] encode(Event e) throws IOException {
+    /** The Event's bytes as protobuf writes them: fields in number order, a proto3 zero left out. */
+    static byte[] encode(Event e) throws IOException {
         ByteArrayOutputStream bytes = new ByteArrayOutputStream();
         CodedOutputStream c = CodedOutputStream.newInstance(bytes);
-        c.writeDouble(1, e.wallTime());
-        c.writeInt64(2, e.step());
+        if (e.wallTime() != 0) {
+            c.writeDouble(1, e.wallTime());
+        }
+        if (e.step() != 0) {
+            c.writeInt64(2, e.step());
+        }
         if (e.fileVersion() != null) {
             c.writeString(3, e.fileVersion());
         }
@@ -173,7 +178,7 @@ public final class TensorBoardEvents implements Closeable {
             CodedOutputStream l = CodedOutputStream.newInstance(log);
             l.writeEnum(1, SESSION_LOG_START);
             l.flush();
-            c.writeByteArray(6, log.toByteArray());
+            c.writeByteArray(7, log.toByteArray());
         }
         c.flush();
         return bytes.toByteArray();
@@ -191,7 +196,7 @@ public final class TensorBoardEvents implements Closeable {
                 case 2 -> step = in.readInt64();
                 case 3 -> fileVersion = in.readString();
                 case 5 -> readSummary(CodedInputStream.newInstance(in.readByteArray()), scalars);
-                case 6 -> start = readSessionStart(CodedInputStream.newInstance(in.readByteArray()));
+                case 7 -> start = readSessionStart(CodedInputStream.newInstance(in.readByteArray()));
                 default -> in.skipField(tag);
             }
         }

@@ -58,6 +58,30 @@ class TensorBoardEventsTest {
     }
 
     @Test
+    void aFileWrittenByTensorBoardIsReadAndEachEventEncodesToTheSameBytes() throws Exception {
+        // written by TensorBoard's own Event protos and RecordWriter: tools/fixtures/make_tensorboard_fixture.py
+        Path file = Path.of(TensorBoardEventsTest.class.getResource("/fixtures/events.out.tfevents.reference").toURI());
+        List<TensorBoardEvents.Event> events = TensorBoardEvents.read(file);
+        assertEquals(List.of(
+                new TensorBoardEvents.Event(1700000000.25, 0, "brain.Event:2", false, Map.of()),
+                new TensorBoardEvents.Event(1700000001.5, 1, null, false, Map.of("loss", 2.5f, "objective/kl", 0.125f)),
+                new TensorBoardEvents.Event(1700000002.5, 2, null, false, Map.of("loss", 1.75f,
+                        "objective/kl", -0.0625f)),
+                new TensorBoardEvents.Event(1700000003.0, 2, null, true, Map.of()),
+                new TensorBoardEvents.Event(1700000004.0, 2, null, false, Map.of("loss", 1.5f))), events);
+        // the Event messages as TensorBoard serialised them, field for field (the field numbers of event.proto)
+        java.nio.ByteBuffer b = java.nio.ByteBuffer.wrap(Files.readAllBytes(file))
+                .order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        for (TensorBoardEvents.Event e : events) {
+            byte[] data = new byte[(int) b.getLong()];
+            b.getInt();
+            b.get(data);
+            b.getInt();
+            assertArrayEquals(data, TensorBoardEvents.encode(e), e.toString());
+        }
+    }
+
+    @Test
     void theFramingIsTfRecords(@TempDir Path dir) throws IOException {
         Path file;
         try (TensorBoardEvents ev = TensorBoardEvents.create(dir)) {
