@@ -72,6 +72,9 @@ class ReportToTest {
         Path out = dir.resolve("tb");
         assertEquals(0, run(tiny.sft(out, "--max-steps", "2", "--save-steps", "2", "--report-to", "tensorboard")),
                 err.toString());
+        // a report written into the run directory does not stop it from being resumed
+        assertEquals(0, run("report", out.toString()), err.toString());
+        assertTrue(Files.exists(out.resolve("report.html")));
         assertEquals(0, run(tiny.sft(out, "--max-steps", "4", "--save-steps", "2", "--report-to", "tensorboard",
                 "--resume")), err.toString());
         List<Path> files = TensorBoardEvents.files(out);
@@ -83,6 +86,10 @@ class ReportToTest {
         List<MetricsReport.Run> runs = MetricsReport.load(List.of(out));
         assertEquals(List.of(1L, 2L, 3L, 4L), runs.getFirst().records().stream().map(r -> r.get("step").asLong())
                 .toList());
+        // --overwrite deletes the event files and the report with the rest of the run
+        assertEquals(0, run(tiny.sft(out, "--max-steps", "1", "--report-to", "jsonl", "--overwrite")), err.toString());
+        assertEquals(List.of(), TensorBoardEvents.files(out));
+        assertFalse(Files.exists(out.resolve("report.html")));
     }
 
     @Test
