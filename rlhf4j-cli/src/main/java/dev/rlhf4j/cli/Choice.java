@@ -34,10 +34,22 @@ abstract class Choice implements CommandLine.ITypeConverter<String>, Iterable<St
         return values.iterator();
     }
 
-    /** {@code --report-to} of the training commands and ppo (HF's {@code report_to}, with what rlhf4j has). */
+    /**
+     * {@code --report-to} of the training commands and ppo (HF's {@code report_to}, with what rlhf4j has): one target
+     * or several comma-separated ({@code jsonl,tensorboard}).
+     */
     static final class ReportTo extends Choice {
         ReportTo() {
             super(dev.rlhf4j.train.RunReport.NAMES.toArray(String[]::new));
+        }
+
+        @Override
+        public String convert(String value) {
+            try {
+                return dev.rlhf4j.train.RunReport.check(value.strip());
+            } catch (IllegalArgumentException e) {
+                throw new CommandLine.TypeConversionException(e.getMessage());
+            }
         }
     }
 

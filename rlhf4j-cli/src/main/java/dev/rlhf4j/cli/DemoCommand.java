@@ -16,6 +16,7 @@ import dev.rlhf4j.train.ppo.Episode;
 import dev.rlhf4j.train.ppo.Prompt;
 import dev.rlhf4j.train.ppo.PromptReader;
 import dev.rlhf4j.train.ppo.RewardModelReward;
+import dev.rlhf4j.train.report.MetricsReport;
 import dev.rlhf4j.train.reward.RewardStats;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
@@ -40,11 +41,12 @@ import java.util.stream.IntStream;
                 + "policies on held-out prompts with the gold reward (total and each part), the reward model's score, "
                 + "the KL to the SFT model and the win rate of RLHF over SFT.",
                 "Every stage runs the same command a user would (lab generate, pretrain, sft, reward train, ppo); "
-                        + "their outputs stay under --out, with summary.json and the evaluation samples in eval/."})
+                        + "their outputs stay under --out, with summary.json, the evaluation samples in eval/ and the "
+                        + "training curves of every stage in report.html (as rlhf4j report draws them)."})
 public final class DemoCommand implements Callable<Integer> {
     private static final ObjectMapper JSON = new ObjectMapper();
     static final RunDirectory.Kind KIND = new RunDirectory.Kind("demo", false, List.of("lab", "base", "sft",
-            "preferences", "reward-model", "rlhf", "eval", "base-model.yaml", "summary.json"));
+            "preferences", "reward-model", "rlhf", "eval", "base-model.yaml", "summary.json", "report.html"));
 
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
@@ -156,10 +158,13 @@ public final class DemoCommand implements Callable<Integer> {
         summary.put("total_seconds", total);
         IoErrors.writeString(out.resolve("summary.json"),
                 JSON.copy().enable(SerializationFeature.INDENT_OUTPUT).writeValueAsString(summary));
+        // the training curves of every stage, as `rlhf4j report` draws them
+        Path report = MetricsReport.write(List.of(base, sft, rm, rlhf), out.resolve("report.html"));
         PrintWriter o = spec.commandLine().getOut();
         o.print(table(summary));
         o.printf("%nall models, metrics and samples are in %s (summary.json; evaluation samples in eval/); %.0f s%n",
                 out, total);
+        o.printf("training curves: %s%n", report);
         o.flush();
     }
 

@@ -46,6 +46,12 @@ class PpoCommandsTest {
         double win = s.get("win_rate_rlhf_vs_sft").asDouble();
         assertTrue(win >= 0 && win <= 1);
         assertTrue(out.toString().contains("win rate of RLHF over SFT"), out.toString());
+        assertTrue(out.toString().contains("training curves: " + demo.resolve("report.html")), out.toString());
+        String report = Files.readString(demo.resolve("report.html"));
+        for (String stage : List.of("\"base\"", "\"sft\"", "\"reward-model\"", "\"rlhf\"", "objective/kl",
+                "\"accuracy\"")) {
+            assertTrue(report.contains(stage), stage);
+        }
         for (String f : List.of("rlhf/model.safetensors", "rlhf/config.json", "rlhf/tokenizer.json",
                 "rlhf/critic/model.safetensors", "rlhf/metrics.jsonl", "rlhf/samples.jsonl", "eval/rlhf.jsonl",
                 "eval/base.jsonl", "reward-model/model.safetensors", "sft/model.safetensors")) {

@@ -26,7 +26,7 @@ public final class Trainer {
 
     private static List<String> outputs() {
         List<String> o = new ArrayList<>(List.of("checkpoint-[0-9]*", ".checkpoint-[0-9]*.tmp", "metrics.jsonl",
-                ".metrics.jsonl.tmp", "train_results.json"));
+                ".metrics.jsonl.tmp", "train_results.json", "events.out.tfevents.*", "report.html"));
         o.addAll(RunDirectory.HF_MODEL_FILES);
         return List.copyOf(o);
     }

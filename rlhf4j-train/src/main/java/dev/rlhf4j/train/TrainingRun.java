@@ -186,7 +186,7 @@ public final class TrainingRun {
         Progress progress = new Progress(console, total, settings.loggingSteps());
         int consecutiveSkips = 0;
         long runStart = System.nanoTime();
-        try (RunReport report = RunReport.open(settings.reportTo(), out)) {
+        try (RunReport report = RunReport.open(settings.reportTo(), out, step)) {
             while (step < total) {
                 Step s = steps.step(step, schedule.at(step));
                 step++;

@@ -59,7 +59,8 @@ public final class PpoTrainer {
 
     private static RunDirectory.Kind kind() {
         List<String> o = new ArrayList<>(List.of("checkpoint-[0-9]*", ".checkpoint-[0-9]*.tmp", "metrics.jsonl",
-                ".metrics.jsonl.tmp", "samples.jsonl", ".samples.jsonl.tmp", "train_results.json", "critic"));
+                ".metrics.jsonl.tmp", "samples.jsonl", ".samples.jsonl.tmp", "train_results.json", "critic",
+                "events.out.tfevents.*", "report.html"));
         o.addAll(RunDirectory.HF_MODEL_FILES);
         return new RunDirectory.Kind("ppo", true, o);
     }
