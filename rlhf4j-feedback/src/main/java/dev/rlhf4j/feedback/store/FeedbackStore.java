@@ -34,6 +34,9 @@ public final class FeedbackStore {
     /** How long an item handed out stays reserved for its annotator. */
     public static final long ASSIGNMENT_MILLIS = 30 * 60 * 1000L;
 
+    /** The PostgreSQL advisory lock key of a project's queue is this xor the project id ("RLHF" in the top bits). */
+    private static final long QUEUE_LOCK = 0x524C484600000000L;
+
     private static final ObjectMapper JSON = new ObjectMapper();
     private static final TypeReference<List<Long>> LONGS = new TypeReference<>() {
     };
@@ -498,31 +501,19 @@ public final class FeedbackStore {
                     + " WHERE i.id = a.item_id AND a.user_id = ? AND a.expires_at > ? AND i.project_id = ?" + ready
                     + " ORDER BY i.id LIMIT 1",
                     FeedbackStore::item, userId, now, projectId, p.settings().responsesPerItem(), userId);
-            // PostgreSQL (read committed): two people asking at once could both see an item's last replica free.
-            // The candidate row is locked (others skip it), then its replicas are counted again in a new statement,
-            // which sees every reservation committed before the lock was taken. SQLite runs one writer at a time.
-            String lock = db.dialect() == Database.Dialect.POSTGRESQL ? " FOR UPDATE OF i SKIP LOCKED" : "";
-            List<Long> full = new ArrayList<>();
-            while (next.isEmpty()) {
-                String notFull = full.isEmpty() ? "" : " AND i.id NOT IN (" + String.join(", ",
-                        full.stream().map(id -> Long.toString(id)).toList()) + ")";
-                Optional<Item> candidate = one(c, "SELECT " + ITEM_COLUMNS + " FROM items i WHERE i.project_id = ?"
-                        + ready + notFull + " AND (SELECT COUNT(*) FROM labels l WHERE l.item_id = i.id)"
-                        + " + (SELECT COUNT(*) FROM assignments a WHERE a.item_id = i.id AND a.expires_at > ?)"
-                        + " < i.replicas ORDER BY i.id LIMIT 1" + lock,
+            if (next.isEmpty()) {
+                // PostgreSQL (read committed): two people asking at once could both see an item's last replica
+                // free. A transaction lock per project makes the choices of free items one at a time (SQLite's
+                // writers are one at a time anyway); the query after it sees every reservation committed before.
+                if (db.dialect() == Database.Dialect.POSTGRESQL) {
+                    one(c, "SELECT pg_advisory_xact_lock(?)", rs -> true, QUEUE_LOCK ^ projectId);
+                }
+                // (labelled < replicas: the open items, through the partial index items_open)
+                next = one(c, "SELECT " + ITEM_COLUMNS + " FROM items i WHERE i.project_id = ?"
+                        + " AND i.labelled < i.replicas" + ready
+                        + " AND i.labelled + (SELECT COUNT(*) FROM assignments a WHERE a.item_id = i.id"
+                        + " AND a.expires_at > ?) < i.replicas ORDER BY i.id LIMIT 1",
                         FeedbackStore::item, projectId, p.settings().responsesPerItem(), userId, now);
-                if (candidate.isEmpty()) {
-                    break;
-                }
-                long id = candidate.get().id();
-                int taken = count(c, "SELECT (SELECT COUNT(*) FROM labels WHERE item_id = ?)"
-                        + " + (SELECT COUNT(*) FROM assignments WHERE item_id = ? AND user_id <> ? AND expires_at > ?)",
-                        id, id, userId, now);
-                if (taken < candidate.get().replicas()) {
-                    next = candidate;
-                } else {
-                    full.add(id);
-                }
             }
             if (next.isEmpty()) {
                 return Optional.<Task>empty();
@@ -665,6 +656,7 @@ public final class FeedbackStore {
                         l.displayOrder(), l.demonstration(), l.flags(), l.note(), assignedAt.orElse(now), now);
             }
         }
+        update(c, "UPDATE items SET labelled = labelled + 1 WHERE id = ?", item.id());
         update(c, "DELETE FROM assignments WHERE item_id = ? AND user_id = ?", item.id(), l.userId());
         return stored;
     }
