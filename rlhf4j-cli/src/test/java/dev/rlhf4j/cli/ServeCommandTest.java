@@ -124,6 +124,15 @@ class ServeCommandTest {
     }
 
     @Test
+    void aDataDirThatIsAFileIsOneLineNamingIt(@TempDir Path dir) throws Exception {
+        Path file = Files.writeString(dir.resolve("notes.txt"), "mine");
+        assertEquals(1, run(Map.of(ServeCommand.PASSWORD_ENV, PASSWORD), null, "--data-dir", file.toString(),
+                "--create-admin", "alice"));
+        assertEquals("rlhf4j: --data-dir " + file + ": not a directory", err.toString().strip());
+        assertEquals("mine", Files.readString(file));
+    }
+
+    @Test
     void dataDirAndDbTogetherAreRefused(@TempDir Path dir) {
         assertEquals(1, run(Map.of(ServeCommand.PASSWORD_ENV, PASSWORD), null, "--data-dir", dir.toString(), "--db",
                 "jdbc:postgresql://localhost/x", "--create-admin", "alice"));

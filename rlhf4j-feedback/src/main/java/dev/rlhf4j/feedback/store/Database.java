@@ -54,13 +54,13 @@ public final class Database implements AutoCloseable {
 
     /** The SQLite store in {@code dataDir} (created with the directory when absent). */
     public static Database sqlite(Path dataDir) {
+        if (Files.exists(dataDir) && !Files.isDirectory(dataDir)) {
+            throw new UserError("--data-dir " + dataDir + ": not a directory");
+        }
         try {
             Files.createDirectories(dataDir);
         } catch (IOException e) {
             throw new UserError("--data-dir " + dataDir + ": cannot create the directory: " + e.getMessage(), e);
-        }
-        if (!Files.isDirectory(dataDir)) {
-            throw new UserError("--data-dir " + dataDir + ": not a directory");
         }
         Path file = dataDir.resolve(SQLITE_FILE).toAbsolutePath();
         HikariConfig cfg = new HikariConfig();
