@@ -39,6 +39,9 @@ public final class PpoCommand implements Callable<Integer> {
     @Option(names = "--policy", required = true, paramLabel = "PATH", description = "The policy to start from (the "
             + "SFT model).")
     Path policyPath;
+    @Option(names = "--ref-model", paramLabel = "PATH", description = "The frozen reference of the KL penalty "
+            + "(default: the policy as it starts; rlhf4j loop gives the SFT model to later rounds).")
+    Path refModel;
     @Option(names = "--reward-model", paramLabel = "PATH", description = "Reward model (*ForSequenceClassification "
             + "directory).")
     Path rewardModel;
@@ -182,6 +185,7 @@ public final class PpoCommand implements Callable<Integer> {
                     + "statistics)");
         }
         Checks.inputPath("--policy", policyPath);
+        Checks.inputPath("--ref-model", refModel);
         Checks.inputPath("--reward-model", rewardModel);
         Checks.inputPath("--value-model", valueModel);
         Checks.inputFile("--prompts", promptsFile);
@@ -192,13 +196,15 @@ public final class PpoCommand implements Callable<Integer> {
         Safetensors.DType dtype = Choice.SaveDtype.dtype(saveDtype);
         Map<String, Path> inputs = new LinkedHashMap<>();
         inputs.put("--policy", policyPath);
+        inputs.put("--ref-model", refModel);
         inputs.put("--reward-model", rewardModel);
         inputs.put("--value-model", valueModel);
         inputs.put("--prompts", promptsFile);
         inputs.put("--ptx-data", ptxData);
         RunDirectory.refuseInputs(out, PpoTrainer.KIND, inputs, false);
         try (RunDirectory run = output.open(out, PpoTrainer.KIND)) {
-            run.verify(cfg.fingerprint().file("policy", policyPath).file("reward_model", rewardModel)
+            run.verify(cfg.fingerprint().file("policy", policyPath).file("ref_model", refModel)
+                    .file("reward_model", rewardModel)
                     .put("reward", reward).file("value_model", valueModel).file("prompts", promptsFile)
                     .file("ptx_data", ptxData).put("normalize_reward", normalizeReward).put("reward_clip", rewardClip),
                     output.allowChanges);
@@ -209,7 +215,7 @@ public final class PpoCommand implements Callable<Integer> {
 
     private void train(PpoConfig cfg, Safetensors.DType dtype, long worldSeed, RunDirectory run, PrintWriter err)
             throws IOException {
-        PpoRun ppo = PpoRun.fromPaths(cfg, new PpoRun.Inputs(policyPath, rewardModel, reward == null ? null : worldSeed,
+        PpoRun ppo = PpoRun.fromPaths(cfg, new PpoRun.Inputs(policyPath, refModel, rewardModel, reward == null ? null : worldSeed,
                 valueModel, promptsFile, ptxData, normalizeReward, rewardClip, dtype), err);
         err.printf("policy %,d parameters, critic %,d; %d prompts; %d episodes per step%n",
                 ppo.policy().parameterCount(), ppo.critic().parameterCount(), ppo.prompts().size(), cfg.batchSize());

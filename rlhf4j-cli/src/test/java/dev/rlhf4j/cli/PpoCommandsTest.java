@@ -78,6 +78,22 @@ class PpoCommandsTest {
         assertTrue(err.toString().contains("resuming from"), err.toString());
         assertEquals(3, Files.readAllLines(ppo.resolve("metrics.jsonl")).size());
 
+        // --ref-model: the KL penalty is taken to another model (later rounds of `loop` keep the SFT model);
+        // from the SFT policy's first samples the KL to itself is 0 and the KL to the base model is not
+        double klSelf = JSON.readTree(lines.get(0)).get("objective/kl").asDouble();
+        assertEquals(0, klSelf, 1e-6, "the policy's first samples against a reference equal to it");
+        Path refRun = tmp.resolve("ppo-ref");
+        assertEquals(0, run("ppo", "--config", cfg.toString(), "--policy", demo.resolve("sft").toString(),
+                "--ref-model", demo.resolve("base").toString(), "--reward", "lab", "--max-steps", "1", "--prompts",
+                demo.resolve("lab/prompts.jsonl").toString(), "--out", refRun.toString()), err.toString());
+        double klBase = JSON.readTree(Files.readAllLines(refRun.resolve("metrics.jsonl")).get(0)).get("objective/kl")
+                .asDouble();
+        assertTrue(klBase > 0.5, "KL of the SFT model's samples to the base model: " + klBase);
+        assertEquals(1, run("ppo", "--policy", demo.resolve("sft").toString(), "--ref-model",
+                demo.resolve("reward-model").toString(), "--reward", "lab", "--prompts",
+                demo.resolve("lab/prompts.jsonl").toString(), "--out", tmp.resolve("e").toString()));
+        assertTrue(err.toString().contains("reward-model: the reference must be a language model"), err.toString());
+
         // errors: one line, exit 1 (2 for options that do not go together)
         assertEquals(2, run("ppo", "--policy", demo.resolve("sft").toString(), "--reward", "lab", "--reward-model",
                 demo.resolve("reward-model").toString(), "--prompts", "x", "--out", tmp.resolve("e").toString()));

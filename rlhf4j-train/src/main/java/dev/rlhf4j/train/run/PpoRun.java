@@ -43,6 +43,8 @@ public record PpoRun(PpoTrainer trainer, Transformer policy, Transformer critic,
      * Where a run's models and data come from.
      *
      * @param policy          the policy to start from (an SFT model with an LM head)
+     * @param reference       the frozen reference of the KL penalty; null: the policy as it starts (a later round of
+     *                        {@code rlhf4j loop} starts from its last policy but keeps the SFT model as reference)
      * @param rewardModel     a reward model directory; null with {@code labWorldSeed}
      * @param labWorldSeed    the seed of the lab world whose gold reward scores episodes; null with a reward model
      * @param valueModel      the model the critic starts from; null: the reward model, else the policy
@@ -52,8 +54,9 @@ public record PpoRun(PpoTrainer trainer, Transformer policy, Transformer critic,
      * @param rewardClip      clip scores to [-c, c]; 0 = off
      * @param saveDtype       the dtype the final policy and critic are written in
      */
-    public record Inputs(Path policy, Path rewardModel, Long labWorldSeed, Path valueModel, Path prompts,
-                         Path ptxData, boolean normalizeReward, double rewardClip, Safetensors.DType saveDtype) {
+    public record Inputs(Path policy, Path reference, Path rewardModel, Long labWorldSeed, Path valueModel,
+                         Path prompts, Path ptxData, boolean normalizeReward, double rewardClip,
+                         Safetensors.DType saveDtype) {
         public Inputs {
             if ((rewardModel == null) == (labWorldSeed == null)) {
                 throw new UserError("give exactly one of a reward model and the lab world's reward");
@@ -77,7 +80,22 @@ public record PpoRun(PpoTrainer trainer, Transformer policy, Transformer critic,
             throw new UserError(in.policy() + ": the policy must be a language model (it has no LM "
                     + "head)");
         }
-        Transformer reference = policy.frozenCopy();
+        Transformer reference;
+        if (in.reference() == null) {
+            reference = policy.frozenCopy();
+        } else {
+            Pretrained refPm = Pretrained.open(in.reference(), null);
+            reference = refPm.model();
+            if (!reference.heads().lm()) {
+                throw new UserError(in.reference() + ": the reference must be a language model (it has no LM head)");
+            }
+            if (reference.config().vocabSize() != policy.config().vocabSize()) {
+                throw new UserError(in.reference() + ": the reference's vocabulary (" + reference.config().vocabSize()
+                        + ") differs from the policy's (" + policy.config().vocabSize() + "); the KL penalty compares "
+                        + "their probabilities of the same tokens");
+            }
+            reference.freeze();
+        }
         List<Prompt> prompts = PromptReader.read(in.prompts(), policyPm.chatTemplate());
         RewardFunction rf;
         Pretrained criticPm;
