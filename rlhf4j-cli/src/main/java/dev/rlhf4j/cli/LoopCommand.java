@@ -194,6 +194,8 @@ public final class LoopCommand implements Callable<Integer> {
         inputs.put("--eval-preferences", evalPreferences);
         inputs.put("--eval-prompts", evalPrompts);
         RunDirectory.refuseInputs(out, KIND, inputs, false);
+        // the app's labeler is made (and its settings checked) before the directory is touched
+        Labeler app = labeler.equals("app") ? appLabeler() : null;
         try (RunDirectory run = RunDirectory.open(out, KIND, start, err)) {
             // --rounds is left out: a finished loop can be continued for more rounds
             run.verify(new RunFingerprint().file("policy", policy).file("reward_model", rewardModel)
@@ -207,7 +209,7 @@ public final class LoopCommand implements Callable<Integer> {
                     .put("app_project", appProject), output.allowChanges);
             state = readState();
             run.markRunning(0);
-            try (Labeler l = labeler()) {
+            try (Labeler l = app != null ? app : labLabeler()) {
                 runRounds(l);
             }
             finish();
@@ -308,11 +310,8 @@ public final class LoopCommand implements Callable<Integer> {
         }
     }
 
-    /** The labeler of the run: the lab's annotators (as calibrated in an earlier round, if any), or the app. */
-    private Labeler labeler() {
-        if (labeler.equals("app")) {
-            return appLabeler();
-        }
+    /** The lab's annotators, as calibrated in an earlier round if there was one. */
+    private Labeler labLabeler() {
         JsonNode a = state.path("annotator");
         Annotator annotator = a.isObject() ? new Annotator(a.get("temperature").asDouble(),
                 a.get("length_bias").asDouble()) : null;
