@@ -668,11 +668,8 @@ public final class LoopCommand implements Callable<Integer> {
         ArrayNode rs = summary.putArray("rounds");
         records.forEach(rs::add);
         LoopFiles.writeJsonAtomically(out.resolve("summary.json"), summary);
-        List<Path> runs = new ArrayList<>(List.of(out));
-        for (int k = 1; k < records.size(); k++) {
-            runs.add(out.resolve("round-" + k));
-        }
-        Path report = MetricsReport.write(runs, out.resolve("report.html"));
+        // the loop's per-round metrics and, below them, every round's reward-model and PPO runs
+        Path report = MetricsReport.write(List.of(out), out.resolve("report.html"));
         PrintWriter o = spec.commandLine().getOut();
         o.print(table(records));
         o.printf("%nthe loop's rounds are in %s (loop.json, metrics.jsonl, summary.json; round-K/ for each round)%n",

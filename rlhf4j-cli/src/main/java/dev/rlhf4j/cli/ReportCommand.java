@@ -18,8 +18,8 @@ import java.util.concurrent.Callable;
                 + "self-contained HTML page: a chart per metric (loss, learning rate, grad norm, reward, KL, entropy, "
                 + "clip fractions, response length, throughput, ...) with the runs overlaid and a smoothing slider, "
                 + "and PPO's sampled completions (samples.jsonl) in a table. It opens offline in any browser.",
-                "A directory without a metrics.jsonl stands for the runs in its subdirectories (e.g. runs/demo); a "
-                        + "run with only TensorBoard event files is read from them."})
+                "The runs in a directory's subdirectories are drawn too (e.g. runs/demo, or a loop's rounds); a run "
+                        + "with only TensorBoard event files is read from them."})
 public final class ReportCommand implements Callable<Integer> {
     @Parameters(arity = "1..*", paramLabel = "RUN_DIR", description = "Run directories, or directories of runs.")
     List<Path> runs;

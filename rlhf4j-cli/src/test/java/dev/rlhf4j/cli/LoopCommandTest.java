@@ -136,10 +136,11 @@ class LoopCommandTest {
         assertTrue(finishedOut.contains(finished.resolve("report.html").toString()), finishedOut);
         String page = Files.readString(finished.resolve("report.html"));
         assertTrue(page.contains("eval/gold") && page.contains("round-2/ppo"), "report.html");
-        // `rlhf4j report` on the loop's directory draws the per-round gold
+        // `rlhf4j report` on the loop's directory draws the per-round gold and every round's runs
         Path page2 = tmp.resolve("report-of-loop.html");
         assertEquals(0, run("report", finished.toString(), "--out", page2.toString()), err.toString());
-        assertTrue(Files.readString(page2).contains("eval/gold"));
+        String page2Text = Files.readString(page2);
+        assertTrue(page2Text.contains("eval/gold") && page2Text.contains("round-1/reward-model"), "report of DIR");
         // held-out pairs of the SFT model labelled by the same annotators, calibrated once and kept
         assertTrue(lines(finished.resolve("preferences-eval.jsonl")).size() >= 10);
         assertTrue(JSON.readTree(finished.resolve("loop.json").toFile()).get("annotator").get("temperature")

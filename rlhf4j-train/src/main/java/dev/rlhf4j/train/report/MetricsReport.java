@@ -62,8 +62,9 @@ public final class MetricsReport {
 
     /**
      * The runs under the given directories: a directory with a {@code metrics.jsonl} (or, without one, TensorBoard
-     * event files) is a run; any other directory stands for the runs in its subdirectories (as {@code rlhf4j demo}
-     * writes them), named by their path below it. A directory with no run is a {@link UserError}.
+     * event files) is a run, and so is each such directory below it (as {@code rlhf4j demo} and {@code rlhf4j loop}
+     * write them; {@code checkpoint-N/} skipped), named by its path below it. A directory with no run is a
+     * {@link UserError}.
      */
     public static List<Run> load(List<Path> dirs) throws IOException {
         List<Run> runs = new ArrayList<>();
@@ -222,12 +223,12 @@ public final class MetricsReport {
     }
 
     private static List<Path> runDirectories(Path dir) throws IOException {
-        if (isRun(dir)) {
-            return List.of(dir);
-        }
+        // the directory itself and the runs below it (rlhf4j loop keeps its per-round metrics beside its rounds' runs);
+        // checkpoints are snapshots of their run, not runs
         try (Stream<Path> s = Files.walk(dir, 4)) {
-            return s.filter(Files::isDirectory).filter(d -> !d.equals(dir))
-                    .filter(d -> !d.getFileName().toString().startsWith("checkpoint-"))
+            return s.filter(Files::isDirectory)
+                    .filter(d -> d.equals(dir) || !dir.relativize(d).toString().replace('\\', '/')
+                            .matches("(.*/)?checkpoint-[^/]*(/.*)?"))
                     .filter(d -> {
                         try {
                             return isRun(d);

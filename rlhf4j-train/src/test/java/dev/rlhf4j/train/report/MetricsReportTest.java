@@ -76,6 +76,21 @@ class MetricsReportTest {
     }
 
     @Test
+    void aRunWithRunsBelowItIsDrawnWithThem(@TempDir Path tmp) throws IOException {
+        // rlhf4j loop: its per-round metrics beside each round's reward model and PPO runs
+        Path loop = tmp.resolve("loop");
+        run(loop, "{\"step\":0,\"eval/gold\":1.0}\n{\"step\":1,\"eval/gold\":1.4}");
+        run(loop.resolve("round-1/reward-model"), "{\"step\":1,\"loss\":0.6}");
+        run(loop.resolve("round-1/ppo"), "{\"step\":1,\"objective/kl\":0.1}");
+        run(loop.resolve("round-1/ppo/checkpoint-1"), "{\"step\":1,\"objective/kl\":0.1}");
+        Files.createDirectories(loop.resolve("round-0"));
+        List<MetricsReport.Run> runs = MetricsReport.load(List.of(loop));
+        assertEquals(List.of("loop", "loop/round-1/ppo", "loop/round-1/reward-model"),
+                runs.stream().map(MetricsReport.Run::name).toList());
+        assertEquals(2, runs.get(0).records().size());
+    }
+
+    @Test
     void aRunWithOnlyTensorBoardEventsIsReadFromThem(@TempDir Path tmp) throws IOException {
         try (TensorBoardEvents ev = TensorBoardEvents.create(tmp)) {
             ev.scalars(1, Map.of("loss", 2f));
