@@ -374,6 +374,38 @@ class AppLabelerTest {
         }
     }
 
+    @Test
+    void anAppThatStopsAnsweringWhileTheLoopWaitsIsAskedAgainAtTheNextPoll() throws Exception {
+        Project p = comparisonProject("restarted", 0);
+        String ann = token(store.createUser("ann", "unused", Role.ANNOTATOR));
+        int port = URI.create(server.url()).getPort();
+        TestClock clock = new TestClock();
+        int[] sleeps = {0};
+        List<String> preferred = new ArrayList<>();
+        try (AppLabeler l = labeler("restarted", Duration.ofHours(1), Duration.ofMinutes(1), adminToken, clock, d -> {
+            switch (sleeps[0]++) {
+                // the server goes away after the first look, and comes back on the same port a poll later
+                case 0 -> server.close();
+                case 1 -> {
+                    server = FeedbackServer.start(store, sampler, new FeedbackServer.Config("127.0.0.1", port, false,
+                            null));
+                    preferred.add(preferRight(ann, p.id()));
+                }
+                default -> {
+                }
+            }
+            clock.advance(d);
+        })) {
+            Path out = tmp.resolve("prefs.jsonl");
+            assertEquals(new Labeler.Outcome(1, 0, 0), l.label(1, pairs(1, 1), out, new PrintWriter(console, true)));
+            assertEquals(preferred, List.of(read(out).getFirst().get("chosen").asText()));
+        }
+        String text = console.toString();
+        assertTrue(text.contains("round 1: --app-url " + server.url() + ": the feedback app does not answer ("), text);
+        assertTrue(text.contains("trying again in 1m"), text);
+        assertTrue(text.contains("round 1: 1/1 labelled"), text);
+    }
+
     // ------------------------------------------------------------ errors
 
     private UserError refused(AppLabeler l) {
