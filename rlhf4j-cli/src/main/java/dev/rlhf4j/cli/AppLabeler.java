@@ -41,8 +41,10 @@ import java.util.Set;
  * the pair's id ({@code POST /api/projects/{id}/items}: the app adds an id once, so a loop resumed in the middle of a
  * round adds nothing), prints the project's labelling page and, at every poll, how many pairs have all their labels
  * ({@code GET /api/projects/{id}/labels?external_id_prefix=...}), and stops waiting when every pair has them or the
- * round's time is up. It then writes one {@code {"prompt","chosen","rejected"}} record per decisive label, in the
- * pairs' order, with the texts of the loop's own pair (so the reward model trains on exactly what the policy wrote).
+ * round's time is up; then it closes the pairs still open ({@code POST /api/projects/{id}/items/close}: handed to
+ * nobody any more, so they do not stay ahead of the next round's in people's queues). It then writes one
+ * {@code {"prompt","chosen","rejected"}} record per decisive label, in the pairs' order, with the texts of the loop's
+ * own pair (so the reward model trains on exactly what the policy wrote).
  *
  * <ul>
  *   <li>Which response won is read from the label's chosen response id, mapped to the pair's a or b by the item's
@@ -321,10 +323,22 @@ final class AppLabeler implements Labeler {
                 return labels;
             }
             if (last) {
-                console.printf("%s: --round-timeout %s passed with %d of %d pairs labelled; going on with the labels "
-                        + "there are%n", name, text(roundTimeout), complete, items.size());
+                // the round is over: what is still open would otherwise stay ahead of the next round's pairs in
+                // everyone's queue (it goes by item id); closed, it is handed to nobody, and a resumed round finds it
+                // complete. The labels are read again after, so that one given meanwhile is not left out.
+                List<String> open = new ArrayList<>();
+                for (Pushed x : items.values()) {
+                    if (count.getOrDefault(x.itemId(), 0) < x.replicas()) {
+                        open.add(x.pair().id());
+                    }
+                }
+                int closed = call("POST", "api/projects/" + p.id() + "/items/close", Map.of("external_ids", open))
+                        .path("closed").asInt();
+                console.printf("%s: --round-timeout %s passed with %d of %d pairs labelled; %d closed in the app "
+                        + "(handed to nobody now); going on with the labels there are%n", name, text(roundTimeout),
+                        complete, items.size(), closed);
                 console.flush();
-                return labels;
+                return labels(p, prefix, items);
             }
             pause(poll, deadline);
         }

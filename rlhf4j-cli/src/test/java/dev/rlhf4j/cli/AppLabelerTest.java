@@ -341,7 +341,18 @@ class AppLabelerTest {
             assertEquals(preferred, List.of(records.getFirst().get("chosen").asText()));
             String text = console.toString();
             assertTrue(text.contains("round 2: 1/3 labelled"), text);
-            assertTrue(text.contains("round 2: --round-timeout 1h passed with 1 of 3 pairs labelled"), text);
+            assertTrue(text.contains("round 2: --round-timeout 1h passed with 1 of 3 pairs labelled; 2 closed in the "
+                    + "app (handed to nobody now)"), text);
+            // the two left are handed to nobody, and the round, resumed, is over at once with the same labels
+            assertEquals(204, api("GET", "api/projects/" + p.id() + "/next", ann, null).statusCode());
+            byte[] first = Files.readAllBytes(out);
+            try (AppLabeler again = labeler("slow", Duration.ofHours(1), Duration.ofMinutes(25), adminToken, clock,
+                    d -> {
+                        throw new AssertionError("a round that timed out is over");
+                    })) {
+                assertEquals(new Labeler.Outcome(1, 0, 2), again.label(2, pairs, out, new PrintWriter(console, true)));
+            }
+            assertEquals(new String(first), Files.readString(out));
         }
     }
 
@@ -371,6 +382,8 @@ class AppLabelerTest {
             assertEquals(new Labeler.Outcome(0, 0, 4), l.label(1, pairs(1, 4), out, new PrintWriter(console, true)));
             assertEquals("", Files.readString(out));
             assertEquals(Instant.parse("2026-12-01T12:30:00Z"), clock.instant());
+            assertTrue(console.toString().contains("passed with 0 of 4 pairs labelled; 4 closed in the app"),
+                    console.toString());
         }
     }
 

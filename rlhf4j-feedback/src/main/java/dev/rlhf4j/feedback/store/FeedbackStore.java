@@ -471,6 +471,26 @@ public final class FeedbackStore {
         return prefix.codePointCount(0, prefix.length());
     }
 
+    /**
+     * Closes the open items of a project with these external ids: each needs no more labels than it has (its
+     * replicas are set to its labels), so the queue hands it to nobody else and it counts as complete; its labels
+     * stay. For a caller whose round is over (the loop, at its round's timeout): what was not labelled by then would
+     * otherwise stay ahead of the next round's items in everyone's queue. Returns how many were open.
+     */
+    public int closeItems(long projectId, Collection<String> externalIds) {
+        return db.inTransaction(c -> {
+            int closed = 0;
+            try (PreparedStatement ps = c.prepareStatement("UPDATE items SET replicas = labelled WHERE project_id = ?"
+                    + " AND external_id = ? AND labelled < replicas")) {
+                for (String id : externalIds) {
+                    bind(ps, projectId, id);
+                    closed += ps.executeUpdate();
+                }
+            }
+            return closed;
+        });
+    }
+
     /** The items of a project that have fewer responses than its K. */
     public List<Item> itemsMissingResponses(long projectId) {
         return db.inTransaction(c -> list(c, "SELECT i.id, i.project_id, i.prompt, i.messages, i.external_id,"

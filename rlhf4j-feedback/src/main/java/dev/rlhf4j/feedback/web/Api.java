@@ -224,6 +224,26 @@ final class Api {
         Json.send(ctx, 200, out);
     }
 
+    /**
+     * POST /api/projects/{id}/items/close {"external_ids": [...]}: the open items among these need no more labels
+     * (see {@link dev.rlhf4j.feedback.store.FeedbackStore#closeItems}); answers {"closed": how many were open}.
+     */
+    void closeItems(Context ctx) {
+        Project p = project(ctx, "id");
+        JsonNode ids = Json.body(ctx).get("external_ids");
+        if (ids == null || !ids.isArray()) {
+            throw HttpError.badRequest("\"external_ids\" must be an array of the items' ids");
+        }
+        List<String> list = new ArrayList<>();
+        for (JsonNode id : ids) {
+            if (!id.isTextual()) {
+                throw HttpError.badRequest("\"external_ids\" must be an array of the items' ids");
+            }
+            list.add(id.asText());
+        }
+        Json.send(ctx, 200, Map.of("closed", actions.closeItems(Auth.user(ctx), p, list)));
+    }
+
     void generate(Context ctx) {
         Project p = project(ctx, "id");
         Json.send(ctx, 200, Json.job(actions.generate(Auth.user(ctx), p)));

@@ -309,6 +309,14 @@ abstract class FeedbackStoreContract {
         assertEquals(List.of(bob.id()), store.labelsByExternalIdPrefix(p.id(), "r1-", bob.id()).stream()
                 .map(Label::userId).toList());
         assertEquals(List.of(), store.labelsByExternalIdPrefix(other.id(), "r1-", null));
+
+        // closing: r1-0 and rx-0 (one label of two) close, r1-1 (both labels) is complete already, "nope" is none
+        assertEquals(2, store.closeItems(p.id(), List.of("r1-0", "r1-1", "rx-0", "nope")));
+        assertEquals(0, store.closeItems(p.id(), List.of("r1-0")));
+        assertEquals(3, store.labelsByExternalIdPrefix(p.id(), "r1-", null).size(), "labels stay");
+        // bob's queue passes over the closed r1-0 (it would come first) to r10-0
+        assertEquals("r10-0", store.nextTask(p.id(), bob.id()).orElseThrow().item().externalId());
+        assertEquals(3, store.counts(p.id()).completeItems(), "r1-1, and the closed r1-0 and rx-0");
     }
 
     @Test

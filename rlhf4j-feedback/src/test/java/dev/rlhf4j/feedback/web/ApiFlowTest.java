@@ -244,6 +244,29 @@ class ApiFlowTest {
         }
     }
 
+    @Test
+    void closedItemsAreHandedToNobodyAndTheClosingIsAudited(@TempDir Path dir) {
+        try (WebFixture f = new WebFixture(dir)) {
+            String admin = f.apiToken(f.admin);
+            String ann = f.apiToken(f.annotator);
+            long p = createProject(f, admin, "{\"name\":\"loop\",\"task_type\":\"comparison\",\"overlap\":0}");
+            assertEquals(200, f.api("POST", "/api/projects/" + p + "/items", admin, "{\"items\":["
+                    + "{\"id\":\"r1-0\",\"prompt\":\"q0\",\"responses\":[\"a0\",\"b0\"]},"
+                    + "{\"id\":\"r2-0\",\"prompt\":\"q1\",\"responses\":[\"a1\",\"b1\"]}]}").statusCode());
+            JsonNode closed = WebFixture.json(f.api("POST", "/api/projects/" + p + "/items/close", admin,
+                    "{\"external_ids\":[\"r1-0\",\"elsewhere\"]}"));
+            assertEquals(1, closed.get("closed").asInt());
+            // the annotator's queue starts at r2-0 now
+            assertEquals("q1", WebFixture.json(f.api("GET", "/api/projects/" + p + "/next", ann, null)).get("prompt")
+                    .asText());
+            assertEquals(400, f.api("POST", "/api/projects/" + p + "/items/close", admin, "{\"external_ids\":[1]}")
+                    .statusCode());
+            assertEquals(400, f.api("POST", "/api/projects/" + p + "/items/close", admin, "{}").statusCode());
+            assertEquals("items.close", WebFixture.json(f.api("GET", "/api/audit?limit=1", admin, null)).get(0)
+                    .get("action").asText());
+        }
+    }
+
     private static long createProject(WebFixture f, String admin, String json) {
         HttpResponse<String> r = f.api("POST", "/api/projects", admin, json);
         assertEquals(200, r.statusCode(), r.body());
