@@ -184,6 +184,11 @@ final class AppLabeler implements Labeler {
 
     // ------------------------------------------------------------ the app's project
 
+    /** Checks, before a loop starts, that the app answers, the token is an admin's and the project fits. */
+    void check() throws IOException {
+        project();
+    }
+
     /** The project named by --app-project, after checking the token is an admin's. */
     private AppProject project() throws IOException {
         JsonNode me = call("GET", "api/me", null);
