@@ -168,7 +168,6 @@ public final class LoopCommand implements Callable<Integer> {
     int pollSeconds;
 
     private PrintWriter err;
-    private PrintWriter console;
     private LabWorld world;
     private List<String> ppoPromptTexts;
     private List<String> evalPromptTexts;
@@ -188,7 +187,6 @@ public final class LoopCommand implements Callable<Integer> {
         RunDirectory.Start start = output.start();
         checkOptions();
         err = spec.commandLine().getErr();
-        console = err;
         world = new LabWorld(labSeed);
         readPrompts();
         Map<String, Path> inputs = new LinkedHashMap<>();
@@ -201,8 +199,8 @@ public final class LoopCommand implements Callable<Integer> {
         inputs.put("--eval-prompts", evalPrompts);
         RunDirectory.refuseInputs(out, KIND, inputs, false);
         // the app's labeler is made (and its settings checked) before the directory is touched
-        Labeler app = labeler.equals("app") ? appLabeler() : null;
-        try (RunDirectory run = RunDirectory.open(out, KIND, start, err)) {
+        try (Labeler app = labeler.equals("app") ? appLabeler() : null;
+             RunDirectory run = RunDirectory.open(out, KIND, start, err)) {
             // --rounds is left out: a finished loop can be continued for more rounds
             run.verify(new RunFingerprint().file("policy", policy).file("reward_model", rewardModel)
                     .file("sft_model", sftModel()).file("prompts", prompts).file("preferences", preferences)
@@ -215,9 +213,7 @@ public final class LoopCommand implements Callable<Integer> {
                     .put("app_project", appProject), output.allowChanges);
             state = readState();
             run.markRunning(0);
-            try (Labeler l = app != null ? app : labLabeler()) {
-                runRounds(l);
-            }
+            runRounds(app != null ? app : labLabeler());
             finish();
             run.markFinished(0);
         }
@@ -454,7 +450,7 @@ public final class LoopCommand implements Callable<Integer> {
 
     private void label(int k, Labeler l) throws IOException {
         List<Labeler.Pair> pairs = readPairs(k);
-        Labeler.Outcome o = l.label(k, pairs, roundDir(k).resolve("preferences.jsonl"), console);
+        Labeler.Outcome o = l.label(k, pairs, roundDir(k).resolve("preferences.jsonl"), err);
         ObjectNode n = object(state, "labels").putObject(Integer.toString(k));
         n.put("labelled", o.labelled());
         n.put("set_aside", o.setAside());
