@@ -21,8 +21,9 @@ interface Labeler extends AutoCloseable {
     /**
      * What a round's labelling gave.
      *
-     * @param labelled  pairs with a preference (written to the output file)
-     * @param setAside  pairs labelled as a tie or both bad (not training data)
+     * @param labelled  pairs with a preference (written to the output file; where several people label one pair,
+     *                  as the app's overlap does, each of their labels counts, as each is a record)
+     * @param setAside  pairs labelled as a tie or both bad (not training data; counted per label, likewise)
      * @param unlabelled pairs nobody labelled before the round's time ran out
      */
     record Outcome(int labelled, int setAside, int unlabelled) {

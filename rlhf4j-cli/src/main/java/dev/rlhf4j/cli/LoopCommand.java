@@ -28,6 +28,8 @@ import picocli.CommandLine.Option;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.io.StringWriter;
+import java.net.URI;
+import java.net.URISyntaxException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -38,6 +40,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.Callable;
+import java.util.function.Function;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import java.util.stream.IntStream;
@@ -156,6 +159,9 @@ public final class LoopCommand implements Callable<Integer> {
     ResumeOptions output = new ResumeOptions();
     @CommandLine.Mixin
     ThreadsOption threads = new ThreadsOption();
+
+    /** The environment (the app labeler's API token); tests give their own. */
+    Function<String, String> env = System::getenv;
 
     /** Parsed --round-timeout and --poll-seconds (app labeler). */
     Duration roundTimeout;
@@ -314,9 +320,22 @@ public final class LoopCommand implements Callable<Integer> {
         return new LabLabeler(world, agreement, lengthBias, seed, annotator);
     }
 
-    /** The feedback app as the labeler (built by the app labeler's branch). */
-    Labeler appLabeler() {
-        throw new UserError("--labeler app: the feedback app's labeler is not built in this branch yet");
+    /**
+     * The feedback app as the labeler, its API token from {@value AppLabeler#TOKEN_ENV} (never an option: command
+     * lines are visible to other users). The token, the project and the app's answer are checked here, before the
+     * loop spends its first minutes evaluating and sampling.
+     */
+    Labeler appLabeler() throws IOException {
+        URI url;
+        try {
+            url = new URI(appUrl.strip());
+        } catch (URISyntaxException e) {
+            throw new UserError("--app-url " + appUrl + ": not an address (" + e.getReason() + ")");
+        }
+        AppLabeler app = new AppLabeler(url, appProject, roundTimeout, Duration.ofSeconds(pollSeconds),
+                env.apply(AppLabeler.TOKEN_ENV));
+        app.check();
+        return app;
     }
 
     // ------------------------------------------------------------------ the rounds

@@ -220,7 +220,7 @@ class LoopCommandTest {
                         "--app-project", "p", "--round-timeout", "10x")),
                 new Case(2, "--labeler app needs --eval-preferences", loop(dir, "--labeler", "app", "--app-url",
                         "http://x", "--app-project", "p", "--round-timeout", "30m", "--poll-seconds", "5")),
-                new Case(1, "--labeler app: the feedback app's labeler is not built", loop(dir, "--labeler", "app",
+                new Case(1, "--labeler app: set RLHF4J_API_TOKEN to an admin's API token", loop(dir, "--labeler", "app",
                         "--app-url", "http://x", "--app-project", "p", "--eval-preferences", evalPrefs.toString())),
                 new Case(2, "'people' is not one of lab, app", loop(dir, "--labeler", "people")));
         for (Case c : cases) {

@@ -50,6 +50,12 @@ public final class FeedbackStore {
     private static final String LABEL_COLUMNS = "l.id, l.request_id, l.item_id, l.user_id, l.kind, l.verdict,"
             + " l.left_response_id, l.right_response_id, l.chosen_response_id, l.strength, l.ranking,"
             + " l.display_order, l.demonstration, l.flags, l.note, l.started_at, l.created_at";
+    /**
+     * Items whose external id starts with a prefix: compared as a substring, not with LIKE (whose '%' and '_' are
+     * wildcards, and which SQLite compares without case). Binds the prefix's length in characters, then the prefix.
+     */
+    private static final String EXTERNAL_ID_PREFIX = " AND i.external_id IS NOT NULL"
+            + " AND substr(i.external_id, 1, ?) = ?";
     private static final String JOB_COLUMNS = "id, project_id, model, status, done, total, error, created_at,"
             + " finished_at";
 
@@ -358,45 +364,50 @@ public final class FeedbackStore {
      * floor((n + 1) · overlap) > floor(n · overlap).
      */
     public List<Item> addItems(long projectId, List<NewItem> items) {
-        return db.inTransaction(c -> {
-            Project p = one(c, "SELECT " + PROJECT_COLUMNS + " FROM projects WHERE id = ?", FeedbackStore::project,
-                    projectId).orElseThrow(() -> new StoreConflict("no project " + projectId));
-            int k = p.settings().responsesPerItem();
-            for (int i = 0; i < items.size(); i++) {
-                int n = items.get(i).responses().size();
-                if (n != 0 && n != k) {
-                    throw new IllegalArgumentException("item " + (i + 1) + " has " + n + " responses; project \""
-                            + p.name() + "\" takes " + k + " per item (or none, to sample them)");
+        // two requests adding one external id at once (PostgreSQL's read committed lets both find it new) meet at the
+        // unique index: the second is a conflict, to be sent again (when it adds nothing), not a server error
+        return conflictOnDuplicate("an item with one of these ids was added meanwhile: send them again",
+                () -> db.inTransaction(c -> insertItems(c, projectId, items)));
+    }
+
+    private List<Item> insertItems(Connection c, long projectId, List<NewItem> items) throws SQLException {
+        Project p = one(c, "SELECT " + PROJECT_COLUMNS + " FROM projects WHERE id = ?", FeedbackStore::project,
+                projectId).orElseThrow(() -> new StoreConflict("no project " + projectId));
+        int k = p.settings().responsesPerItem();
+        for (int i = 0; i < items.size(); i++) {
+            int n = items.get(i).responses().size();
+            if (n != 0 && n != k) {
+                throw new IllegalArgumentException("item " + (i + 1) + " has " + n + " responses; project \""
+                        + p.name() + "\" takes " + k + " per item (or none, to sample them)");
+            }
+        }
+        int index = count(c, "SELECT COUNT(*) FROM items WHERE project_id = ?", projectId);
+        double overlap = p.settings().overlap();
+        List<Item> added = new ArrayList<>();
+        long now = now();
+        for (NewItem ni : items) {
+            if (ni.externalId() != null && exists(c, "SELECT 1 FROM items WHERE project_id = ? AND"
+                    + " external_id = ?", projectId, ni.externalId())) {
+                continue;
+            }
+            boolean overlapped = Math.floor((index + 1) * overlap) > Math.floor(index * overlap);
+            int replicas = overlapped ? p.settings().overlapAnnotators() : 1;
+            index++;
+            Item item;
+            try (PreparedStatement ps = c.prepareStatement("INSERT INTO items (project_id, prompt, messages,"
+                    + " external_id, replicas, created_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING "
+                    + ITEM_COLUMNS)) {
+                bind(ps, projectId, ni.prompt(), ni.messages() == null ? null : json(ni.messages()),
+                        ni.externalId(), replicas, now);
+                try (ResultSet rs = ps.executeQuery()) {
+                    rs.next();
+                    item = item(rs);
                 }
             }
-            int index = count(c, "SELECT COUNT(*) FROM items WHERE project_id = ?", projectId);
-            double overlap = p.settings().overlap();
-            List<Item> added = new ArrayList<>();
-            long now = now();
-            for (NewItem ni : items) {
-                if (ni.externalId() != null && exists(c, "SELECT 1 FROM items WHERE project_id = ? AND"
-                        + " external_id = ?", projectId, ni.externalId())) {
-                    continue;
-                }
-                boolean overlapped = Math.floor((index + 1) * overlap) > Math.floor(index * overlap);
-                int replicas = overlapped ? p.settings().overlapAnnotators() : 1;
-                index++;
-                Item item;
-                try (PreparedStatement ps = c.prepareStatement("INSERT INTO items (project_id, prompt, messages,"
-                        + " external_id, replicas, created_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING "
-                        + ITEM_COLUMNS)) {
-                    bind(ps, projectId, ni.prompt(), ni.messages() == null ? null : json(ni.messages()),
-                            ni.externalId(), replicas, now);
-                    try (ResultSet rs = ps.executeQuery()) {
-                        rs.next();
-                        item = item(rs);
-                    }
-                }
-                insertResponses(c, item.id(), 0, ni.responses(), "import", now);
-                added.add(item);
-            }
-            return added;
-        });
+            insertResponses(c, item.id(), 0, ni.responses(), "import", now);
+            added.add(item);
+        }
+        return added;
     }
 
     private static void insertResponses(Connection c, long itemId, int from, List<String> texts, String source,
@@ -432,6 +443,52 @@ public final class FeedbackStore {
     public List<Item> items(long projectId) {
         return db.inTransaction(c -> list(c, "SELECT " + ITEM_COLUMNS + " FROM items WHERE project_id = ?"
                 + " ORDER BY id", FeedbackStore::item, projectId));
+    }
+
+    /**
+     * The items of a project whose external id starts with {@code prefix} (every item that has one when the prefix
+     * is empty), by id: how a caller that names its items (the loop, with ids like {@code r2-17}) finds them again.
+     */
+    public List<Item> itemsByExternalIdPrefix(long projectId, String prefix) {
+        return db.inTransaction(c -> list(c, "SELECT " + ITEM_COLUMNS + " FROM items i WHERE i.project_id = ?"
+                + EXTERNAL_ID_PREFIX + " ORDER BY i.id", FeedbackStore::item, projectId, length(prefix), prefix));
+    }
+
+    /** The responses of {@link #itemsByExternalIdPrefix}'s items, by item id, each list in position order. */
+    public Map<Long, List<Response>> responsesByExternalIdPrefix(long projectId, String prefix) {
+        return db.inTransaction(c -> {
+            Map<Long, List<Response>> out = new LinkedHashMap<>();
+            for (Response r : list(c, "SELECT r.id, r.item_id, r.position, r.text, r.source FROM responses r"
+                    + " JOIN items i ON i.id = r.item_id WHERE i.project_id = ?" + EXTERNAL_ID_PREFIX
+                    + " ORDER BY r.item_id, r.position", FeedbackStore::response, projectId, length(prefix), prefix)) {
+                out.computeIfAbsent(r.itemId(), x -> new ArrayList<>()).add(r);
+            }
+            return out;
+        });
+    }
+
+    private static int length(String prefix) {
+        return prefix.codePointCount(0, prefix.length());
+    }
+
+    /**
+     * Closes the open items of a project with these external ids: each needs no more labels than it has (its
+     * replicas are set to its labels), so the queue hands it to nobody else and it counts as complete; its labels
+     * stay. For a caller whose round is over (the loop, at its round's timeout): what was not labelled by then would
+     * otherwise stay ahead of the next round's items in everyone's queue. Returns how many were open.
+     */
+    public int closeItems(long projectId, Collection<String> externalIds) {
+        return db.inTransaction(c -> {
+            int closed = 0;
+            try (PreparedStatement ps = c.prepareStatement("UPDATE items SET replicas = labelled WHERE project_id = ?"
+                    + " AND external_id = ? AND labelled < replicas")) {
+                for (String id : externalIds) {
+                    bind(ps, projectId, id);
+                    closed += ps.executeUpdate();
+                }
+            }
+            return closed;
+        });
     }
 
     /** The items of a project that have fewer responses than its K. */
@@ -676,6 +733,19 @@ public final class FeedbackStore {
         return db.inTransaction(c -> list(c, "SELECT " + LABEL_COLUMNS + " FROM labels l JOIN items i"
                 + " ON i.id = l.item_id WHERE i.project_id = ? AND l.user_id = ? ORDER BY l.id",
                 FeedbackStore::label, projectId, userId));
+    }
+
+    /**
+     * The labels of a project's items whose external id starts with {@code prefix}, in the order stored; only
+     * {@code userId}'s when it is not null.
+     */
+    public List<Label> labelsByExternalIdPrefix(long projectId, String prefix, Long userId) {
+        String byUser = userId == null ? "" : " AND l.user_id = ?";
+        Object[] args = userId == null ? new Object[] {projectId, length(prefix), prefix}
+                : new Object[] {projectId, length(prefix), prefix, userId};
+        return db.inTransaction(c -> list(c, "SELECT " + LABEL_COLUMNS + " FROM labels l JOIN items i"
+                + " ON i.id = l.item_id WHERE i.project_id = ?" + EXTERNAL_ID_PREFIX + byUser + " ORDER BY l.id",
+                FeedbackStore::label, args));
     }
 
     public Optional<Label> labelByRequestId(String requestId) {

@@ -104,6 +104,13 @@ final class Actions {
         return added;
     }
 
+    int closeItems(User by, Project p, List<String> externalIds) {
+        int closed = store.closeItems(p.id(), externalIds);
+        store.audit(by.id(), "items.close", closed + " of " + externalIds.size() + " items closed in project "
+                + p.id());
+        return closed;
+    }
+
     GenerationJob generate(User by, Project p) {
         GenerationJob job = sampler.start(p.id(), by.id());
         store.audit(by.id(), "generate", "job " + job.id() + " for project " + p.id() + " (" + job.total()

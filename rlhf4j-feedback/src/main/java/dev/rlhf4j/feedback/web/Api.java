@@ -11,6 +11,7 @@ import dev.rlhf4j.feedback.store.Item;
 import dev.rlhf4j.feedback.store.NewItem;
 import dev.rlhf4j.feedback.store.NewLabel;
 import dev.rlhf4j.feedback.store.Project;
+import dev.rlhf4j.feedback.store.Response;
 import dev.rlhf4j.feedback.store.Role;
 import dev.rlhf4j.feedback.store.Submission;
 import dev.rlhf4j.feedback.store.Task;
@@ -195,6 +196,54 @@ final class Api {
         Json.send(ctx, 200, m);
     }
 
+    /**
+     * GET /api/projects/{id}/items[?external_id_prefix=P]: the items (those whose external id starts with P) with
+     * their responses in stored order, so that a caller that pushed items under its own ids (the loop) can find
+     * them again and check that they hold what it pushed.
+     */
+    void items(Context ctx) {
+        Project p = project(ctx, "id");
+        String prefix = ctx.queryParam("external_id_prefix");
+        List<Item> items = prefix == null ? actions.store().items(p.id())
+                : actions.store().itemsByExternalIdPrefix(p.id(), prefix);
+        Map<Long, List<Response>> responses = prefix == null ? actions.store().responsesOfProject(p.id())
+                : actions.store().responsesByExternalIdPrefix(p.id(), prefix);
+        List<Map<String, Object>> out = new ArrayList<>(items.size());
+        for (Item i : items) {
+            Map<String, Object> m = new LinkedHashMap<>();
+            m.put("id", i.id());
+            m.put("external_id", i.externalId());
+            m.put("prompt", i.prompt());
+            if (i.isChat()) {
+                m.put("messages", i.messages());
+            }
+            m.put("replicas", i.replicas());
+            m.put("responses", Json.responses(responses.getOrDefault(i.id(), List.of())));
+            out.add(m);
+        }
+        Json.send(ctx, 200, out);
+    }
+
+    /**
+     * POST /api/projects/{id}/items/close {"external_ids": [...]}: the open items among these need no more labels
+     * (see {@link dev.rlhf4j.feedback.store.FeedbackStore#closeItems}); answers {"closed": how many were open}.
+     */
+    void closeItems(Context ctx) {
+        Project p = project(ctx, "id");
+        JsonNode ids = Json.body(ctx).get("external_ids");
+        if (ids == null || !ids.isArray()) {
+            throw HttpError.badRequest("\"external_ids\" must be an array of the items' ids");
+        }
+        List<String> list = new ArrayList<>();
+        for (JsonNode id : ids) {
+            if (!id.isTextual()) {
+                throw HttpError.badRequest("\"external_ids\" must be an array of the items' ids");
+            }
+            list.add(id.asText());
+        }
+        Json.send(ctx, 200, Map.of("closed", actions.closeItems(Auth.user(ctx), p, list)));
+    }
+
     void generate(Context ctx) {
         Project p = project(ctx, "id");
         Json.send(ctx, 200, Json.job(actions.generate(Auth.user(ctx), p)));
@@ -275,12 +324,17 @@ final class Api {
         ctx.status(204);
     }
 
-    /** Admins get every label of the project; annotators only their own. */
+    /**
+     * Admins get every label of the project; annotators only their own. {@code ?external_id_prefix=P}: only the
+     * labels of items whose external id starts with P (the loop reads its round's labels so).
+     */
     void labels(Context ctx) {
         Project p = project(ctx, "id");
         User u = Auth.user(ctx);
-        var labels = u.role() == Role.ADMIN ? actions.store().labels(p.id())
-                : actions.store().labelsBy(p.id(), u.id());
+        Long only = u.role() == Role.ADMIN ? null : u.id();
+        String prefix = ctx.queryParam("external_id_prefix");
+        var labels = prefix != null ? actions.store().labelsByExternalIdPrefix(p.id(), prefix, only)
+                : only == null ? actions.store().labels(p.id()) : actions.store().labelsBy(p.id(), only);
         Json.send(ctx, 200, labels.stream().map(Json::label).toList());
     }
 

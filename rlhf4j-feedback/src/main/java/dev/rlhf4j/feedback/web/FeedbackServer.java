@@ -181,6 +181,8 @@ public final class FeedbackServer implements AutoCloseable {
         t.add(new Route(GET, "/api/projects/{id}", API, any, a::project));
         t.add(new Route(PUT, "/api/projects/{id}", API, admin, a::updateProject));
         t.add(new Route(POST, "/api/projects/{id}/items", API, admin, a::addItems));
+        t.add(new Route(GET, "/api/projects/{id}/items", API, admin, a::items));
+        t.add(new Route(POST, "/api/projects/{id}/items/close", API, admin, a::closeItems));
         t.add(new Route(POST, "/api/projects/{id}/generate", API, admin, a::generate));
         t.add(new Route(GET, "/api/projects/{id}/jobs", API, watchers, a::jobs));
         t.add(new Route(GET, "/api/projects/{id}/next", API, labellers, a::next));

@@ -276,6 +276,50 @@ abstract class FeedbackStoreContract {
     }
 
     @Test
+    void itemsResponsesAndLabelsAreFoundByAPrefixOfTheirExternalIds() {
+        // every item to two people
+        Project p = project("p", TaskType.COMPARISON, 2, 1, 2);
+        Project other = project("other", TaskType.COMPARISON, 2, 0, 2);
+        store.addItems(p.id(), List.of(new NewItem("q", null, "r1-0", List.of("a", "b")),
+                new NewItem("q", null, "r10-0", List.of("c", "d")), new NewItem("q", null, "r1-1", List.of("e", "f")),
+                new NewItem("q", null, "rx-0", List.of("g", "h")), new NewItem("q", null, null, List.of("i", "j")),
+                new NewItem("q", null, "é1-0", List.of("k", "l"))));
+        store.addItems(other.id(), List.of(new NewItem("q", null, "r1-2", List.of("m", "n"))));
+        List<Item> round1 = store.itemsByExternalIdPrefix(p.id(), "r1-");
+        assertEquals(List.of("r1-0", "r1-1"), round1.stream().map(Item::externalId).toList());
+        // no LIKE wildcards, no case folding; a prefix of characters, not bytes
+        assertEquals(List.of(), store.itemsByExternalIdPrefix(p.id(), "r_-"));
+        assertEquals(List.of(), store.itemsByExternalIdPrefix(p.id(), "R1-"));
+        assertEquals(List.of("é1-0"), store.itemsByExternalIdPrefix(p.id(), "é1").stream().map(Item::externalId)
+                .toList());
+        assertEquals(5, store.itemsByExternalIdPrefix(p.id(), "").size(), "every item that has an external id");
+        var responses = store.responsesByExternalIdPrefix(p.id(), "r1-");
+        assertEquals(List.of(round1.get(0).id(), round1.get(1).id()), List.copyOf(responses.keySet()));
+        assertEquals(List.of("e", "f"), responses.get(round1.get(1).id()).stream().map(Response::text).toList());
+
+        User ann = user("ann");
+        User bob = user("bob");
+        for (Item i : store.items(p.id())) {
+            store.submit(better(i, ann));
+        }
+        store.submit(better(round1.get(1), bob));
+        List<Label> all = store.labelsByExternalIdPrefix(p.id(), "r1-", null);
+        assertEquals(List.of(round1.get(0).id(), round1.get(1).id(), round1.get(1).id()),
+                all.stream().map(Label::itemId).toList());
+        assertEquals(List.of(bob.id()), store.labelsByExternalIdPrefix(p.id(), "r1-", bob.id()).stream()
+                .map(Label::userId).toList());
+        assertEquals(List.of(), store.labelsByExternalIdPrefix(other.id(), "r1-", null));
+
+        // closing: r1-0 and rx-0 (one label of two) close, r1-1 (both labels) is complete already, "nope" is none
+        assertEquals(2, store.closeItems(p.id(), List.of("r1-0", "r1-1", "rx-0", "nope")));
+        assertEquals(0, store.closeItems(p.id(), List.of("r1-0")));
+        assertEquals(3, store.labelsByExternalIdPrefix(p.id(), "r1-", null).size(), "labels stay");
+        // bob's queue passes over the closed r1-0 (it would come first) to r10-0
+        assertEquals("r10-0", store.nextTask(p.id(), bob.id()).orElseThrow().item().externalId());
+        assertEquals(3, store.counts(p.id()).completeItems(), "r1-1, and the closed r1-0 and rx-0");
+    }
+
+    @Test
     void theOverlapShareGoesToSeveralPeopleSpreadEvenly() {
         Project p = project("p", TaskType.COMPARISON, 2, 0.3, 3);
         // added in two batches: the count runs on across them

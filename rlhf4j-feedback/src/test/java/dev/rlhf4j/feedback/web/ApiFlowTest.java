@@ -9,9 +9,12 @@ import dev.rlhf4j.feedback.store.Verdict;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
+import java.net.URLEncoder;
 import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
 
@@ -172,6 +175,95 @@ class ApiFlowTest {
                     .forEach(a -> actions.add(a.get("action").asText()));
             assertEquals(List.of("disable", "invite", "project.create", "project.create", "project.create"),
                     actions);
+        }
+    }
+
+    @Test
+    void itemsPushedUnderTheirOwnIdsAreAddedOnceAndFoundAgainWithTheirLabelsByIdPrefix(@TempDir Path dir) {
+        try (WebFixture f = new WebFixture(dir)) {
+            String admin = f.apiToken(f.admin);
+            String ann = f.apiToken(f.annotator);
+            long p = createProject(f, admin, "{\"name\":\"loop\",\"task_type\":\"comparison\",\"overlap\":0}");
+            String push = "{\"items\":[{\"id\":\"r1-0\",\"prompt\":\"q0\",\"responses\":[\"a0\",\"b0\"]},"
+                    + "{\"id\":\"r1-1\",\"prompt\":\"q1\",\"responses\":[\"a1\",\"b1\"]},"
+                    + "{\"id\":\"r10-0\",\"prompt\":\"q10\",\"responses\":[\"a10\",\"b10\"]}]}";
+            JsonNode first = WebFixture.json(f.api("POST", "/api/projects/" + p + "/items", admin, push));
+            assertEquals(3, first.get("added").asInt());
+            // the same push again (a loop resumed after a crash) adds nothing, whatever the items now say
+            JsonNode again = WebFixture.json(f.api("POST", "/api/projects/" + p + "/items", admin,
+                    push.replace("q0", "changed")));
+            assertEquals(0, again.get("added").asInt());
+            assertEquals(3, f.store.items(p).size());
+
+            // the prefix is a prefix of characters: "r1-" is not "r10-", and '_' or '%' are no wildcards, nor is
+            // case ignored
+            JsonNode round1 = WebFixture.json(f.api("GET", "/api/projects/" + p + "/items?external_id_prefix=r1-",
+                    admin, null));
+            List<String> ids = new ArrayList<>();
+            round1.forEach(i -> ids.add(i.get("external_id").asText()));
+            assertEquals(List.of("r1-0", "r1-1"), ids);
+            JsonNode r0 = round1.get(0);
+            assertEquals("q0", r0.get("prompt").asText());
+            assertEquals(1, r0.get("replicas").asInt());
+            assertEquals("a0", r0.get("responses").get(0).get("text").asText());
+            assertEquals("b0", r0.get("responses").get(1).get("text").asText());
+            for (String none : List.of("r_-", "r%", "R1-")) {
+                assertEquals(0, WebFixture.json(f.api("GET", "/api/projects/" + p + "/items?external_id_prefix="
+                        + URLEncoder.encode(none, StandardCharsets.UTF_8), admin, null))
+                        .size(), none);
+            }
+            assertEquals(3, WebFixture.json(f.api("GET", "/api/projects/" + p + "/items", admin, null)).size());
+            // admins only: the items endpoint shows every response of the project
+            assertEquals(403, f.api("GET", "/api/projects/" + p + "/items", ann, null).statusCode());
+            assertEquals(403, f.api("GET", "/api/projects/" + p + "/items", f.apiToken(f.viewer), null)
+                    .statusCode());
+
+            // the annotator labels all three; the labels filtered to round 1 are those of r1-0 and r1-1
+            for (int n = 0; n < 3; n++) {
+                JsonNode task = WebFixture.json(f.api("GET", "/api/projects/" + p + "/next", ann, null));
+                long left = task.get("responses").get(0).get("id").asLong();
+                long right = task.get("responses").get(1).get("id").asLong();
+                assertEquals(200, f.api("POST", "/api/items/" + task.get("item_id").asLong() + "/label", ann,
+                        "{\"request_id\":\"n" + n + "\",\"verdict\":\"tie\",\"left\":" + left + ",\"right\":"
+                                + right + "}").statusCode());
+            }
+            Set<Long> round1Items = Set.of(round1.get(0).get("id").asLong(), round1.get(1).get("id").asLong());
+            for (String token : List.of(admin, ann)) {
+                JsonNode labels = WebFixture.json(f.api("GET", "/api/projects/" + p + "/labels?external_id_prefix=r1-",
+                        token, null));
+                Set<Long> labelled = new HashSet<>();
+                labels.forEach(l -> labelled.add(l.get("item_id").asLong()));
+                assertEquals(2, labels.size());
+                assertEquals(round1Items, labelled);
+            }
+            assertEquals(3, WebFixture.json(f.api("GET", "/api/projects/" + p + "/labels", admin, null)).size());
+            // an annotator's filtered labels are still only their own
+            String other = f.apiToken(f.store.createUser("ann2", "x", Role.ANNOTATOR));
+            assertEquals(0, WebFixture.json(f.api("GET", "/api/projects/" + p + "/labels?external_id_prefix=r1-",
+                    other, null)).size());
+        }
+    }
+
+    @Test
+    void closedItemsAreHandedToNobodyAndTheClosingIsAudited(@TempDir Path dir) {
+        try (WebFixture f = new WebFixture(dir)) {
+            String admin = f.apiToken(f.admin);
+            String ann = f.apiToken(f.annotator);
+            long p = createProject(f, admin, "{\"name\":\"loop\",\"task_type\":\"comparison\",\"overlap\":0}");
+            assertEquals(200, f.api("POST", "/api/projects/" + p + "/items", admin, "{\"items\":["
+                    + "{\"id\":\"r1-0\",\"prompt\":\"q0\",\"responses\":[\"a0\",\"b0\"]},"
+                    + "{\"id\":\"r2-0\",\"prompt\":\"q1\",\"responses\":[\"a1\",\"b1\"]}]}").statusCode());
+            JsonNode closed = WebFixture.json(f.api("POST", "/api/projects/" + p + "/items/close", admin,
+                    "{\"external_ids\":[\"r1-0\",\"elsewhere\"]}"));
+            assertEquals(1, closed.get("closed").asInt());
+            // the annotator's queue starts at r2-0 now
+            assertEquals("q1", WebFixture.json(f.api("GET", "/api/projects/" + p + "/next", ann, null)).get("prompt")
+                    .asText());
+            assertEquals(400, f.api("POST", "/api/projects/" + p + "/items/close", admin, "{\"external_ids\":[1]}")
+                    .statusCode());
+            assertEquals(400, f.api("POST", "/api/projects/" + p + "/items/close", admin, "{}").statusCode());
+            assertEquals("items.close", WebFixture.json(f.api("GET", "/api/audit?limit=1", admin, null)).get(0)
+                    .get("action").asText());
         }
     }
 

@@ -74,6 +74,8 @@ class RouteAccessTest {
             "GET /api/projects/{id}  admin+annotator+viewer",
             "PUT /api/projects/{id}  admin",
             "POST /api/projects/{id}/items  admin",
+            "GET /api/projects/{id}/items  admin",
+            "POST /api/projects/{id}/items/close  admin",
             "POST /api/projects/{id}/generate  admin",
             "GET /api/projects/{id}/jobs  admin+viewer",
             "GET /api/projects/{id}/next  admin+annotator",
