@@ -134,8 +134,10 @@ public final class LoopCommand implements Callable<Integer> {
     @Option(names = "--reward-learning-rate", defaultValue = "5e-4", description = "Reward training's learning rate "
             + "(default: ${DEFAULT-VALUE}).")
     double rewardLearningRate;
-    @Option(names = "--eval-prompts", paramLabel = "FILE", description = "Held-out prompts of the lab world (default: "
-            + "the lab world's evaluation prompts).")
+    @Option(names = "--eval-prompts", paramLabel = "FILE", description = "Held-out prompts each round's policy is "
+            + "evaluated on (default with lab: the lab world's evaluation prompts; required with app). The gold "
+            + "reward is measured when they are the lab world's; other prompts get the reward model's score and the "
+            + "KL only.")
     Path evalPrompts;
     @Option(names = "--eval-count", defaultValue = "300", description = "Held-out prompts evaluated per round "
             + "(default: ${DEFAULT-VALUE}).")
@@ -171,6 +173,10 @@ public final class LoopCommand implements Callable<Integer> {
     private LabWorld world;
     private List<String> ppoPromptTexts;
     private List<String> evalPromptTexts;
+    /** Whether the evaluation prompts are the lab world's, so the gold reward can score the responses. */
+    private boolean withGold;
+    /** Said once the loop starts (not before: a later check may still refuse the command). */
+    private String evalNotice;
     private ObjectNode state;
 
     /** The values of {@code --labeler}. */
@@ -213,6 +219,9 @@ public final class LoopCommand implements Callable<Integer> {
                     .put("app_project", appProject), output.allowChanges);
             state = readState();
             run.markRunning(0);
+            if (evalNotice != null) {
+                err.println(evalNotice);
+            }
             runRounds(app != null ? app : labLabeler());
             finish();
             run.markFinished(0);
@@ -256,6 +265,10 @@ public final class LoopCommand implements Callable<Integer> {
         Checks.inputFile("--eval-preferences", evalPreferences);
         Checks.inputFile("--eval-prompts", evalPrompts);
         Checks.outputDirectory("--out", out);
+        if (labeler.equals("app") && evalPrompts == null) {
+            throw Checks.usage(spec, "--labeler app needs --eval-prompts (held-out prompts to evaluate each round's "
+                    + "policy on)");
+        }
         if (labeler.equals("app") && evalPreferences == null) {
             throw Checks.usage(spec, "--labeler app needs --eval-preferences (held-out labelled pairs for the "
                     + "reward model's accuracy); only the lab can label its own");
@@ -291,10 +304,12 @@ public final class LoopCommand implements Callable<Integer> {
             throw new UserError("--prompts " + prompts + ": no prompts in it");
         }
         evalPromptTexts = new ArrayList<>();
+        withGold = true;
         if (evalPrompts == null) {
             evalPromptTexts.addAll(LabData.prompts(world, evalCount, LabStream.EVAL_PROMPTS.id()));
             return;
         }
+        String notLab = null;
         for (PromptReader.Record r : PromptReader.records(evalPrompts)) {
             if (evalPromptTexts.size() == evalCount) {
                 break;
@@ -302,13 +317,22 @@ public final class LoopCommand implements Callable<Integer> {
             try {
                 world.parse(r.text());
             } catch (UserError e) {
-                throw new UserError("--eval-prompts " + r.where() + ": " + e.getMessage() + " (the loop evaluates "
-                        + "with the gold reward of lab world " + labSeed + "; see --lab-seed)");
+                if (labeler.equals("lab")) {
+                    // the simulated annotators and the evaluation both judge by the lab's gold reward
+                    throw new UserError("--eval-prompts " + r.where() + ": " + e.getMessage() + " (the loop "
+                            + "evaluates with the gold reward of lab world " + labSeed + "; see --lab-seed)");
+                }
+                notLab = notLab == null ? r.where() + ": " + e.getMessage() : notLab;
             }
             evalPromptTexts.add(r.text());
         }
         if (evalPromptTexts.isEmpty()) {
             throw new UserError("--eval-prompts " + evalPrompts + ": no prompts in it");
+        }
+        if (notLab != null) {
+            withGold = false;
+            evalNotice = String.format("--eval-prompts %s are not all the lab world's (%s): each round is evaluated "
+                    + "by the reward model's score and the KL to SFT, without a gold reward", evalPrompts, notLab);
         }
     }
 
@@ -558,11 +582,12 @@ public final class LoopCommand implements Callable<Integer> {
         RewardModelReward rmScore = new RewardModelReward(rm.model(), rm.requireTokenizer(), tok,
                 RewardStats.read(rmDir).orElse(null), 0, 64);
         long evalSeed = seed * 7919 + 17; // the same draws every round: rounds differ by their policies only
-        LabEvaluation.Result sftResult = LabEvaluation.evaluate("sft", sft.model(), reference, tok, world, rmScore,
+        LabWorld gold = withGold ? world : null;
+        LabEvaluation.Result sftResult = LabEvaluation.evaluate("sft", sft.model(), reference, tok, gold, rmScore,
                 evalPromptTexts, RESPONSE_LENGTH, evalSeed, sft.eosIds(), 64);
         Path p = policyAfter(k);
         LabEvaluation.Result r = p.equals(sftModel()) ? sftResult : LabEvaluation.evaluate("round-" + k,
-                Pretrained.open(p, null).model(), reference, tok, world, rmScore, evalPromptTexts, RESPONSE_LENGTH,
+                Pretrained.open(p, null).model(), reference, tok, gold, rmScore, evalPromptTexts, RESPONSE_LENGTH,
                 evalSeed, sft.eosIds(), 64);
         Path dir = roundDir(k);
         writeSamples(dir.resolve("eval-samples.jsonl"), r);
@@ -572,16 +597,18 @@ public final class LoopCommand implements Callable<Integer> {
         e.put("policy", p.toString());
         e.put("reward_model", rmDir.toString());
         e.put("eval_prompts", n);
-        ObjectNode gold = e.putObject("gold");
-        gold.put("mean", r.gold().mean());
-        gold.put("std", r.gold().std());
-        gold.put("stderr", r.gold().stderr(n));
-        ObjectNode parts = e.putObject("gold_parts");
-        r.parts().forEach((part, s) -> parts.put(part, s.mean()));
+        if (withGold) {
+            ObjectNode g = e.putObject("gold");
+            g.put("mean", r.gold().mean());
+            g.put("std", r.gold().std());
+            g.put("stderr", r.gold().stderr(n));
+            ObjectNode parts = e.putObject("gold_parts");
+            r.parts().forEach((part, s) -> parts.put(part, s.mean()));
+            e.put("win_rate_vs_sft", LabEvaluation.winRate(r, sftResult));
+            e.put("sft_gold", sftResult.gold().mean());
+        }
         e.put("reward_model_score", r.rewardModel().mean());
         e.put("kl_to_sft", r.klToReference().mean());
-        e.put("win_rate_vs_sft", LabEvaluation.winRate(r, sftResult));
-        e.put("sft_gold", sftResult.gold().mean());
         e.put("response_tokens", r.responseTokens());
         e.put("eos_rate", r.eosRate());
         if (k > 0) {
@@ -589,8 +616,13 @@ public final class LoopCommand implements Callable<Integer> {
                     .path("eval_accuracy").asDouble());
         }
         LoopFiles.writeJsonAtomically(dir.resolve("eval.json"), e);
-        err.printf("round %d: gold %.3f ± %.3f, KL to SFT %.3f, win rate over SFT %.1f%%%n", k, r.gold().mean(),
-                r.gold().stderr(n), r.klToReference().mean(), 100 * e.get("win_rate_vs_sft").asDouble());
+        if (withGold) {
+            err.printf("round %d: gold %.3f ± %.3f, KL to SFT %.3f, win rate over SFT %.1f%%%n", k, r.gold().mean(),
+                    r.gold().stderr(n), r.klToReference().mean(), 100 * e.get("win_rate_vs_sft").asDouble());
+        } else {
+            err.printf("round %d: reward model %.3f, KL to SFT %.3f%n", k, r.rewardModel().mean(),
+                    r.klToReference().mean());
+        }
     }
 
     private void writeSamples(Path file, LabEvaluation.Result r) throws IOException {
@@ -599,8 +631,10 @@ public final class LoopCommand implements Callable<Integer> {
             Map<String, Object> o = new LinkedHashMap<>();
             o.put("prompt", ep.prompt());
             o.put("response", ep.response());
-            o.put("gold", r.goldPerPrompt()[i]);
-            o.put("gold_parts", world.score(ep.prompt(), ep.response().strip()).parts());
+            if (withGold) {
+                o.put("gold", r.goldPerPrompt()[i]);
+                o.put("gold_parts", world.score(ep.prompt(), ep.response().strip()).parts());
+            }
             return o;
         }).toList());
     }
@@ -657,13 +691,16 @@ public final class LoopCommand implements Callable<Integer> {
         for (ObjectNode e : roundRecords()) {
             ObjectNode m = JSON.createObjectNode();
             m.put("step", e.get("round").asInt());
-            m.put("eval/gold", e.get("gold").get("mean").asDouble());
-            m.put("eval/gold_std", e.get("gold").get("std").asDouble());
-            m.put("eval/gold_stderr", e.get("gold").get("stderr").asDouble());
-            e.get("gold_parts").properties().forEach(p -> m.put("eval/gold/" + p.getKey(), p.getValue().asDouble()));
+            if (e.has("gold")) {
+                m.put("eval/gold", e.get("gold").get("mean").asDouble());
+                m.put("eval/gold_std", e.get("gold").get("std").asDouble());
+                m.put("eval/gold_stderr", e.get("gold").get("stderr").asDouble());
+                e.get("gold_parts").properties().forEach(p -> m.put("eval/gold/" + p.getKey(),
+                        p.getValue().asDouble()));
+                m.put("eval/win_rate_vs_sft", e.get("win_rate_vs_sft").asDouble());
+            }
             m.put("eval/reward_model", e.get("reward_model_score").asDouble());
             m.put("eval/kl_to_sft", e.get("kl_to_sft").asDouble());
-            m.put("eval/win_rate_vs_sft", e.get("win_rate_vs_sft").asDouble());
             if (e.has("reward_eval_accuracy")) {
                 m.put("reward/eval_accuracy", e.get("reward_eval_accuracy").asDouble());
             }
@@ -704,19 +741,22 @@ public final class LoopCommand implements Callable<Integer> {
         for (String part : LabWorld.PARTS) {
             b.append(String.format("%12s", part.length() > 11 ? part.substring(0, 11) : part));
         }
-        b.append(String.format("%10s%12s%n", "KL to SFT", "win vs SFT"));
+        b.append(String.format("%10s%10s%12s%n", "RM score", "KL to SFT", "win vs SFT"));
         for (JsonNode e : records) {
+            boolean gold = e.has("gold");
             b.append(String.format("%-6d%14s%10s%18s", e.get("round").asInt(),
                     e.get("labels_round").asInt() + " (" + e.get("labels_total").asLong() + ")",
                     e.has("reward_eval_accuracy") ? String.format("%.1f%%", 100 * e.get("reward_eval_accuracy")
                             .asDouble()) : "-",
-                    String.format("%.3f ± %.3f", e.get("gold").get("mean").asDouble(),
-                            e.get("gold").get("stderr").asDouble())));
+                    gold ? String.format("%.3f ± %.3f", e.get("gold").get("mean").asDouble(),
+                            e.get("gold").get("stderr").asDouble()) : "-"));
             for (String part : LabWorld.PARTS) {
-                b.append(String.format("%12.3f", e.get("gold_parts").path(part).asDouble()));
+                b.append(gold ? String.format("%12.3f", e.get("gold_parts").path(part).asDouble())
+                        : String.format("%12s", "-"));
             }
-            b.append(String.format("%10.3f%11.1f%%%n", e.get("kl_to_sft").asDouble(),
-                    100 * e.get("win_rate_vs_sft").asDouble()));
+            b.append(String.format("%10.3f%10.3f%12s%n", e.get("reward_model_score").asDouble(),
+                    e.get("kl_to_sft").asDouble(),
+                    gold ? String.format("%.1f%%", 100 * e.get("win_rate_vs_sft").asDouble()) : "-"));
         }
         return b.toString();
     }

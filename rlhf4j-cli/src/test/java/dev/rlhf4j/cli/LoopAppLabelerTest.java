@@ -112,6 +112,11 @@ class LoopAppLabelerTest {
             try (sampler; FeedbackServer server = FeedbackServer.start(store, sampler, new FeedbackServer.Config(
                     "127.0.0.1", 0, false, null))) {
                 Path dir = tmp.resolve("loop");
+                // people label the app's own prompts: held-out prompts that are not the lab world's have no gold
+                // reward, and each round is judged by its reward model's score and the KL to SFT
+                Path evalPrompts = Files.writeString(tmp.resolve("eval-prompts.jsonl"),
+                        "{\"prompt\": \"User: Write a haiku about rain.\\nAssistant:\"}\n"
+                                + "{\"prompt\": \"User: What is 2 plus 2?\\nAssistant:\"}\n");
                 ExecutorService background = Executors.newSingleThreadExecutor();
                 Map<String, String> chosen = new HashMap<>();
                 int code;
@@ -119,7 +124,8 @@ class LoopAppLabelerTest {
                     Future<Integer> running = background.submit(() -> loop(Map.of(AppLabeler.TOKEN_ENV, admin),
                             "--policy", policy.toString(), "--reward-model", rewardModel.toString(),
                             "--preferences", preferences.toString(), "--eval-preferences", preferences.toString(),
-                            "--prompts", tiny.prompts.toString(), "--out", dir.toString(), "--rounds", "1",
+                            "--prompts", tiny.prompts.toString(), "--eval-prompts", evalPrompts.toString(),
+                            "--out", dir.toString(), "--rounds", "1",
                             "--pairs-per-round", "4", "--ppo-steps", "1", "--eval-count", "4", "--labeler", "app",
                             "--app-url", server.url(), "--app-project", "loop", "--poll-seconds", "1",
                             "--round-timeout", "10m"));
@@ -167,6 +173,13 @@ class LoopAppLabelerTest {
                 assertEquals(lines(preferences).size() + prefs.size(), lines(dir.resolve("round-1/reward-data.jsonl"))
                         .size());
                 assertTrue(Files.exists(dir.resolve("round-1/ppo/model.safetensors")));
+                assertTrue(log.contains("are not all the lab world's"), log);
+                JsonNode eval = JSON.readTree(dir.resolve("round-1/eval.json").toFile());
+                assertFalse(eval.has("gold") || eval.has("win_rate_vs_sft"), eval.toString());
+                assertTrue(Double.isFinite(eval.get("reward_model_score").asDouble())
+                        && Double.isFinite(eval.get("kl_to_sft").asDouble()), eval.toString());
+                JsonNode round1 = JSON.readTree(lines(dir.resolve("metrics.jsonl")).get(1));
+                assertTrue(round1.has("eval/reward_model") && !round1.has("eval/gold"), round1.toString());
             }
         }
     }
@@ -177,7 +190,8 @@ class LoopAppLabelerTest {
         Path model = Files.createDirectories(tmp.resolve("m"));
         Path dir = tmp.resolve("loop");
         assertEquals(1, loop(Map.of(), "--policy", model.toString(), "--reward-model", model.toString(),
-                "--prompts", prompts.toString(), "--eval-preferences", prompts.toString(), "--out", dir.toString(),
+                "--prompts", prompts.toString(), "--eval-preferences", prompts.toString(), "--eval-prompts",
+                prompts.toString(), "--out", dir.toString(),
                 "--labeler", "app", "--app-url", "http://127.0.0.1:9/", "--app-project", "loop"));
         assertEquals("rlhf4j: --labeler app: set RLHF4J_API_TOKEN to an admin's API token of the app at "
                 + "http://127.0.0.1:9/ (its Account page makes one)", err.toString().strip());

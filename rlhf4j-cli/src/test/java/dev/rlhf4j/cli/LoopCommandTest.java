@@ -218,10 +218,14 @@ class LoopCommandTest {
                 new Case(2, "--app-url goes with --labeler app", loop(dir, "--app-url", "http://localhost:8080")),
                 new Case(2, "--round-timeout '10x'", loop(dir, "--labeler", "app", "--app-url", "http://x",
                         "--app-project", "p", "--round-timeout", "10x")),
+                new Case(2, "--labeler app needs --eval-prompts", loop(dir, "--labeler", "app", "--app-url",
+                        "http://x", "--app-project", "p", "--eval-preferences", evalPrefs.toString())),
                 new Case(2, "--labeler app needs --eval-preferences", loop(dir, "--labeler", "app", "--app-url",
-                        "http://x", "--app-project", "p", "--round-timeout", "30m", "--poll-seconds", "5")),
+                        "http://x", "--app-project", "p", "--round-timeout", "30m", "--poll-seconds", "5",
+                        "--eval-prompts", notLab.toString())),
                 new Case(1, "--labeler app: set RLHF4J_API_TOKEN to an admin's API token", loop(dir, "--labeler", "app",
-                        "--app-url", "http://x", "--app-project", "p", "--eval-preferences", evalPrefs.toString())),
+                        "--app-url", "http://x", "--app-project", "p", "--eval-preferences", evalPrefs.toString(),
+                        "--eval-prompts", notLab.toString())),
                 new Case(2, "'people' is not one of lab, app", loop(dir, "--labeler", "people")));
         for (Case c : cases) {
             assertEquals(c.code(), run(c.args()), c.message() + ": " + err);

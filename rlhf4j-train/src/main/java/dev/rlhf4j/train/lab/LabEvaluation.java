@@ -49,6 +49,11 @@ public final class LabEvaluation {
                          double responseTokens, double eosRate, double[] goldPerPrompt, List<Episode> episodes) {
     }
 
+    /**
+     * Samples and scores {@code policy} on {@code prompts}; with {@code world} null (prompts that are not the lab's,
+     * as people label them in {@code rlhf4j loop --labeler app}) the gold reward and its parts are NaN and only the
+     * reward model's score, the KL and the lengths are measured.
+     */
     public static Result evaluate(String name, Transformer policy, Transformer reference, Tokenizer tokenizer,
                                   LabWorld world, RewardFunction rewardModel, List<String> prompts, int maxNewTokens,
                                   long seed, int[] eosIds, int batchSize) {
@@ -74,10 +79,10 @@ public final class LabEvaluation {
                 kl[i] += lp[i][t] - ref[i][t];
             }
             Episode e = eps.get(i);
-            LabWorld.Score s = world.score(e.prompt(), e.response().strip());
-            gold[i] = s.total();
+            LabWorld.Score s = world == null ? null : world.score(e.prompt(), e.response().strip());
+            gold[i] = s == null ? Double.NaN : s.total();
             for (String part : LabWorld.PARTS) {
-                parts.get(part)[i] = s.parts().getOrDefault(part, 0.0);
+                parts.get(part)[i] = s == null ? Double.NaN : s.parts().getOrDefault(part, 0.0);
             }
             tokens += e.responseTokens().length;
             eos += e.eos() ? 1 : 0;
