@@ -215,8 +215,9 @@ public final class PpoCommand implements Callable<Integer> {
 
     private void train(PpoConfig cfg, Safetensors.DType dtype, long worldSeed, RunDirectory run, PrintWriter err)
             throws IOException {
-        PpoRun ppo = PpoRun.fromPaths(cfg, new PpoRun.Inputs(policyPath, refModel, rewardModel, reward == null ? null : worldSeed,
-                valueModel, promptsFile, ptxData, normalizeReward, rewardClip, dtype), err);
+        PpoRun ppo = PpoRun.fromPaths(cfg, new PpoRun.Inputs(policyPath, refModel, rewardModel,
+                reward == null ? null : worldSeed, valueModel, promptsFile, ptxData, normalizeReward, rewardClip,
+                dtype), err);
         err.printf("policy %,d parameters, critic %,d; %d prompts; %d episodes per step%n",
                 ppo.policy().parameterCount(), ppo.critic().parameterCount(), ppo.prompts().size(), cfg.batchSize());
         ppo.trainer().train(run);
