@@ -444,9 +444,9 @@ final class ClaimsAnalysis {
                 eg = SeedStats.of(finiteOrAll(epochGain));
         String finding = String.format("Accuracy grows from %s at %d comparisons to %s at %d; the noise ceiling is %s. "
                         + "At %d comparisons the gap to the ceiling is %s points; trained and judged on noiseless "
-                        + "labels the gap to their ceiling is %s points (so label noise, not capacity, accounts for "
-                        + "%s points of the gap when this is smaller); %d epochs instead of %d change accuracy by %s "
-                        + "points.", f(m.get(0).stats(), 3), z.curve()[0], f(m.get(last).stats(), 3),
+                        + "labels the gap to their ceiling is %s points: the difference, %s points, is what label "
+                        + "noise costs beyond the ceiling itself, the rest is data or capacity; %d epochs instead of "
+                        + "%d change accuracy by %s points.", f(m.get(0).stats(), 3), z.curve()[0], f(m.get(last).stats(), 3),
                 z.curve()[last], f(ceiling.stats(), 3), z.rmPairs(), pts(g), pts(gn),
                 String.format("%.1f", 100 * (g.mean() - gn.mean())), z.ablationEpochs(), z.rmEpochs(), pts(eg));
         return new Claim(7, "Reward models: accuracy against comparisons", "Held-out accuracy grows with the number "

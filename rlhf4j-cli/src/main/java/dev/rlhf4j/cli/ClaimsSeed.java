@@ -65,7 +65,7 @@ final class ClaimsSeed {
     static final double AGREEMENT = 0.73;
 
     /**
-     * How big everything is: the default (about 25 minutes a seed on 2 cores) or {@code --quick}.
+     * How big everything is: the default (about 23 minutes a seed on 2 cores) or {@code --quick}.
      *
      * @param modelYaml      the base model's architecture
      * @param corpus         dialogues in the pretraining corpus
@@ -95,10 +95,10 @@ final class ClaimsSeed {
 
         static final Sizes FULL = new Sizes("family: llama\ndim: 96\nlayers: 4\nheads: 6\nkv_heads: 3\n"
                 + "max_seq_len: 128\n", 20000, 6000, 3000, 2, 12000, 1200, new int[] {750, 1500, 3000, 6000, 12000},
-                6000, 1, 3, 30, 16, 4, 300, 200, 800, 1500, 500, 15);
+                6000, 1, 2, 25, 16, 4, 300, 200, 800, 1500, 500, 15);
         static final Sizes QUICK = new Sizes("family: llama\ndim: 48\nlayers: 2\nheads: 4\nkv_heads: 2\n"
-                + "max_seq_len: 128\n", 1500, 500, 150, 1, 400, 60, new int[] {100, 200, 400}, 200, 1, 2, 3, 8, 1,
-                16, 12, 40, 100, 50, 2);
+                + "max_seq_len: 128\n", 800, 200, 100, 1, 240, 40, new int[] {60, 120, 240}, 120, 1, 2, 3, 8, 1,
+                16, 12, 40, 60, 30, 2);
 
         int episodesPerStep() {
             return ppoBatch * miniBatches;
