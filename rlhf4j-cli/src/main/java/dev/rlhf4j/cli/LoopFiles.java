@@ -1,0 +1,45 @@
+package dev.rlhf4j.cli;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.List;
+
+/** The loop's files are written whole or not at all: a kill leaves the previous version (or none), never half. */
+final class LoopFiles {
+    private static final ObjectMapper JSON = new ObjectMapper();
+    private static final ObjectMapper PRETTY = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+
+    private LoopFiles() {
+    }
+
+    /** {@code text} to {@code file} through a temporary file in the same directory, renamed over it. */
+    static void writeAtomically(Path file, String text) throws IOException {
+        Path tmp = file.resolveSibling("." + file.getFileName() + ".tmp");
+        try {
+            Files.writeString(tmp, text, StandardCharsets.UTF_8);
+            Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+        } catch (IOException e) {
+            throw IoErrors.of("write", file, e);
+        }
+    }
+
+    /** One JSON value per line. */
+    static void writeJsonlAtomically(Path file, List<?> records) throws IOException {
+        StringBuilder b = new StringBuilder();
+        for (Object r : records) {
+            b.append(JSON.writeValueAsString(r)).append('\n');
+        }
+        writeAtomically(file, b.toString());
+    }
+
+    /** An indented JSON document. */
+    static void writeJsonAtomically(Path file, Object value) throws IOException {
+        writeAtomically(file, PRETTY.writeValueAsString(value) + "\n");
+    }
+}
