@@ -446,8 +446,8 @@ final class ClaimsAnalysis {
                         + "At %d comparisons the gap to the ceiling is %s points; trained and judged on noiseless "
                         + "labels the gap to their ceiling is %s points: the difference, %s points, is what label "
                         + "noise costs beyond the ceiling itself, the rest is data or capacity; %d epochs instead of "
-                        + "%d change accuracy by %s points.", f(m.get(0).stats(), 3), z.curve()[0], f(m.get(last).stats(), 3),
-                z.curve()[last], f(ceiling.stats(), 3), z.rmPairs(), pts(g), pts(gn),
+                        + "%d change accuracy by %s points.", f(m.get(0).stats(), 3), z.curve()[0],
+                f(m.get(last).stats(), 3), z.curve()[last], f(ceiling.stats(), 3), z.rmPairs(), pts(g), pts(gn),
                 String.format("%.1f", 100 * (g.mean() - gn.mean())), z.ablationEpochs(), z.rmEpochs(), pts(eg));
         return new Claim(7, "Reward models: accuracy against comparisons", "Held-out accuracy grows with the number "
                 + "of comparisons towards the noise ceiling; the gap that remains is explained by noise, data or "

@@ -29,8 +29,8 @@ import java.util.TreeSet;
                         + "--out/seed-S/. Writes report.md, report.html (self-contained), results.json (every number "
                         + "per seed, mean ± std, a verdict per claim: supported, contradicted or inconclusive) and "
                         + "plots/*.png.",
-                "Time on 2 cores: about 23 minutes a seed for all claims (about 70 minutes for the default 3 seeds); "
-                        + "--quick about a minute a seed."})
+                "Time on 2 cores: about 23 minutes a seed for all claims (about 70 minutes for the default 3 "
+                        + "seeds); --quick about a minute a seed."})
 public final class ClaimsCommand implements java.util.concurrent.Callable<Integer> {
     static final RunDirectory.Kind KIND = new RunDirectory.Kind("claims", true, List.of("seed-*", "plots",
             "report.md", "report.html", "results.json"));

@@ -61,8 +61,6 @@ final class ClaimsSeed {
     static final double LENGTH_BIAS = 0.1;
     /** Claim 4's PPO-ptx weight of the pretraining loss. */
     static final double PTX_COEF = 0.5;
-    /** Inter-annotator agreement the annotators are calibrated to (InstructGPT's, about 73%). */
-    static final double AGREEMENT = 0.73;
 
     /**
      * How big everything is: the default (about 23 minutes a seed on 2 cores) or {@code --quick}.
@@ -87,18 +85,21 @@ final class ClaimsSeed {
      * @param loopStart      labels the loop's starting reward model was trained on (a point of the curve)
      * @param loopPairs      pairs per round of the 3-round loop (the 1-round arm gets 3× as many)
      * @param loopSteps      PPO steps per round of the 3-round loop (the 1-round arm gets 3× as many)
+     * @param agreement      inter-annotator agreement the annotators are calibrated to: InstructGPT's 73% by
+     *                       default; lower in a quick run, whose barely trained SFT model writes so many responses of
+     *                       equal gold that even noiseless annotators could not agree that often
      */
     record Sizes(String modelYaml, int corpus, int facts, int sft, int sftEpochs, int pairs, int evalPairs,
                  int[] curve, int rmPairs, int rmEpochs, int ablationEpochs, int ppoSteps, int ppoBatch,
                  int miniBatches, int evalPrompts, int harmfulPrompts, int heldOutDocs, int loopStart, int loopPairs,
-                 int loopSteps) {
+                 int loopSteps, double agreement) {
 
         static final Sizes FULL = new Sizes("family: llama\ndim: 96\nlayers: 4\nheads: 6\nkv_heads: 3\n"
                 + "max_seq_len: 128\n", 20000, 6000, 3000, 2, 12000, 1200, new int[] {750, 1500, 3000, 6000, 12000},
-                6000, 1, 2, 25, 16, 4, 300, 200, 800, 1500, 500, 15);
+                6000, 1, 2, 25, 16, 4, 300, 200, 800, 1500, 500, 15, 0.73);
         static final Sizes QUICK = new Sizes("family: llama\ndim: 48\nlayers: 2\nheads: 4\nkv_heads: 2\n"
                 + "max_seq_len: 128\n", 800, 200, 100, 1, 240, 40, new int[] {60, 120, 240}, 120, 1, 2, 3, 8, 1,
-                16, 12, 40, 60, 30, 2);
+                16, 12, 40, 60, 30, 2, 0.6);
 
         int episodesPerStep() {
             return ppoBatch * miniBatches;
@@ -125,6 +126,7 @@ final class ClaimsSeed {
             m.put("loop_start_labels", loopStart);
             m.put("loop_pairs_per_round", loopPairs);
             m.put("loop_ppo_steps_per_round", loopSteps);
+            m.put("annotator_agreement", agreement);
             return m;
         }
     }
@@ -209,7 +211,7 @@ final class ClaimsSeed {
         sft(sft, "sft", data.resolve("sft-1x.jsonl"), common, lab);
         stage(pairs, "pairs", false, "lab", "generate", "--out", pairs.toString(), "--seed", s, "--model",
                 sft.toString(), "--preferences-only", "--pairs", Integer.toString(z.pairs()), "--eval-pairs",
-                Integer.toString(z.evalPairs()), "--agreement", Double.toString(AGREEMENT));
+                Integer.toString(z.evalPairs()), "--agreement", Double.toString(z.agreement()));
         JsonNode labInfo = JSON.readTree(pairs.resolve("lab.json").toFile());
         scalars.put("ceiling/annotators", labInfo.path("best_accuracy_eval").asDouble());
         scalars.put("agreement/annotators", labInfo.path("agreement_eval").asDouble());
@@ -381,7 +383,7 @@ final class ClaimsSeed {
             labelled = new LabPreferences(a, LabData.label(gold, seed, candidates, a, LabStream.LABELS.id()),
                     LabData.label(gold, seed, evalCandidates, a, LabStream.EVAL_LABELS.id()));
         } else {
-            labelled = LabPreferences.label(gold, seed, candidates, evalCandidates, AGREEMENT, lengthBias);
+            labelled = LabPreferences.label(gold, seed, candidates, evalCandidates, z.agreement(), lengthBias);
         }
         IoErrors.writeJsonl(train, labelled.train(), LabData.LabeledPair::preferenceRecord);
         IoErrors.writeJsonl(eval, labelled.eval(), LabData.LabeledPair::preferenceRecord);
@@ -481,7 +483,7 @@ final class ClaimsSeed {
                 dir.resolve("data").resolve("prefs-" + z.loopStart() + ".jsonl").toString(), "--eval-preferences",
                 evalPrefs.toString(), "--prompts", prompts.toString(), "--out", out.toString(), "--rounds",
                 Integer.toString(rounds), "--pairs-per-round", Integer.toString(pairsPerRound), "--labeler", "lab",
-                "--lab-seed", Long.toString(seed), "--agreement", Double.toString(AGREEMENT), "--ppo-steps",
+                "--lab-seed", Long.toString(seed), "--agreement", Double.toString(z.agreement()), "--ppo-steps",
                 Integer.toString(steps), "--kl-coef", Double.toString(MAIN_BETA), "--reward-epochs",
                 Integer.toString(z.rmEpochs()), "--eval-count", Integer.toString(z.evalPrompts()), "--seed",
                 Long.toString(seed));
