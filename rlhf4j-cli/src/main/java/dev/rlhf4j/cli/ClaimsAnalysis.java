@@ -219,9 +219,9 @@ final class ClaimsAnalysis {
         // the price of a comparison at which the RLHF arm's gain over SFT would cost as much as 2× demonstrations'
         double gainRlhf = m.get(3).stats().mean() - m.get(0).stats().mean();
         double gain2x = m.get(1).stats().mean() - m.get(0).stats().mean();
-        String finding = String.format("Cost model: %s. SFT + RLHF costs %.0f units and reaches gold %s; SFT with 2× "
-                        + "demonstrations costs %.0f and reaches %s, with 4× (cost %.0f) %s. Gain over SFT per unit of "
-                        + "added cost: RLHF %.2e, 2× demonstrations %.2e.", COST_MODEL, costRlhf,
+        String finding = String.format("SFT + RLHF costs %.0f units (cost model below) and reaches gold %s; SFT "
+                        + "with 2× demonstrations costs %.0f and reaches %s, with 4× (cost %.0f) %s. Gain over SFT "
+                        + "per unit of added cost: RLHF %.2e, 2× demonstrations %.2e.", costRlhf,
                 f(m.get(3).stats(), 3), 2 * costSft, f(m.get(1).stats(), 3), 4 * costSft, f(m.get(2).stats(), 3),
                 gainRlhf / (costRlhf - costSft), gain2x / costSft);
         return new Claim(2, "RLHF learns what demonstrations cannot", "At equal or lower human cost, SFT + RLHF "
@@ -286,12 +286,14 @@ final class ClaimsAnalysis {
         for (String what : List.of("gold", "proxy")) {
             Map<String, ClaimsPlots.Line> g = new LinkedHashMap<>();
             for (String rm : List.of("u", "x")) {
-                for (double b : ClaimsSeed.BETAS) {
+                for (int k = 0; k < ClaimsSeed.BETAS.length; k++) {
+                    double b = ClaimsSeed.BETAS[k];
                     double[][] y = meanCurve(what + "/" + arm(rm, b)), kl = meanCurve("kl/" + arm(rm, b));
                     int n = Math.min(y[0].length, kl[0].length);
+                    // one colour per β; the length-biased reward model's lines dashed
                     g.put((rm.equals("u") ? "unbiased" : "biased") + " β=" + ClaimsSeed.beta(b), new ClaimsPlots.Line(
                             TrainingCurve.sqrtKl(java.util.Arrays.copyOf(kl[1], n)),
-                            java.util.Arrays.copyOf(y[1], n), false));
+                            java.util.Arrays.copyOf(y[1], n), false).styled(rm.equals("x"), k));
                 }
             }
             String name = "claim3-" + what + "-vs-sqrt-kl";

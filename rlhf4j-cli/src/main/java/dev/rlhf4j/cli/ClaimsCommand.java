@@ -2,6 +2,7 @@ package dev.rlhf4j.cli;
 
 import dev.rlhf4j.train.RunDirectory;
 import dev.rlhf4j.train.RunFingerprint;
+import dev.rlhf4j.train.claims.TrainingCurve;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -73,11 +74,13 @@ public final class ClaimsCommand implements java.util.concurrent.Callable<Intege
             run.markRunning(0);
             List<ClaimsSeed.Result> results = new ArrayList<>();
             Map<Long, Map<String, Double>> seconds = new LinkedHashMap<>();
+            Map<Long, Map<String, TrainingCurve>> curves = new LinkedHashMap<>();
             for (long seed = 0; seed < seeds; seed++) {
                 ClaimsSeed.Result r = new ClaimsSeed(seed, out.resolve("seed-" + seed), sizes, claims, resume, err)
                         .run();
                 results.add(r);
                 seconds.put(seed, r.seconds());
+                curves.put(seed, r.curves());
             }
             List<ClaimsAnalysis.Claim> judged = new ClaimsAnalysis(results, sizes, out).judge(claims);
             double total = (System.nanoTime() - start) / 1e9;
@@ -85,7 +88,8 @@ public final class ClaimsCommand implements java.util.concurrent.Callable<Intege
             for (long s = 0; s < seeds; s++) {
                 seedList.add(s);
             }
-            ClaimsReport.Run info = new ClaimsReport.Run(seedList, quick, sizes.describe(), seconds, total);
+            ClaimsReport.Run info = new ClaimsReport.Run(seedList, quick, sizes.describe(), seconds, total,
+                    curves);
             ClaimsSeed.writeAtomically(out.resolve("results.json"), ClaimsSeed.json(ClaimsReport.json(info, judged)));
             ClaimsSeed.writeAtomically(out.resolve("report.md"), ClaimsReport.markdown(info, judged));
             ClaimsSeed.writeAtomically(out.resolve("report.html"), ClaimsReport.html(info, judged, out));

@@ -32,10 +32,25 @@ final class ClaimsPlots {
         System.setProperty("java.awt.headless", "true");
     }
 
-    /** A line of (x, y) points; {@code markers} draws its points too (for lines of few points). */
-    record Line(double[] x, double[] y, boolean markers) {
+    /** Distinct colours, so that lines can share one per setting (β) and differ by dash (reward model). */
+    private static final Color[] PALETTE = {new Color(0x1f77b4), new Color(0xff7f0e), new Color(0x2ca02c),
+        new Color(0xd62728), new Color(0x9467bd), new Color(0x8c564b), new Color(0xe377c2), new Color(0x7f7f7f)};
+
+    /**
+     * A line of (x, y) points; {@code markers} draws its points too (for lines of few points), {@code dashed} dashes
+     * it, {@code colour} picks from the palette (-1: by the line's position).
+     */
+    record Line(double[] x, double[] y, boolean markers, boolean dashed, int colour) {
+        Line(double[] x, double[] y, boolean markers) {
+            this(x, y, markers, false, -1);
+        }
+
         static Line of(double[] x, double[] y) {
             return new Line(x, y, x.length <= 12);
+        }
+
+        Line styled(boolean dash, int colourIndex) {
+            return new Line(x, y, markers, dash, colourIndex);
         }
     }
 
@@ -71,7 +86,9 @@ final class ClaimsPlots {
         int i = 0;
         for (Line l : lines.values()) {
             r.setSeriesShapesVisible(i, l.markers());
-            r.setSeriesStroke(i, new BasicStroke(2f));
+            r.setSeriesStroke(i, l.dashed() ? new BasicStroke(2f, BasicStroke.CAP_BUTT, BasicStroke.JOIN_MITER, 10f,
+                    new float[] {6f, 4f}, 0f) : new BasicStroke(2f));
+            r.setSeriesPaint(i, PALETTE[(l.colour() >= 0 ? l.colour() : i) % PALETTE.length]);
             i++;
         }
         plot.setRenderer(r);

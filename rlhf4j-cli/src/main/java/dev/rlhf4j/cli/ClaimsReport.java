@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.rlhf4j.train.claims.SeedStats;
+import dev.rlhf4j.train.claims.TrainingCurve;
 import dev.rlhf4j.train.claims.Verdict;
 
 import java.io.IOException;
@@ -23,7 +24,7 @@ final class ClaimsReport {
 
     /** What the run was: seeds, sizes, times. */
     record Run(List<Long> seeds, boolean quick, Map<String, Object> sizes, Map<Long, Map<String, Double>> seconds,
-               double totalSeconds) {
+               double totalSeconds, Map<Long, Map<String, TrainingCurve>> curves) {
     }
 
     private ClaimsReport() {
@@ -66,6 +67,23 @@ final class ClaimsReport {
             m.forEach(s::put);
         });
         o.put("total_seconds", run.totalSeconds());
+        // the PPO runs' curves per step, unsmoothed: gold of the rollouts, reward-model score, KL to the reference
+        ObjectNode cv = o.putObject("curves");
+        run.curves().forEach((seed, m) -> {
+            ObjectNode s = cv.putObject("seed-" + seed);
+            m.forEach((k, c) -> {
+                ObjectNode n = s.putObject(k);
+                ArrayNode steps = n.putArray("steps"), values = n.putArray("values");
+                for (int i = 0; i < c.steps().length; i++) {
+                    steps.add(c.steps()[i]);
+                    if (Double.isFinite(c.values()[i])) {
+                        values.add(c.values()[i]);
+                    } else {
+                        values.addNull();
+                    }
+                }
+            });
+        });
         return o;
     }
 
@@ -105,6 +123,7 @@ final class ClaimsReport {
                     .append(c.verdict().label()).append("** | ").append(cell(c.finding())).append(" |\n");
         }
         b.append("\n**Verdict rule.** ").append(Verdict.RULE).append("\n\n");
+        b.append("**Cost model (claim 2).** ").append(ClaimsAnalysis.COST_MODEL).append(".\n\n");
         for (ClaimsAnalysis.Claim c : claims) {
             b.append("## ").append(c.id()).append(". ").append(c.title()).append("\n\n");
             b.append("*Claim:* ").append(c.statement()).append("\n\n");
@@ -170,6 +189,7 @@ final class ClaimsReport {
                     .append(verdict(c.verdict())).append("<td>").append(esc(c.finding())).append("</td></tr>\n");
         }
         b.append("</table>\n<p><b>Verdict rule.</b> ").append(esc(Verdict.RULE)).append("</p>\n");
+        b.append("<p><b>Cost model (claim 2).</b> ").append(esc(ClaimsAnalysis.COST_MODEL)).append(".</p>\n");
         for (ClaimsAnalysis.Claim c : claims) {
             b.append("<h2>").append(c.id()).append(". ").append(esc(c.title())).append("</h2>\n");
             b.append("<p><i>Claim:</i> ").append(esc(c.statement())).append("</p>\n");

@@ -99,7 +99,7 @@ final class ClaimsSeed {
                 6000, 1, 2, 25, 16, 4, 300, 200, 800, 1500, 500, 15, 0.73);
         static final Sizes QUICK = new Sizes("family: llama\ndim: 48\nlayers: 2\nheads: 4\nkv_heads: 2\n"
                 + "max_seq_len: 128\n", 800, 200, 100, 1, 240, 40, new int[] {60, 120, 240}, 120, 1, 2, 3, 8, 1,
-                16, 12, 40, 60, 30, 2, 0.6);
+                16, 12, 40, 60, 30, 1, 0.6);
 
         int episodesPerStep() {
             return ppoBatch * miniBatches;
@@ -618,7 +618,7 @@ final class ClaimsSeed {
             return;
         }
         List<String> a = new ArrayList<>(List.of(args));
-        if (resume && Files.exists(out.resolve(RunDirectory.RECORD))) {
+        if (resume && started(out)) {
             a.add(resumable ? "--resume" : "--overwrite");
         }
         err.printf("%n== %s (seed %d): rlhf4j %s%n", name, seed, String.join(" ", a));
@@ -630,6 +630,18 @@ final class ClaimsSeed {
                     + "); see above; rerun with --resume to continue from it");
         }
         seconds.put(name, (System.nanoTime() - t) / 1e9);
+    }
+
+    /** Whether a stage left anything in {@code dir} (a run record, a lock, partial outputs). */
+    private static boolean started(Path dir) {
+        if (!Files.isDirectory(dir)) {
+            return false;
+        }
+        try (java.util.stream.Stream<Path> entries = Files.list(dir)) {
+            return entries.findAny().isPresent();
+        } catch (IOException e) {
+            return true;
+        }
     }
 
     /** Whether {@code dir} holds the record of a finished run. */

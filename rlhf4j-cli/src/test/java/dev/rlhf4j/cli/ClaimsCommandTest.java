@@ -89,6 +89,10 @@ class ClaimsCommandTest {
         JsonNode trained = JSON.readTree(out.resolve("seed-1/rm/n120/train_results.json").toFile());
         assertEquals(trained.get("eval_accuracy").asDouble(), acc.get("per_seed").get(1).asDouble(), 1e-12);
         assertTrue(res.get("stage_seconds").has("seed-0") && res.get("stage_seconds").has("seed-1"));
+        // the curves of claim 1's runs, one value per PPO step (3 in a quick run)
+        JsonNode gold = res.get("curves").get("seed-1").get("gold/base-b0.05");
+        assertEquals("[1,2,3]", gold.get("steps").toString());
+        assertEquals(3, gold.get("values").size());
         assertTrue(stdout.contains("report: " + out.resolve("report.md")), stdout);
         assertTrue(stdout.matches("(?s).*; \\d+ s in all\\s*"), stdout);
     }
@@ -132,7 +136,8 @@ class ClaimsCommandTest {
                 "<b>bold</b>", List.of());
         Map<Long, Map<String, Double>> secs = new LinkedHashMap<>();
         secs.put(0L, Map.of("<stage>", 1.0));
-        String html = ClaimsReport.html(new ClaimsReport.Run(List.of(0L), true, Map.of(), secs, 1), List.of(c), tmp);
+        String html = ClaimsReport.html(new ClaimsReport.Run(List.of(0L), true, Map.of(), secs, 1, Map.of()),
+                List.of(c), tmp);
         assertFalse(html.contains("<script>"));
         assertFalse(html.contains("<b>bold"));
         assertTrue(html.contains("&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; co"));
@@ -151,6 +156,24 @@ class ClaimsCommandTest {
         assertFalse(r[2].contains("rlhf4j pretrain"), r[2]);
         JsonNode a = JSON.readTree(before), b = JSON.readTree(out.resolve("results.json").toFile());
         assertEquals(a.get("claims"), b.get("claims"), "the same runs give the same numbers");
+    }
+
+    @Test
+    void claimSixComparesThreeRoundsOfTheLoopWithOneRoundOfTheSameLabels() throws IOException {
+        Path dir = tmp.resolve("loop");
+        String[] r = run("claims", "--quick", "--seeds", "1", "--only", "6", "--out", dir.toString());
+        assertEquals("0", r[0], r[2]);
+        Path seed = dir.resolve("seed-0");
+        assertTrue(ClaimsSeed.finished(seed.resolve("loop-3")) && ClaimsSeed.finished(seed.resolve("loop-1")));
+        assertTrue(Files.isDirectory(seed.resolve("loop-3/round-3/ppo")));
+        assertFalse(Files.exists(seed.resolve("loop-1/round-2")), "the one-round arm ran one round");
+        JsonNode c = JSON.readTree(dir.resolve("results.json").toFile()).get("claims").get(0);
+        assertEquals(6, c.get("id").asInt());
+        JsonNode eval3 = JSON.readTree(seed.resolve("eval/loop-3.json").toFile());
+        assertEquals(eval3.get("gold").asDouble(), c.get("measurements").get("gold: loop, 3 rounds").get("per_seed")
+                .get(0).asDouble(), 1e-12);
+        // one seed cannot decide a claim
+        assertEquals("inconclusive", c.get("verdict").asText());
     }
 
     @Test
