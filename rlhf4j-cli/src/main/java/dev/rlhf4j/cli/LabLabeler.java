@@ -1,5 +1,6 @@
 package dev.rlhf4j.cli;
 
+import dev.rlhf4j.tensor.UserError;
 import dev.rlhf4j.train.lab.Annotator;
 import dev.rlhf4j.train.lab.LabData;
 import dev.rlhf4j.train.lab.LabWorld;
@@ -50,7 +51,12 @@ final class LabLabeler implements Labeler {
     public Outcome label(int round, List<Pair> pairs, Path out, PrintWriter console) throws IOException {
         List<LabData.Candidates> candidates = candidates(pairs);
         if (annotator == null) {
-            annotator = Annotator.calibrate(LabData.comparisons(world, candidates), agreement, lengthBias);
+            try {
+                annotator = Annotator.calibrate(LabData.comparisons(world, candidates), agreement, lengthBias);
+            } catch (UserError e) {
+                throw new UserError("--agreement " + agreement + " on round " + round + "'s pairs: " + e.getMessage(),
+                        e);
+            }
             console.printf("annotators calibrated on round %d's %d pairs: temperature %.4f (agreement %.1f%%), "
                     + "length bias %.3f%n", round, candidates.size(), annotator.temperature(), 100 * agreement,
                     lengthBias);

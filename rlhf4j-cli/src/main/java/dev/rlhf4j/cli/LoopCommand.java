@@ -162,7 +162,6 @@ public final class LoopCommand implements Callable<Integer> {
     int pollSeconds;
 
     private PrintWriter err;
-    private PrintWriter console;
     private LabWorld world;
     private List<String> ppoPromptTexts;
     private List<String> evalPromptTexts;
@@ -182,7 +181,6 @@ public final class LoopCommand implements Callable<Integer> {
         RunDirectory.Start start = output.start();
         checkOptions();
         err = spec.commandLine().getErr();
-        console = err;
         world = new LabWorld(labSeed);
         readPrompts();
         Map<String, Path> inputs = new LinkedHashMap<>();
@@ -194,7 +192,9 @@ public final class LoopCommand implements Callable<Integer> {
         inputs.put("--eval-preferences", evalPreferences);
         inputs.put("--eval-prompts", evalPrompts);
         RunDirectory.refuseInputs(out, KIND, inputs, false);
-        try (RunDirectory run = RunDirectory.open(out, KIND, start, err)) {
+        // the app's labeler is made (and its settings checked) before the directory is touched
+        try (Labeler app = labeler.equals("app") ? appLabeler() : null;
+             RunDirectory run = RunDirectory.open(out, KIND, start, err)) {
             // --rounds is left out: a finished loop can be continued for more rounds
             run.verify(new RunFingerprint().file("policy", policy).file("reward_model", rewardModel)
                     .file("sft_model", sftModel()).file("prompts", prompts).file("preferences", preferences)
@@ -207,9 +207,7 @@ public final class LoopCommand implements Callable<Integer> {
                     .put("app_project", appProject), output.allowChanges);
             state = readState();
             run.markRunning(0);
-            try (Labeler l = labeler()) {
-                runRounds(l);
-            }
+            runRounds(app != null ? app : labLabeler());
             finish();
             run.markFinished(0);
         }
@@ -308,11 +306,8 @@ public final class LoopCommand implements Callable<Integer> {
         }
     }
 
-    /** The labeler of the run: the lab's annotators (as calibrated in an earlier round, if any), or the app. */
-    private Labeler labeler() {
-        if (labeler.equals("app")) {
-            return appLabeler();
-        }
+    /** The lab's annotators, as calibrated in an earlier round if there was one. */
+    private Labeler labLabeler() {
         JsonNode a = state.path("annotator");
         Annotator annotator = a.isObject() ? new Annotator(a.get("temperature").asDouble(),
                 a.get("length_bias").asDouble()) : null;
@@ -436,7 +431,7 @@ public final class LoopCommand implements Callable<Integer> {
 
     private void label(int k, Labeler l) throws IOException {
         List<Labeler.Pair> pairs = readPairs(k);
-        Labeler.Outcome o = l.label(k, pairs, roundDir(k).resolve("preferences.jsonl"), console);
+        Labeler.Outcome o = l.label(k, pairs, roundDir(k).resolve("preferences.jsonl"), err);
         ObjectNode n = object(state, "labels").putObject(Integer.toString(k));
         n.put("labelled", o.labelled());
         n.put("set_aside", o.setAside());
