@@ -30,8 +30,9 @@ import java.util.TreeSet;
                         + "--out/seed-S/. Writes report.md, report.html (self-contained), results.json (every number "
                         + "per seed, mean ± std, a verdict per claim: supported, contradicted or inconclusive) and "
                         + "plots/*.png.",
-                "Time on 2 cores: about 23 minutes a seed for all claims (about 70 minutes for the default 3 "
-                        + "seeds); --quick about a minute a seed."})
+                "Time on 2 otherwise idle cores: about 20 minutes a seed for all claims (about an hour for the "
+                        + "default 3 seeds); --quick under a minute a seed. The path of the report and the total time "
+                        + "are printed at the end."})
 public final class ClaimsCommand implements java.util.concurrent.Callable<Integer> {
     static final RunDirectory.Kind KIND = new RunDirectory.Kind("claims", true, List.of("seed-*", "plots",
             "report.md", "report.html", "results.json"));

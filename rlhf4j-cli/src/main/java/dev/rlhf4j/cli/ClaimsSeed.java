@@ -63,7 +63,7 @@ final class ClaimsSeed {
     static final double PTX_COEF = 0.5;
 
     /**
-     * How big everything is: the default (about 23 minutes a seed on 2 cores) or {@code --quick}.
+     * How big everything is: the default (about 20 minutes a seed on 2 idle cores) or {@code --quick}.
      *
      * @param modelYaml      the base model's architecture
      * @param corpus         dialogues in the pretraining corpus
