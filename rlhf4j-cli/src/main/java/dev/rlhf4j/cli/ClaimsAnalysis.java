@@ -436,7 +436,8 @@ final class ClaimsAnalysis {
         Map<String, ClaimsPlots.Line> lines = new LinkedHashMap<>();
         lines.put("reward model (noisy labels)", new ClaimsPlots.Line(x, y, true));
         lines.put("noise ceiling", flat(x, ceiling.stats().mean()));
-        lines.put("noiseless labels", new ClaimsPlots.Line(new double[] {z.rmPairs()},
+        lines.put(String.format("noiseless labels (judged on noiseless labels, ceiling %.2f)",
+                noiselessCeiling.stats().mean()), new ClaimsPlots.Line(new double[] {z.rmPairs()},
                 new double[] {noiseless.stats().mean()}, true));
         lines.put(z.ablationEpochs() + " epochs", new ClaimsPlots.Line(new double[] {z.rmPairs()},
                 new double[] {epochs.stats().mean()}, true));

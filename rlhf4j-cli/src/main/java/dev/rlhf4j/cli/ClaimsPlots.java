@@ -95,7 +95,7 @@ final class ClaimsPlots {
         if (logX) {
             LogAxis x = new LogAxis(xLabel);
             x.setBase(2);
-            x.setStandardTickUnits(NumberAxis.createIntegerTickUnits());
+            x.setNumberFormatOverride(new java.text.DecimalFormat("#,##0"));
             plot.setDomainAxis(x);
         }
         ((NumberAxis) plot.getRangeAxis()).setAutoRangeIncludesZero(false);

@@ -114,8 +114,9 @@ final class ClaimsReport {
     static String markdown(Run run, List<ClaimsAnalysis.Claim> claims) {
         StringBuilder b = new StringBuilder();
         b.append("# rlhf4j claims\n\n");
-        b.append(String.format("Seeds %s%s; total time %.0f s. Each number is the mean ± standard deviation over "
-                + "seeds; per-seed values are in results.json.%n%n", run.seeds(), run.quick()
+        b.append(String.format("Seeds %s%s; this session took %.0f s (the stages' own times, from every session, "
+                + "are at the end). Each number is the mean ± standard deviation over seeds; per-seed values are in "
+                + "results.json.%n%n", run.seeds(), run.quick()
                 ? " (--quick: a smoke run, the numbers mean little)" : "", run.totalSeconds()));
         b.append("| claim | verdict | finding |\n|---|---|---|\n");
         for (ClaimsAnalysis.Claim c : claims) {
@@ -179,8 +180,9 @@ final class ClaimsReport {
                         + "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;"
                         + "text-align:left;vertical-align:top}.supported{color:#070}.contradicted{color:#a00}"
                         + ".inconclusive{color:#a60}img{max-width:100%}</style></head><body>\n");
-        b.append("<h1>rlhf4j claims</h1>\n<p>").append(esc(String.format("Seeds %s%s; total time %.0f s. Each "
-                + "number is the mean ± standard deviation over seeds; per-seed values are in results.json.",
+        b.append("<h1>rlhf4j claims</h1>\n<p>").append(esc(String.format("Seeds %s%s; this session took %.0f s "
+                + "(the stages' own times, from every session, are at the end). Each number is the mean ± standard "
+                + "deviation over seeds; per-seed values are in results.json.",
                 run.seeds(), run.quick() ? " (--quick: a smoke run, the numbers mean little)" : "",
                 run.totalSeconds()))).append("</p>\n");
         b.append("<table><tr><th>claim</th><th>verdict</th><th>finding</th></tr>\n");

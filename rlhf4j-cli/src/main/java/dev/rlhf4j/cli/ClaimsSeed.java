@@ -184,6 +184,12 @@ final class ClaimsSeed {
     }
 
     Result run() throws IOException {
+        // the seconds of stages run by earlier sessions of a resumed run, so the report shows every stage's time
+        Path times = dir.resolve("stage-seconds.json");
+        if (Files.exists(times)) {
+            JSON.readTree(times.toFile()).fields().forEachRemaining(e -> seconds.put(e.getKey(),
+                    e.getValue().asDouble()));
+        }
         String s = Long.toString(seed);
         Path lab = dir.resolve("lab"), base = dir.resolve("base"), sft = dir.resolve("sft"),
                 pairs = dir.resolve("pairs"), data = dir.resolve("data");
@@ -332,6 +338,7 @@ final class ClaimsSeed {
                 compliance(p, policies.get(p));
             }
         }
+        writeAtomically(dir.resolve("stage-seconds.json"), json(seconds));
         return new Result(seed, scalars, curves, seconds);
     }
 
@@ -630,6 +637,11 @@ final class ClaimsSeed {
                     + "); see above; rerun with --resume to continue from it");
         }
         seconds.put(name, (System.nanoTime() - t) / 1e9);
+        try {
+            writeAtomically(dir.resolve("stage-seconds.json"), json(seconds));
+        } catch (IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
     }
 
     /** Whether a stage left anything in {@code dir} (a run record, a lock, partial outputs). */

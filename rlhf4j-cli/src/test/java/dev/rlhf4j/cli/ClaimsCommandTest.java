@@ -156,6 +156,9 @@ class ClaimsCommandTest {
         assertFalse(r[2].contains("rlhf4j pretrain"), r[2]);
         JsonNode a = JSON.readTree(before), b = JSON.readTree(out.resolve("results.json").toFile());
         assertEquals(a.get("claims"), b.get("claims"), "the same runs give the same numbers");
+        // the stages' times are those of the session that ran them
+        assertEquals(a.get("stage_seconds").get("seed-1").get("pretrain"),
+                b.get("stage_seconds").get("seed-1").get("pretrain"));
     }
 
     @Test
