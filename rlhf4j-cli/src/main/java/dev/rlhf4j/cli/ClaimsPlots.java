@@ -96,6 +96,9 @@ final class ClaimsPlots {
             LogAxis x = new LogAxis(xLabel);
             x.setBase(2);
             x.setNumberFormatOverride(new java.text.DecimalFormat("#,##0"));
+            // a tick at every power of 2 (the automatic ticks fall at powers of √2)
+            x.setAutoTickUnitSelection(false);
+            x.setTickUnit(new org.jfree.chart.axis.NumberTickUnit(1));
             plot.setDomainAxis(x);
         }
         ((NumberAxis) plot.getRangeAxis()).setAutoRangeIncludesZero(false);
