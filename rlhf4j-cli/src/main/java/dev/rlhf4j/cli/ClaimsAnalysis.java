@@ -1,5 +1,6 @@
 package dev.rlhf4j.cli;
 
+import dev.rlhf4j.train.claims.Perplexity;
 import dev.rlhf4j.train.claims.SeedStats;
 import dev.rlhf4j.train.claims.TrainingCurve;
 import dev.rlhf4j.train.claims.Verdict;
@@ -329,6 +330,9 @@ final class ClaimsAnalysis {
                 measure("perplexity: PPO β=" + ClaimsSeed.beta(MAIN_BETA) + ", ptx " + ClaimsSeed.PTX_COEF,
                         "perplexity/" + ptx),
                 measure("perplexity: PPO β=0, ptx 0", "perplexity/" + beta0),
+                forgetting("PPO β=" + ClaimsSeed.beta(MAIN_BETA) + ", ptx 0", ptx0),
+                forgetting("PPO β=" + ClaimsSeed.beta(MAIN_BETA) + ", ptx " + ClaimsSeed.PTX_COEF, ptx),
+                forgetting("PPO β=0, ptx 0", beta0),
                 measure("gold: PPO ptx 0", "gold/" + ptx0), measure("gold: PPO ptx " + ClaimsSeed.PTX_COEF,
                         "gold/" + ptx), measure("gold: PPO β=0", "gold/" + beta0));
         Test kl = test("KL limits forgetting: perplexity(β=0) − perplexity(β=" + ClaimsSeed.beta(MAIN_BETA) + ")",
@@ -349,6 +353,15 @@ final class ClaimsAnalysis {
         return new Claim(4, "KL and PPO-ptx limit forgetting", "PPO raises the perplexity on held-out pretraining text "
                 + "less with the KL penalty than without, and less with PPO-ptx than without.", m, List.of(kl, px),
                 Verdict.combine(List.of(kl.verdict(), px.verdict())), finding, List.of(plot("claim4-perplexity")));
+    }
+
+    /** The relative increase of perplexity from the SFT model to a PPO arm. */
+    private Measure forgetting(String who, String arm) {
+        double[] before = scalar("perplexity/sft"), after = scalar("perplexity/" + arm), d = new double[before.length];
+        for (int i = 0; i < d.length; i++) {
+            d[i] = Perplexity.relativeIncrease(before[i], after[i]);
+        }
+        return new Measure("perplexity increase over SFT (relative): " + who, d);
     }
 
     private Claim claim5() throws IOException {

@@ -12,6 +12,7 @@ import dev.rlhf4j.train.LmObjective;
 import dev.rlhf4j.train.RunDirectory;
 import dev.rlhf4j.train.claims.HarmfulCompliance;
 import dev.rlhf4j.train.claims.HeldOutText;
+import dev.rlhf4j.train.claims.Perplexity;
 import dev.rlhf4j.train.claims.TrainingCurve;
 import dev.rlhf4j.train.data.DatasetReader;
 import dev.rlhf4j.train.data.Example;
@@ -603,7 +604,8 @@ final class ClaimsSeed {
             Map<String, Double> r = LmObjective.evaluate(pm.model(), ex, 16, 128, tok.paddingId());
             ObjectNode o = JSON.createObjectNode();
             o.put("loss", r.get("eval_loss"));
-            o.put("perplexity", r.get("eval_perplexity"));
+            o.put("perplexity", Perplexity.of(r.get("eval_loss") * r.get("eval_tokens"),
+                    r.get("eval_tokens").longValue()));
             o.put("tokens", r.get("eval_tokens").longValue());
             writeAtomically(f, JSON.writerWithDefaultPrettyPrinter().writeValueAsString(o));
             j = o;

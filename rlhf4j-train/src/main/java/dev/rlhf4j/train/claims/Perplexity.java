@@ -17,19 +17,6 @@ public final class Perplexity {
         return Math.exp(nll / tokens);
     }
 
-    /** The perplexity of per-token log-probabilities (natural log) of one or more texts. */
-    public static double ofLogProbs(double[][] logProbs) {
-        double nll = 0;
-        long n = 0;
-        for (double[] text : logProbs) {
-            for (double lp : text) {
-                nll -= lp;
-                n++;
-            }
-        }
-        return of(nll, n);
-    }
-
     /** after / before − 1: the relative increase (forgetting when positive). */
     public static double relativeIncrease(double before, double after) {
         return after / before - 1;

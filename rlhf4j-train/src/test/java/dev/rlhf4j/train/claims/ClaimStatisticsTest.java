@@ -69,8 +69,7 @@ class ClaimStatisticsTest {
     void perplexityIsTheExponentialOfTheMeanNegativeLogLikelihood() {
         assertEquals(4, Perplexity.of(3 * Math.log(4), 3), 1e-12);
         // −(ln ½ + ln ¼ + ln ½) = ln 16 over 3 tokens: 16^(1/3)
-        assertEquals(Math.cbrt(16), Perplexity.ofLogProbs(new double[][] {{Math.log(0.5), Math.log(0.25)},
-                {Math.log(0.5)}}), 1e-12);
+        assertEquals(Math.cbrt(16), Perplexity.of(-(Math.log(0.5) + Math.log(0.25) + Math.log(0.5)), 3), 1e-12);
         assertEquals(0.2, Perplexity.relativeIncrease(10, 12), 1e-12);
         assertThrows(IllegalArgumentException.class, () -> Perplexity.of(1, 0));
     }
