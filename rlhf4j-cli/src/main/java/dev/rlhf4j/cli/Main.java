@@ -32,7 +32,7 @@ import java.util.Locale;
         subcommands = {GenerateCommand.class, TokenizeCommand.class, InfoCommand.class, ConvertCommand.class,
                 PretrainCommand.class, SftCommand.class, EvalCommand.class, RewardCommand.class, LabCommand.class,
                 SimulatePreferencesCommand.class, PpoCommand.class, DemoCommand.class, ServeCommand.class,
-                FeedbackCommand.class, LoopCommand.class, ReportCommand.class, BenchCommand.class,
+                FeedbackCommand.class, LoopCommand.class, ClaimsCommand.class, ReportCommand.class, BenchCommand.class,
                 CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
     static final int USER_ERROR = 1;
