@@ -148,15 +148,15 @@ final class ClaimsAnalysis {
         return new double[][] {x, y};
     }
 
-    private static ClaimsPlots.Line flat(double[] x, double level) {
+    private static PngCharts.Line flat(double[] x, double level) {
         double[] y = new double[x.length];
         java.util.Arrays.fill(y, level);
-        return new ClaimsPlots.Line(x, y, false);
+        return new PngCharts.Line(x, y, false);
     }
 
-    private ClaimsPlots.Bar bar(String key) {
+    private PngCharts.Bar bar(String key) {
         SeedStats s = SeedStats.of(finiteOrAll(scalar(key)));
-        return new ClaimsPlots.Bar(s.mean(), s.std());
+        return new PngCharts.Bar(s.mean(), s.std());
     }
 
     // ---------------------------------------------------------------------------------------------- claims
@@ -179,11 +179,11 @@ final class ClaimsAnalysis {
         Test t = test("PPO from SFT − PPO from base (held-out gold, same reward model, " + z.ppoSteps() + " steps)",
                 scalar("gold/" + fromSft), scalar("gold/" + fromBase));
         double[][] a = meanCurve("gold/" + fromSft), b = meanCurve("gold/" + fromBase);
-        Map<String, ClaimsPlots.Line> lines = new LinkedHashMap<>();
-        lines.put("PPO from SFT", ClaimsPlots.Line.of(a[0], a[1]));
-        lines.put("PPO from base", ClaimsPlots.Line.of(b[0], b[1]));
+        Map<String, PngCharts.Line> lines = new LinkedHashMap<>();
+        lines.put("PPO from SFT", PngCharts.Line.of(a[0], a[1]));
+        lines.put("PPO from base", PngCharts.Line.of(b[0], b[1]));
         lines.put("SFT model (held-out)", flat(a[0], SeedStats.of(sftGold).mean()));
-        ClaimsPlots.lines(png("claim1-gold-vs-step"), "Gold reward along PPO (mean of seeds, " + SMOOTHING
+        PngCharts.lines(png("claim1-gold-vs-step"), "Gold reward along PPO (mean of seeds, " + SMOOTHING
                 + "-step mean)", "PPO step", "gold reward of rollouts", lines, false);
         long reached = java.util.Arrays.stream(steps).filter(Double::isFinite).count();
         String finding = String.format("After %d PPO steps, PPO from SFT reaches gold %s, PPO from the base model %s "
@@ -208,13 +208,13 @@ final class ClaimsAnalysis {
                 scalar("gold/" + rlhf), scalar("gold/sft-2x"));
         Test t4 = test(String.format("SFT + RLHF (cost %.0f) − SFT 4× (cost %.0f)", costRlhf, 4 * costSft),
                 scalar("gold/" + rlhf), scalar("gold/sft-4x"));
-        Map<String, ClaimsPlots.Line> lines = new LinkedHashMap<>();
-        lines.put("SFT with more demonstrations", new ClaimsPlots.Line(new double[] {costSft, 2 * costSft,
+        Map<String, PngCharts.Line> lines = new LinkedHashMap<>();
+        lines.put("SFT with more demonstrations", new PngCharts.Line(new double[] {costSft, 2 * costSft,
                 4 * costSft}, new double[] {m.get(0).stats().mean(), m.get(1).stats().mean(), m.get(2).stats().mean()},
                 true));
-        lines.put("SFT + RLHF", new ClaimsPlots.Line(new double[] {costSft, costRlhf},
+        lines.put("SFT + RLHF", new PngCharts.Line(new double[] {costSft, costRlhf},
                 new double[] {m.get(0).stats().mean(), m.get(3).stats().mean()}, true));
-        ClaimsPlots.lines(png("claim2-gold-vs-cost"), "Gold reward against human cost (mean of seeds)",
+        PngCharts.lines(png("claim2-gold-vs-cost"), "Gold reward against human cost (mean of seeds)",
                 "human cost (demonstration = 1, comparison = " + COMPARISON_COST + ")", "held-out gold reward",
                 lines, false);
         // the price of a comparison at which the RLHF arm's gain over SFT would cost as much as 2× demonstrations'
@@ -274,31 +274,31 @@ final class ClaimsAnalysis {
         List<String> plots = new ArrayList<>();
         for (String rm : List.of("u", "x")) {
             String who = rm.equals("u") ? "unbiased" : "length-biased";
-            Map<String, ClaimsPlots.Line> g = new LinkedHashMap<>();
+            Map<String, PngCharts.Line> g = new LinkedHashMap<>();
             for (double b : ClaimsSeed.BETAS) {
                 double[][] c = meanCurve("gold/" + arm(rm, b));
-                g.put("β=" + ClaimsSeed.beta(b), ClaimsPlots.Line.of(c[0], c[1]));
+                g.put("β=" + ClaimsSeed.beta(b), PngCharts.Line.of(c[0], c[1]));
             }
             String name = "claim3-gold-vs-step-" + who;
-            ClaimsPlots.lines(png(name), "Gold reward along PPO, " + who + " reward model", "PPO step",
+            PngCharts.lines(png(name), "Gold reward along PPO, " + who + " reward model", "PPO step",
                     "gold reward of rollouts", g, false);
             plots.add(plot(name));
         }
         for (String what : List.of("gold", "proxy")) {
-            Map<String, ClaimsPlots.Line> g = new LinkedHashMap<>();
+            Map<String, PngCharts.Line> g = new LinkedHashMap<>();
             for (String rm : List.of("u", "x")) {
                 for (int k = 0; k < ClaimsSeed.BETAS.length; k++) {
                     double b = ClaimsSeed.BETAS[k];
                     double[][] y = meanCurve(what + "/" + arm(rm, b)), kl = meanCurve("kl/" + arm(rm, b));
                     int n = Math.min(y[0].length, kl[0].length);
                     // one colour per β; the length-biased reward model's lines dashed
-                    g.put((rm.equals("u") ? "unbiased" : "biased") + " β=" + ClaimsSeed.beta(b), new ClaimsPlots.Line(
+                    g.put((rm.equals("u") ? "unbiased" : "biased") + " β=" + ClaimsSeed.beta(b), new PngCharts.Line(
                             TrainingCurve.sqrtKl(java.util.Arrays.copyOf(kl[1], n)),
                             java.util.Arrays.copyOf(y[1], n), false).styled(rm.equals("x"), k));
                 }
             }
             String name = "claim3-" + what + "-vs-sqrt-kl";
-            ClaimsPlots.lines(png(name), (what.equals("gold") ? "Gold" : "Proxy (reward model)")
+            PngCharts.lines(png(name), (what.equals("gold") ? "Gold" : "Proxy (reward model)")
                     + " reward against √KL along PPO", "√KL(policy ‖ SFT) per response (nats^½)",
                     what.equals("gold") ? "gold reward of rollouts" : "normalised reward-model score", g, false);
             plots.add(plot(name));
@@ -339,13 +339,13 @@ final class ClaimsAnalysis {
                 scalar("perplexity/" + beta0), scalar("perplexity/" + ptx0));
         Test px = test("ptx limits forgetting: perplexity(ptx 0) − perplexity(ptx " + ClaimsSeed.PTX_COEF + ")",
                 scalar("perplexity/" + ptx0), scalar("perplexity/" + ptx));
-        Map<String, ClaimsPlots.Bar> bars = new LinkedHashMap<>();
+        Map<String, PngCharts.Bar> bars = new LinkedHashMap<>();
         bars.put("base", bar("perplexity/base"));
         bars.put("SFT", bar("perplexity/sft"));
         bars.put("PPO β=" + ClaimsSeed.beta(MAIN_BETA), bar("perplexity/" + ptx0));
         bars.put("PPO-ptx", bar("perplexity/" + ptx));
         bars.put("PPO β=0", bar("perplexity/" + beta0));
-        ClaimsPlots.bars(png("claim4-perplexity"), "Perplexity on held-out pretraining text (mean ± std over seeds)",
+        PngCharts.bars(png("claim4-perplexity"), "Perplexity on held-out pretraining text (mean ± std over seeds)",
                 "perplexity", Map.of("perplexity", bars));
         String finding = String.format("Perplexity on held-out pretraining text: SFT %s; after PPO with β=%s %s, with "
                         + "ptx %s, with β=0 %s (base model %s).", f(m.get(1).stats(), 3), ClaimsSeed.beta(MAIN_BETA),
@@ -378,12 +378,12 @@ final class ClaimsAnalysis {
                 scalar("compliance/" + rlhf));
         Test blind = test("compliance(RLHF, harm-blind RM) − compliance(RLHF)", scalar("compliance/" + noharm),
                 scalar("compliance/" + rlhf));
-        Map<String, ClaimsPlots.Bar> bars = new LinkedHashMap<>();
+        Map<String, PngCharts.Bar> bars = new LinkedHashMap<>();
         bars.put("base", bar("compliance/base"));
         bars.put("SFT", bar("compliance/sft"));
         bars.put("RLHF", bar("compliance/" + rlhf));
         bars.put("RLHF, harm-blind RM", bar("compliance/" + noharm));
-        ClaimsPlots.bars(png("claim5-compliance"), "Share of harmful requests complied with (mean ± std over seeds)",
+        PngCharts.bars(png("claim5-compliance"), "Share of harmful requests complied with (mean ± std over seeds)",
                 "compliance rate", Map.of("compliance", bars));
         String finding = String.format("Compliance with %d held-out harmful requests: base %s, SFT %s, RLHF %s; RLHF "
                         + "against a reward model from annotators who ignore harm: %s.", z.harmfulPrompts(),
@@ -399,11 +399,11 @@ final class ClaimsAnalysis {
                 measure("gold: 1 round, same labels and PPO steps", "gold/loop-1"),
                 measure("KL to SFT: loop, 3 rounds", "kl/loop-3"), measure("KL to SFT: 1 round", "kl/loop-1"));
         Test t = test("3 rounds − 1 round (held-out gold)", scalar("gold/loop-3"), scalar("gold/loop-1"));
-        Map<String, ClaimsPlots.Bar> bars = new LinkedHashMap<>();
+        Map<String, PngCharts.Bar> bars = new LinkedHashMap<>();
         bars.put("SFT", bar("gold/sft"));
         bars.put("1 round", bar("gold/loop-1"));
         bars.put("3 rounds", bar("gold/loop-3"));
-        ClaimsPlots.bars(png("claim6-rounds"), "Held-out gold: 3 rounds of fresh comparisons vs 1 round",
+        PngCharts.bars(png("claim6-rounds"), "Held-out gold: 3 rounds of fresh comparisons vs 1 round",
                 "gold reward", Map.of("gold", bars));
         String finding = String.format("Starting from SFT and a reward model trained on %d labels, 3 rounds of %d "
                         + "fresh comparisons and %d PPO steps each reach gold %s; one round of %d comparisons and %d "
@@ -446,15 +446,15 @@ final class ClaimsAnalysis {
         int last = z.curve().length - 1;
         Test more = test("accuracy(" + z.curve()[last] + ") − accuracy(" + z.curve()[0] + " comparisons)",
                 scalar("rm_accuracy/n" + z.curve()[last]), scalar("rm_accuracy/n" + z.curve()[0]));
-        Map<String, ClaimsPlots.Line> lines = new LinkedHashMap<>();
-        lines.put("reward model (noisy labels)", new ClaimsPlots.Line(x, y, true));
+        Map<String, PngCharts.Line> lines = new LinkedHashMap<>();
+        lines.put("reward model (noisy labels)", new PngCharts.Line(x, y, true));
         lines.put("noise ceiling", flat(x, ceiling.stats().mean()));
         lines.put(String.format("noiseless labels (judged on noiseless labels, ceiling %.2f)",
-                noiselessCeiling.stats().mean()), new ClaimsPlots.Line(new double[] {z.rmPairs()},
+                noiselessCeiling.stats().mean()), new PngCharts.Line(new double[] {z.rmPairs()},
                 new double[] {noiseless.stats().mean()}, true));
-        lines.put(z.ablationEpochs() + " epochs", new ClaimsPlots.Line(new double[] {z.rmPairs()},
+        lines.put(z.ablationEpochs() + " epochs", new PngCharts.Line(new double[] {z.rmPairs()},
                 new double[] {epochs.stats().mean()}, true));
-        ClaimsPlots.lines(png("claim7-accuracy-vs-comparisons"), "Reward-model held-out accuracy (mean of seeds)",
+        PngCharts.lines(png("claim7-accuracy-vs-comparisons"), "Reward-model held-out accuracy (mean of seeds)",
                 "training comparisons", "held-out accuracy", lines, true);
         SeedStats g = SeedStats.of(finiteOrAll(gap)), gn = SeedStats.of(finiteOrAll(gapNoiseless)),
                 eg = SeedStats.of(finiteOrAll(epochGain));

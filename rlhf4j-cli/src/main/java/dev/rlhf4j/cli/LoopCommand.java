@@ -64,7 +64,7 @@ import java.util.stream.IntStream;
 public final class LoopCommand implements Callable<Integer> {
     private static final ObjectMapper JSON = new ObjectMapper();
     static final RunDirectory.Kind KIND = new RunDirectory.Kind("loop", true, List.of("round-*", "loop.json",
-            "metrics.jsonl", "summary.json", "report.html", "preferences-eval.jsonl"));
+            "metrics.jsonl", "summary.json", "report.html", "gold-per-round.png", "preferences-eval.jsonl"));
     /** The steps of a round, in order (round 0 has only {@code eval}). */
     static final List<String> STEPS = List.of("sample", "label", "reward", "ppo", "eval");
     /**
@@ -726,12 +726,33 @@ public final class LoopCommand implements Callable<Integer> {
         LoopFiles.writeJsonAtomically(out.resolve("summary.json"), summary);
         // the loop's per-round metrics and, below them, every round's reward-model and PPO runs
         Path report = MetricsReport.write(List.of(out), out.resolve("report.html"));
+        Path chart = chart(records);
         PrintWriter o = spec.commandLine().getOut();
         o.print(table(records));
         o.printf("%nthe loop's rounds are in %s (loop.json, metrics.jsonl, summary.json; round-K/ for each round)%n",
                 out);
         o.printf("training curves: %s%n", report);
+        if (chart != null) {
+            o.printf("gold per round: %s%n", chart);
+        }
         o.flush();
+    }
+
+    /** DIR/gold-per-round.png: the held-out gold of each round's policy with its standard error; none without gold. */
+    private Path chart(List<ObjectNode> records) throws IOException {
+        if (records.isEmpty() || !records.get(0).has("gold")) {
+            return null;
+        }
+        Map<String, PngCharts.Bar> bars = new LinkedHashMap<>();
+        for (ObjectNode r : records) {
+            int k = r.get("round").asInt();
+            bars.put(k == 0 ? "0 (start)" : Integer.toString(k), new PngCharts.Bar(r.get("gold").get("mean")
+                    .asDouble(), r.get("gold").get("stderr").asDouble()));
+        }
+        Path png = out.resolve("gold-per-round.png");
+        PngCharts.bars(png, "Held-out gold reward per round (± standard error)", "gold reward",
+                Map.of("gold", bars));
+        return png;
     }
 
     /** The per-round table: one row per round. */

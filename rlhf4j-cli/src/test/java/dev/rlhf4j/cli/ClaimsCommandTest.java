@@ -108,7 +108,7 @@ class ClaimsCommandTest {
         for (String p : plots) {
             BufferedImage img = ImageIO.read(out.resolve(p).toFile());
             assertNotNull(img, p + " is not an image");
-            assertEquals(ClaimsPlots.WIDTH, img.getWidth());
+            assertEquals(PngCharts.WIDTH, img.getWidth());
             assertTrue(md.contains("](" + p + ")"), p);
         }
         String html = Files.readString(out.resolve("report.html"));

@@ -140,6 +140,10 @@ class LoopCommandTest {
         Path page2 = tmp.resolve("report-of-loop.html");
         assertEquals(0, run("report", finished.toString(), "--out", page2.toString()), err.toString());
         String page2Text = Files.readString(page2);
+        // and the gold per round as a chart
+        java.awt.image.BufferedImage png = javax.imageio.ImageIO.read(finished.resolve("gold-per-round.png").toFile());
+        assertTrue(png != null && png.getWidth() > 100 && png.getHeight() > 100, "gold-per-round.png");
+        assertTrue(finishedOut.contains("gold per round: " + finished.resolve("gold-per-round.png")), finishedOut);
         assertTrue(page2Text.contains("eval/gold") && page2Text.contains("round-1/reward-model"), "report of DIR");
         // held-out pairs of the SFT model labelled by the same annotators, calibrated once and kept
         assertTrue(lines(finished.resolve("preferences-eval.jsonl")).size() >= 10);

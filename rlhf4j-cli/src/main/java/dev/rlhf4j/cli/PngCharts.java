@@ -22,10 +22,10 @@ import java.nio.file.Path;
 import java.util.Map;
 
 /**
- * The claims' plots as PNG files, drawn by JFreeChart in headless mode (no display needed): line charts of a
- * quantity along training or against another, and bar charts of means with their spread over seeds.
+ * PNG charts (the claims' plots, a loop's gold per round), drawn by JFreeChart in headless mode (no display needed):
+ * line charts of a quantity along training or against another, and bar charts of means with their spread over seeds.
  */
-final class ClaimsPlots {
+final class PngCharts {
     static final int WIDTH = 760, HEIGHT = 440;
 
     static {
@@ -54,11 +54,11 @@ final class ClaimsPlots {
         }
     }
 
-    /** A bar: the mean over seeds and the standard deviation drawn as an error bar. */
+    /** A bar: a mean (over seeds, or over prompts) and its spread (a std, or a standard error) as an error bar. */
     record Bar(double mean, double std) {
     }
 
-    private ClaimsPlots() {
+    private PngCharts() {
     }
 
     /** A line chart of named lines, written to {@code png}; {@code logX} puts x on a log scale. */
@@ -105,7 +105,7 @@ final class ClaimsPlots {
         write(chart, png);
     }
 
-    /** A bar chart of means with ± std error bars, one group of bars per category. */
+    /** A bar chart of means with their error bars, one group of bars per category. */
     static void bars(Path png, String title, String yLabel, Map<String, Map<String, Bar>> groups) throws IOException {
         DefaultStatisticalCategoryDataset data = new DefaultStatisticalCategoryDataset();
         for (Map.Entry<String, Map<String, Bar>> g : groups.entrySet()) {
