@@ -3,6 +3,7 @@ package dev.rlhf4j.cli;
 import dev.rlhf4j.train.RunDirectory;
 import dev.rlhf4j.train.RunFingerprint;
 import dev.rlhf4j.train.claims.TrainingCurve;
+import dev.rlhf4j.train.report.MetricsReport;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -28,14 +29,14 @@ import java.util.TreeSet;
                 "Each seed shares its world, base model, SFT model, sampled pairs and reward models among the claims' "
                         + "arms; every stage is the command a user would run, in its own directory under "
                         + "--out/seed-S/. Writes report.md, report.html (self-contained), results.json (every number "
-                        + "per seed, mean ± std, a verdict per claim: supported, contradicted or inconclusive) and "
-                        + "plots/*.png.",
+                        + "per seed, mean ± std, a verdict per claim: supported, contradicted or inconclusive), "
+                        + "plots/*.png and curves.html (every stage's training curves, as rlhf4j report draws them).",
                 "Time on 2 otherwise idle cores: about 20 minutes a seed for all claims (about an hour for the "
                         + "default 3 seeds); --quick under a minute a seed. The path of the report and the total time "
                         + "are printed at the end."})
 public final class ClaimsCommand implements java.util.concurrent.Callable<Integer> {
     static final RunDirectory.Kind KIND = new RunDirectory.Kind("claims", true, List.of("seed-*", "plots",
-            "report.md", "report.html", "results.json"));
+            "report.md", "report.html", "results.json", "curves.html"));
 
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
@@ -94,13 +95,16 @@ public final class ClaimsCommand implements java.util.concurrent.Callable<Intege
             ClaimsSeed.writeAtomically(out.resolve("results.json"), ClaimsSeed.json(ClaimsReport.json(info, judged)));
             ClaimsSeed.writeAtomically(out.resolve("report.md"), ClaimsReport.markdown(info, judged));
             ClaimsSeed.writeAtomically(out.resolve("report.html"), ClaimsReport.html(info, judged, out));
+            // the training curves of every stage of every seed, as `rlhf4j report` draws them
+            Path curvesPage = MetricsReport.write(List.of(out), out.resolve("curves.html"));
             run.markFinished(0);
             PrintWriter o = spec.commandLine().getOut();
             o.printf("%n%-44s %s%n", "claim", "verdict");
             for (ClaimsAnalysis.Claim c : judged) {
                 o.printf("%-44s %s%n", c.id() + ". " + c.title(), c.verdict().label());
             }
-            o.printf("%nreport: %s (and %s, %s, plots in %s); %.0f s in all%n", out.resolve("report.md"),
+            o.printf("%ntraining curves: %s%n", curvesPage);
+            o.printf("report: %s (and %s, %s, plots in %s); %.0f s in all%n", out.resolve("report.md"),
                     out.resolve("report.html"), out.resolve("results.json"), out.resolve("plots"), total);
             o.flush();
         }

@@ -122,6 +122,10 @@ class ClaimsCommandTest {
         }
         assertEquals(plots.size(), n, "every plot inlined, and nothing else loaded");
         assertFalse(html.contains("src=\"plots/"));
+        // and every stage's training curves, as `rlhf4j report` draws them
+        String curves = Files.readString(out.resolve("curves.html"));
+        assertTrue(curves.contains("seed-1/ppo/") && curves.contains("objective/kl"), "curves.html");
+        assertTrue(stdout.contains("training curves: " + out.resolve("curves.html")), stdout);
         // every '<' opens one of the report's own tags: no text went in unescaped
         Matcher tags = Pattern.compile("<(/?)([^\\s>]*)").matcher(html.replaceAll("base64,[A-Za-z0-9+/=]+", ""));
         while (tags.find()) {
