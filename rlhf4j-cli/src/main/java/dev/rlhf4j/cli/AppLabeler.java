@@ -5,24 +5,18 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.rlhf4j.feedback.export.Exporter;
 import dev.rlhf4j.tensor.UserError;
+import dev.rlhf4j.train.AtomicFiles;
 
 import java.io.IOException;
 import java.io.InterruptedIOException;
-import java.io.OutputStream;
 import java.io.PrintWriter;
 import java.net.URI;
 import java.net.URLEncoder;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
-import java.nio.channels.Channels;
-import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.AtomicMoveNotSupportedException;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
-import java.nio.file.StandardOpenOption;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
@@ -419,29 +413,14 @@ final class AppLabeler implements Labeler {
         return new Outcome(records.size(), setAside, unlabelled);
     }
 
-    /** JSON Lines to a temporary file beside {@code out}, flushed to disk, then moved over {@code out}. */
+    /** JSON Lines, written whole or not at all. */
     private static void writeAtomically(Path out, List<Map<String, Object>> records) throws IOException {
-        Path dir = out.toAbsolutePath().getParent();
-        Files.createDirectories(dir);
-        Path tmp = Files.createTempFile(dir, "." + out.getFileName(), ".tmp");
-        try {
-            try (FileChannel channel = FileChannel.open(tmp, StandardOpenOption.WRITE);
-                 OutputStream os = Channels.newOutputStream(channel)) {
-                for (Map<String, Object> r : records) {
-                    os.write(JSON.writeValueAsBytes(r));
-                    os.write('\n');
-                }
-                os.flush();
-                channel.force(true);
+        AtomicFiles.write(out, os -> {
+            for (Map<String, Object> r : records) {
+                os.write(JSON.writeValueAsBytes(r));
+                os.write('\n');
             }
-            try {
-                Files.move(tmp, out, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-            } catch (AtomicMoveNotSupportedException e) {
-                Files.move(tmp, out, StandardCopyOption.REPLACE_EXISTING);
-            }
-        } finally {
-            Files.deleteIfExists(tmp);
-        }
+        });
     }
 
     // ------------------------------------------------------------ HTTP

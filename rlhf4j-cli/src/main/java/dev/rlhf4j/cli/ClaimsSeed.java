@@ -35,7 +35,6 @@ import java.math.BigDecimal;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -692,10 +691,7 @@ final class ClaimsSeed {
 
     /** Writes through a temporary file renamed into place: a crash leaves the old file or none, never half. */
     static void writeAtomically(Path file, String text) throws IOException {
-        Files.createDirectories(file.toAbsolutePath().getParent());
-        Path tmp = file.resolveSibling("." + file.getFileName() + ".tmp");
-        IoErrors.writeString(tmp, text);
-        Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+        LoopFiles.writeAtomically(file, text);
     }
 
     static String[] concat(String[] a, String[] b) {

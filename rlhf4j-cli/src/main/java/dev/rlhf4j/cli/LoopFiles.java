@@ -2,12 +2,10 @@ package dev.rlhf4j.cli;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
+import dev.rlhf4j.train.AtomicFiles;
 
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.List;
 
 /** The loop's files are written whole or not at all: a kill leaves the previous version (or none), never half. */
@@ -20,10 +18,8 @@ final class LoopFiles {
 
     /** {@code text} to {@code file} through a temporary file in the same directory, renamed over it. */
     static void writeAtomically(Path file, String text) throws IOException {
-        Path tmp = file.resolveSibling("." + file.getFileName() + ".tmp");
         try {
-            Files.writeString(tmp, text, StandardCharsets.UTF_8);
-            Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+            AtomicFiles.writeString(file, text);
         } catch (IOException e) {
             throw IoErrors.of("write", file, e);
         }

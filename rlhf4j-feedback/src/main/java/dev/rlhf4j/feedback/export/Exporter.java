@@ -10,20 +10,15 @@ import dev.rlhf4j.feedback.store.StoreConflict;
 import dev.rlhf4j.feedback.store.User;
 import dev.rlhf4j.feedback.store.Verdict;
 import dev.rlhf4j.model.chat.ChatTemplate;
+import dev.rlhf4j.train.AtomicFiles;
 
 import java.io.BufferedWriter;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.io.OutputStreamWriter;
 import java.io.Writer;
-import java.nio.channels.Channels;
-import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.AtomicMoveNotSupportedException;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
-import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
@@ -78,8 +73,8 @@ public final class Exporter {
         Path side = sideFile(out);
         int[] records = new int[1];
         int[] setAside = new int[1];
-        writeAtomically(out, s -> records[0] = data.writeRecords(s));
-        writeAtomically(side, s -> setAside[0] = data.writeSetAside(s));
+        AtomicFiles.write(out, s -> records[0] = data.writeRecords(s));
+        AtomicFiles.write(side, s -> setAside[0] = data.writeSetAside(s));
         return new Summary(out, side, records[0], setAside[0]);
     }
 
@@ -98,33 +93,6 @@ public final class Exporter {
         String name = out.getFileName().toString();
         String stem = name.endsWith(".jsonl") ? name.substring(0, name.length() - ".jsonl".length()) : name;
         return out.resolveSibling(stem + ".set_aside.jsonl");
-    }
-
-    @FunctionalInterface
-    private interface Content {
-        void write(OutputStream out) throws IOException;
-    }
-
-    /** Writes a temporary file beside {@code target}, flushed to disk, then moves it over {@code target}. */
-    private static void writeAtomically(Path target, Content content) throws IOException {
-        Path dir = target.toAbsolutePath().getParent();
-        Files.createDirectories(dir);
-        Path tmp = Files.createTempFile(dir, "." + target.getFileName(), ".tmp");
-        try {
-            try (FileChannel channel = FileChannel.open(tmp, StandardOpenOption.WRITE);
-                 OutputStream os = Channels.newOutputStream(channel)) {
-                content.write(os);
-                os.flush();
-                channel.force(true);
-            }
-            try {
-                Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-            } catch (AtomicMoveNotSupportedException e) {
-                Files.move(tmp, target, StandardCopyOption.REPLACE_EXISTING);
-            }
-        } finally {
-            Files.deleteIfExists(tmp);
-        }
     }
 
     /** A project's labels with what they refer to, read once. */
