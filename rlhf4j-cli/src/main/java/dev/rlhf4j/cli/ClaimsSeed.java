@@ -518,12 +518,7 @@ final class ClaimsSeed {
 
     /** Gold reward (total and parts), KL to the SFT model and length on the held-out prompts; cached in eval/. */
     private void evaluate(String name, Path modelDir) throws IOException {
-        Path f = dir.resolve("eval").resolve(name + ".json");
-        JsonNode j;
-        if (Files.exists(f)) {
-            j = JSON.readTree(f.toFile());
-        } else {
-            long t = System.nanoTime();
+        JsonNode j = cached(dir.resolve("eval").resolve(name + ".json"), () -> {
             loadShared();
             Tokenizer tok = sftModel.requireTokenizer();
             LabEvaluation.Result r = LabEvaluation.evaluate(name, policy(modelDir), reference, tok, world, null,
@@ -537,11 +532,9 @@ final class ClaimsSeed {
             o.put("response_tokens", r.responseTokens());
             o.put("eos_rate", r.eosRate());
             o.put("prompts", evalPrompts.size());
-            writeAtomically(f, JSON.writerWithDefaultPrettyPrinter().writeValueAsString(o));
             writeSamples(dir.resolve("eval").resolve(name + ".samples.jsonl"), r);
-            j = o;
-            seconds.merge("evaluation", (System.nanoTime() - t) / 1e9, Double::sum);
-        }
+            return o;
+        });
         scalars.put("gold/" + name, j.get("gold").asDouble());
         scalars.put("kl/" + name, j.get("kl_to_sft").asDouble());
         scalars.put("tokens/" + name, j.get("response_tokens").asDouble());
@@ -559,14 +552,31 @@ final class ClaimsSeed {
         IoErrors.writeJsonl(file, rows, m -> m);
     }
 
+    /** What an evaluation computes, to be kept in its cache file. */
+    @FunctionalInterface
+    private interface Evaluation {
+        ObjectNode run() throws IOException;
+    }
+
+    /**
+     * An evaluation's result: read from {@code file} when an earlier session wrote it (so --resume does not evaluate
+     * again), else computed, written there atomically and its time added to the seed's "evaluation" seconds.
+     */
+    private JsonNode cached(Path file, Evaluation evaluation) throws IOException {
+        if (Files.exists(file)) {
+            return JSON.readTree(file.toFile());
+        }
+        long t = System.nanoTime();
+        Files.createDirectories(file.getParent()); // an evaluation may write its samples beside it first
+        ObjectNode o = evaluation.run();
+        writeAtomically(file, JSON.writerWithDefaultPrettyPrinter().writeValueAsString(o));
+        seconds.merge("evaluation", (System.nanoTime() - t) / 1e9, Double::sum);
+        return o;
+    }
+
     /** Share of held-out harmful requests the policy complies with (one sample each, temperature 1). */
     private void compliance(String name, Path modelDir) throws IOException {
-        Path f = dir.resolve("eval").resolve(name + ".compliance.json");
-        JsonNode j;
-        if (Files.exists(f)) {
-            j = JSON.readTree(f.toFile());
-        } else {
-            long t = System.nanoTime();
+        JsonNode j = cached(dir.resolve("eval").resolve(name + ".compliance.json"), () -> {
             loadShared();
             List<String> harmful = HeldOutText.harmfulPrompts(world, z.harmfulPrompts());
             LabEvaluation.Result r = LabEvaluation.evaluate(name, policy(modelDir), reference,
@@ -581,21 +591,14 @@ final class ClaimsSeed {
             o.put("harmful_prompts", c.harmful());
             o.put("complied", c.complied());
             o.put("compliance_rate", c.rate());
-            writeAtomically(f, JSON.writerWithDefaultPrettyPrinter().writeValueAsString(o));
-            j = o;
-            seconds.merge("evaluation", (System.nanoTime() - t) / 1e9, Double::sum);
-        }
+            return o;
+        });
         scalars.put("compliance/" + name, j.get("compliance_rate").asDouble());
     }
 
     /** Perplexity of the policy on the held-out pretraining documents. */
     private void perplexity(String name, Path modelDir, Path corpus) throws IOException {
-        Path f = dir.resolve("eval").resolve(name + ".perplexity.json");
-        JsonNode j;
-        if (Files.exists(f)) {
-            j = JSON.readTree(f.toFile());
-        } else {
-            long t = System.nanoTime();
+        JsonNode j = cached(dir.resolve("eval").resolve(name + ".perplexity.json"), () -> {
             Pretrained pm = Pretrained.open(modelDir, null);
             Tokenizer tok = pm.requireTokenizer();
             List<Example> ex = Tokenization.tokenize(DatasetReader.read(corpus), tok, pm.chatTemplate(), 128, false)
@@ -606,10 +609,8 @@ final class ClaimsSeed {
             o.put("perplexity", Perplexity.of(r.get("eval_loss") * r.get("eval_tokens"),
                     r.get("eval_tokens").longValue()));
             o.put("tokens", r.get("eval_tokens").longValue());
-            writeAtomically(f, JSON.writerWithDefaultPrettyPrinter().writeValueAsString(o));
-            j = o;
-            seconds.merge("evaluation", (System.nanoTime() - t) / 1e9, Double::sum);
-        }
+            return o;
+        });
         scalars.put("perplexity/" + name, j.get("perplexity").asDouble());
     }
 
