@@ -112,43 +112,13 @@ public final class DemoCommand implements Callable<Integer> {
 
     private void runStages() throws IOException {
         long start = System.nanoTime();
-        String s = Long.toString(seed);
-        Path lab = out.resolve("lab"), base = out.resolve("base"), sft = out.resolve("sft"),
-                prefs = out.resolve("preferences"), rm = out.resolve("reward-model"), rlhf = out.resolve("rlhf");
-        int pairCount = quick ? 300 : pairs;
-        stage("world", "lab", "generate", "--out", lab.toString(), "--seed", s, "--pairs", "0", "--eval-pairs", "0",
-                "--corpus", quick ? "3000" : "20000", "--facts", quick ? "1000" : "6000",
-                "--eval-prompts", Integer.toString(quick ? 40 : evalPrompts));
-        Path modelYaml = out.resolve("base-model.yaml");
-        IoErrors.writeString(modelYaml, quick
-                ? "family: llama\ndim: 48\nlayers: 2\nheads: 4\nkv_heads: 2\nmax_seq_len: 128\n"
-                : "family: llama\ndim: 96\nlayers: 4\nheads: 6\nkv_heads: 3\nmax_seq_len: 128\n");
-        String[] common = {"--max-length", "128", "--lr-scheduler-type", "cosine", "--save-steps", "0",
-                "--logging-steps", "200", "--seed", s};
-        stage("pretrain", concat(new String[] {"pretrain", "--model", modelYaml.toString(), "--tokenizer",
-                lab.resolve("tokenizer").toString(), "--data", lab.resolve("corpus.jsonl").toString(), "--out",
-                base.toString(), "--per-device-train-batch-size", "16", "--num-train-epochs", "1", "--learning-rate",
-                "3e-3", "--warmup-ratio", "0.05"}, common));
-        stage("sft", concat(new String[] {"sft", "--model", base.toString(), "--data",
-                lab.resolve("sft.jsonl").toString(), "--eval-data", lab.resolve("sft-eval.jsonl").toString(), "--out",
-                sft.toString(), "--per-device-train-batch-size", "16", "--num-train-epochs", "2", "--learning-rate",
-                "1e-3"}, common));
-        stage("preferences", "lab", "generate", "--out", prefs.toString(), "--seed", s, "--model", sft.toString(),
-                "--preferences-only", "--pairs", Integer.toString(pairCount), "--eval-pairs",
-                Integer.toString(Math.max(20, pairCount / 10)), "--length-bias", Double.toString(lengthBias));
-        stage("reward model", concat(new String[] {"reward", "train", "--model", sft.toString(), "--data",
-                prefs.resolve("preferences.jsonl").toString(), "--eval-data",
-                prefs.resolve("preferences-eval.jsonl").toString(), "--out", rm.toString(),
-                "--per-device-train-batch-size", "32", "--num-train-epochs", "2", "--learning-rate", "5e-4",
-                "--warmup-ratio", "0.05"}, common));
-        stage("ppo", "ppo", "--policy", sft.toString(), "--reward-model", rm.toString(), "--prompts",
-                lab.resolve("prompts.jsonl").toString(), "--out", rlhf.toString(), "--seed", s,
-                "--max-steps", Integer.toString(quick ? 4 : ppoSteps), "--learning-rate",
-                        Double.toString(ppoLearningRate),
-                "--kl-coef", Double.toString(klCoef), "--per-device-train-batch-size", "16",
-                "--num-mini-batches", "4", "--num-ppo-epochs", "4", "--response-length", "48",
-                "--normalize-reward", "--missing-eos-penalty", "1.0", "--lr-scheduler-type", "constant",
-                "--logging-steps", "10", "--sample-steps", "25");
+        LabRecipe.Dirs d = new LabRecipe.Dirs(out);
+        Path lab = d.lab(), base = d.base(), sft = d.sft(), prefs = d.preferences(), rm = d.rewardModel(),
+                rlhf = out.resolve("rlhf");
+        for (LabRecipe.Stage st : LabRecipe.setup(d, seed, pairs, lengthBias, evalPrompts, quick)) {
+            stage(st.name(), st.args());
+        }
+        stage("ppo", LabRecipe.ppo(d, rlhf, seed, quick ? 4 : ppoSteps, ppoLearningRate, klCoef).args());
         long t = System.nanoTime();
         ObjectNode summary = evaluate(lab, sft, base, rm, rlhf, prefs, quick ? 40 : evalPrompts);
         seconds.put("evaluation", (System.nanoTime() - t) / 1e9);
@@ -302,12 +272,5 @@ public final class DemoCommand implements Callable<Integer> {
                     v.get("std").asDouble())));
         }
         b.append('\n');
-    }
-
-    private static String[] concat(String[] a, String[] b) {
-        String[] r = new String[a.length + b.length];
-        System.arraycopy(a, 0, r, 0, a.length);
-        System.arraycopy(b, 0, r, a.length, b.length);
-        return r;
     }
 }

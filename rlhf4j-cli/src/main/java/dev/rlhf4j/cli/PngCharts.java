@@ -105,6 +105,38 @@ final class PngCharts {
         write(chart, png);
     }
 
+    /**
+     * A scatter chart: one series of points per name (a method's seeds, say), each in its own colour and shape;
+     * points that are not finite are left out.
+     */
+    static void scatter(Path png, String title, String xLabel, String yLabel, Map<String, double[][]> points)
+            throws IOException {
+        XYSeriesCollection data = new XYSeriesCollection();
+        for (Map.Entry<String, double[][]> e : points.entrySet()) {
+            XYSeries s = new XYSeries(e.getKey(), false, true);
+            for (double[] p : e.getValue()) {
+                if (Double.isFinite(p[0]) && Double.isFinite(p[1])) {
+                    s.add(p[0], p[1]);
+                }
+            }
+            data.addSeries(s);
+        }
+        JFreeChart chart = ChartFactory.createScatterPlot(title, xLabel, yLabel, data, PlotOrientation.VERTICAL,
+                true, false, false);
+        XYPlot plot = chart.getXYPlot();
+        style(chart);
+        plot.setBackgroundPaint(Color.WHITE);
+        plot.setDomainGridlinePaint(Color.LIGHT_GRAY);
+        plot.setRangeGridlinePaint(Color.LIGHT_GRAY);
+        XYLineAndShapeRenderer r = new XYLineAndShapeRenderer(false, true);
+        for (int i = 0; i < points.size(); i++) {
+            r.setSeriesPaint(i, PALETTE[i % PALETTE.length]);
+        }
+        plot.setRenderer(r);
+        ((NumberAxis) plot.getRangeAxis()).setAutoRangeIncludesZero(false);
+        write(chart, png);
+    }
+
     /** A bar chart of means with their error bars, one group of bars per category. */
     static void bars(Path png, String title, String yLabel, Map<String, Map<String, Bar>> groups) throws IOException {
         DefaultStatisticalCategoryDataset data = new DefaultStatisticalCategoryDataset();

@@ -68,16 +68,35 @@ public final class LabEvaluation {
         double[][] lp = new double[n][], ref = new double[n][];
         Rollouts.logProbs(policy, eps, 1f, batchSize, pad, lp, null);
         Rollouts.logProbs(reference, eps, 1f, batchSize, pad, ref, null);
-        double[] kl = new double[n], gold = new double[n];
+        double[] kl = new double[n];
+        for (int i = 0; i < n; i++) {
+            for (int t = 0; t < lp[i].length; t++) {
+                kl[i] += lp[i][t] - ref[i][t];
+            }
+        }
+        return score(name, eps, kl, world, rewardModel);
+    }
+
+    /**
+     * Scores responses that were not sampled from one policy (best-of-n's picks, say): gold reward and parts, the
+     * reward model's score, lengths; the KL to the reference is not defined per response and is NaN.
+     */
+    public static Result ofResponses(String name, List<Episode> episodes, LabWorld world, RewardFunction rewardModel) {
+        double[] kl = new double[episodes.size()];
+        java.util.Arrays.fill(kl, Double.NaN);
+        return score(name, episodes, kl, world, rewardModel);
+    }
+
+    private static Result score(String name, List<Episode> eps, double[] kl, LabWorld world,
+                                RewardFunction rewardModel) {
+        int n = eps.size();
+        double[] gold = new double[n];
         Map<String, double[]> parts = new LinkedHashMap<>();
         for (String part : LabWorld.PARTS) {
             parts.put(part, new double[n]);
         }
         double tokens = 0, eos = 0;
         for (int i = 0; i < n; i++) {
-            for (int t = 0; t < lp[i].length; t++) {
-                kl[i] += lp[i][t] - ref[i][t];
-            }
             Episode e = eps.get(i);
             LabWorld.Score s = world == null ? null : world.score(e.prompt(), e.response().strip());
             gold[i] = s == null ? Double.NaN : s.total();

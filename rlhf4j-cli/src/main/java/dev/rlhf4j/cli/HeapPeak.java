@@ -1,0 +1,73 @@
+package dev.rlhf4j.cli;
+
+import com.sun.management.GarbageCollectionNotificationInfo;
+
+import javax.management.Notification;
+import javax.management.NotificationEmitter;
+import javax.management.NotificationListener;
+import javax.management.openmbean.CompositeData;
+import java.lang.management.GarbageCollectorMXBean;
+import java.lang.management.ManagementFactory;
+import java.lang.management.MemoryUsage;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * The most heap a stage kept alive: the largest heap in use right after any garbage collection while it ran (what
+ * survived a collection is what the stage held: models, optimizer states, activations; the garbage between
+ * collections is not counted), and the heap in use when it ends if that is more. An in-process measure of a stage's
+ * live memory, comparable between stages of one JVM, not a process's resident size.
+ */
+final class HeapPeak implements NotificationListener {
+    private final AtomicLong peak = new AtomicLong();
+    private final List<NotificationEmitter> emitters = new ArrayList<>();
+
+    private HeapPeak() {
+    }
+
+    /** Starts watching after a collection, so that what earlier stages left behind is not counted. */
+    static HeapPeak start() {
+        System.gc();
+        HeapPeak p = new HeapPeak();
+        for (GarbageCollectorMXBean gc : ManagementFactory.getGarbageCollectorMXBeans()) {
+            if (gc instanceof NotificationEmitter e) {
+                e.addNotificationListener(p, null, null);
+                p.emitters.add(e);
+            }
+        }
+        p.peak.set(used());
+        return p;
+    }
+
+    /** Stops watching; the peak in bytes. */
+    long stop() {
+        peak.accumulateAndGet(used(), Math::max);
+        for (NotificationEmitter e : emitters) {
+            try {
+                e.removeNotificationListener(this);
+            } catch (javax.management.ListenerNotFoundException ignored) {
+                // removed already
+            }
+        }
+        return peak.get();
+    }
+
+    @Override
+    public void handleNotification(Notification n, Object handback) {
+        if (!GarbageCollectionNotificationInfo.GARBAGE_COLLECTION_NOTIFICATION.equals(n.getType())) {
+            return;
+        }
+        GarbageCollectionNotificationInfo info = GarbageCollectionNotificationInfo.from(
+                (CompositeData) n.getUserData());
+        long after = 0;
+        for (MemoryUsage u : info.getGcInfo().getMemoryUsageAfterGc().values()) {
+            after += u.getUsed();
+        }
+        peak.accumulateAndGet(after, Math::max);
+    }
+
+    private static long used() {
+        return ManagementFactory.getMemoryMXBean().getHeapMemoryUsage().getUsed();
+    }
+}

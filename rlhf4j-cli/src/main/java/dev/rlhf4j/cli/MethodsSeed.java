@@ -1,0 +1,305 @@
+package dev.rlhf4j.cli;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.rlhf4j.model.Transformer;
+import dev.rlhf4j.model.io.Pretrained;
+import dev.rlhf4j.model.tokenizer.Tokenizer;
+import dev.rlhf4j.tensor.UserStateError;
+import dev.rlhf4j.train.data.JsonlReader;
+import dev.rlhf4j.train.lab.LabEvaluation;
+import dev.rlhf4j.train.lab.LabWorld;
+import dev.rlhf4j.train.ppo.Episode;
+import dev.rlhf4j.train.ppo.Prompt;
+import dev.rlhf4j.train.ppo.PromptReader;
+import dev.rlhf4j.train.ppo.RewardModelReward;
+import dev.rlhf4j.train.reward.RewardStats;
+
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * One seed of {@code rlhf4j compare-methods}: the demo's recipe up to the reward model ({@link LabRecipe}), then each
+ * method from the SFT model with the same labels (the reward model's, or DPO's own), each a stage run through
+ * {@link Main#run} in {@code seed-S/methods/NAME}, then every policy evaluated on the same held-out prompts with the
+ * same sampling seed: gold reward (total and parts), reward-model score, KL to the SFT model, win rate over SFT.
+ * Each method's wall time and peak live heap are measured around its stage; its model state (weights, gradients,
+ * AdamW moments of every model it holds) is counted from the parameter count.
+ */
+final class MethodsSeed {
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    /** How big a comparison is: the recipe's sizes, the RL methods' steps and the held-out prompts. */
+    record Sizes(int pairs, int steps, int evalPrompts, boolean quick) {
+    }
+
+    /** A method: its name in the table, what it is, and its stage (null for best-of-n, run on the eval prompts). */
+    record Method(String name, String description, LabRecipe.Stage stage, int bestOfN, double modelStates) {
+    }
+
+    private final long seed;
+    private final Path dir;
+    private final Sizes z;
+    private final Set<String> only;
+    private final boolean resume;
+    private final PrintWriter err;
+    private final LabRecipe.Dirs d;
+
+    MethodsSeed(long seed, Path dir, Sizes z, Set<String> only, boolean resume, PrintWriter err) {
+        this.seed = seed;
+        this.dir = dir;
+        this.z = z;
+        this.only = only;
+        this.resume = resume;
+        this.err = err;
+        this.d = new LabRecipe.Dirs(dir);
+    }
+
+    /** The methods compared, in the table's order; {@code only} (names) picks some. */
+    static List<String> names() {
+        return List.of("ppo", "dpo", "ipo", "online-dpo", "grpo", "rloo", "best-of-4", "best-of-16");
+    }
+
+    /**
+     * The methods' command lines. The RL methods generate 64 responses a step for the same number of steps (PPO 64
+     * prompts; online DPO 32 prompts × 2; GRPO and RLOO 16 prompts × 4), all from the same reward model, trained on
+     * the same labels DPO learns from directly. Model states: multiples of the policy's parameter count held as
+     * floats (weights, gradients, two AdamW moments of each trained model; weights of each frozen one).
+     */
+    List<Method> methods() {
+        String s = Long.toString(seed), steps = Integer.toString(z.steps());
+        Path m = dir.resolve("methods"), prompts = d.lab().resolve("prompts.jsonl");
+        String sft = d.sft().toString(), rm = d.rewardModel().toString();
+        String[] common = LabRecipe.common(seed);
+        String[] rl = {"--seed", s, "--max-steps", steps, "--lr-scheduler-type", "constant", "--logging-steps", "10"};
+        List<Method> out = new ArrayList<>();
+        out.add(new Method("ppo", "PPO, β 0.05 (the demo's)", LabRecipe.ppo(d, m.resolve("ppo"), seed, z.steps(),
+                3e-5, 0.05), 0, 4 + 4 + 1 + 1));
+        for (String type : List.of("sigmoid", "ipo")) {
+            String name = type.equals("sigmoid") ? "dpo" : "ipo";
+            Path o = m.resolve(name);
+            out.add(new Method(name, "DPO, " + type + " loss, 1 epoch over the labels", new LabRecipe.Stage(name, o,
+                    true, LabRecipe.concat(new String[] {"dpo", "--model", sft, "--data",
+                        d.preferences().resolve("preferences.jsonl").toString(), "--eval-data",
+                        d.preferences().resolve("preferences-eval.jsonl").toString(), "--out", o.toString(),
+                        "--loss-type", type, "--beta", type.equals("sigmoid") ? DPO_BETA : IPO_BETA,
+                        "--learning-rate", DPO_LR, "--num-train-epochs", "1", "--per-device-train-batch-size", "32",
+                        "--warmup-ratio", "0.05", "--precompute-ref-log-probs"}, common)), 0, 4 + 1));
+        }
+        Path od = m.resolve("online-dpo");
+        out.add(new Method("online-dpo", "online DPO, pairs judged by the reward model", new LabRecipe.Stage(
+                "online-dpo", od, true, LabRecipe.concat(new String[] {"online-dpo", "--policy", sft,
+                    "--reward-model", rm, "--normalize-reward", "--prompts", prompts.toString(), "--out",
+                    od.toString(), "--per-device-train-batch-size", "32", "--max-new-tokens", "48", "--beta",
+                    DPO_BETA, "--learning-rate", ONLINE_DPO_LR}, rl)), 0, 4 + 1 + 1));
+        for (String adv : List.of("grpo", "rloo")) {
+            Path o = m.resolve(adv);
+            String[] kl = adv.equals("grpo") ? new String[] {"--beta", "0.04", "--kl-in", "loss"}
+                    : new String[] {"--beta", "0.05", "--kl-in", "reward"};
+            out.add(new Method(adv, adv.equals("grpo") ? "GRPO, 4 per prompt, k3 KL in the loss"
+                    : "RLOO, 4 per prompt, KL in the reward", new LabRecipe.Stage(adv, o, true,
+                    LabRecipe.concat(LabRecipe.concat(new String[] {"grpo", "--policy", sft, "--reward-model", rm,
+                        "--normalize-reward", "--prompts", prompts.toString(), "--out", o.toString(), "--advantage",
+                        adv, "--num-generations", "4", "--per-device-train-batch-size", "16",
+                        "--max-completion-length", "48", "--learning-rate", GRPO_LR}, kl), rl)), 0, 4 + 1 + 1));
+        }
+        for (int n : new int[] {4, 16}) {
+            Path o = m.resolve("best-of-" + n);
+            out.add(new Method("best-of-" + n, "best of " + n + " SFT samples by the reward model (at inference)",
+                    new LabRecipe.Stage("best-of-" + n, o, false, new String[] {"best-of-n", "--policy", sft,
+                        "--reward-model", rm, "--normalize-reward", "--prompts",
+                        dir.resolve("eval-prompts.jsonl").toString(), "--n", Integer.toString(n), "--out",
+                        o.resolve("best.jsonl").toString(), "--max-new-tokens", "48", "--seed",
+                        Long.toString(evalSeed())}), n, 1 + 1));
+        }
+        return out.stream().filter(x -> only.isEmpty() || only.contains(x.name())).toList();
+    }
+
+    static final String DPO_BETA = "0.1";
+    static final String IPO_BETA = "0.1";
+    static final String DPO_LR = "1e-4";
+    static final String ONLINE_DPO_LR = "3e-5";
+    static final String GRPO_LR = "3e-5";
+
+    private long evalSeed() {
+        return seed * 7919 + 17;
+    }
+
+    /** Runs what is not done yet and returns every method's evaluation, the SFT model's first. */
+    Map<String, ObjectNode> run() throws IOException {
+        Files.createDirectories(dir);
+        for (LabRecipe.Stage st : LabRecipe.setup(d, seed, z.pairs(), 0, z.evalPrompts(), z.quick())) {
+            stage(st, null);
+        }
+        List<String> evalPrompts = new ArrayList<>();
+        for (Prompt p : PromptReader.read(d.lab().resolve("prompts-eval.jsonl"), null)) {
+            if (evalPrompts.size() < z.evalPrompts()) {
+                evalPrompts.add(p.text());
+            }
+        }
+        List<Map<String, Object>> promptRows = new ArrayList<>();
+        for (String p : evalPrompts) {
+            promptRows.add(Map.of("prompt", p));
+        }
+        IoErrors.writeJsonl(dir.resolve("eval-prompts.jsonl"), promptRows, r -> r);
+        Map<String, ObjectNode> costs = new LinkedHashMap<>();
+        for (Method m : methods()) {
+            costs.put(m.name(), stage(m.stage(), m));
+        }
+        return evaluate(evalPrompts, costs);
+    }
+
+    /**
+     * Runs a stage unless its directory (or, for best-of-n, its output file) holds a finished run, and returns what
+     * it cost (seconds, peak live heap), kept in {@code cost.json} beside its outputs so that a resumed comparison
+     * reports the run that made them.
+     */
+    private ObjectNode stage(LabRecipe.Stage st, Method m) throws IOException {
+        Path costFile = st.dir().resolve("cost.json");
+        boolean done = m != null && m.bestOfN() > 0 ? Files.isRegularFile(costFile) : ClaimsSeed.finished(st.dir());
+        if (done) {
+            err.printf("== %s (seed %d): kept, finished in %s%n", st.name(), seed, st.dir());
+            err.flush();
+            return Files.isRegularFile(costFile) ? (ObjectNode) JSON.readTree(costFile.toFile())
+                    : JSON.createObjectNode();
+        }
+        List<String> a = new ArrayList<>(List.of(st.args()));
+        if (resume && m != null && m.bestOfN() == 0 && Files.isDirectory(st.dir())) {
+            a.add(st.resumable() ? "--resume" : "--overwrite");
+        } else if (resume && m == null && Files.isDirectory(st.dir())) {
+            a.add(st.resumable() ? "--resume" : "--overwrite");
+        }
+        if (m != null && m.bestOfN() > 0) {
+            Files.createDirectories(st.dir());
+            Files.deleteIfExists(st.dir().resolve("best.jsonl"));
+        }
+        err.printf("%n== %s (seed %d): rlhf4j %s%n", st.name(), seed, String.join(" ", a));
+        err.flush();
+        HeapPeak peak = HeapPeak.start();
+        long t = System.nanoTime();
+        int code = Main.run(new PrintWriter(new StringWriter(), true), err, a.toArray(String[]::new));
+        double seconds = (System.nanoTime() - t) / 1e9;
+        long peakBytes = peak.stop();
+        if (code != 0) {
+            throw new UserStateError("compare-methods: stage '" + st.name() + "' of seed " + seed + " failed (exit "
+                    + "code " + code + "); see above; rerun with --resume to continue from it");
+        }
+        ObjectNode cost = JSON.createObjectNode();
+        cost.put("seconds", seconds);
+        cost.put("peak_heap_mib", peakBytes / (1024.0 * 1024.0));
+        if (m != null) {
+            ClaimsSeed.writeAtomically(costFile, ClaimsSeed.json(cost));
+        }
+        return cost;
+    }
+
+    /** Every policy on the same held-out prompts, sampled with the same seed. */
+    private Map<String, ObjectNode> evaluate(List<String> prompts, Map<String, ObjectNode> costs) throws IOException {
+        LabWorld world = new LabWorld(seed);
+        Pretrained sft = Pretrained.open(d.sft(), null);
+        Tokenizer tok = sft.requireTokenizer();
+        Transformer reference = sft.model().frozenCopy();
+        Pretrained rmPm = Pretrained.open(d.rewardModel(), null);
+        RewardModelReward rm = new RewardModelReward(rmPm.model(), rmPm.requireTokenizer(), tok,
+                RewardStats.read(d.rewardModel()).orElse(null), 0, 64);
+        long params = sft.model().parameterCount();
+        Map<String, ObjectNode> out = new LinkedHashMap<>();
+        err.printf("%n== evaluation of seed %d on %d held-out prompts%n", seed, prompts.size());
+        err.flush();
+        LabEvaluation.Result sftResult = LabEvaluation.evaluate("sft", sft.model(), reference, tok, world, rm,
+                prompts, 48, evalSeed(), sft.eosIds(), 64);
+        out.put("sft", result(sftResult, sftResult, null, JSON.createObjectNode(), 0, params, 0));
+        for (Method m : methods()) {
+            LabEvaluation.Result r;
+            double klBound = Double.NaN;
+            long generated;
+            if (m.bestOfN() > 0) {
+                r = bestOfN(m, prompts, world, rm);
+                // the KL of best-of-n to the model it samples from is at most log n − (n − 1)/n (Stiennon et al.
+                // 2020, appendix G.3; Beirami et al. 2024 show it is an upper bound)
+                klBound = Math.log(m.bestOfN()) - (m.bestOfN() - 1.0) / m.bestOfN();
+                generated = Math.round(bestOfNTokens(m));
+            } else {
+                r = LabEvaluation.evaluate(m.name(), Pretrained.open(m.stage().dir(), null).model(), reference, tok,
+                        world, rm, prompts, 48, evalSeed(), sft.eosIds(), 64);
+                generated = generatedTokens(m.name(), m.stage().dir());
+            }
+            out.put(m.name(), result(r, sftResult, m, costs.get(m.name()), klBound, params, generated));
+        }
+        return out;
+    }
+
+    /** The chosen responses of a best-of-n stage as episodes, scored as {@link LabEvaluation} scores a policy's. */
+    private LabEvaluation.Result bestOfN(Method m, List<String> prompts, LabWorld world, RewardModelReward rm)
+            throws IOException {
+        List<Episode> eps = new ArrayList<>();
+        List<Double> scores = new ArrayList<>();
+        JsonlReader.read(m.stage().dir().resolve("best.jsonl"), (node, where) -> {
+            String completion = node.path("completion").asText();
+            eps.add(new Episode(node.path("prompt").asText(), new int[0], new int[node.path("completion_tokens")
+                    .asInt(0)], completion, true));
+            scores.add(node.path("score").asDouble());
+        });
+        if (eps.size() != prompts.size()) {
+            throw new UserStateError(m.stage().dir().resolve("best.jsonl") + ": " + eps.size() + " responses for "
+                    + prompts.size() + " held-out prompts; rerun compare-methods with --resume");
+        }
+        return LabEvaluation.ofResponses(m.name(), eps, world, rm);
+    }
+
+    private double bestOfNTokens(Method m) throws IOException {
+        double[] tokens = {0};
+        JsonlReader.read(m.stage().dir().resolve("best.jsonl"), (node, where) ->
+                tokens[0] += node.path("generated_tokens").asDouble(0));
+        return tokens[0];
+    }
+
+    /** Response tokens the method generated while training, from its metrics (0 for offline DPO). */
+    static long generatedTokens(String method, Path run) throws IOException {
+        Path metrics = run.resolve("metrics.jsonl");
+        if (!Files.isRegularFile(metrics)) {
+            return 0;
+        }
+        double[] total = {0};
+        JsonlReader.read(metrics, (node, where) -> {
+            JsonNode g = node.get("generated_tokens");
+            if (g != null) {
+                total[0] = Math.max(total[0], g.asDouble());
+            } else if (node.has("response_length") && node.has("episode")) {
+                total[0] += node.get("response_length").asDouble() * 64;
+            }
+        });
+        return Math.round(total[0]);
+    }
+
+    private ObjectNode result(LabEvaluation.Result r, LabEvaluation.Result sft, Method m, ObjectNode cost,
+                              double klBound, long params, long generated) {
+        ObjectNode o = JSON.createObjectNode();
+        o.put("description", m == null ? "the SFT model every method starts from" : m.description());
+        o.put("gold", r.gold().mean());
+        o.put("gold_std", r.gold().std());
+        ObjectNode parts = o.putObject("gold_parts");
+        r.parts().forEach((k, v) -> parts.put(k, v.mean()));
+        o.put("reward_model", r.rewardModel().mean());
+        o.put("kl_to_sft", Double.isNaN(klBound) ? r.klToReference().mean() : klBound);
+        o.put("kl_is_bound", !Double.isNaN(klBound));
+        o.put("win_rate_vs_sft", LabEvaluation.winRate(r, sft));
+        o.put("response_tokens", r.responseTokens());
+        o.put("eos_rate", r.eosRate());
+        o.put("seconds", cost.path("seconds").asDouble(0));
+        o.put("peak_heap_mib", cost.path("peak_heap_mib").asDouble(Double.NaN));
+        o.put("model_state_mib", (m == null ? 1 : m.modelStates()) * params * 4 / (1024.0 * 1024.0));
+        o.put("generated_tokens", generated);
+        o.put("prompts", r.goldPerPrompt().length);
+        return o;
+    }
+}
