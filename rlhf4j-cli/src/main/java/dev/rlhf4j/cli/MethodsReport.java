@@ -108,7 +108,10 @@ final class MethodsReport {
                 ObjectNode s = n.putObject(f.replace("part:", "gold_part/"));
                 s.put("mean", mean(v));
                 s.put("stderr", stderr(v));
-                s.putPOJO("per_seed", v);
+                com.fasterxml.jackson.databind.node.ArrayNode a = s.putArray("per_seed");
+                for (double x : v) {
+                    a.add(x);
+                }
             }
             if (!m.equals("sft")) {
                 double[] g = goldGain(m);
