@@ -70,7 +70,7 @@ class MethodsReportTest {
         assertEquals(3, dpo.get("gold").get("per_seed").size());
         assertEquals(1.283333, dpo.get("gold").get("mean").asDouble(), 1e-6);
         assertEquals(3.0, dpo.get("kl_to_sft").get("mean").asDouble(), 1e-12);
-        assertEquals(0.3125 + 0.0125 / 3, dpo.get("gold_part/correctness").get("mean").asDouble(), 1e-6);
+        assertEquals(1.283333 / 4, dpo.get("gold_part/correctness").get("mean").asDouble(), 1e-6);
         assertEquals("better", dpo.get("gold_gain_over_sft").get("verdict").asText());
         assertTrue(!j.get("methods").get("sft").has("gold_gain_over_sft"));
     }
