@@ -21,7 +21,7 @@ public record DpoExample(int[] prompt, int[] chosen, int[] rejected, int group) 
     }
 
     /** The whole sequences, for batching by {@link dev.rlhf4j.train.data.PairCollator}'s group rules. */
-    PairExample asPair() {
+    public PairExample asPair() {
         return new PairExample(join(prompt, chosen), join(prompt, rejected), 0, group);
     }
 
