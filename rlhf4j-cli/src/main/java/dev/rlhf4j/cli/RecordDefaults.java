@@ -1,6 +1,7 @@
 package dev.rlhf4j.cli;
 
 import dev.rlhf4j.train.TrainingConfig;
+import dev.rlhf4j.train.dpo.DpoConfig;
 import dev.rlhf4j.train.ppo.PpoConfig;
 import picocli.CommandLine;
 
@@ -101,6 +102,22 @@ abstract class RecordDefaults implements CommandLine.IDefaultValueProvider {
         private static Map<String, String> withPacking() {
             Map<String, String> d = training();
             d.put("packing", null);
+            return d;
+        }
+    }
+
+    /** {@code dpo}: TRL's DPOConfig, whose learning rate is 1e-6, with DPO's own settings. */
+    static final class Dpo extends RecordDefaults {
+        Dpo() {
+            super(new Both(TrainingConfig.DEFAULTS, DpoConfig.DEFAULTS), withLearningRate());
+        }
+
+        private record Both(TrainingConfig training, DpoConfig dpo) {
+        }
+
+        private static Map<String, String> withLearningRate() {
+            Map<String, String> d = training();
+            d.put("learning_rate", "1e-6");
             return d;
         }
     }

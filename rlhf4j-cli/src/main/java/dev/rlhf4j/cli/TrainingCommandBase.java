@@ -11,6 +11,7 @@ import dev.rlhf4j.model.io.Safetensors;
 import dev.rlhf4j.model.tokenizer.Tokenizer;
 import dev.rlhf4j.model.tokenizer.Tokenizers;
 import dev.rlhf4j.train.RunDirectory;
+import dev.rlhf4j.train.RunFingerprint;
 import dev.rlhf4j.train.Trainer;
 import dev.rlhf4j.train.TrainingConfig;
 import picocli.CommandLine;
@@ -143,6 +144,7 @@ abstract class TrainingCommandBase implements Callable<Integer> {
         inputs.put("--tokenizer", tokenizer);
         inputs.put("--data", data);
         inputs.put("--eval-data", evalData);
+        checkOwnOptions(inputs);
         RunDirectory.refuseInputs(out, kind, inputs, false);
         try (RunDirectory run = output.open(out, kind)) {
             Opened opened = openModel();
@@ -154,11 +156,24 @@ abstract class TrainingCommandBase implements Callable<Integer> {
                         + "sequence length of " + modelMax);
             }
             TrainingConfig cfg = trainingConfig(maxLength);
-            run.verify(cfg.fingerprint().file("model", model).file("tokenizer", tokenizer).file("data", data)
-                    .file("eval_data", evalData).put("eval_split", evalSplit), output.allowChanges);
+            run.verify(withOwnSettings(cfg.fingerprint().file("model", model).file("tokenizer", tokenizer)
+                    .file("data", data).file("eval_data", evalData).put("eval_split", evalSplit)),
+                    output.allowChanges);
             train(opened, cfg, run, err);
         }
         return 0;
+    }
+
+    /**
+     * Checks a command's own options before the model is read or the output directory touched, adding the input
+     * paths among them to {@code inputs} (which must not lie in the output directory).
+     */
+    void checkOwnOptions(Map<String, Path> inputs) {
+    }
+
+    /** A command's own settings that determine the trained weights, added to the fingerprint --resume checks. */
+    RunFingerprint withOwnSettings(RunFingerprint fingerprint) {
+        return fingerprint;
     }
 
     /** The options as a validated {@link TrainingConfig}. */

@@ -1,6 +1,7 @@
 package dev.rlhf4j.cli;
 
 import dev.rlhf4j.train.TrainingConfig;
+import dev.rlhf4j.train.dpo.DpoConfig;
 import dev.rlhf4j.train.ppo.PpoConfig;
 import org.junit.jupiter.api.Test;
 import picocli.CommandLine;
@@ -42,6 +43,14 @@ class OptionDefaultsTest {
     @Test
     void rewardTrainFlagsStartFromTheTrainingConfigDefaults() {
         assertDefaults("reward train", TrainingConfig.DEFAULTS, TRAIN, 18);
+    }
+
+    @Test
+    void dpoFlagsStartFromTheTrainingAndDpoConfigDefaults() {
+        Map<String, Object> overrides = new LinkedHashMap<>(TRAIN);
+        overrides.putAll(fields(DpoConfig.DEFAULTS));
+        overrides.put("learning_rate", 1e-6); // TRL's DPOConfig
+        assertDefaults("dpo", TrainingConfig.DEFAULTS, overrides, 25);
     }
 
     @Test
