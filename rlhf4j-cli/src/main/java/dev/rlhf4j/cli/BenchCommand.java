@@ -17,6 +17,11 @@ import dev.rlhf4j.tensor.OpenBlas;
 import dev.rlhf4j.tensor.Parallel;
 import dev.rlhf4j.tensor.Rng;
 import dev.rlhf4j.tensor.Simd;
+import dev.rlhf4j.train.DataCursor;
+import dev.rlhf4j.train.TrainingConfig;
+import dev.rlhf4j.train.dpo.DpoConfig;
+import dev.rlhf4j.train.dpo.DpoExample;
+import dev.rlhf4j.train.dpo.DpoObjective;
 import dev.rlhf4j.train.ppo.PpoConfig;
 import dev.rlhf4j.train.ppo.PpoTrainer;
 import dev.rlhf4j.train.ppo.Prompt;
@@ -72,7 +77,7 @@ public final class BenchCommand implements Callable<Integer> {
     ThreadsOption threads = new ThreadsOption();
     @Option(names = "--only", converter = Choice.BenchMeasurement.class,
             completionCandidates = Choice.BenchMeasurement.class, description = "Run one measurement: train, decode, "
-                    + "gemm, or ppo (one PPO step, not part of the default run).")
+                    + "gemm, ppo or dpo (one PPO or DPO step, not part of the default run).")
     String only;
     @Option(names = "--gemm", defaultValue = "auto", converter = Choice.GemmBackend.class,
             completionCandidates = Choice.GemmBackend.class,
@@ -149,6 +154,9 @@ public final class BenchCommand implements Callable<Integer> {
         if (only == null || only.equals("gemm")) {
             out.println(JSON.writeValueAsString(gemm(batch * seq, 4 * dim, dim)));
         }
+        if ("dpo".equals(only)) {
+            out.println(JSON.writeValueAsString(dpo(config)));
+        }
         if ("ppo".equals(only)) {
             ObjectNode d = decode(Transformer.create(config, OutputHeads.LM, seed), false, 0);
             ObjectNode p = ppo(config);
@@ -193,6 +201,57 @@ public final class BenchCommand implements Callable<Integer> {
         o.put("loss", loss);
         o.put("peak_rss_mb", peakRssMb());
         o.put("activation_mb", model.workspaceBytes() / 1e6);
+        return o;
+    }
+
+    /**
+     * One DPO step as the peer measures it: {@code batch} pairs of {@code prompt} random prompt tokens and
+     * {@code new} random response tokens each (chosen and rejected share the prompt), the frozen reference's
+     * log-probabilities on the fly, the policy's forward and backward over both sides in one batch, sigmoid loss with
+     * β 0.1, AdamW; the median of {@code steps} steps after 2 warm-up steps.
+     */
+    private ObjectNode dpo(ModelConfig config) {
+        Transformer policy = Transformer.create(config, OutputHeads.LM, seed);
+        Transformer reference = policy.frozenCopy();
+        Rng rng = new Rng(seed + 2);
+        List<DpoExample> pairs = new ArrayList<>();
+        for (int i = 0; i < batch; i++) {
+            int[] p = new int[prompt], c = new int[newTokens], r = new int[newTokens];
+            for (int t = 0; t < prompt; t++) {
+                p[t] = rng.nextInt(vocab);
+            }
+            for (int t = 0; t < newTokens; t++) {
+                c[t] = rng.nextInt(vocab);
+                r[t] = rng.nextInt(vocab);
+            }
+            pairs.add(new DpoExample(p, c, r, -1));
+        }
+        TrainingConfig cfg = TrainingConfig.builder(Path.of("bench")).perDeviceTrainBatchSize(batch)
+                .gradientAccumulationSteps(1).maxLength(prompt + newTokens).seed(seed).build();
+        DpoObjective objective = new DpoObjective(policy, reference, pairs, List.of(), DpoConfig.DEFAULTS, cfg, 0,
+                (m, dir) -> { });
+        AdamW opt = new AdamW(AdamW.Config.defaults(0f), policy.params());
+        double[] times = new double[steps];
+        double loss = 0;
+        DataCursor cursor = new DataCursor(0, 0);
+        for (int i = 0; i < steps + 2; i++) {
+            long t0 = System.nanoTime();
+            policy.zeroGrad();
+            loss = objective.trainStep(cursor).loss();
+            opt.update(policy.params(), policy.grads(), 1e-6f);
+            double dt = (System.nanoTime() - t0) / 1e9;
+            if (i >= 2) {
+                times[i - 2] = dt;
+            }
+        }
+        double med = median(times);
+        ObjectNode o = JSON.createObjectNode();
+        o.put("what", "dpo");
+        o.put("pairs_per_s", batch / med);
+        o.put("step_s", med);
+        o.put("tokens_per_s", 2.0 * batch * (prompt + newTokens) / med);
+        o.put("loss", loss);
+        o.put("peak_rss_mb", peakRssMb());
         return o;
     }
 

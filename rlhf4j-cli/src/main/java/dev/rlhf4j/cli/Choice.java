@@ -114,7 +114,7 @@ abstract class Choice implements CommandLine.ITypeConverter<String>, Iterable<St
     /** {@code bench --only}. */
     static final class BenchMeasurement extends Choice {
         BenchMeasurement() {
-            super("train", "decode", "gemm", "ppo");
+            super("train", "decode", "gemm", "ppo", "dpo");
         }
     }
 }

@@ -53,11 +53,26 @@ class BenchCommandTest {
     }
 
     @Test
+    void dpoStepIsMeasuredAtTheUntrainedLossOfLogTwo() throws Exception {
+        int code = run("bench", "--only", "dpo", "--vocab", "64", "--dim", "16", "--layers", "1", "--heads", "2",
+                "--batch", "2", "--prompt", "4", "--new", "4", "--steps", "1", "--threads", "1");
+        assertEquals(0, code, err.toString());
+        String[] lines = out.toString().trim().split("\n");
+        assertEquals(2, lines.length, out.toString());
+        JsonNode dpo = new ObjectMapper().readTree(lines[1]);
+        assertEquals("dpo", dpo.get("what").asText());
+        assertTrue(dpo.get("pairs_per_s").asDouble() > 0);
+        assertEquals(2 * 2 * 8 / dpo.get("step_s").asDouble(), dpo.get("tokens_per_s").asDouble(), 1e-6);
+        // the policy starts as its reference, and 2 warm-up updates at lr 1e-6 barely move it: −log σ(0) = log 2
+        assertEquals(Math.log(2), dpo.get("loss").asDouble(), 1e-3);
+    }
+
+    @Test
     void aValueNotInTheListIsAUsageErrorWithExitCodeTwo() {
         int code = run("bench", "--only", "sample");
         assertEquals(2, code);
         String message = err.toString().trim();
-        assertEquals("rlhf4j: invalid value for option '--only': 'sample' is not one of train, decode, gemm, ppo\n"
+        assertEquals("rlhf4j: invalid value for option '--only': 'sample' is not one of train, decode, gemm, ppo, dpo\n"
                 + "see 'rlhf4j bench --help'", message);
     }
 
