@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.rlhf4j.train.lab.LabData;
 import dev.rlhf4j.train.lab.LabWorld;
+import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -22,6 +23,10 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /** {@code rlhf4j dpo} on the tiny lab world of {@link TinyRun}. */
 class DpoCommandTest {
     private static final ObjectMapper JSON = new ObjectMapper();
+    /** One tiny world, policy and preference file for all tests (the policy costs an SFT run). */
+    @TempDir
+    static Path shared;
+    private static Path policy, data;
     private StringWriter out = new StringWriter(), err = new StringWriter();
 
     private int run(String... args) {
@@ -45,6 +50,12 @@ class DpoCommandTest {
         return f;
     }
 
+    @BeforeAll
+    static void tinyWorld() throws Exception {
+        policy = TinyRun.create(shared).policy();
+        data = preferences(shared);
+    }
+
     private static String[] dpo(Path policy, Path data, Path outDir, String... extra) {
         List<String> a = new ArrayList<>(List.of("dpo", "--model", policy.toString(), "--data", data.toString(),
                 "--out", outDir.toString(), "--learning-rate", "1e-3", "--per-device-train-batch-size", "4",
@@ -64,8 +75,6 @@ class DpoCommandTest {
 
     @Test
     void dpoTrainsWritesTrlMetricsAndResumesExactly(@TempDir Path tmp) throws Exception {
-        TinyRun tiny = TinyRun.create(tmp);
-        Path policy = tiny.policy(), data = preferences(tmp);
         Path resumed = tmp.resolve("resumed"), straight = tmp.resolve("straight");
         assertEquals(0, run(dpo(policy, data, resumed, "--max-steps", "4")), err.toString());
         assertTrue(err.toString().contains("training pairs"), err.toString());
@@ -102,8 +111,6 @@ class DpoCommandTest {
 
     @Test
     void variantsRun(@TempDir Path tmp) throws Exception {
-        TinyRun tiny = TinyRun.create(tmp);
-        Path policy = tiny.policy(), data = preferences(tmp);
         Path rpo = tmp.resolve("rpo");
         assertEquals(0, run(dpo(policy, data, rpo, "--max-steps", "2", "--rpo-alpha", "0.5", "--loss-type", "ipo",
                 "--precompute-ref-log-probs")), err.toString());
@@ -120,8 +127,6 @@ class DpoCommandTest {
 
     @Test
     void badInputIsOneLineAndNothingIsTrained(@TempDir Path tmp) throws Exception {
-        TinyRun tiny = TinyRun.create(tmp);
-        Path policy = tiny.policy(), data = preferences(tmp);
         Path never = tmp.resolve("never");
         Object[][] cases = {
                 {1, "missing.jsonl", new String[] {"--data", tmp.resolve("missing.jsonl").toString()}},
