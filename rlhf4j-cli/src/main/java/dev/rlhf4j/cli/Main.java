@@ -31,7 +31,8 @@ import java.util.Locale;
         description = "RLHF on the JVM: supervised fine-tuning, reward models and PPO for causal language models.",
         subcommands = {GenerateCommand.class, TokenizeCommand.class, InfoCommand.class, ConvertCommand.class,
                 PretrainCommand.class, SftCommand.class, EvalCommand.class, RewardCommand.class, LabCommand.class,
-                SimulatePreferencesCommand.class, PpoCommand.class, DemoCommand.class, ServeCommand.class,
+                SimulatePreferencesCommand.class, PpoCommand.class, GrpoCommand.class, DemoCommand.class,
+                ServeCommand.class,
                 FeedbackCommand.class, LoopCommand.class, ClaimsCommand.class, ReportCommand.class, BenchCommand.class,
                 CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
