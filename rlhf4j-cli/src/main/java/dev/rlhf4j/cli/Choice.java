@@ -97,6 +97,27 @@ abstract class Choice implements CommandLine.ITypeConverter<String>, Iterable<St
         }
     }
 
+    /** {@code grpo --advantage}. */
+    static final class Advantage extends Choice {
+        Advantage() {
+            super("grpo", "rloo", "reinforce++");
+        }
+    }
+
+    /** {@code grpo --loss-type}. */
+    static final class GrpoLossType extends Choice {
+        GrpoLossType() {
+            super("grpo", "bnpo", "dr_grpo");
+        }
+    }
+
+    /** {@code grpo --kl-in}. */
+    static final class KlIn extends Choice {
+        KlIn() {
+            super("loss", "reward");
+        }
+    }
+
     /** {@code simulate-preferences --judge}. */
     static final class Judge extends Choice {
         Judge() {

@@ -2,6 +2,7 @@ package dev.rlhf4j.cli;
 
 import dev.rlhf4j.train.TrainingConfig;
 import dev.rlhf4j.train.dpo.DpoConfig;
+import dev.rlhf4j.train.grpo.GrpoConfig;
 import dev.rlhf4j.train.ppo.PpoConfig;
 import picocli.CommandLine;
 
@@ -126,6 +127,24 @@ abstract class RecordDefaults implements CommandLine.IDefaultValueProvider {
     static final class Ppo extends RecordDefaults {
         Ppo() {
             super(PpoConfig.DEFAULTS, Map.of("stop_token", PpoConfig.DEFAULTS.stopAtEos() ? "eos" : "none"));
+        }
+    }
+
+    /**
+     * {@code grpo}: TRL's names; {@code --stop-token eos|none} is the record's {@code stopAtEos}; {@code --kl-in} has
+     * no default of its own (the estimator's: loss for grpo, reward for rloo and reinforce++).
+     */
+    static final class Grpo extends RecordDefaults {
+        Grpo() {
+            super(GrpoConfig.DEFAULTS, grpo());
+        }
+
+        private static Map<String, String> grpo() {
+            Map<String, String> d = new HashMap<>();
+            d.put("stop_token", GrpoConfig.DEFAULTS.stopAtEos() ? "eos" : "none");
+            d.put("advantage", GrpoConfig.DEFAULTS.advantage().label());
+            d.put("kl_in", null);
+            return d;
         }
     }
 }

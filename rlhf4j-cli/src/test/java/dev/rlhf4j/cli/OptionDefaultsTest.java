@@ -2,6 +2,7 @@ package dev.rlhf4j.cli;
 
 import dev.rlhf4j.train.TrainingConfig;
 import dev.rlhf4j.train.dpo.DpoConfig;
+import dev.rlhf4j.train.grpo.GrpoConfig;
 import dev.rlhf4j.train.ppo.PpoConfig;
 import org.junit.jupiter.api.Test;
 import picocli.CommandLine;
@@ -58,6 +59,15 @@ class OptionDefaultsTest {
         Map<String, Object> expected = new LinkedHashMap<>();
         expected.put("stop_token", PpoConfig.DEFAULTS.stopAtEos() ? "eos" : "none");
         assertDefaults("ppo", PpoConfig.DEFAULTS, expected, 35);
+    }
+
+    @Test
+    void grpoFlagsStartFromTheGrpoConfigDefaults() {
+        Map<String, Object> expected = new LinkedHashMap<>();
+        expected.put("stop_token", GrpoConfig.DEFAULTS.stopAtEos() ? "eos" : "none");
+        expected.put("advantage", GrpoConfig.DEFAULTS.advantage().label());
+        expected.put("kl_in", null); // the estimator's own: loss for grpo, reward for rloo and reinforce++
+        assertDefaults("grpo", GrpoConfig.DEFAULTS, expected, 25);
     }
 
     /**

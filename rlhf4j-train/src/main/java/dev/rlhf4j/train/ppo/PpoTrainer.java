@@ -360,7 +360,8 @@ public final class PpoTrainer {
         return Splits.permutation(prompts.size(), new Rng(mix(cfg.seed(), 0x5EED, epoch)));
     }
 
-    static long mix(long seed, long a, long b) {
+    /** A seed derived from a run seed and two counters (step, pass), for sampling and shuffling. */
+    public static long mix(long seed, long a, long b) {
         long h = seed * 0x9E3779B97F4A7C15L + a;
         h = (h ^ (h >>> 31)) * 0xBF58476D1CE4E5B9L + b;
         return h ^ (h >>> 29);
