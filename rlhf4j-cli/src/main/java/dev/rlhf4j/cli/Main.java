@@ -33,7 +33,7 @@ import java.util.Locale;
                 PretrainCommand.class, SftCommand.class, EvalCommand.class, RewardCommand.class, LabCommand.class,
                 SimulatePreferencesCommand.class, PpoCommand.class, DemoCommand.class, ServeCommand.class,
                 FeedbackCommand.class, LoopCommand.class, ClaimsCommand.class, ReportCommand.class, BenchCommand.class,
-                BestOfNCommand.class,
+                BestOfNCommand.class, OnlineDpoCommand.class,
                 CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
     static final int USER_ERROR = 1;
