@@ -49,6 +49,9 @@ import java.util.Set;
  * ipo: averaged over each response's tokens, as TRL does). Log-probabilities are those of the model at temperature
  * 1, whatever the sampling temperature: DPO's implicit reward is β·log π/π_ref of the model itself.
  *
+ * <p>A step whose every pair tied makes no update and logs no pair metrics ({@code loss}, {@code rewards/*},
+ * {@code logps/*}, {@code objective/scores_margin}, {@code grad_norm}); {@code pairs} and {@code ties} count them.
+ *
  * <p>Run by {@link TrainingRun}: metrics.jsonl with TRL's OnlineDPO names, samples.jsonl, atomic checkpoints (policy,
  * AdamW and the prompt position; the sampling and annotator seeds derive from the step), bit-identical resume.
  */

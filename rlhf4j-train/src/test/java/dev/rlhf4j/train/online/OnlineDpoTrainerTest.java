@@ -213,6 +213,32 @@ class OnlineDpoTrainerTest {
     }
 
     @Test
+    void aStepWhoseSamplesAllTieUpdatesNothing(@TempDir Path tmp) throws IOException {
+        PairJudge ties = new PairJudge() {
+            @Override
+            public Verdicts judge(List<Episode> first, List<Episode> second, long seed) {
+                return new Verdicts(new double[first.size()], new double[first.size()], new int[first.size()]);
+            }
+
+            @Override
+            public String describe() {
+                return "always a tie";
+            }
+        };
+        Transformer policy = Transformer.create(model(32, 2), OutputHeads.LM, 1);
+        float[] before = policy.params().chunk(0).clone();
+        OnlineDpoConfig.Builder c = config(tmp);
+        c.maxSteps(2);
+        trainer(c, policy, ties).train(false);
+        assertArrayEquals(before, policy.params().chunk(0), "no pairs, no update (and no AdamW step)");
+        for (JsonNode m : metrics(tmp)) {
+            assertEquals(0, m.get("pairs").asInt());
+            assertEquals(8, m.get("ties").asInt());
+            assertTrue(!m.has("loss") && !m.has("rewards/accuracies"), "no pair metrics without pairs: " + m);
+        }
+    }
+
+    @Test
     void tiesAndIdenticalResponsesAreNoPairs() {
         BestOfNTest.EvenTokens even = new BestOfNTest.EvenTokens();
         int[] p = {1, 2};
