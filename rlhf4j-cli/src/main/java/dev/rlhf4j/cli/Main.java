@@ -35,6 +35,7 @@ import java.util.Locale;
                 DemoCommand.class,
                 ServeCommand.class,
                 FeedbackCommand.class, LoopCommand.class, ClaimsCommand.class, ReportCommand.class, BenchCommand.class,
+                BestOfNCommand.class, OnlineDpoCommand.class,
                 CompareMethodsCommand.class,
                 CommandLine.HelpCommand.class})
 public final class Main implements Runnable {

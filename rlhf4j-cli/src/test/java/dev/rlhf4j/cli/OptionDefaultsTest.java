@@ -70,6 +70,11 @@ class OptionDefaultsTest {
         assertDefaults("grpo", GrpoConfig.DEFAULTS, expected, 25);
     }
 
+    @Test
+    void onlineDpoFlagsStartFromTheOnlineDpoConfigDefaults() {
+        assertDefaults("online-dpo", dev.rlhf4j.train.online.OnlineDpoConfig.DEFAULTS, Map.of(), 25);
+    }
+
     /**
      * Compares each flag of {@code command} that names a field of {@code record} (or of {@code overrides}) with
      * that value; at least {@code atLeast} flags must be compared, so that a renamed field cannot empty the test.
