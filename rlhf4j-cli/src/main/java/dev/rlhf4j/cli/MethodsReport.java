@@ -166,13 +166,13 @@ final class MethodsReport {
     /** The table as text, for the console. */
     String table() {
         StringBuilder b = new StringBuilder(String.format("%n%-12s %15s %8s %8s %8s %8s %10s %10s %8s%n", "method",
-                "gold ± se", "RM", "KL", "win", "verdict", "gen tok", "time s", "heap MiB"));
+                "gold ± se", "RM", "KL", "win", "vs SFT", "gen tok", "time s", "heap MiB"));
         for (String m : methods) {
-            b.append(String.format("%-12s %15s %8.3f %8.3f %7.1f%% %8s %10.0f %10.1f %8.0f%n", m,
+            b.append(String.format("%-12s %15s %8.3f %8.3f %7.1f%% %8s %10.0f %10.1f %8s%n", m,
                     pm(perSeed(m, "gold")), mean(perSeed(m, "reward_model")), mean(perSeed(m, "kl_to_sft")),
                     100 * mean(perSeed(m, "win_rate_vs_sft")), m.equals("sft") ? "-" : shortVerdict(m),
                     mean(perSeed(m, "generated_tokens")), mean(perSeed(m, "seconds")),
-                    mean(perSeed(m, "peak_heap_mib"))));
+                    orDash(mean(perSeed(m, "peak_heap_mib")))));
         }
         return b.toString();
     }
@@ -184,6 +184,10 @@ final class MethodsReport {
             case "one seed" -> "1 seed";
             default -> "≈";
         };
+    }
+
+    private static String orDash(double v) {
+        return Double.isFinite(v) ? String.format("%.0f", v) : "-";
     }
 
     private static String pm(double[] v) {
@@ -206,18 +210,19 @@ final class MethodsReport {
         }
         b.append("RM score | KL to SFT | win vs SFT | gain over SFT | response tokens generated in training | "
                 + "wall time (s) | peak live heap (MiB) | model state (MiB) |\n|---|---|");
-        b.append("---|".repeat(LabWorld.PARTS.size() + 9)).append('\n');
+        b.append("---|".repeat(LabWorld.PARTS.size() + 8)).append('\n');
         for (String m : methods) {
             b.append("| ").append(m).append(" | ").append(pm(perSeed(m, "gold"))).append(" | ");
             for (String p : LabWorld.PARTS) {
                 b.append(String.format("%.3f | ", mean(perSeed(m, "part:" + p))));
             }
             boolean bound = firstOf(m).path("kl_is_bound").asBoolean();
-            b.append(String.format("%.3f | %s%s | %.1f%% | %s | %,.0f | %.0f | %.0f | %.1f |%n",
+            boolean sft = m.equals("sft");
+            b.append(String.format("%.3f | %s%s | %.1f%% | %s | %,.0f | %s | %s | %.1f |%n",
                     mean(perSeed(m, "reward_model")), pm(perSeed(m, "kl_to_sft")), bound ? " (bound)" : "",
-                    100 * mean(perSeed(m, "win_rate_vs_sft")), m.equals("sft") ? "-"
-                            : pm(goldGain(m)) + " (" + verdict(m) + ")", mean(perSeed(m, "generated_tokens")),
-                    mean(perSeed(m, "seconds")), mean(perSeed(m, "peak_heap_mib")),
+                    100 * mean(perSeed(m, "win_rate_vs_sft")), sft ? "-" : pm(goldGain(m)) + " (" + verdict(m) + ")",
+                    mean(perSeed(m, "generated_tokens")), sft ? "-" : String.format("%.0f", mean(perSeed(m,
+                            "seconds"))), orDash(mean(perSeed(m, "peak_heap_mib"))),
                     mean(perSeed(m, "model_state_mib"))));
         }
         b.append("\nWhat each row is:\n\n");

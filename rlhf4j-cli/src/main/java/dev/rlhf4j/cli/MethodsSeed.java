@@ -10,6 +10,7 @@ import dev.rlhf4j.tensor.UserStateError;
 import dev.rlhf4j.train.data.JsonlReader;
 import dev.rlhf4j.train.lab.LabEvaluation;
 import dev.rlhf4j.train.lab.LabWorld;
+import dev.rlhf4j.train.online.BestOfN;
 import dev.rlhf4j.train.ppo.Episode;
 import dev.rlhf4j.train.ppo.Prompt;
 import dev.rlhf4j.train.ppo.PromptReader;
@@ -42,8 +43,13 @@ final class MethodsSeed {
     record Sizes(int pairs, int steps, int evalPrompts, boolean quick) {
     }
 
-    /** A method: its name in the table, what it is, and its stage (null for best-of-n, run on the eval prompts). */
-    record Method(String name, String description, LabRecipe.Stage stage, int bestOfN, double modelStates) {
+    /**
+     * A method: its name in the table, what it is, its stage (null for best-of-n, which runs at evaluation), n for
+     * best-of-n (else 0), the models' state as a multiple of the policy's parameter count (floats) and the responses
+     * it generates per training step.
+     */
+    record Method(String name, String description, LabRecipe.Stage stage, int bestOfN, double modelStates,
+                  int responsesPerStep) {
     }
 
     private final long seed;
@@ -83,7 +89,7 @@ final class MethodsSeed {
         String[] rl = {"--seed", s, "--max-steps", steps, "--lr-scheduler-type", "constant", "--logging-steps", "10"};
         List<Method> out = new ArrayList<>();
         out.add(new Method("ppo", "PPO, β 0.05 (the demo's)", LabRecipe.ppo(d, m.resolve("ppo"), seed, z.steps(),
-                3e-5, 0.05), 0, 4 + 4 + 1 + 1));
+                3e-5, 0.05), 0, 4 + 4 + 1 + 1, 64));
         for (String type : List.of("sigmoid", "ipo")) {
             String name = type.equals("sigmoid") ? "dpo" : "ipo";
             Path o = m.resolve(name);
@@ -93,14 +99,15 @@ final class MethodsSeed {
                         d.preferences().resolve("preferences-eval.jsonl").toString(), "--out", o.toString(),
                         "--loss-type", type, "--beta", type.equals("sigmoid") ? DPO_BETA : IPO_BETA,
                         "--learning-rate", DPO_LR, "--num-train-epochs", "1", "--per-device-train-batch-size", "32",
-                        "--warmup-ratio", "0.05", "--precompute-ref-log-probs"}, common)), 0, 4 + 1));
+                        "--warmup-ratio", "0.05", "--precompute-ref-log-probs"}, common)), 0, 4 + 1, 0));
         }
         Path od = m.resolve("online-dpo");
         out.add(new Method("online-dpo", "online DPO, pairs judged by the reward model", new LabRecipe.Stage(
                 "online-dpo", od, true, LabRecipe.concat(new String[] {"online-dpo", "--policy", sft,
                     "--reward-model", rm, "--normalize-reward", "--prompts", prompts.toString(), "--out",
                     od.toString(), "--per-device-train-batch-size", "32", "--max-new-tokens", "48", "--beta",
-                    DPO_BETA, "--learning-rate", ONLINE_DPO_LR}, rl)), 0, 4 + 1 + 1));
+                    DPO_BETA, "--learning-rate", ONLINE_DPO_LR, "--missing-eos-penalty", "1.0"}, rl)), 0,
+                4 + 1 + 1, 64));
         for (String adv : List.of("grpo", "rloo")) {
             Path o = m.resolve(adv);
             String[] kl = adv.equals("grpo") ? new String[] {"--beta", "0.04", "--kl-in", "loss"}
@@ -110,16 +117,12 @@ final class MethodsSeed {
                     LabRecipe.concat(LabRecipe.concat(new String[] {"grpo", "--policy", sft, "--reward-model", rm,
                         "--normalize-reward", "--prompts", prompts.toString(), "--out", o.toString(), "--advantage",
                         adv, "--num-generations", "4", "--per-device-train-batch-size", "16",
-                        "--max-completion-length", "48", "--learning-rate", GRPO_LR}, kl), rl)), 0, 4 + 1 + 1));
+                        "--max-completion-length", "48", "--learning-rate", GRPO_LR, "--missing-eos-penalty", "1.0"},
+                        kl), rl)), 0, 4 + 1 + 1, 64));
         }
         for (int n : new int[] {4, 16}) {
-            Path o = m.resolve("best-of-" + n);
-            out.add(new Method("best-of-" + n, "best of " + n + " SFT samples by the reward model (at inference)",
-                    new LabRecipe.Stage("best-of-" + n, o, false, new String[] {"best-of-n", "--policy", sft,
-                        "--reward-model", rm, "--normalize-reward", "--prompts",
-                        dir.resolve("eval-prompts.jsonl").toString(), "--n", Integer.toString(n), "--out",
-                        o.resolve("best.jsonl").toString(), "--max-new-tokens", "48", "--seed",
-                        Long.toString(evalSeed())}), n, 1 + 1));
+            out.add(new Method("best-of-" + n, "best of " + n + " SFT samples by the reward model (at inference)", null,
+                    n, 1 + 1, 0));
         }
         return out.stream().filter(x -> only.isEmpty() || only.contains(x.name())).toList();
     }
@@ -146,14 +149,11 @@ final class MethodsSeed {
                 evalPrompts.add(p.text());
             }
         }
-        List<Map<String, Object>> promptRows = new ArrayList<>();
-        for (String p : evalPrompts) {
-            promptRows.add(Map.of("prompt", p));
-        }
-        IoErrors.writeJsonl(dir.resolve("eval-prompts.jsonl"), promptRows, r -> r);
         Map<String, ObjectNode> costs = new LinkedHashMap<>();
         for (Method m : methods()) {
-            costs.put(m.name(), stage(m.stage(), m));
+            if (m.stage() != null) {
+                costs.put(m.name(), stage(m.stage(), m));
+            }
         }
         return evaluate(evalPrompts, costs);
     }
@@ -165,22 +165,15 @@ final class MethodsSeed {
      */
     private ObjectNode stage(LabRecipe.Stage st, Method m) throws IOException {
         Path costFile = st.dir().resolve("cost.json");
-        boolean done = m != null && m.bestOfN() > 0 ? Files.isRegularFile(costFile) : ClaimsSeed.finished(st.dir());
-        if (done) {
+        if (ClaimsSeed.finished(st.dir())) {
             err.printf("== %s (seed %d): kept, finished in %s%n", st.name(), seed, st.dir());
             err.flush();
             return Files.isRegularFile(costFile) ? (ObjectNode) JSON.readTree(costFile.toFile())
                     : JSON.createObjectNode();
         }
         List<String> a = new ArrayList<>(List.of(st.args()));
-        if (resume && m != null && m.bestOfN() == 0 && Files.isDirectory(st.dir())) {
+        if (resume && Files.isDirectory(st.dir())) {
             a.add(st.resumable() ? "--resume" : "--overwrite");
-        } else if (resume && m == null && Files.isDirectory(st.dir())) {
-            a.add(st.resumable() ? "--resume" : "--overwrite");
-        }
-        if (m != null && m.bestOfN() > 0) {
-            Files.createDirectories(st.dir());
-            Files.deleteIfExists(st.dir().resolve("best.jsonl"));
         }
         err.printf("%n== %s (seed %d): rlhf4j %s%n", st.name(), seed, String.join(" ", a));
         err.flush();
@@ -212,70 +205,62 @@ final class MethodsSeed {
         RewardModelReward rm = new RewardModelReward(rmPm.model(), rmPm.requireTokenizer(), tok,
                 RewardStats.read(d.rewardModel()).orElse(null), 0, 64);
         long params = sft.model().parameterCount();
+        List<Prompt> promptList = prompts.stream().map(Prompt::plain).toList();
         Map<String, ObjectNode> out = new LinkedHashMap<>();
         err.printf("%n== evaluation of seed %d on %d held-out prompts%n", seed, prompts.size());
         err.flush();
         LabEvaluation.Result sftResult = LabEvaluation.evaluate("sft", sft.model(), reference, tok, world, rm,
                 prompts, 48, evalSeed(), sft.eosIds(), 64);
-        out.put("sft", result(sftResult, sftResult, null, JSON.createObjectNode(), 0, params, 0));
+        out.put("sft", result(sftResult, sftResult, null, JSON.createObjectNode(), Double.NaN, params, 0));
         for (Method m : methods()) {
             LabEvaluation.Result r;
             double klBound = Double.NaN;
             long generated;
+            ObjectNode cost = costs.get(m.name());
             if (m.bestOfN() > 0) {
-                r = bestOfN(m, prompts, world, rm);
+                // at inference: n samples per held-out prompt from the SFT model, the reward model's best kept
+                HeapPeak peak = HeapPeak.start();
+                long t = System.nanoTime();
+                BestOfN.Result b = BestOfN.select(sft.model(), tok, rm, promptList, m.bestOfN(), 48, 1f, evalSeed(),
+                        sft.eosIds(), 64);
+                cost = JSON.createObjectNode();
+                cost.put("seconds", (System.nanoTime() - t) / 1e9);
+                cost.put("peak_heap_mib", peak.stop() / (1024.0 * 1024.0));
+                List<Episode> picked = new ArrayList<>();
+                for (BestOfN.Choice c : b.choices()) {
+                    picked.add(c.chosen());
+                }
+                r = LabEvaluation.ofResponses(m.name(), picked, world, rm);
                 // the KL of best-of-n to the model it samples from is at most log n − (n − 1)/n (Stiennon et al.
                 // 2020, appendix G.3; Beirami et al. 2024 show it is an upper bound)
                 klBound = Math.log(m.bestOfN()) - (m.bestOfN() - 1.0) / m.bestOfN();
-                generated = Math.round(bestOfNTokens(m));
+                generated = b.generatedTokens();
             } else {
                 r = LabEvaluation.evaluate(m.name(), Pretrained.open(m.stage().dir(), null).model(), reference, tok,
                         world, rm, prompts, 48, evalSeed(), sft.eosIds(), 64);
-                generated = generatedTokens(m.name(), m.stage().dir());
+                generated = generatedTokens(m.stage().dir(), m.responsesPerStep());
             }
-            out.put(m.name(), result(r, sftResult, m, costs.get(m.name()), klBound, params, generated));
+            out.put(m.name(), result(r, sftResult, m, cost, klBound, params, generated));
         }
         return out;
     }
 
-    /** The chosen responses of a best-of-n stage as episodes, scored as {@link LabEvaluation} scores a policy's. */
-    private LabEvaluation.Result bestOfN(Method m, List<String> prompts, LabWorld world, RewardModelReward rm)
-            throws IOException {
-        List<Episode> eps = new ArrayList<>();
-        List<Double> scores = new ArrayList<>();
-        JsonlReader.read(m.stage().dir().resolve("best.jsonl"), (node, where) -> {
-            String completion = node.path("completion").asText();
-            eps.add(new Episode(node.path("prompt").asText(), new int[0], new int[node.path("completion_tokens")
-                    .asInt(0)], completion, true));
-            scores.add(node.path("score").asDouble());
-        });
-        if (eps.size() != prompts.size()) {
-            throw new UserStateError(m.stage().dir().resolve("best.jsonl") + ": " + eps.size() + " responses for "
-                    + prompts.size() + " held-out prompts; rerun compare-methods with --resume");
-        }
-        return LabEvaluation.ofResponses(m.name(), eps, world, rm);
-    }
-
-    private double bestOfNTokens(Method m) throws IOException {
-        double[] tokens = {0};
-        JsonlReader.read(m.stage().dir().resolve("best.jsonl"), (node, where) ->
-                tokens[0] += node.path("generated_tokens").asDouble(0));
-        return tokens[0];
-    }
-
-    /** Response tokens the method generated while training, from its metrics (0 for offline DPO). */
-    static long generatedTokens(String method, Path run) throws IOException {
+    /**
+     * Response tokens a method generated while training: the mean response length of each step's metrics record
+     * ({@code response_length} for PPO and online DPO, {@code completions/mean_length} for GRPO and RLOO) times the
+     * responses of a step; 0 for offline DPO.
+     */
+    static long generatedTokens(Path run, int responsesPerStep) throws IOException {
         Path metrics = run.resolve("metrics.jsonl");
-        if (!Files.isRegularFile(metrics)) {
+        if (responsesPerStep == 0 || !Files.isRegularFile(metrics)) {
             return 0;
         }
         double[] total = {0};
         JsonlReader.read(metrics, (node, where) -> {
-            JsonNode g = node.get("generated_tokens");
-            if (g != null) {
-                total[0] = Math.max(total[0], g.asDouble());
-            } else if (node.has("response_length") && node.has("episode")) {
-                total[0] += node.get("response_length").asDouble() * 64;
+            JsonNode length = node.has("completions/mean_length") ? node.get("completions/mean_length")
+                    : node.get("response_length");
+            if (length != null && node.has("step")) {
+                total[0] += length.asDouble() * responsesPerStep;
             }
         });
         return Math.round(total[0]);
