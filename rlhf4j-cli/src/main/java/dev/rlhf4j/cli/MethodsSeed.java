@@ -130,7 +130,7 @@ final class MethodsSeed {
     static final String DPO_BETA = "0.1";
     static final String IPO_BETA = "0.1";
     static final String DPO_LR = "1e-4";
-    static final String ONLINE_DPO_LR = "3e-5";
+    static final String ONLINE_DPO_LR = "1e-4";
     static final String GRPO_LR = "3e-5";
 
     private long evalSeed() {

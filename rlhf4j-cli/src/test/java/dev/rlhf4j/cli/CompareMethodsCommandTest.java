@@ -27,6 +27,8 @@ class CompareMethodsCommandTest {
     static Path tmp;
     static Path out;
     static String[] first;
+    /** The first run's results and report, read before the resumption rewrites them. */
+    static String results, report;
 
     private static String[] run(String... args) {
         StringWriter o = new StringWriter(), e = new StringWriter();
@@ -39,12 +41,18 @@ class CompareMethodsCommandTest {
         out = tmp.resolve("compare");
         first = run("compare-methods", "--quick", "--seeds", "1", "--only", "dpo,grpo,best-of-4", "--out",
                 out.toString());
+        try {
+            results = Files.readString(out.resolve("results.json"));
+            report = Files.readString(out.resolve("report.md"));
+        } catch (IOException e) {
+            results = report = "";
+        }
     }
 
     @Test
     void everyMethodIsScoredOnTheSameHeldOutPromptsAgainstSft() throws IOException {
         assertEquals("0", first[0], first[2]);
-        JsonNode res = JSON.readTree(out.resolve("results.json").toFile());
+        JsonNode res = JSON.readTree(results);
         assertEquals(1, res.get("seeds").asInt());
         assertTrue(res.get("quick").asBoolean());
         JsonNode methods = res.get("methods");
@@ -82,7 +90,7 @@ class CompareMethodsCommandTest {
     @Test
     void reportHasTheTableAndBothPlots() throws IOException {
         assertEquals("0", first[0], first[2]);
-        String md = Files.readString(out.resolve("report.md"));
+        String md = report;
         for (String m : new String[] {"| sft |", "| dpo |", "| grpo |", "| best-of-4 |", "gold-vs-kl.png"}) {
             assertTrue(md.contains(m), m);
         }
@@ -100,7 +108,8 @@ class CompareMethodsCommandTest {
         assertEquals("0", again[0], again[2]);
         assertTrue(again[2].contains("== sft (seed 0): kept"), again[2]);
         assertTrue(again[2].contains("== dpo (seed 0): kept"), again[2]);
-        assertFalse(again[2].contains("rlhf4j dpo --model"), "dpo ran again: " + again[2]);
+        assertFalse(again[2].contains("== dpo (seed 0): rlhf4j"), "dpo ran again: " + again[2]);
+        assertTrue(again[2].contains("== ipo (seed 0): rlhf4j dpo"), again[2]);
         JsonNode methods = JSON.readTree(out.resolve("results.json").toFile()).get("methods");
         assertTrue(methods.has("ipo") && methods.has("dpo"), methods.toString());
     }
