@@ -110,7 +110,7 @@ final class MethodsSeed {
                 4 + 1 + 1, 64));
         for (String adv : List.of("grpo", "rloo")) {
             Path o = m.resolve(adv);
-            String[] kl = adv.equals("grpo") ? new String[] {"--beta", "0.04", "--kl-in", "loss"}
+            String[] kl = adv.equals("grpo") ? new String[] {"--beta", "0.05", "--kl-in", "loss"}
                     : new String[] {"--beta", "0.05", "--kl-in", "reward"};
             out.add(new Method(adv, adv.equals("grpo") ? "GRPO, 4 per prompt, k3 KL in the loss"
                     : "RLOO, 4 per prompt, KL in the reward", new LabRecipe.Stage(adv, o, true,
@@ -131,7 +131,7 @@ final class MethodsSeed {
     static final String IPO_BETA = "0.1";
     static final String DPO_LR = "1e-4";
     static final String ONLINE_DPO_LR = "1e-4";
-    static final String GRPO_LR = "3e-5";
+    static final String GRPO_LR = "1e-4";
 
     private long evalSeed() {
         return seed * 7919 + 17;
