@@ -28,7 +28,8 @@ import java.util.Locale;
  * any of them.
  */
 @Command(name = "rlhf4j", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
-        description = "RLHF on the JVM: supervised fine-tuning, reward models and PPO for causal language models.",
+        description = "RLHF on the JVM: supervised fine-tuning, reward models, PPO, DPO, GRPO and RLOO for causal "
+                + "language models.",
         subcommands = {GenerateCommand.class, TokenizeCommand.class, InfoCommand.class, ConvertCommand.class,
                 PretrainCommand.class, SftCommand.class, EvalCommand.class, RewardCommand.class, LabCommand.class,
                 SimulatePreferencesCommand.class, PpoCommand.class, DpoCommand.class, GrpoCommand.class,
