@@ -48,8 +48,7 @@ abstract class TrainingCommandBase implements Callable<Integer> {
     @Option(names = "--tokenizer", paramLabel = "PATH", description = "Tokenizer, instead of the model's.")
     Path tokenizer;
     @Option(names = "--data", required = true, paramLabel = "FILE",
-            description = "Training data: JSONL ({\"text\"}, {\"prompt\",\"completion\"}, {\"messages\"}) or plain "
-                    + "text (documents separated by blank lines).")
+            description = "Training data, in the formats the description above gives.")
     Path data;
     @Option(names = "--eval-data", paramLabel = "FILE", description = "Held-out data in the same formats.")
     Path evalData;

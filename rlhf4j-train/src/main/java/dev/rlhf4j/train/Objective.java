@@ -8,8 +8,9 @@ import java.util.Map;
 
 /**
  * What a single-model trainer optimises: the language-modelling loss of pretraining and SFT, the reward model's
- * Bradley–Terry loss (DPO's next). {@link Trainer} owns the optimizer and clipping and {@link TrainingRun} the
- * schedule, guards, logging and checkpoints; an objective turns data into gradients.
+ * Bradley–Terry loss, DPO's loss (the reference is the objective's, frozen). {@link Trainer} owns the optimizer
+ * and clipping and {@link TrainingRun} the schedule, guards, logging and checkpoints; an objective turns data into
+ * gradients.
  */
 public interface Objective {
 

@@ -208,10 +208,19 @@ public final class Trainer {
         public void done(PrintWriter console, Result result) {
             Map<String, Double> eval = result.eval();
             console.printf("done: %d steps, train loss %.4f%s, %.1f s, %.0f tokens/s; model in %s%n", result.steps(),
-                    result.trainLoss(), eval.containsKey("eval_loss")
-                            ? String.format(", eval loss %.4f (perplexity %.2f)", eval.get("eval_loss"),
-                            Math.exp(eval.get("eval_loss"))) : "",
+                    result.trainLoss(), eval.containsKey("eval_loss") ? String.format(", eval loss %.4f%s",
+                            eval.get("eval_loss"), evalDetail(eval)) : "",
                     result.seconds(), result.tokensPerSecond(), result.output());
+        }
+
+        /** What the held-out loss means: a language model's perplexity, a preference model's accuracy. */
+        private static String evalDetail(Map<String, Double> eval) {
+            if (eval.containsKey("eval_perplexity")) {
+                return String.format(" (perplexity %.2f)", eval.get("eval_perplexity"));
+            }
+            Double accuracy = eval.containsKey("eval_accuracy") ? eval.get("eval_accuracy")
+                    : eval.get("eval_rewards/accuracies");
+            return accuracy == null ? "" : String.format(" (accuracy %.1f%%)", 100 * accuracy);
         }
 
         @Override
