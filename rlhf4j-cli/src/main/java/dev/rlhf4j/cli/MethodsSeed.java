@@ -161,7 +161,18 @@ final class MethodsSeed {
                 costs.put(m.name(), stage(m.stage(), m));
             }
         }
-        return evaluate(evalPrompts, costs);
+        Map<String, ObjectNode> results = evaluate(evalPrompts, costs);
+        // every figure of this seed, beside its runs (the report gathers the seeds)
+        ObjectNode all = JSON.createObjectNode();
+        results.forEach(all::set);
+        ClaimsSeed.writeAtomically(dir.resolve("evaluation.json"), ClaimsSeed.json(all));
+        for (Map.Entry<String, ObjectNode> e : results.entrySet()) {
+            err.printf("seed %d %-12s gold %.3f  KL %.3f  win %.1f%%%n", seed, e.getKey(),
+                    e.getValue().path("gold").asDouble(), e.getValue().path("kl_to_sft").asDouble(),
+                    100 * e.getValue().path("win_rate_vs_sft").asDouble());
+        }
+        err.flush();
+        return results;
     }
 
     /**

@@ -97,6 +97,9 @@ class CompareMethodsCommandTest {
         assertTrue(Files.size(out.resolve("plots/gold-vs-kl.png")) > 1000);
         assertTrue(Files.size(out.resolve("plots/gold-by-method.png")) > 1000);
         assertTrue(first[1].contains("best-of-4"), first[1]);
+        JsonNode seed = JSON.readTree(out.resolve("seed-0/evaluation.json").toFile());
+        assertEquals(JSON.readTree(results).get("methods").get("dpo").get("gold").get("mean").asDouble(),
+                seed.get("dpo").get("gold").asDouble(), 1e-12);
         assertTrue(first[1].contains("report: " + out.resolve("report.md")), first[1]);
     }
 
