@@ -17,7 +17,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 DEFAULT_PEER = os.path.join(os.path.dirname(ROOT), "shared", "bench", "torch_peer.py")
 
 
-KEYS = {"train": "tokens_per_s", "decode": "new_tokens_per_s", "gemm": "gflops"}
+KEYS = {"train": "tokens_per_s", "decode": "new_tokens_per_s", "gemm": "gflops", "dpo": "pairs_per_s"}
 
 
 def run_measured(cmd):
@@ -60,7 +60,7 @@ def main():
     print("| measurement | rlhf4j | PyTorch peer | ratio | rlhf4j peak RSS (MB) | peer peak RSS (MB) |")
     print("|---|---:|---:|---:|---:|---:|")
     for what, o, t, r, ro, rt, raw in rows:
-        unit = {"train": "tokens/s", "decode": "new tokens/s", "gemm": "GFLOP/s"}[what]
+        unit = {"train": "tokens/s", "decode": "new tokens/s", "gemm": "GFLOP/s", "dpo": "pairs/s"}[what]
         extra = f" (raw OpenBLAS call: {raw:.1f})" if raw else ""
         print(f"| {what} ({unit}) | {o:.1f}{extra} | {t:.1f} | {r:.2f}x | {ro:.0f} | {rt:.0f} |")
 
