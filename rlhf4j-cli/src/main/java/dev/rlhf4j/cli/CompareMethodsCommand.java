@@ -25,7 +25,7 @@ import java.util.concurrent.Callable;
                 + "the labels, online DPO, GRPO and RLOO against the reward model (64 responses a step for --steps "
                 + "steps each), and best-of-4 and best-of-16 sampling from the SFT model. Every policy is scored on "
                 + "the same held-out prompts: gold reward (total and parts), reward-model score, KL to the SFT "
-                + "model, win rate over SFT, response tokens generated in training, wall time, peak live heap and "
+                + "model, win rate over SFT, response tokens generated in training, wall time, peak heap and "
                 + "model state.",
                 "Writes report.md, results.json (every number per seed), plots/gold-vs-kl.png and "
                         + "plots/gold-by-method.png; each stage runs the command a user would, in its own directory "

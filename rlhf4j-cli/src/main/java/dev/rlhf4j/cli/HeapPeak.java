@@ -14,10 +14,10 @@ import java.util.List;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
- * The most heap a stage kept alive: the largest heap in use right after any garbage collection while it ran (what
- * survived a collection is what the stage held: models, optimizer states, activations; the garbage between
- * collections is not counted), and the heap in use when it ends if that is more. An in-process measure of a stage's
- * live memory, comparable between stages of one JVM, not a process's resident size.
+ * The most heap a stage held: the largest heap in use right after any garbage collection while it ran, and the heap
+ * in use when it ends if that is more. Garbage between collections is not counted, but garbage already promoted to
+ * the old generation is, until a full collection: an upper bound of the stage's live memory that moves with the
+ * collector's timing. An in-process measure, comparable between stages of one JVM, not a process's resident size.
  */
 final class HeapPeak implements NotificationListener {
     private final AtomicLong peak = new AtomicLong();
