@@ -33,8 +33,8 @@ import java.util.Set;
  * method from the SFT model with the same labels (the reward model's, or DPO's own), each a stage run through
  * {@link Main#run} in {@code seed-S/methods/NAME}, then every policy evaluated on the same held-out prompts with the
  * same sampling seed: gold reward (total and parts), reward-model score, KL to the SFT model, win rate over SFT.
- * Each method's wall time and peak heap after collections are measured around its stage; its model state (weights, gradients,
- * AdamW moments of every model it holds) is counted from the parameter count.
+ * Each method's wall time and peak heap after collections are measured around its stage; its model state (weights,
+ * gradients, AdamW moments of every model it holds) is counted from the parameter count.
  */
 final class MethodsSeed {
     private static final ObjectMapper JSON = new ObjectMapper();
@@ -176,9 +176,9 @@ final class MethodsSeed {
     }
 
     /**
-     * Runs a stage unless its directory (or, for best-of-n, its output file) holds a finished run, and returns what
-     * it cost (seconds, peak heap after collections), kept in {@code cost.json} beside its outputs so that a resumed comparison
-     * reports the run that made them.
+     * Runs a stage unless its directory holds a finished run, and returns what it cost (seconds, peak heap after
+     * collections), kept in {@code cost.json} beside its outputs so that a resumed comparison reports the run that
+     * made them.
      */
     private ObjectNode stage(LabRecipe.Stage st, Method m) throws IOException {
         Path costFile = st.dir().resolve("cost.json");
