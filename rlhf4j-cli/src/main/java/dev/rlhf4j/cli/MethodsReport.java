@@ -233,9 +233,10 @@ final class MethodsReport {
                 + "or \"worse\" when it is more than two standard errors from zero. Best-of-n's KL is the bound "
                 + "log n − (n − 1)/n of the KL of its output distribution to the SFT model's. Peak heap after GC is "
                 + "the most heap in use right after any garbage collection during the method's stage (in one JVM): "
-                + "an upper bound of what the stage kept alive, since garbage already in the old generation is counted until a full "
-                + "collection, so it moves with the collector's timing; model state is exact: the weights of every "
-                + "model a method holds and the gradients and two AdamW moments of each trained one, in float32.\n\n");
+                + "an upper bound of what the stage kept alive, since garbage already in the old generation is "
+                + "counted until a full collection, so it moves with the collector's timing; model state is exact: "
+                + "the weights of every model a method holds and the gradients and two AdamW moments of each trained "
+                + "one, in float32.\n\n");
         b.append("## Gold reward per seed\n\n| method |");
         for (Long s : results.keySet()) {
             b.append(" seed ").append(s).append(" |");
