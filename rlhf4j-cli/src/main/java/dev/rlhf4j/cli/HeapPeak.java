@@ -22,6 +22,7 @@ import java.util.concurrent.atomic.AtomicLong;
 final class HeapPeak implements NotificationListener {
     private final AtomicLong peak = new AtomicLong();
     private final List<NotificationEmitter> emitters = new ArrayList<>();
+    private final java.util.Set<String> heapPools = new java.util.HashSet<>();
 
     private HeapPeak() {
     }
@@ -30,6 +31,11 @@ final class HeapPeak implements NotificationListener {
     static HeapPeak start() {
         System.gc();
         HeapPeak p = new HeapPeak();
+        for (java.lang.management.MemoryPoolMXBean pool : ManagementFactory.getMemoryPoolMXBeans()) {
+            if (pool.getType() == java.lang.management.MemoryType.HEAP) {
+                p.heapPools.add(pool.getName());
+            }
+        }
         for (GarbageCollectorMXBean gc : ManagementFactory.getGarbageCollectorMXBeans()) {
             if (gc instanceof NotificationEmitter e) {
                 e.addNotificationListener(p, null, null);
@@ -61,8 +67,11 @@ final class HeapPeak implements NotificationListener {
         GarbageCollectionNotificationInfo info = GarbageCollectionNotificationInfo.from(
                 (CompositeData) n.getUserData());
         long after = 0;
-        for (MemoryUsage u : info.getGcInfo().getMemoryUsageAfterGc().values()) {
-            after += u.getUsed();
+        // the heap's pools only: the map holds Metaspace and the code cache too
+        for (java.util.Map.Entry<String, MemoryUsage> e : info.getGcInfo().getMemoryUsageAfterGc().entrySet()) {
+            if (heapPools.contains(e.getKey())) {
+                after += e.getValue().getUsed();
+            }
         }
         peak.accumulateAndGet(after, Math::max);
     }

@@ -81,7 +81,7 @@ final class MethodsSeed {
      * the same labels DPO learns from directly. Model states: multiples of the policy's parameter count held as
      * floats (weights, gradients, two AdamW moments of each trained model; weights of each frozen one).
      */
-    List<Method> methods() {
+    List<Method> allMethods() {
         String s = Long.toString(seed), steps = Integer.toString(z.steps());
         Path m = dir.resolve("methods"), prompts = d.lab().resolve("prompts.jsonl");
         String sft = d.sft().toString(), rm = d.rewardModel().toString();
@@ -124,7 +124,31 @@ final class MethodsSeed {
             out.add(new Method("best-of-" + n, "best of " + n + " SFT samples by the reward model (at inference)", null,
                     n, 1 + 1, 0));
         }
-        return out.stream().filter(x -> only.isEmpty() || only.contains(x.name())).toList();
+        return out;
+    }
+
+    /** The methods to run: those of {@code --only}, or all. */
+    List<Method> methods() {
+        return allMethods().stream().filter(x -> only.isEmpty() || only.contains(x.name())).toList();
+    }
+
+    /**
+     * The methods to evaluate: those run now, and those of earlier runs in this directory (a finished stage, or a
+     * best-of-n in the last evaluation), so that adding a method with {@code --resume --only} keeps the others in the
+     * table.
+     */
+    private List<Method> evaluated() throws IOException {
+        Path previous = dir.resolve("evaluation.json");
+        JsonNode before = Files.isRegularFile(previous) ? JSON.readTree(previous.toFile()) : JSON.createObjectNode();
+        List<Method> out = new ArrayList<>();
+        for (Method m : allMethods()) {
+            boolean selected = only.isEmpty() || only.contains(m.name());
+            boolean earlier = m.stage() != null ? ClaimsSeed.finished(m.stage().dir()) : before.has(m.name());
+            if (selected || earlier) {
+                out.add(m);
+            }
+        }
+        return out;
     }
 
     /**
@@ -229,11 +253,16 @@ final class MethodsSeed {
         LabEvaluation.Result sftResult = LabEvaluation.evaluate("sft", sft.model(), reference, tok, world, rm,
                 prompts, 48, evalSeed(), sft.eosIds(), 64);
         out.put("sft", result(sftResult, sftResult, null, JSON.createObjectNode(), Double.NaN, params, 0));
-        for (Method m : methods()) {
+        for (Method m : evaluated()) {
             LabEvaluation.Result r;
             double klBound = Double.NaN;
             long generated;
             ObjectNode cost = costs.get(m.name());
+            if (cost == null && m.stage() != null) {
+                Path costFile = m.stage().dir().resolve("cost.json");
+                cost = Files.isRegularFile(costFile) ? (ObjectNode) JSON.readTree(costFile.toFile())
+                        : JSON.createObjectNode();
+            }
             if (m.bestOfN() > 0) {
                 // at inference: n samples per held-out prompt from the SFT model, the reward model's best kept
                 HeapPeak peak = HeapPeak.start();

@@ -115,6 +115,13 @@ class CompareMethodsCommandTest {
         assertTrue(again[2].contains("== ipo (seed 0): rlhf4j dpo"), again[2]);
         JsonNode methods = JSON.readTree(out.resolve("results.json").toFile()).get("methods");
         assertTrue(methods.has("ipo") && methods.has("dpo"), methods.toString());
+        // the methods of the first run stay in the table, with the figures of their runs
+        assertTrue(methods.has("grpo") && methods.has("best-of-4"), methods.toString());
+        JsonNode before = JSON.readTree(results).get("methods");
+        assertEquals(before.get("grpo").get("gold").get("mean").asDouble(),
+                methods.get("grpo").get("gold").get("mean").asDouble(), 1e-12);
+        assertEquals(before.get("grpo").get("seconds").get("mean").asDouble(),
+                methods.get("grpo").get("seconds").get("mean").asDouble(), 1e-12);
     }
 
     @Test
