@@ -107,6 +107,17 @@ class GrpoCommandTest {
     }
 
     @Test
+    void betaZeroRunsWithoutAReference(@TempDir Path tmp) throws Exception {
+        Path dir = tmp.resolve("b0");
+        assertEquals(0, run(grpo(dir, "--reward", "lab", "--max-steps", "2", "--beta", "0")), err.toString());
+        List<String> lines = Files.readAllLines(dir.resolve("metrics.jsonl"));
+        assertEquals(2, lines.size());
+        JsonNode m = JSON.readTree(lines.get(1));
+        assertFalse(m.has("kl"), "no reference, no KL: " + m);
+        assertTrue(Double.isFinite(m.get("loss").asDouble()), m.toString());
+    }
+
+    @Test
     void badInputIsOneLineNamingTheProblem(@TempDir Path tmp) {
         Path o = tmp.resolve("o");
         assertEquals(1, run("grpo", "--policy", policy.toString(), "--reward", "lab", "--prompts",
@@ -144,7 +155,8 @@ class GrpoCommandTest {
         assertTrue(err.toString().contains("--kl-in"), err.toString());
         // a reward model that is a language model, not a *ForSequenceClassification model
         assertEquals(1, run(grpo(o, "--reward-model", policy.toString())));
-        assertOneLineError("scalar head");
+        assertOneLineError(policy + ": not a reward model (no scalar head score.weight)");
+        assertEquals(1, err.toString().strip().lines().count(), err.toString());
         assertFalse(Files.exists(o.resolve("metrics.jsonl")), "nothing trained");
     }
 

@@ -90,7 +90,7 @@ public final class GrpoTrainer {
     private ModelWriter policyWriter;
 
     /**
-     * @param reference frozen copy of the policy's starting weights (unused when {@code beta} is 0)
+     * @param reference frozen copy of the policy's starting weights; may be null when {@code beta} is 0 (never run)
      * @param reward    scores each completion: a reward model, the lab's gold reward, a rule, or any function
      */
     public GrpoTrainer(GrpoConfig cfg, Transformer policy, Transformer reference, RewardFunction reward,
@@ -98,8 +98,9 @@ public final class GrpoTrainer {
         if (!policy.heads().lm()) {
             throw new UserError("the policy has no LM head");
         }
-        if (!reference.config().equals(policy.config())) {
-            throw new UserError("the reference model's configuration differs from the policy's");
+        if (reference == null ? cfg.beta() > 0 : !reference.config().equals(policy.config())) {
+            throw new UserError(reference == null ? "beta > 0 needs a reference model"
+                    : "the reference model's configuration differs from the policy's");
         }
         if (prompts.isEmpty()) {
             throw new UserError("no prompts to train on");
@@ -249,7 +250,7 @@ public final class GrpoTrainer {
             }
             return new TrainingRun.Step(line, outcome.skipped, "a NaN or infinite loss or gradient",
                     String.format("reward %.3f ± %.3f kl %.4f len %.1f loss %.4f", m.get("reward"),
-                            m.get("reward_std"), m.getOrDefault("kl", Double.NaN),
+                            m.getOrDefault("reward_std", 0.0), m.getOrDefault("kl", Double.NaN),
                             m.get("completions/mean_length"), m.get("loss")));
         }
 
@@ -405,8 +406,10 @@ public final class GrpoTrainer {
         double meanScore = mean(scores);
         double allStd = GrpoMath.groupStd(scores, 0, n);
         m.put("reward", meanScore);
-        m.put("reward_std", mean(std));
-        m.put("frac_reward_zero_std", (double) zeroStd / std.length);
+        if (g > 1) { // a group of one has no spread: its std is 0 by construction
+            m.put("reward_std", mean(std));
+            m.put("frac_reward_zero_std", (double) zeroStd / std.length);
+        }
         m.put("rewards/" + rewardName + "/mean", meanScore);
         m.put("rewards/" + rewardName + "/std", allStd);
         if (ref != null) {

@@ -8,13 +8,10 @@ import dev.rlhf4j.model.tokenizer.Tokenizer;
 import dev.rlhf4j.tensor.UserError;
 import dev.rlhf4j.train.grpo.GrpoConfig;
 import dev.rlhf4j.train.grpo.GrpoTrainer;
-import dev.rlhf4j.train.lab.GoldReward;
-import dev.rlhf4j.train.lab.LabWorld;
+import dev.rlhf4j.train.online.RewardSource;
 import dev.rlhf4j.train.ppo.Prompt;
 import dev.rlhf4j.train.ppo.PromptReader;
 import dev.rlhf4j.train.ppo.RewardFunction;
-import dev.rlhf4j.train.ppo.RewardModelReward;
-import dev.rlhf4j.train.reward.RewardStats;
 
 import java.io.IOException;
 import java.io.PrintWriter;
@@ -38,7 +35,7 @@ public record GrpoRun(GrpoTrainer trainer, Transformer policy, List<Prompt> prom
      * {@code rewardFunction}.
      *
      * @param policy          the policy to start from (an SFT model with an LM head)
-     * @param reference       the frozen reference of the KL; null: the policy as it starts
+     * @param reference       the frozen reference of the KL; null: the policy as it starts (none at all with β = 0)
      * @param rewardModel     a reward model directory
      * @param labWorldSeed    the seed of the lab world whose gold reward scores completions
      * @param rewardFunction  any other reward (a rule)
@@ -71,7 +68,9 @@ public record GrpoRun(GrpoTrainer trainer, Transformer policy, List<Prompt> prom
             throw new UserError(in.policy() + ": the policy must be a language model (it has no LM head)");
         }
         Transformer reference;
-        if (in.reference() == null) {
+        if (cfg.beta() == 0) {
+            reference = null; // no KL: the reference is never run, so none is held
+        } else if (in.reference() == null) {
             reference = policy.frozenCopy();
         } else {
             reference = Pretrained.open(in.reference(), null).model();
@@ -85,33 +84,10 @@ public record GrpoRun(GrpoTrainer trainer, Transformer policy, List<Prompt> prom
             reference.freeze();
         }
         List<Prompt> prompts = PromptReader.read(in.prompts(), policyPm.chatTemplate());
-        RewardFunction rf;
-        if (in.labWorldSeed() != null) {
-            rf = new GoldReward(new LabWorld(in.labWorldSeed()));
-        } else if (in.rewardFunction() != null) {
-            rf = in.rewardFunction();
-        } else {
-            Path rewardModel = in.rewardModel();
-            Pretrained rm = Pretrained.open(rewardModel, null);
-            RewardStats stats = null;
-            if (in.normalizeReward()) {
-                stats = RewardStats.read(rewardModel).orElseThrow(() -> new UserError(rewardModel
-                        + ": --normalize-reward needs the reward statistics in config.json (written by reward train)"));
-            }
-            RewardModelReward rmr = new RewardModelReward(rm.model(), rm.requireTokenizer(), tok, stats, 0,
-                    cfg.localRolloutForwardBatchSize());
-            if (rmr.retokenizes()) {
-                if (prompts.stream().anyMatch(Prompt::chat)) {
-                    throw new UserError(rewardModel + ": its tokenizer differs from the policy's, and "
-                            + "conversation prompts rendered with the policy's chat template cannot be re-tokenised "
-                            + "for it; use a reward model with the policy's tokenizer, or plain-text prompts");
-                }
-                console.println("the reward model's tokenizer differs from the policy's: completions are "
-                        + "re-tokenised from their text for it");
-            }
-            rm.model().freeze();
-            rf = rmr;
-        }
+        // rule rewards are GRPO's own; a reward model and the lab world load as best-of-n and online-dpo load them
+        RewardFunction rf = in.rewardFunction() != null ? in.rewardFunction()
+                : new RewardSource(in.rewardModel(), in.labWorldSeed(), in.normalizeReward())
+                        .open(tok, prompts, cfg.localRolloutForwardBatchSize(), console);
         HfCheckpoint.SaveOptions save = HfCheckpoint.SaveOptions.like(policyPm.loaded(), in.saveDtype())
                 .withTokenizer(tok);
         GrpoTrainer trainer = new GrpoTrainer(cfg, policy, reference, rf, tok, prompts, policyPm.eosIds(), console)
