@@ -11,8 +11,6 @@ import dev.rlhf4j.train.RunDirectory;
 import dev.rlhf4j.train.RunFingerprint;
 import dev.rlhf4j.train.Trainer;
 import dev.rlhf4j.train.TrainingConfig;
-import dev.rlhf4j.train.data.PairCollator;
-import dev.rlhf4j.train.data.PairExample;
 import dev.rlhf4j.train.data.PreferenceReader;
 import dev.rlhf4j.train.dpo.DpoConfig;
 import dev.rlhf4j.train.dpo.DpoExample;
@@ -25,7 +23,6 @@ import picocli.CommandLine.Option;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 
@@ -99,33 +96,44 @@ public final class DpoCommand extends TrainingCommandBase {
     @Override
     void train(Opened opened, TrainingConfig cfg, RunDirectory run, PrintWriter err) throws IOException {
         DpoConfig dpo = dpoConfig();
-        Safetensors.DType dtype = saveDtype();
         Tokenizer tok = opened.tokenizer();
-        DpoTokenization.Tokenized all = DpoTokenization.tokenize(PreferenceReader.read(data), tok, opened.chat(),
-                dpo.maxPromptLength(), cfg.maxLength());
-        List<DpoExample> eval = evalData == null ? List.of() : DpoTokenization.tokenize(
+        DpoTokenization.Tokenized all = DpoTokenization.tokenize(data, PreferenceReader.read(data), tok,
+                opened.chat(), dpo.maxPromptLength(), cfg.maxLength());
+        List<DpoExample> eval = evalData == null ? List.of() : DpoTokenization.tokenize(evalData,
                 PreferenceReader.read(evalData), tok, opened.chat(), dpo.maxPromptLength(), cfg.maxLength())
                 .examples();
-        List<List<DpoExample>> parts = trainEval(all.examples(), eval, (pairs, n) -> splitByGroup(pairs, n,
-                cfg.seed()));
+        List<List<DpoExample>> parts = trainEval(all.examples(), eval,
+                (pairs, n) -> RewardTrainCommand.splitByGroup(pairs, DpoExample::asPair, n, cfg.seed()));
         List<DpoExample> train = parts.get(0);
         eval = parts.get(1);
         err.printf("%s: %d training pairs, %d held out; %s%n", data, train.size(), eval.size(),
                 all.describe(dpo.maxPromptLength(), cfg.maxLength()));
         Transformer policy = opened.model();
+        DpoObjective objective = objective(opened, train, eval, dpo, cfg, err);
+        Trainer trainer = new Trainer(cfg, objective, err);
+        err.printf("training %,d parameters for %d steps (%d per epoch), %s loss, beta %s%n",
+                policy.parameterCount(), trainer.totalSteps(), objective.stepsPerEpoch(), dpo.lossType().cliName(),
+                dpo.beta());
+        trainer.train(run);
+    }
+
+    /**
+     * The objective, with the reference opened here so that no variable of {@link #train} holds it: with
+     * precompute_ref_log_probs the objective drops it once its log-probs are computed, and it can be collected
+     * before training starts.
+     */
+    private DpoObjective objective(Opened opened, List<DpoExample> train, List<DpoExample> eval, DpoConfig dpo,
+                                   TrainingConfig cfg, PrintWriter err) throws IOException {
+        Transformer policy = opened.model();
+        Safetensors.DType dtype = saveDtype();
         Transformer reference = dpo.referenceFree() ? null : refModel == null ? policy.frozenCopy()
                 : openReference(policy);
         if (dpo.precomputeRefLogProbs() && reference != null) {
             err.printf("computing the reference's log-probs of %d pairs%n", train.size() + eval.size());
             err.flush();
         }
-        DpoObjective objective = new DpoObjective(policy, reference, train, eval, dpo, cfg, tok.paddingId(),
+        return new DpoObjective(policy, reference, train, eval, dpo, cfg, opened.tokenizer().paddingId(),
                 (model, dir) -> HfCheckpoint.save(model, dir, opened.saveOptions(dtype)));
-        Trainer trainer = new Trainer(cfg, objective, err);
-        err.printf("training %,d parameters for %d steps (%d per epoch), %s loss, beta %s%n",
-                policy.parameterCount(), trainer.totalSteps(), objective.stepsPerEpoch(), dpo.lossType().cliName(),
-                dpo.beta());
-        trainer.train(run);
     }
 
     private Transformer openReference(Transformer policy) throws IOException {
@@ -139,27 +147,5 @@ public final class DpoCommand extends TrainingCommandBase {
         }
         reference.freeze();
         return reference;
-    }
-
-    /** Holds out about {@code n} pairs, whole ranking groups at a time, chosen by a seeded shuffle. */
-    static List<List<DpoExample>> splitByGroup(List<DpoExample> pairs, int n, long seed) {
-        List<PairExample> shapes = pairs.stream().map(DpoExample::asPair).toList();
-        int[] order = PairCollator.epochOrder(shapes, seed, 0);
-        List<DpoExample> eval = new ArrayList<>(), train = new ArrayList<>();
-        int i = 0;
-        for (; i < order.length && eval.size() < n; i++) {
-            eval.add(pairs.get(order[i]));
-        }
-        while (i < order.length && pairs.get(order[i]).group() >= 0
-                && pairs.get(order[i]).group() == pairs.get(order[i - 1]).group()) {
-            eval.add(pairs.get(order[i++]));
-        }
-        for (; i < order.length; i++) {
-            train.add(pairs.get(order[i]));
-        }
-        if (train.isEmpty()) {
-            throw new UserError("--eval-split leaves no pair to train on");
-        }
-        return List.of(train, eval);
     }
 }

@@ -1,7 +1,6 @@
 package dev.rlhf4j.cli;
 
 import dev.rlhf4j.model.io.Safetensors;
-import dev.rlhf4j.tensor.UserError;
 import dev.rlhf4j.train.RunDirectory;
 import dev.rlhf4j.train.dpo.DpoLossType;
 import dev.rlhf4j.train.online.OnlineDpoConfig;
@@ -16,7 +15,6 @@ import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
-import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.Callable;
 
@@ -100,7 +98,9 @@ public final class OnlineDpoCommand implements Callable<Integer> {
     Double missingEosPenalty;
     @Option(names = "--beta", description = "β of the DPO loss (default: ${DEFAULT-VALUE}).")
     double beta;
-    @Option(names = "--loss-type", description = "sigmoid or ipo (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--loss-type", converter = DpoCommand.LossTypes.class,
+            completionCandidates = DpoCommand.LossTypes.class, description = "sigmoid or ipo, as TRL's "
+                    + "OnlineDPOTrainer offers (default: ${DEFAULT-VALUE}).")
     String lossType;
     @Option(names = "--seed", description = "Seed of sampling, prompt order and annotators (default: "
             + "${DEFAULT-VALUE}).")
@@ -178,17 +178,13 @@ public final class OnlineDpoCommand implements Callable<Integer> {
 
     /** The options as a validated {@link OnlineDpoConfig}. */
     OnlineDpoConfig config() {
-        DpoLossType type = switch (lossType.toLowerCase(Locale.ROOT)) {
-            case "sigmoid" -> DpoLossType.SIGMOID;
-            case "ipo" -> DpoLossType.IPO;
-            default -> throw new UserError("--loss-type must be sigmoid or ipo, got '" + lossType + "'");
-        };
         return OnlineDpoConfig.builder(out)
                 .optimizer(adamW.optimizer(learningRate, lrSchedulerType, warmupSteps, warmupRatio))
                 .numTrainEpochs(numTrainEpochs).maxSteps(maxSteps).perDeviceTrainBatchSize(perDeviceTrainBatchSize)
                 .localRolloutForwardBatchSize(localRolloutForwardBatchSize).maxNewTokens(maxNewTokens)
                 .temperature(temperature).missingEosPenalty(missingEosPenalty == null ? Double.NaN : missingEosPenalty)
-                .beta(beta).lossType(type).seed(seed).saveSteps(saveSteps).saveTotalLimit(saveTotalLimit)
+                .beta(beta).lossType(DpoLossType.parse(lossType)).seed(seed).saveSteps(saveSteps)
+                .saveTotalLimit(saveTotalLimit)
                 .loggingSteps(loggingSteps).sampleSteps(sampleSteps).numSampleGenerations(numSampleGenerations)
                 .maxConsecutiveNanSkips(nanSkips).reportTo(reportTo.value).build();
     }

@@ -21,6 +21,7 @@ import java.io.IOException;
 import java.io.PrintWriter;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.function.Function;
 
 /** {@code rlhf4j reward train}: a reward model from preference pairs. */
 @Command(name = "train", mixinStandardHelpOptions = true, sortOptions = false,
@@ -47,7 +48,8 @@ public final class RewardTrainCommand extends TrainingCommandBase {
                 cfg.maxLength());
         List<PairExample> eval = evalData == null ? List.of() : PairTokenization.tokenize(
                 PreferenceReader.read(evalData), tok, opened.chat(), cfg.maxLength()).pairs();
-        List<List<PairExample>> parts = trainEval(all.pairs(), eval, (pairs, n) -> splitByGroup(pairs, n, cfg.seed()));
+        List<List<PairExample>> parts = trainEval(all.pairs(), eval, (pairs, n) -> splitByGroup(pairs, p -> p, n,
+                cfg.seed()));
         List<PairExample> train = parts.get(0);
         eval = parts.get(1);
         err.printf("%s: %d training pairs, %d held out; %s%n", data, train.size(), eval.size(),
@@ -72,17 +74,21 @@ public final class RewardTrainCommand extends TrainingCommandBase {
         trainer.train(run);
     }
 
-    /** Holds out about {@code n} pairs, whole ranking groups at a time, chosen by a seeded shuffle. */
-    static List<List<PairExample>> splitByGroup(List<PairExample> pairs, int n, long seed) {
-        int[] order = PairCollator.epochOrder(pairs, seed, 0);
-        List<PairExample> eval = new ArrayList<>(), train = new ArrayList<>();
+    /**
+     * Holds out about {@code n} pairs, whole ranking groups at a time, chosen by a seeded shuffle of their shapes (the
+     * pairs themselves for a reward model, {@link dev.rlhf4j.train.dpo.DpoExample#asPair} for DPO).
+     */
+    static <T> List<List<T>> splitByGroup(List<T> pairs, Function<T, PairExample> shape, int n, long seed) {
+        List<PairExample> shapes = pairs.stream().map(shape).toList();
+        int[] order = PairCollator.epochOrder(shapes, seed, 0);
+        List<T> eval = new ArrayList<>(), train = new ArrayList<>();
         int i = 0;
         for (; i < order.length && eval.size() < n; i++) {
             eval.add(pairs.get(order[i]));
         }
         // finish the group the last held-out pair belongs to
-        while (i < order.length && pairs.get(order[i]).group() >= 0
-                && pairs.get(order[i]).group() == pairs.get(order[i - 1]).group()) {
+        while (i < order.length && shapes.get(order[i]).group() >= 0
+                && shapes.get(order[i]).group() == shapes.get(order[i - 1]).group()) {
             eval.add(pairs.get(order[i++]));
         }
         for (; i < order.length; i++) {

@@ -159,5 +159,14 @@ class DpoCommandTest {
         Files.writeString(bad, "{\"prompt\": \"a\", \"chosen\": \"b\", \"rejected\": \"c\"}\n{\"prompt\": \"a\"}\n");
         assertEquals(1, run(dpo(policy, bad, never)));
         assertTrue(err.toString().contains("bad.jsonl:2"), err.toString());
+        // tokenization errors name the file they are about: here --eval-data, whose only pair is identical
+        Path same = tmp.resolve("same.jsonl");
+        Files.writeString(same, "{\"prompt\": \"a\", \"chosen\": \"b\", \"rejected\": \"b\"}\n");
+        List<String> args = new ArrayList<>(List.of(dpo(policy, data, never, "--eval-data", same.toString())));
+        args.remove(args.indexOf("--eval-split") + 1);
+        args.remove("--eval-split");
+        assertEquals(1, run(args.toArray(String[]::new)));
+        assertTrue(err.toString().startsWith("rlhf4j: " + same + ": no preference pair is left"), err.toString());
+        assertFalse(Files.exists(never.resolve("metrics.jsonl")));
     }
 }

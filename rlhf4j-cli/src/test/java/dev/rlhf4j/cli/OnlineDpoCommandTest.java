@@ -102,7 +102,11 @@ class OnlineDpoCommandTest {
         assertEquals(1, run(args(o, "--reward", "lab", "--beta", "0")));
         assertTrue(err.toString().contains("beta must be a positive number"), err.toString());
         assertEquals(1, run(args(o, "--reward", "lab", "--loss-type", "hinge")));
-        assertTrue(err.toString().contains("--loss-type must be sigmoid or ipo"), err.toString());
+        assertTrue(err.toString().contains("loss_type must be sigmoid or ipo for online DPO, got hinge"),
+                err.toString());
+        // a name no DPO loss has is a usage error, caught by the converter dpo uses too
+        assertEquals(2, run(args(o, "--reward", "lab", "--loss-type", "kto")));
+        assertTrue(err.toString().contains("'kto' is not one of sigmoid, ipo, hinge, robust"), err.toString());
         assertEquals(2, run(args(o)));
         assertTrue(err.toString().contains("exactly one of --reward-model"), err.toString());
         assertEquals(2, run(args(o, "--reward-model", tiny.policy().toString(), "--annotator-temperature", "1")));

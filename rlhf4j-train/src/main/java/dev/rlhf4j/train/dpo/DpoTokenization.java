@@ -8,6 +8,7 @@ import dev.rlhf4j.train.data.ConversationPair;
 import dev.rlhf4j.train.data.PreferencePair;
 import dev.rlhf4j.train.data.PreferenceRecord;
 
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -49,14 +50,15 @@ public final class DpoTokenization {
     }
 
     /**
-     * Tokenizes {@code records} (names in errors count them from 1).
+     * Tokenizes {@code records} (errors name {@code source} and count the records from 1).
      *
+     * @param source the file the records were read from, named in errors ({@code --data} or {@code --eval-data})
      * @param chat needed only when there are chat pairs; may be null otherwise
      * @throws UserError when no pair is left, a chat pair has no template or the template rejects it, or a prompt or
      *                   completion encodes to no tokens
      */
-    public static Tokenized tokenize(List<PreferenceRecord> records, Tokenizer tokenizer, ChatTemplate chat,
-                                     int maxPromptLength, int maxLength) {
+    public static Tokenized tokenize(Path source, List<PreferenceRecord> records, Tokenizer tokenizer,
+                                     ChatTemplate chat, int maxPromptLength, int maxLength) {
         if (maxLength < 2) {
             throw new UserError("max_length must be at least 2 for DPO (a prompt token and a completion token), got "
                     + maxLength);
@@ -70,7 +72,7 @@ public final class DpoTokenization {
         int truncated = 0, identical = 0, equalAfterCut = 0;
         for (int i = 0; i < records.size(); i++) {
             PreferenceRecord record = records.get(i);
-            String name = "record " + (i + 1) + " of " + records.size();
+            String name = source + ": record " + (i + 1) + " of " + records.size();
             int[] prompt, chosen, rejected;
             switch (record) {
                 case PreferenceRecord.Text t -> {
@@ -123,7 +125,7 @@ public final class DpoTokenization {
             out.add(new DpoExample(prompt, chosen, rejected, record.group()));
         }
         if (out.isEmpty()) {
-            throw new UserError("no preference pair is left of " + records.size() + ": " + identical
+            throw new UserError(source + ": no preference pair is left of " + records.size() + ": " + identical
                     + " identical (chosen == rejected), " + equalAfterCut + " with the same completion tokens after "
                     + "the cut to max_length " + maxLength);
         }

@@ -73,7 +73,8 @@ public record OnlineDpoConfig(Path outputDir, OptimizerConfig optimizer, int max
             throw new UserError("beta must be a positive number, got " + beta);
         }
         if (lossType != DpoLossType.SIGMOID && lossType != DpoLossType.IPO) {
-            throw new UserError("loss_type must be sigmoid or ipo, got " + lossType);
+            throw new UserError("loss_type must be sigmoid or ipo for online DPO, got "
+                    + (lossType == null ? "none" : lossType.cliName()));
         }
         if (maxSteps == 0 || maxSteps < -1) {
             throw new UserError("max_steps must be positive, or -1 to count from num_train_epochs, got " + maxSteps);

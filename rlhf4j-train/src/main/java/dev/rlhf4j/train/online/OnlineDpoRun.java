@@ -74,7 +74,8 @@ public record OnlineDpoRun(OnlineDpoTrainer trainer, Transformer policy, List<Pr
         }
         List<Prompt> prompts = PromptReader.read(in.prompts(), policyPm.chatTemplate());
         PairJudge judge = in.annotatorTemperature() > 0
-                ? PairJudge.annotator(in.reward().labWorld(), new Annotator(in.annotatorTemperature(), 0))
+                ? PairJudge.annotator(in.reward().labWorld(), new Annotator(in.annotatorTemperature(), 0),
+                        cfg.missingEosPenalty())
                 : PairJudge.byScore(in.reward().open(tok, prompts, cfg.localRolloutForwardBatchSize(), console),
                         cfg.missingEosPenalty());
         HfCheckpoint.SaveOptions save = HfCheckpoint.SaveOptions.like(policyPm.loaded(), in.saveDtype())

@@ -20,6 +20,7 @@ import dev.rlhf4j.train.data.Splits;
 import dev.rlhf4j.train.dpo.DpoLoss;
 import dev.rlhf4j.train.dpo.DpoLossType;
 import dev.rlhf4j.train.ppo.Episode;
+import dev.rlhf4j.train.ppo.PpoTrainer;
 import dev.rlhf4j.train.ppo.Prompt;
 import dev.rlhf4j.train.ppo.PromptReader;
 import dev.rlhf4j.train.ppo.Rollouts;
@@ -326,13 +327,7 @@ public final class OnlineDpoTrainer {
 
     /** The order of the prompts in pass {@code epoch} over them: a shuffle seeded by the seed and the pass. */
     private int[] order(int epoch) {
-        return Splits.permutation(prompts.size(), new Rng(mix(cfg.seed(), 0x5EED, epoch)));
-    }
-
-    static long mix(long seed, long a, long b) {
-        long h = seed * 0x9E3779B97F4A7C15L + a;
-        h = (h ^ (h >>> 31)) * 0xBF58476D1CE4E5B9L + b;
-        return h ^ (h >>> 29);
+        return Splits.permutation(prompts.size(), new Rng(PpoTrainer.mix(cfg.seed(), 0x5EED, epoch)));
     }
 
     private record StepOutcome(Map<String, Double> metrics, List<Episode> first, List<Episode> second,
@@ -352,10 +347,10 @@ public final class OnlineDpoTrainer {
         }
         long started = System.nanoTime();
         List<Episode> eps = Rollouts.sample(generator, tokenizer, ps, pt, cfg.maxNewTokens(), cfg.temperature(),
-                mix(cfg.seed(), 0x6E4, step), eosIds, fwd);
+                PpoTrainer.mix(cfg.seed(), 0x6E4, step), eosIds, fwd);
         List<Episode> first = eps.subList(0, b), second = eps.subList(b, 2 * b);
         long sampled = System.nanoTime();
-        PairJudge.Verdicts v = judge.judge(first, second, mix(cfg.seed(), 0xA77, step));
+        PairJudge.Verdicts v = judge.judge(first, second, PpoTrainer.mix(cfg.seed(), 0xA77, step));
         long judged = System.nanoTime();
         double[][] ref = new double[2 * b][];
         Rollouts.logProbs(reference, eps, 1f, fwd, padId, ref, null);

@@ -57,14 +57,16 @@ public interface PairJudge {
 
     /**
      * A simulated labeller of the lab world: prefers the first with probability σ((R₁ − R₂ + bias·(words₁ −
-     * words₂)) / T) on the gold reward R; the scores reported are the gold rewards.
+     * words₂)) / T) on the gold reward R, less {@code missingEosPenalty} (NaN = off) for a response without EOS, so
+     * that the annotator judges the penalised rewards as {@link #byScore} does; the scores reported are these.
      */
-    static PairJudge annotator(LabWorld world, Annotator annotator) {
+    static PairJudge annotator(LabWorld world, Annotator annotator, double missingEosPenalty) {
         GoldReward gold = new GoldReward(world);
         return new PairJudge() {
             @Override
             public Verdicts judge(List<Episode> first, List<Episode> second, long seed) {
-                double[] a = gold.score(first), b = gold.score(second);
+                double[] a = penalised(gold.score(first), first, missingEosPenalty);
+                double[] b = penalised(gold.score(second), second, missingEosPenalty);
                 Rng rng = new Rng(seed);
                 int[] w = new int[a.length];
                 for (int i = 0; i < w.length; i++) {

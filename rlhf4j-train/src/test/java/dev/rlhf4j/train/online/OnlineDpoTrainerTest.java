@@ -11,6 +11,8 @@ import dev.rlhf4j.tensor.Rope;
 import dev.rlhf4j.tensor.UserError;
 import dev.rlhf4j.train.dpo.DpoLoss;
 import dev.rlhf4j.train.dpo.DpoLossType;
+import dev.rlhf4j.train.lab.Annotator;
+import dev.rlhf4j.train.lab.LabWorld;
 import dev.rlhf4j.train.ppo.Episode;
 import dev.rlhf4j.train.ppo.Rollouts;
 import org.junit.jupiter.api.Test;
@@ -251,6 +253,27 @@ class OnlineDpoTrainerTest {
         // the missing-EOS penalty is taken off before judging: 0.5 − 1 < 1
         PairJudge.Verdicts pen = PairJudge.byScore(even, 1.0).judge(List.of(oneEven), List.of(twoEven), 0);
         assertEquals(-0.5, pen.first()[0], 1e-12);
+    }
+
+    @Test
+    void theAnnotatorJudgesTheRewardLessTheMissingEosPenalty() {
+        LabWorld world = new LabWorld(7);
+        String prompt = "User: What is 3 plus 4?\nAssistant:";
+        String text = " 3 plus 4 is 7.";
+        int[] p = {1, 2};
+        // the same text, so the same gold reward; only the first response lacks EOS (other tokens: not "the same")
+        Episode cut = new Episode(prompt, p, new int[] {3, 4}, text, false);
+        Episode ended = new Episode(prompt, p, new int[] {3, 5}, text, true);
+        List<Episode> firsts = java.util.Collections.nCopies(64, cut);
+        List<Episode> seconds = java.util.Collections.nCopies(64, ended);
+        Annotator annotator = new Annotator(1.0, 0);
+        PairJudge.Verdicts penalised = PairJudge.annotator(world, annotator, 50.0).judge(firsts, seconds, 3);
+        assertArrayEquals(java.util.stream.IntStream.generate(() -> -1).limit(64).toArray(), penalised.winner());
+        assertEquals(penalised.second()[0] - 50.0, penalised.first()[0], 1e-9);
+        // without the penalty the rewards are equal and the annotator is a coin flip: the first wins some pairs
+        PairJudge.Verdicts plain = PairJudge.annotator(world, annotator, Double.NaN).judge(firsts, seconds, 3);
+        assertTrue(java.util.Arrays.stream(plain.winner()).anyMatch(w -> w == 1));
+        assertEquals(plain.second()[0], plain.first()[0], 1e-12);
     }
 
     @Test
