@@ -34,7 +34,8 @@ final class PngCharts {
 
     /** Distinct colours, so that lines can share one per setting (β) and differ by dash (reward model). */
     private static final Color[] PALETTE = {new Color(0x1f77b4), new Color(0xff7f0e), new Color(0x2ca02c),
-        new Color(0xd62728), new Color(0x9467bd), new Color(0x8c564b), new Color(0xe377c2), new Color(0x7f7f7f)};
+        new Color(0xd62728), new Color(0x9467bd), new Color(0x8c564b), new Color(0xe377c2), new Color(0x7f7f7f),
+        new Color(0xbcbd22), new Color(0x17becf)};
 
     /**
      * A line of (x, y) points; {@code markers} draws its points too (for lines of few points), {@code dashed} dashes
