@@ -78,7 +78,7 @@ public final class KvCacheDecoder {
         this.realTokens = new int[batch];
         this.blocks = new LayerWeights[c.layers()];
         for (int l = 0; l < c.layers(); l++) {
-            blocks[l] = LayerWeights.of(model.params(), l);
+            blocks[l] = model.layer(l);
         }
         this.lnfW = p("ln_f.weight");
         this.lnfB = pOpt("ln_f.bias");
@@ -161,12 +161,12 @@ public final class KvCacheDecoder {
         Tensor fcT = view(fc, rows, c.fcDim()), actT = view(act, rows, c.hiddenDim());
         for (int l = 0; l < c.layers(); l++) {
             LayerWeights k = blocks[l];
-            k.attentionInput(c, rope, positions, h, lnT, stat1, stat2, qkvT);
+            k.attentionInput(c, rope, positions, h, lnT, stat1, stat2, qkvT, true);
             Attention.appendToCache(dims, qkvT, kCache[l], vCache[l], stride, length);
             Attention.forwardCached(dims, qkvT, kCache[l], vCache[l], stride, length, slotMask, attT, scratch);
-            Linear.forward(attT, k.projW(), k.projB(), tmpT);
+            k.project(LoraConfig.Target.ATTN_OUT, attT, tmpT, true);
             Residual.forward(h, tmpT, h);
-            k.feedForward(c, h, lnT, stat1, stat2, fcT, actT, tmpT);
+            k.feedForward(c, h, lnT, stat1, stat2, fcT, actT, tmpT, true);
             Residual.forward(h, tmpT, h);
         }
         Tensor finalIn = h;

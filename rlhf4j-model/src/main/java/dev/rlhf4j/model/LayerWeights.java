@@ -16,18 +16,18 @@ import dev.rlhf4j.tensor.Tensor;
  * activations go (kept per layer for the backward, or overwritten in place). The bias views are null where the
  * family has none.
  */
-record LayerWeights(Tensor ln1w, Tensor ln1b, Tensor qkvW, Tensor qkvB, Tensor projW, Tensor projB, Tensor ln2w,
-                    Tensor ln2b, Tensor fcW, Tensor fcB, Tensor mlpProjW, Tensor mlpProjB) {
+record LayerWeights(int layer, Tensor ln1w, Tensor ln1b, Tensor qkvW, Tensor qkvB, Tensor projW, Tensor projB,
+                    Tensor ln2w, Tensor ln2b, Tensor fcW, Tensor fcB, Tensor mlpProjW, Tensor mlpProjB, Lora lora) {
 
-    /** The views of layer {@code l} ({@code h.l.*}) in {@code params}. */
-    static LayerWeights of(ParamArena params, int l) {
+    /** The views of layer {@code l} ({@code h.l.*}) in {@code params}, with the model's adapters (null for none). */
+    static LayerWeights of(ParamArena params, int l, Lora lora) {
         String pre = "h." + l + ".";
-        return new LayerWeights(params.get(pre + "ln1.weight"), optional(params, pre + "ln1.bias"),
+        return new LayerWeights(l, params.get(pre + "ln1.weight"), optional(params, pre + "ln1.bias"),
                 params.get(pre + "attn.qkv.weight"), optional(params, pre + "attn.qkv.bias"),
                 params.get(pre + "attn.proj.weight"), optional(params, pre + "attn.proj.bias"),
                 params.get(pre + "ln2.weight"), optional(params, pre + "ln2.bias"), params.get(pre + "mlp.fc.weight"),
                 optional(params, pre + "mlp.fc.bias"), params.get(pre + "mlp.proj.weight"),
-                optional(params, pre + "mlp.proj.bias"));
+                optional(params, pre + "mlp.proj.bias"), lora);
     }
 
     private static Tensor optional(ParamArena params, String name) {
@@ -39,9 +39,9 @@ record LayerWeights(Tensor ln1w, Tensor ln1b, Tensor qkvW, Tensor qkvB, Tensor p
      * and the norm's statistics in {@code mean} (LayerNorm only) and {@code rstd}. {@code rope} is null for GPT-2.
      */
     void attentionInput(ModelConfig c, Rope rope, int[] positions, Tensor in, Tensor ln1, float[] mean,
-                        float[] rstd, Tensor qkv) {
+                        float[] rstd, Tensor qkv, boolean inference) {
         norm(c, in, ln1w, ln1b, ln1, mean, rstd);
-        Linear.forward(ln1, qkvW, qkvB, qkv);
+        project(LoraConfig.Target.QKV, ln1, qkv, inference);
         if (rope != null) {
             rope.forward(qkv, positions, c.heads() + c.kvHeads());
         }
@@ -53,15 +53,57 @@ record LayerWeights(Tensor ln1w, Tensor ln1b, Tensor qkvW, Tensor qkvB, Tensor p
      * {@code act}. The caller adds {@code out} to the residual stream.
      */
     void feedForward(ModelConfig c, Tensor mid, Tensor ln2, float[] mean, float[] rstd, Tensor fc, Tensor act,
-                     Tensor out) {
+                     Tensor out, boolean inference) {
         norm(c, mid, ln2w, ln2b, ln2, mean, rstd);
-        Linear.forward(ln2, fcW, fcB, fc);
+        project(LoraConfig.Target.MLP_IN, ln2, fc, inference);
         if (c.isGpt2()) {
             Activations.geluForward(fc, act);
         } else {
             Activations.swigluForward(fc, act);
         }
-        Linear.forward(act, mlpProjW, mlpProjB, out);
+        project(LoraConfig.Target.MLP_OUT, act, out, inference);
+    }
+
+    /**
+     * One of the block's four projections, {@code y = x·Wᵀ + b} plus the adapters on it: the one place where a
+     * projection's weights are applied in a forward, the training forward's and the decoder's alike.
+     */
+    void project(LoraConfig.Target t, Tensor x, Tensor y, boolean inference) {
+        Linear.forward(x, weight(t), bias(t), y);
+        if (lora != null) {
+            lora.forward(layer, t, x, y, inference);
+        }
+    }
+
+    /**
+     * Backward of {@link #project}: {@code dx = dy·W} (added when {@code accumulateDx}), the base's weight and bias
+     * gradients into {@code dw}/{@code db} when they are not null (a base under an adapter has none), then the
+     * adapters' gradients and their share of {@code dx}.
+     */
+    void projectBackward(LoraConfig.Target t, Tensor dy, Tensor x, Tensor dx, boolean accumulateDx, Tensor dw,
+                         Tensor db) {
+        Linear.backward(dy, x, weight(t), dx, accumulateDx, dw, db);
+        if (lora != null) {
+            lora.backward(layer, t, dy, x, dx);
+        }
+    }
+
+    Tensor weight(LoraConfig.Target t) {
+        return switch (t) {
+            case QKV -> qkvW;
+            case ATTN_OUT -> projW;
+            case MLP_IN -> fcW;
+            case MLP_OUT -> mlpProjW;
+        };
+    }
+
+    Tensor bias(LoraConfig.Target t) {
+        return switch (t) {
+            case QKV -> qkvB;
+            case ATTN_OUT -> projB;
+            case MLP_IN -> fcB;
+            case MLP_OUT -> mlpProjB;
+        };
     }
 
     /** The family's norm: LayerNorm (weight and bias) for GPT-2, RMSNorm (weight) for Llama; no mean for RMSNorm. */

@@ -38,9 +38,12 @@ public final class Transformer {
 
     private final ModelConfig config;
     private final OutputHeads heads;
+    /** The weights; under LoRA, the frozen base, which other models (the reference) may share. */
     private final ParamArena params;
     /** Allocated on first use, so that models used only for inference never hold gradients. */
     private ParamArena grads;
+    /** The LoRA adapters, or null for a model trained (or used) in full. */
+    private final Lora lora;
     private boolean frozen;
     private final Rope rope;
     private Workspace ws;
@@ -52,10 +55,132 @@ public final class Transformer {
     }
 
     private Transformer(ModelConfig config, OutputHeads heads, ParamArena params) {
+        this(config, heads, params, null);
+    }
+
+    private Transformer(ModelConfig config, OutputHeads heads, ParamArena params, Lora lora) {
         this.config = config;
         this.heads = heads;
         this.params = params;
+        this.lora = lora;
         this.rope = config.isGpt2() ? null : rope(config);
+        if (heads.scalar() && !params.has(Lora.SCORE) && (lora == null || !lora.hasScore())) {
+            throw new IllegalArgumentException("a model with a scalar head needs " + Lora.SCORE);
+        }
+    }
+
+    /**
+     * This model with fresh LoRA adapters and output heads {@code newHeads}: the new model shares this one's weights
+     * (they stay frozen: only the adapters, and a scalar head when it has one, are trained) and has its own workspace.
+     * A scalar head starts from this model's {@code score.weight} when it has one, else from zero. This model itself
+     * is left as it is and can serve as the frozen reference, with no second copy of the weights (TRL's PPO with
+     * PEFT does the same).
+     */
+    public Transformer withLora(LoraConfig loraConfig, OutputHeads newHeads, long seed) {
+        requireNoAdapters("add adapters");
+        Tensor score = newHeads.scalar() && params.has(Lora.SCORE) ? params.get(Lora.SCORE) : null;
+        return new Transformer(config, newHeads, params, Lora.create(loraConfig, config, newHeads.scalar(), score,
+                seed));
+    }
+
+    /** This model (its weights shared) with the given adapters, e.g. read from a PEFT directory. */
+    public Transformer withAdapters(Lora adapters, OutputHeads newHeads) {
+        requireNoAdapters("add adapters");
+        return new Transformer(config, newHeads, params, adapters);
+    }
+
+    /** The adapters, or null when the model has none. */
+    public Lora lora() {
+        return lora;
+    }
+
+    public boolean hasAdapters() {
+        return lora != null;
+    }
+
+    /**
+     * The base model without the adapters: a frozen model sharing these weights (for LoRA, the PPO or DPO reference:
+     * the starting policy, held once). The model itself when it has no adapters is not frozen by this call.
+     */
+    public Transformer withoutAdapters() {
+        if (lora == null) {
+            return this;
+        }
+        Transformer t = new Transformer(config, heads.lm() ? OutputHeads.LM : heads, params, null);
+        t.freeze();
+        return t;
+    }
+
+    /**
+     * A plain model whose weights are the base with every adapter merged in ({@code W + s·B·A}) and the trained scalar
+     * head, its own copy: what {@code convert --merge-lora} writes, and how an adapter is used where a full model is
+     * expected. Without adapters, a copy.
+     */
+    public Transformer merged() {
+        if (lora == null) {
+            return copy();
+        }
+        ParamArena base = params;
+        if (lora.hasScore() && !params.has(Lora.SCORE)) {
+            Transformer withScore = withoutAdapters().withHeads(heads, 0L);
+            base = withScore.params;
+        } else {
+            base = params.copy();
+        }
+        Transformer t = new Transformer(config, heads, base, null);
+        lora.mergeInto(t.params);
+        return t;
+    }
+
+    /**
+     * The parameters an optimizer updates: every weight, or under LoRA the adapters (and the scalar head); what a
+     * checkpoint saves and {@link #grads()} mirrors.
+     */
+    public ParamArena trainable() {
+        return lora != null ? lora.params() : params;
+    }
+
+    /** Number of trained parameters ({@link #parameterCount()} without adapters). */
+    public long trainableCount() {
+        return trainable().size();
+    }
+
+    /**
+     * Training mode: dropout (LoRA's, the only dropout rlhf4j has) applies in the forwards that follow; off by
+     * default, and for every forward of a model used for inference.
+     */
+    public void train(boolean on) {
+        if (lora != null) {
+            lora.train(on);
+        }
+    }
+
+    /** Restarts the dropout stream from {@code seed} (a trainer calls it once per step, so resumed runs match). */
+    public void dropoutSeed(long seed) {
+        if (lora != null) {
+            lora.dropoutSeed(seed);
+        }
+    }
+
+    private void requireNoAdapters(String what) {
+        if (lora != null) {
+            throw new IllegalStateException("cannot " + what + " to a model that has adapters; merge them first");
+        }
+    }
+
+    /** Layer {@code l}'s weights and adapters, as the forwards apply them. */
+    LayerWeights layer(int l) {
+        return LayerWeights.of(params, l, lora);
+    }
+
+    /** The scalar head's weight: the trained copy under LoRA. */
+    private Tensor scoreWeight() {
+        return lora != null && lora.hasScore() ? lora.params().get(Lora.SCORE) : p(Lora.SCORE);
+    }
+
+    private Tensor scoreGrad() {
+        ParamArena g = grads();
+        return g == null || !g.has(Lora.SCORE) ? null : g.get(Lora.SCORE);
     }
 
     /** The rotary embedding of a Llama-family configuration, scaled as the configuration says. */
@@ -163,6 +288,9 @@ public final class Transformer {
         if (frozen) {
             return null;
         }
+        if (lora != null) {
+            return lora.grads();
+        }
         if (grads == null) {
             grads = params.zerosLike("the gradients");
         }
@@ -177,6 +305,9 @@ public final class Transformer {
     public void freeze() {
         frozen = true;
         grads = null;
+        if (lora != null) {
+            lora.train(false);
+        }
         if (ws != null) {
             ws.dropGradBuffers();
         }
@@ -188,6 +319,7 @@ public final class Transformer {
      * from {@code seed}. HF's {@code AutoModelForSequenceClassification.from_pretrained} on a causal LM does the same.
      */
     public Transformer withHeads(OutputHeads newHeads, long seed) {
+        requireNoAdapters("change the heads");
         Transformer t = create(config, newHeads, seed);
         for (ParamArena.Entry e : t.params.entries()) {
             if (params.has(e.name())) {
@@ -197,8 +329,14 @@ public final class Transformer {
         return t;
     }
 
-    /** A deep copy of the parameters (trainable, gradients zero), with its own workspace. */
+    /**
+     * A deep copy of the parameters (trainable, gradients zero), with its own workspace; under LoRA the base stays
+     * shared and the adapters are copied.
+     */
     public Transformer copy() {
+        if (lora != null) {
+            return new Transformer(config, heads, params, lora.copy(config));
+        }
         return new Transformer(config, heads, params.copy());
     }
 
@@ -211,15 +349,15 @@ public final class Transformer {
 
     public void zeroGrad() {
         requireTrainable();
-        grads.zero();
+        grads().zero();
     }
 
     /** Bytes held by the gradients (0 until the first backward, or when frozen). */
     public long gradientBytes() {
-        return grads == null ? 0 : 4 * grads.size();
+        return lora != null ? (frozen ? 0 : 4 * lora.grads().size()) : grads == null ? 0 : 4 * grads.size();
     }
 
-    /** Number of parameters. */
+    /** Number of parameters of the model (the base's, without adapters). */
     public long parameterCount() {
         return params.size();
     }
@@ -232,20 +370,22 @@ public final class Transformer {
         return params.get(config.tiedEmbeddings() ? "wte" : "lm_head.weight");
     }
 
+    /** The LM head's gradient; null under LoRA (the head stays frozen, as PEFT leaves it). */
     private Tensor lmHeadGrad() {
-        return grads.get(config.tiedEmbeddings() ? "wte" : "lm_head.weight");
+        return lora != null ? null : grads.get(config.tiedEmbeddings() ? "wte" : "lm_head.weight");
     }
 
     private Tensor p(String name) {
         return params.get(name);
     }
 
+    /** A base weight's gradient, or null when there is none (frozen, or the base under LoRA). */
     private Tensor g(String name) {
-        return grads == null ? null : grads.get(name);
+        return grads == null || lora != null ? null : grads.get(name);
     }
 
     private Tensor gOpt(String name) {
-        return grads == null || !grads.has(name) ? null : grads.get(name);
+        return grads == null || lora != null || !grads.has(name) ? null : grads.get(name);
     }
 
     private Tensor pOpt(String name) {
@@ -271,6 +411,9 @@ public final class Transformer {
             }
         }
         this.batch = batch;
+        if (lora != null) {
+            lora.beginForward();
+        }
         Workspace w = workspace(batch.batch(), batch.seq());
         int d = config.dim();
         boolean gpt2 = config.isGpt2();
@@ -281,19 +424,19 @@ public final class Transformer {
             Embedding.forward(batch.positions(), p("wpe"), x, true);
         }
         for (int l = 0; l < config.layers(); l++) {
-            LayerWeights k = LayerWeights.of(params, l);
+            LayerWeights k = layer(l);
             Tensor in = w.res(l, n);
             Tensor ln1 = w.view(w.ln1[l], n, d);
             Tensor qkv = w.view(w.qkv[l], n, config.qkvDim());
-            k.attentionInput(config, rope, batch.positions(), in, ln1, w.ln1Mean[l], w.ln1Rstd[l], qkv);
+            k.attentionInput(config, rope, batch.positions(), in, ln1, w.ln1Mean[l], w.ln1Rstd[l], qkv, false);
             Tensor atty = w.view(w.atty[l], n, config.heads() * config.headDim());
             Attention.forward(dims, qkv, batch.mask(), batch.segmentStarts(), atty, w.probs[l], w.attnScratch);
             Tensor proj = w.view(w.tmp, n, d);
-            Linear.forward(atty, k.projW(), k.projB(), proj);
+            k.project(LoraConfig.Target.ATTN_OUT, atty, proj, false);
             Tensor mid = w.view(w.resMid[l], n, d);
             Residual.forward(in, proj, mid);
             k.feedForward(config, mid, w.view(w.ln2[l], n, d), w.ln2Mean[l], w.ln2Rstd[l],
-                    w.view(w.fc[l], n, config.fcDim()), w.view(w.act[l], n, config.hiddenDim()), proj);
+                    w.view(w.fc[l], n, config.fcDim()), w.view(w.act[l], n, config.hiddenDim()), proj, false);
             Residual.forward(mid, proj, w.res(l + 1, n));
         }
         Tensor last = w.res(config.layers(), n);
@@ -456,7 +599,7 @@ public final class Transformer {
             throw new IllegalArgumentException("scalar head: output of " + out.length + " for " + n + " rows");
         }
         Tensor h = hidden();
-        Tensor wv = p("score.weight");
+        Tensor wv = scoreWeight();
         Gemm.sgemm(false, true, n, 1, config.dim(), 1f, h.data(), h.offset(), config.dim(), wv.data(), wv.offset(),
                 config.dim(), 0f, out, 0, 1);
     }
@@ -474,7 +617,8 @@ public final class Transformer {
                     + " rows");
         }
         Tensor dv = Tensor.view(dvalues, 0, n, 1);
-        Linear.backward(dv, hidden(), p("score.weight"), hiddenGrad(), true, g("score.weight"), null);
+        Linear.backward(dv, hidden(), scoreWeight(), hiddenGrad(), true, lora != null ? scoreGrad()
+                : g(Lora.SCORE), null);
     }
 
     // ------------------------------------------------------------------ backward
@@ -505,12 +649,13 @@ public final class Transformer {
         Tensor dln = w.view(w.dln, n, d);
         for (int l = config.layers() - 1; l >= 0; l--) {
             String pre = "h." + l + ".";
+            LayerWeights k = layer(l);
             Tensor in = w.res(l, n);
             Tensor mid = w.view(w.resMid[l], n, d);
             // MLP: out = mid + proj(act(fc(norm2(mid))))
             Tensor act = w.view(w.act[l], n, config.hiddenDim());
             Tensor dact = w.view(w.dact, n, config.hiddenDim());
-            Linear.backward(dres, act, p(pre + "mlp.proj.weight"), dact, false, g(pre + "mlp.proj.weight"),
+            k.projectBackward(LoraConfig.Target.MLP_OUT, dres, act, dact, false, g(pre + "mlp.proj.weight"),
                     gOpt(pre + "mlp.proj.bias"));
             Tensor fc = w.view(w.fc[l], n, config.fcDim());
             Tensor dfc = w.view(w.dfc, n, config.fcDim());
@@ -520,7 +665,7 @@ public final class Transformer {
                 Activations.swigluBackward(fc, dact, dfc);
             }
             Tensor ln2 = w.view(w.ln2[l], n, d);
-            Linear.backward(dfc, ln2, p(pre + "mlp.fc.weight"), dln, false, g(pre + "mlp.fc.weight"),
+            k.projectBackward(LoraConfig.Target.MLP_IN, dfc, ln2, dln, false, g(pre + "mlp.fc.weight"),
                     gOpt(pre + "mlp.fc.bias"));
             if (gpt2) {
                 LayerNorm.backward(dln, mid, p(pre + "ln2.weight"), w.ln2Mean[l], w.ln2Rstd[l], dres,
@@ -531,7 +676,7 @@ public final class Transformer {
             // Attention: mid = in + proj(attn(qkv(norm1(in))))
             Tensor atty = w.view(w.atty[l], n, config.heads() * config.headDim());
             Tensor datty = w.view(w.datty, n, config.heads() * config.headDim());
-            Linear.backward(dres, atty, p(pre + "attn.proj.weight"), datty, false, g(pre + "attn.proj.weight"),
+            k.projectBackward(LoraConfig.Target.ATTN_OUT, dres, atty, datty, false, g(pre + "attn.proj.weight"),
                     gOpt(pre + "attn.proj.bias"));
             Tensor qkv = w.view(w.qkv[l], n, config.qkvDim());
             Tensor dqkv = w.view(w.dqkv, n, config.qkvDim());
@@ -540,7 +685,7 @@ public final class Transformer {
                 rope.backward(dqkv, b.positions(), config.heads() + config.kvHeads());
             }
             Tensor ln1 = w.view(w.ln1[l], n, d);
-            Linear.backward(dqkv, ln1, p(pre + "attn.qkv.weight"), dln, false, g(pre + "attn.qkv.weight"),
+            k.projectBackward(LoraConfig.Target.QKV, dqkv, ln1, dln, false, g(pre + "attn.qkv.weight"),
                     gOpt(pre + "attn.qkv.bias"));
             if (gpt2) {
                 LayerNorm.backward(dln, in, p(pre + "ln1.weight"), w.ln1Mean[l], w.ln1Rstd[l], dres,
@@ -549,9 +694,11 @@ public final class Transformer {
                 RmsNorm.backward(dln, in, p(pre + "ln1.weight"), w.ln1Rstd[l], dres, g(pre + "ln1.weight"));
             }
         }
-        Embedding.backward(b.tokens(), dres, g("wte"));
-        if (gpt2) {
-            Embedding.backward(b.positions(), dres, g("wpe"));
+        if (lora == null) {
+            Embedding.backward(b.tokens(), dres, g("wte"));
+            if (gpt2) {
+                Embedding.backward(b.positions(), dres, g("wpe"));
+            }
         }
     }
 
