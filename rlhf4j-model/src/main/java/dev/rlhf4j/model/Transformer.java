@@ -106,7 +106,8 @@ public final class Transformer {
         if (lora == null) {
             return this;
         }
-        Transformer t = new Transformer(config, heads.lm() ? OutputHeads.LM : heads, params, null);
+        OutputHeads base = heads.scalar() && !params.has(Lora.SCORE) ? OutputHeads.LM : heads;
+        Transformer t = new Transformer(config, base, params, null);
         t.freeze();
         return t;
     }
@@ -120,14 +121,12 @@ public final class Transformer {
         if (lora == null) {
             return copy();
         }
-        ParamArena base = params;
-        if (lora.hasScore() && !params.has(Lora.SCORE)) {
-            Transformer withScore = withoutAdapters().withHeads(heads, 0L);
-            base = withScore.params;
-        } else {
-            base = params.copy();
+        Transformer t = new Transformer(config, heads);
+        for (ParamArena.Entry e : t.params.entries()) {
+            if (params.has(e.name())) {
+                t.params.get(e.name()).copyFrom(params.get(e.name()));
+            }
         }
-        Transformer t = new Transformer(config, heads, base, null);
         lora.mergeInto(t.params);
         return t;
     }

@@ -445,6 +445,9 @@ public final class HfCheckpoint {
      * permuted to HF's rotate-half pairing, so that transformers computes the same function.
      */
     public static void save(Transformer model, Path dir, SaveOptions options) throws IOException {
+        if (model.hasAdapters()) {
+            model = model.merged(); // HF transformers reads plain weights: the adapters are merged in
+        }
         ModelConfig c = model.config();
         String type = modelType(c, options.modelType());
         Files.createDirectories(dir);
