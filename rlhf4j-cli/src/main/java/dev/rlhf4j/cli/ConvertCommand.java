@@ -1,6 +1,8 @@
 package dev.rlhf4j.cli;
 
 import dev.rlhf4j.model.io.HfCheckpoint;
+import dev.rlhf4j.model.io.ModelLoader;
+import dev.rlhf4j.model.io.PeftAdapter;
 import dev.rlhf4j.model.io.Pretrained;
 import dev.rlhf4j.model.io.Safetensors;
 import dev.rlhf4j.tensor.UserError;
@@ -11,6 +13,7 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
 import java.io.IOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -19,7 +22,10 @@ import java.util.concurrent.Callable;
 /** {@code rlhf4j convert}: any checkpoint rlhf4j reads, written as an HF directory. */
 @Command(name = "convert", mixinStandardHelpOptions = true, sortOptions = false,
         description = {"Write a model as an HF directory (model.safetensors, config.json, generation_config.json and "
-                + "the tokenizer files) that HF transformers loads unchanged."})
+                + "the tokenizer files) that HF transformers loads unchanged.",
+                "With --merge-lora, --model is a LoRA adapter directory in PEFT's layout (adapter_config.json, "
+                        + "adapter_model.safetensors): its base (base_model_name_or_path, or --base-model) is read, "
+                        + "the adapter merged in, and the result written."})
 public final class ConvertCommand implements Callable<Integer> {
     static final RunDirectory.Kind KIND = new RunDirectory.Kind("convert", false, RunDirectory.HF_MODEL_FILES);
 
@@ -38,6 +44,11 @@ public final class ConvertCommand implements Callable<Integer> {
             completionCandidates = Choice.ConvertDtype.class, description = "Tensor type: f32, bf16 or f16 (default: "
                     + "${DEFAULT-VALUE}).")
     String dtype;
+    @Option(names = "--merge-lora", description = "--model is a PEFT LoRA adapter: write its base with it merged in.")
+    boolean mergeLora;
+    @Option(names = "--base-model", paramLabel = "PATH",
+            description = "With --merge-lora: the base model, instead of the adapter's base_model_name_or_path.")
+    Path baseModel;
 
     @Override
     public Integer call() throws IOException {
@@ -49,15 +60,31 @@ public final class ConvertCommand implements Callable<Integer> {
         };
         source.checkPaths();
         Checks.outputDirectory("--out", out);
+        boolean adapter = source.model != null && PeftAdapter.isAdapter(source.model)
+                && !Files.isRegularFile(source.model.resolve(HfCheckpoint.CONFIG));
+        if (adapter && !mergeLora) {
+            throw Checks.usage(spec, source.model + " is a LoRA adapter (adapter_config.json): add --merge-lora to "
+                    + "write its base with the adapter merged in");
+        }
+        if (mergeLora && !adapter) {
+            throw Checks.usage(spec, "--merge-lora needs --model to be a PEFT adapter directory (with "
+                    + "adapter_config.json and no config.json); " + source.model + " is not one");
+        }
+        if (baseModel != null && !mergeLora) {
+            throw Checks.usage(spec, "--base-model is for --merge-lora");
+        }
+        Checks.inputPath("--base-model", baseModel);
         // a conversion into its own input would overwrite the weights it is reading (they are memory-mapped)
         Map<String, Path> inputs = new LinkedHashMap<>();
         inputs.put("--model", source.model);
         inputs.put("--tokenizer", source.tokenizer);
+        inputs.put("--base-model", baseModel);
         RunDirectory.refuseInputs(out, KIND, inputs, true);
-        Pretrained pm = source.open();
+        Pretrained pm = baseModel == null ? source.open()
+                : Pretrained.of(ModelLoader.loadAdapter(source.model, baseModel, true), source.tokenizer);
         try (RunDirectory run = output.open(out, KIND)) {
             run.verify(new RunFingerprint().file("model", source.model).file("tokenizer", source.tokenizer)
-                    .put("dtype", type.name()), false);
+                    .file("base_model", baseModel).put("dtype", type.name()), false);
             run.markRunning(0);
             HfCheckpoint.SaveOptions options = HfCheckpoint.SaveOptions.like(pm.loaded(), type);
             if (pm.tokenizer() != null) {

@@ -94,6 +94,11 @@ public final class DpoCommand extends TrainingCommandBase {
     }
 
     @Override
+    boolean loraDropoutAllowed() {
+        return false;
+    }
+
+    @Override
     void train(Opened opened, TrainingConfig cfg, RunDirectory run, PrintWriter err) throws IOException {
         DpoConfig dpo = dpoConfig();
         Tokenizer tok = opened.tokenizer();
@@ -112,7 +117,7 @@ public final class DpoCommand extends TrainingCommandBase {
         DpoObjective objective = objective(opened, train, eval, dpo, cfg, err);
         Trainer trainer = new Trainer(cfg, objective, err);
         err.printf("training %,d parameters for %d steps (%d per epoch), %s loss, beta %s%n",
-                policy.parameterCount(), trainer.totalSteps(), objective.stepsPerEpoch(), dpo.lossType().cliName(),
+                policy.trainableCount(), trainer.totalSteps(), objective.stepsPerEpoch(), dpo.lossType().cliName(),
                 dpo.beta());
         trainer.train(run);
     }
@@ -126,8 +131,9 @@ public final class DpoCommand extends TrainingCommandBase {
                                    TrainingConfig cfg, PrintWriter err) throws IOException {
         Transformer policy = opened.model();
         Safetensors.DType dtype = saveDtype();
-        Transformer reference = dpo.referenceFree() ? null : refModel == null ? policy.frozenCopy()
-                : openReference(policy);
+        // under LoRA the reference is the policy's frozen base: no second copy of the weights
+        Transformer reference = dpo.referenceFree() ? null : refModel == null
+                ? (policy.hasAdapters() ? policy.withoutAdapters() : policy.frozenCopy()) : openReference(policy);
         if (dpo.precomputeRefLogProbs() && reference != null) {
             err.printf("computing the reference's log-probs of %d pairs%n", train.size() + eval.size());
             err.flush();

@@ -1,5 +1,6 @@
 package dev.rlhf4j.cli;
 
+import dev.rlhf4j.model.LoraConfig;
 import dev.rlhf4j.model.io.Safetensors;
 import dev.rlhf4j.tensor.UserError;
 import dev.rlhf4j.train.RunDirectory;
@@ -142,6 +143,8 @@ public final class GrpoCommand implements Callable<Integer> {
             completionCandidates = Choice.SaveDtype.class, description = "f32 or bf16 (default: ${DEFAULT-VALUE}).")
     String saveDtype;
     @CommandLine.Mixin
+    LoraOptions lora = new LoraOptions();
+    @CommandLine.Mixin
     ReportToOption reportTo = new ReportToOption();
     @CommandLine.Mixin
     ThreadsOption threads = new ThreadsOption();
@@ -175,6 +178,7 @@ public final class GrpoCommand implements Callable<Integer> {
         Checks.outputDirectory("--out", out);
         GrpoConfig cfg = config();
         Safetensors.DType dtype = Choice.SaveDtype.dtype(saveDtype);
+        LoraConfig loraConfig = lora.configWithoutDropout("grpo");
         Map<String, Path> inputs = new LinkedHashMap<>();
         inputs.put("--policy", policyPath);
         inputs.put("--ref-model", refModel);
@@ -182,13 +186,13 @@ public final class GrpoCommand implements Callable<Integer> {
         inputs.put("--prompts", promptsFile);
         RunDirectory.refuseInputs(out, GrpoTrainer.KIND, inputs, false);
         try (RunDirectory run = output.open(out, GrpoTrainer.KIND)) {
-            run.verify(cfg.fingerprint().file("policy", policyPath).file("ref_model", refModel)
+            run.verify(lora.addTo(cfg.fingerprint()).file("policy", policyPath).file("ref_model", refModel)
                     .file("reward_model", rewardModel).put("reward", reward).file("prompts", promptsFile)
                     .put("normalize_reward", normalizeReward), output.allowChanges);
             GrpoRun grpo = GrpoRun.fromPaths(cfg, new GrpoRun.Inputs(policyPath, refModel, rewardModel, worldSeed,
-                    rule, promptsFile, normalizeReward, dtype), err);
-            err.printf("policy %,d parameters; %d prompts; %d completions per step (%d prompts × %d)%n",
-                    grpo.policy().parameterCount(), grpo.prompts().size(), cfg.completionsPerStep(),
+                    rule, promptsFile, normalizeReward, dtype).withLora(loraConfig), err);
+            err.printf("policy %,d trained parameters; %d prompts; %d completions per step (%d prompts × %d)%n",
+                    grpo.policy().trainableCount(), grpo.prompts().size(), cfg.completionsPerStep(),
                     cfg.perDeviceTrainBatchSize(), cfg.numGenerations());
             grpo.trainer().train(run);
         }

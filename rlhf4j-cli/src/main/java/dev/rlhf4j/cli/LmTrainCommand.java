@@ -45,7 +45,7 @@ abstract class LmTrainCommand extends TrainingCommandBase {
         LmObjective objective = new LmObjective(opened.model(), train, eval, cfg, tok.paddingId(),
                 (model, dir) -> HfCheckpoint.save(model, dir, opened.saveOptions(dtype)));
         Trainer trainer = new Trainer(cfg, objective, err);
-        err.printf("training %,d parameters for %d steps (%d per epoch)%n", opened.model().parameterCount(),
+        err.printf("training %,d parameters for %d steps (%d per epoch)%n", opened.model().trainableCount(),
                 trainer.totalSteps(), objective.stepsPerEpoch());
         trainer.train(run);
     }

@@ -1,5 +1,6 @@
 package dev.rlhf4j.cli;
 
+import dev.rlhf4j.model.LoraConfig;
 import dev.rlhf4j.model.io.Safetensors;
 import dev.rlhf4j.train.RunDirectory;
 import dev.rlhf4j.train.dpo.DpoLossType;
@@ -125,6 +126,8 @@ public final class OnlineDpoCommand implements Callable<Integer> {
             completionCandidates = Choice.SaveDtype.class, description = "f32 or bf16 (default: ${DEFAULT-VALUE}).")
     String saveDtype;
     @CommandLine.Mixin
+    LoraOptions lora = new LoraOptions();
+    @CommandLine.Mixin
     ReportToOption reportTo = new ReportToOption();
     @CommandLine.Mixin
     ThreadsOption threads = new ThreadsOption();
@@ -155,6 +158,7 @@ public final class OnlineDpoCommand implements Callable<Integer> {
         Checks.outputDirectory("--out", out);
         OnlineDpoConfig cfg = config();
         Safetensors.DType dtype = Choice.SaveDtype.dtype(saveDtype);
+        LoraConfig loraConfig = lora.configWithoutDropout("online-dpo");
         Map<String, Path> inputs = new LinkedHashMap<>();
         inputs.put("--policy", policyPath);
         inputs.put("--ref-model", refModel);
@@ -162,15 +166,15 @@ public final class OnlineDpoCommand implements Callable<Integer> {
         inputs.put("--prompts", promptsFile);
         RunDirectory.refuseInputs(out, OnlineDpoTrainer.KIND, inputs, false);
         OnlineDpoRun.Inputs in = new OnlineDpoRun.Inputs(policyPath, refModel, new RewardSource(rewardModel,
-                worldSeed, normalizeReward), annotatorTemperature, promptsFile, dtype);
+                worldSeed, normalizeReward), annotatorTemperature, promptsFile, dtype).withLora(loraConfig);
         try (RunDirectory run = output.open(out, OnlineDpoTrainer.KIND)) {
-            run.verify(cfg.fingerprint().file("policy", policyPath).file("ref_model", refModel)
+            run.verify(lora.addTo(cfg.fingerprint()).file("policy", policyPath).file("ref_model", refModel)
                     .file("reward_model", rewardModel).put("reward", reward)
                     .put("annotator_temperature", annotatorTemperature).file("prompts", promptsFile)
                     .put("normalize_reward", normalizeReward), output.allowChanges);
             OnlineDpoRun r = OnlineDpoRun.fromPaths(cfg, in, err);
-            err.printf("policy %,d parameters; %d prompts; %d prompts × 2 samples per step%n",
-                    r.policy().parameterCount(), r.prompts().size(), cfg.perDeviceTrainBatchSize());
+            err.printf("policy %,d trained parameters; %d prompts; %d prompts × 2 samples per step%n",
+                    r.policy().trainableCount(), r.prompts().size(), cfg.perDeviceTrainBatchSize());
             r.trainer().train(run);
         }
         return 0;

@@ -3,7 +3,9 @@ package dev.rlhf4j.cli;
 import dev.rlhf4j.tensor.UserError;
 import dev.rlhf4j.model.io.Safetensors;
 import dev.rlhf4j.train.RunDirectory;
+import dev.rlhf4j.model.LoraConfig;
 import dev.rlhf4j.train.ppo.PpoConfig;
+import dev.rlhf4j.train.ppo.PpoCritic;
 import dev.rlhf4j.train.ppo.PpoMath;
 import dev.rlhf4j.train.run.PpoRun;
 import dev.rlhf4j.train.ppo.PpoTrainer;
@@ -164,6 +166,14 @@ public final class PpoCommand implements Callable<Integer> {
             completionCandidates = Choice.SaveDtype.class, description = "f32 or bf16 (default: ${DEFAULT-VALUE}).")
     String saveDtype;
     @CommandLine.Mixin
+    LoraOptions lora = new LoraOptions();
+    @Option(names = "--critic", defaultValue = "separate", paramLabel = "KIND",
+            description = "The critic: separate (its own model, from --value-model or the reward model; under LoRA "
+                    + "their frozen weights with its own adapter), shared (LoRA only: the policy's frozen base with "
+                    + "its own adapter and head), or value-head (a head on the policy's trunk, one forward and "
+                    + "backward for both) (default: ${DEFAULT-VALUE}).")
+    String critic;
+    @CommandLine.Mixin
     ReportToOption reportTo = new ReportToOption();
     @CommandLine.Mixin
     ThreadsOption threads = new ThreadsOption();
@@ -193,6 +203,11 @@ public final class PpoCommand implements Callable<Integer> {
         Checks.outputDirectory("--out", out);
         Checks.nonNegative("--reward-clip", rewardClip);
         PpoConfig cfg = config();
+        LoraConfig loraConfig = lora.configWithoutDropout("ppo");
+        PpoCritic criticMode = PpoCritic.parse(critic);
+        if (criticMode == PpoCritic.SHARED && loraConfig == null) {
+            throw Checks.usage(spec, "--critic shared shares the policy's frozen base: it needs --lora-r");
+        }
         Safetensors.DType dtype = Choice.SaveDtype.dtype(saveDtype);
         Map<String, Path> inputs = new LinkedHashMap<>();
         inputs.put("--policy", policyPath);
@@ -203,23 +218,25 @@ public final class PpoCommand implements Callable<Integer> {
         inputs.put("--ptx-data", ptxData);
         RunDirectory.refuseInputs(out, PpoTrainer.KIND, inputs, false);
         try (RunDirectory run = output.open(out, PpoTrainer.KIND)) {
-            run.verify(cfg.fingerprint().file("policy", policyPath).file("ref_model", refModel)
+            run.verify(lora.addTo(cfg.fingerprint()).file("policy", policyPath).file("ref_model", refModel)
                     .file("reward_model", rewardModel)
                     .put("reward", reward).file("value_model", valueModel).file("prompts", promptsFile)
-                    .file("ptx_data", ptxData).put("normalize_reward", normalizeReward).put("reward_clip", rewardClip),
-                    output.allowChanges);
-            train(cfg, dtype, worldSeed, run, err);
+                    .file("ptx_data", ptxData).put("normalize_reward", normalizeReward).put("reward_clip", rewardClip)
+                    .put("critic", criticMode.cliName()), output.allowChanges);
+            train(cfg, dtype, worldSeed, loraConfig, criticMode, run, err);
         }
         return 0;
     }
 
-    private void train(PpoConfig cfg, Safetensors.DType dtype, long worldSeed, RunDirectory run, PrintWriter err)
-            throws IOException {
+    private void train(PpoConfig cfg, Safetensors.DType dtype, long worldSeed, LoraConfig loraConfig,
+                       PpoCritic criticMode, RunDirectory run, PrintWriter err) throws IOException {
         PpoRun ppo = PpoRun.fromPaths(cfg, new PpoRun.Inputs(policyPath, refModel, rewardModel,
                 reward == null ? null : worldSeed, valueModel, promptsFile, ptxData, normalizeReward, rewardClip,
-                dtype), err);
-        err.printf("policy %,d parameters, critic %,d; %d prompts; %d episodes per step%n",
-                ppo.policy().parameterCount(), ppo.critic().parameterCount(), ppo.prompts().size(), cfg.batchSize());
+                dtype).with(loraConfig, criticMode), err);
+        err.printf("policy %,d trained parameters, critic %s; %d prompts; %d episodes per step%n",
+                ppo.policy().trainableCount(), ppo.critic() == ppo.policy() ? "a value head on the policy"
+                        : String.format("%,d trained parameters", ppo.critic().trainableCount()),
+                ppo.prompts().size(), cfg.batchSize());
         ppo.trainer().train(run);
     }
 

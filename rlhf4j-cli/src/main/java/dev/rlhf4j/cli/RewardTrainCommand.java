@@ -69,7 +69,7 @@ public final class RewardTrainCommand extends TrainingCommandBase {
             err.printf("training rewards: mean %.4f, std %.4f (stored in config.json)%n", stats.mean(), stats.std());
         });
         Trainer trainer = new Trainer(cfg, objective, err);
-        err.printf("training %,d parameters for %d steps (%d per epoch)%n", opened.model().parameterCount(),
+        err.printf("training %,d parameters for %d steps (%d per epoch)%n", opened.model().trainableCount(),
                 trainer.totalSteps(), objective.stepsPerEpoch());
         trainer.train(run);
     }

@@ -2,6 +2,7 @@ package dev.rlhf4j.cli;
 
 import dev.rlhf4j.tensor.UserError;
 import dev.rlhf4j.model.OutputHeads;
+import dev.rlhf4j.model.LoraConfig;
 import dev.rlhf4j.model.ModelConfig;
 import dev.rlhf4j.model.Transformer;
 import dev.rlhf4j.model.chat.ChatTemplate;
@@ -63,6 +64,8 @@ abstract class TrainingCommandBase implements Callable<Integer> {
     ResumeOptions output = new ResumeOptions();
     @CommandLine.Mixin
     AdamWOptions adamW = new AdamWOptions();
+    @CommandLine.Mixin
+    LoraOptions lora = new LoraOptions();
     @Option(names = "--learning-rate", description = "Peak learning rate (default: ${DEFAULT-VALUE}).")
     double learningRate;
     @Option(names = "--lr-scheduler-type", converter = Choice.LrScheduler.class,
@@ -136,6 +139,11 @@ abstract class TrainingCommandBase implements Callable<Integer> {
             throw new UserError("--eval-split must be in [0, 1), got " + evalSplit);
         }
         Checks.maxLength("--max-length", maxLength);
+        if (loraDropoutAllowed()) {
+            lora.config();
+        } else {
+            lora.configWithoutDropout(output.commandName());
+        }
         trainingConfig(maxLength == -1 ? 1 : maxLength); // the other values; max_length is known with the model
         RunDirectory.Kind kind = Trainer.kind(output.commandName());
         Map<String, Path> inputs = new LinkedHashMap<>();
@@ -155,8 +163,8 @@ abstract class TrainingCommandBase implements Callable<Integer> {
                         + "sequence length of " + modelMax);
             }
             TrainingConfig cfg = trainingConfig(maxLength);
-            run.verify(withOwnSettings(cfg.fingerprint().file("model", model).file("tokenizer", tokenizer)
-                    .file("data", data).file("eval_data", evalData).put("eval_split", evalSplit)),
+            run.verify(withOwnSettings(lora.addTo(cfg.fingerprint().file("model", model).file("tokenizer", tokenizer)
+                    .file("data", data).file("eval_data", evalData).put("eval_split", evalSplit))),
                     output.allowChanges);
             train(opened, cfg, run, err);
         }
@@ -223,11 +231,16 @@ abstract class TrainingCommandBase implements Callable<Integer> {
                 && (name.endsWith(".yaml") || name.endsWith(".yml") || name.endsWith(".json"));
     }
 
+    /** Whether the trainer may apply LoRA dropout (DPO, like the RL trainers, runs without). */
+    boolean loraDropoutAllowed() {
+        return true;
+    }
+
     Opened openModel() throws IOException {
         if (!isModelConfig()) {
             Pretrained pm = Pretrained.open(model, tokenizer);
             Transformer m = pm.model().heads() == heads() ? pm.model() : pm.model().withHeads(heads(), seed);
-            return new Opened(m, pm.requireTokenizer(), pm.chatTemplate(),
+            return new Opened(adapted(m), pm.requireTokenizer(), pm.chatTemplate(),
                     HfCheckpoint.SaveOptions.like(pm.loaded(), Safetensors.DType.F32));
         }
         if (tokenizer == null) {
@@ -235,9 +248,20 @@ abstract class TrainingCommandBase implements Callable<Integer> {
         }
         Tokenizer tok = Tokenizers.load(tokenizer);
         ModelConfig mc = NewModelConfig.read(model, tok.vocabSize());
-        Transformer m = Transformer.create(mc, heads(), seed);
+        Transformer m = adapted(Transformer.create(mc, heads(), seed));
         ChatTemplate chat = new ChatTemplate(Tokenizers.chatTemplate(tok).orElse(ChatTemplate.CHATML),
                 tok.specialTokens());
         return new Opened(m, tok, chat, HfCheckpoint.SaveOptions.of(Safetensors.DType.F32));
+    }
+
+    /** The model with fresh LoRA adapters when --lora-r is given (its weights then stay frozen), else itself. */
+    private Transformer adapted(Transformer m) {
+        LoraConfig lc = lora.config();
+        if (lc == null) {
+            return m;
+        }
+        Transformer a = m.withLora(lc, heads(), seed);
+        a.lora().baseModel(model.toAbsolutePath().toString());
+        return a;
     }
 }

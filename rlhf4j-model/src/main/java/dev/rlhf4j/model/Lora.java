@@ -37,6 +37,8 @@ public final class Lora {
     private float[] dxa = new float[0];
     private float[] dropped = new float[0];
     private boolean training;
+    /** Where the base weights came from, for PEFT's {@code base_model_name_or_path}; empty when unknown. */
+    private String baseModel = "";
     private long dropoutSeed;
     private long forwards;
     /** The dropout stream of the last training forward, which the backward replays. */
@@ -93,11 +95,23 @@ public final class Lora {
     public Lora copy(ModelConfig c) {
         Lora l = new Lora(config, c, params.has(SCORE));
         l.params.copyFrom(params);
+        l.baseModel = baseModel;
         return l;
     }
 
     public LoraConfig config() {
         return config;
+    }
+
+    /** The base model's path or name, written into a saved adapter's config. */
+    public String baseModel() {
+        return baseModel;
+    }
+
+    /** Records where the base came from (a run factory calls this with the model path it loaded). */
+    public Lora baseModel(String pathOrName) {
+        this.baseModel = pathOrName == null ? "" : pathOrName;
+        return this;
     }
 
     public List<LoraConfig.Site> sites() {

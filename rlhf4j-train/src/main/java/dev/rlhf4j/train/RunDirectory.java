@@ -56,7 +56,7 @@ public final class RunDirectory implements AutoCloseable {
     /** What {@code HfCheckpoint.save} writes: the final model of a trainer, or a conversion. */
     public static final List<String> HF_MODEL_FILES = List.of("config.json", "generation_config.json",
             "model.safetensors", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
-            "chat_template.jinja");
+            "chat_template.jinja", "adapter");
     /** The record while it is written (renamed over the record): a kill can leave it behind. */
     private static final String RECORD_TMP = "." + RECORD + ".tmp";
     private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);

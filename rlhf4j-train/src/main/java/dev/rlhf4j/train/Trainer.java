@@ -110,14 +110,14 @@ public final class Trainer {
 
         private AdamW optimizer() {
             if (opt == null) {
-                opt = new AdamW(cfg.optimizer().adamW(), model.params());
+                opt = new AdamW(cfg.optimizer().adamW(), model.trainable());
             }
             return opt;
         }
 
         @Override
         public void restore(Path checkpoint, JsonNode state, List<JsonNode> done) throws IOException {
-            Checkpoints.State s = Checkpoints.load(checkpoint, model.params(), optimizer());
+            Checkpoints.State s = Checkpoints.load(checkpoint, model.trainable(), optimizer());
             cursor = new DataCursor(s.epoch(), s.position());
             tokens = s.tokens();
             lossSum = s.lossSum();
@@ -139,12 +139,17 @@ public final class Trainer {
             AdamW opt = optimizer();
             long t0 = System.nanoTime();
             model.zeroGrad();
+            // LoRA dropout: on for the step's forwards, its masks drawn from the seed and the step (so a resumed run
+            // draws the same ones), off again for evaluation
+            model.train(true);
+            model.dropoutSeed(cfg.seed() * 0x9E3779B97F4A7C15L + step);
             Objective.StepResult r = objective.trainStep(cursor);
+            model.train(false);
             double norm = cfg.maxGradNorm() > 0 ? GradClip.clip(model.grads(), cfg.maxGradNorm())
                     : GradClip.globalNorm(model.grads());
             boolean finite = Double.isFinite(r.loss()) && Double.isFinite(norm);
             if (finite) {
-                opt.update(model.params(), model.grads(), (float) lr);
+                opt.update(model.trainable(), model.grads(), (float) lr);
                 lossSum += r.loss();
                 lossSteps++;
             }
@@ -178,7 +183,7 @@ public final class Trainer {
         @Override
         public void checkpoint(Path outputDir, int step, int skippedUpdates, int keep) throws IOException {
             Checkpoints.save(outputDir, new Checkpoints.State(step, cursor.epoch(), cursor.position(), opt.step(),
-                    tokens, lossSum, lossSteps), model.params(), opt, keep);
+                    tokens, lossSum, lossSteps), model.trainable(), opt, keep);
         }
 
         @Override

@@ -43,6 +43,8 @@ public final class HfCheckpoint {
     public static final String GENERATION_CONFIG = "generation_config.json";
 
     private static final ObjectMapper JSON = new ObjectMapper();
+    /** Where {@link #save} puts a LoRA model's adapter (PEFT's layout) beside the merged weights. */
+    public static final String ADAPTER_DIR = "adapter";
     private static final List<String> TYPES = List.of("gpt2", "llama", "mistral", "qwen2");
 
     private HfCheckpoint() {
@@ -442,11 +444,14 @@ public final class HfCheckpoint {
     /**
      * Writes {@code model} as an HF directory: model.safetensors, config.json, generation_config.json and, when the
      * options carry one, the tokenizer files. An interleaved-RoPE model (from llama2.c or GGUF) has its q and k rows
-     * permuted to HF's rotate-half pairing, so that transformers computes the same function.
+     * permuted to HF's rotate-half pairing, so that transformers computes the same function. A model with LoRA
+     * adapters is written with them merged in, and the adapter itself goes to {@code adapter/} in PEFT's layout.
      */
     public static void save(Transformer model, Path dir, SaveOptions options) throws IOException {
         if (model.hasAdapters()) {
-            model = model.merged(); // HF transformers reads plain weights: the adapters are merged in
+            // HF transformers reads plain weights: the adapters are merged in, and kept beside in PEFT's layout
+            PeftAdapter.save(model, dir.resolve(ADAPTER_DIR), model.lora().baseModel());
+            model = model.merged();
         }
         ModelConfig c = model.config();
         String type = modelType(c, options.modelType());

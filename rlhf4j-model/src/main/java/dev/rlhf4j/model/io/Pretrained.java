@@ -24,7 +24,12 @@ public record Pretrained(LoadedModel loaded, Tokenizer tokenizer, ChatTemplate c
 
     /** Opens {@code model}; {@code tokenizerOverride} may be null. Fails with one line naming the file. */
     public static Pretrained open(Path model, Path tokenizerOverride) throws IOException {
-        LoadedModel loaded = ModelLoader.load(model);
+        return of(ModelLoader.load(model), tokenizerOverride);
+    }
+
+    /** A loaded model with its tokenizer ({@code tokenizerOverride}, which may be null, or the checkpoint's). */
+    public static Pretrained of(LoadedModel loaded, Path tokenizerOverride) throws IOException {
+        Path model = loaded.source();
         Tokenizer tok;
         if (tokenizerOverride != null) {
             tok = Tokenizers.load(tokenizerOverride);

@@ -168,7 +168,7 @@ public final class GrpoTrainer {
 
     /** The run as the loop runs it: the policy, its AdamW and the position in the shuffled prompts. */
     private final class GrpoSteps implements TrainingRun.Steps<Result> {
-        private final AdamW opt = new AdamW(cfg.optimizer().adamW(), policy.params());
+        private final AdamW opt = new AdamW(cfg.optimizer().adamW(), policy.trainable());
         private int promptEpoch, promptPos;
         private long episodes, numTokens;
         private Map<String, Double> last = Map.of();
@@ -196,7 +196,7 @@ public final class GrpoTrainer {
 
         @Override
         public void restore(Path dir, JsonNode s, List<JsonNode> done) throws IOException {
-            Checkpoints.restore(dir.resolve("policy.safetensors"), policy.params(), "");
+            Checkpoints.restore(dir.resolve("policy.safetensors"), policy.trainable(), "");
             Checkpoints.restore(dir.resolve("optimizer.safetensors"), opt.firstMoment(), "m.");
             Checkpoints.restore(dir.resolve("optimizer.safetensors"), opt.secondMoment(), "v.");
             episodes = s.path("episode").asLong();
@@ -284,7 +284,7 @@ public final class GrpoTrainer {
             st.put("adam_step", opt.step());
             st.put("skipped_updates", skippedUpdates);
             Map<String, Map<String, Tensor>> files = new LinkedHashMap<>();
-            files.put("policy.safetensors", Checkpoints.tensors(policy.params(), ""));
+            files.put("policy.safetensors", Checkpoints.tensors(policy.trainable(), ""));
             Map<String, Tensor> moments = new LinkedHashMap<>(Checkpoints.tensors(opt.firstMoment(), "m."));
             moments.putAll(Checkpoints.tensors(opt.secondMoment(), "v."));
             files.put("optimizer.safetensors", moments);
@@ -389,7 +389,7 @@ public final class GrpoTrainer {
             loss += p.loss / cfg.numIterations();
             gradNorm += norm / cfg.numIterations();
             if (Double.isFinite(p.loss) && Double.isFinite(norm)) {
-                opt.update(policy.params(), policy.grads(), (float) lr);
+                opt.update(policy.trainable(), policy.grads(), (float) lr);
             } else {
                 skipped = true;
             }

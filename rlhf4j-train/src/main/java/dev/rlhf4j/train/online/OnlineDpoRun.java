@@ -1,5 +1,7 @@
 package dev.rlhf4j.train.online;
 
+import dev.rlhf4j.model.LoraConfig;
+import dev.rlhf4j.model.OutputHeads;
 import dev.rlhf4j.model.Transformer;
 import dev.rlhf4j.model.io.HfCheckpoint;
 import dev.rlhf4j.model.io.Pretrained;
@@ -36,9 +38,22 @@ public record OnlineDpoRun(OnlineDpoTrainer trainer, Transformer policy, List<Pr
      *                             gold reward's exact comparison (needs the lab's reward); 0 = off
      * @param prompts              the prompts file
      * @param saveDtype            the dtype the final policy is written in
+     * @param lora                 LoRA adapters for the policy (its base frozen and shared with the reference); null:
+     *                             full fine-tuning
      */
     public record Inputs(Path policy, Path reference, RewardSource reward, double annotatorTemperature, Path prompts,
-                         Safetensors.DType saveDtype) {
+                         Safetensors.DType saveDtype, LoraConfig lora) {
+        /** Full fine-tuning. */
+        public Inputs(Path policy, Path reference, RewardSource reward, double annotatorTemperature, Path prompts,
+                      Safetensors.DType saveDtype) {
+            this(policy, reference, reward, annotatorTemperature, prompts, saveDtype, null);
+        }
+
+        /** These inputs with LoRA adapters ({@code null}: full fine-tuning). */
+        public Inputs withLora(LoraConfig loraConfig) {
+            return new Inputs(policy, reference, reward, annotatorTemperature, prompts, saveDtype, loraConfig);
+        }
+
         public Inputs {
             if (!(annotatorTemperature >= 0) || Double.isInfinite(annotatorTemperature)) {
                 throw new UserError("annotator_temperature must be >= 0 (0 = off), got " + annotatorTemperature);
@@ -58,9 +73,15 @@ public record OnlineDpoRun(OnlineDpoTrainer trainer, Transformer policy, List<Pr
         if (!policy.heads().lm()) {
             throw new UserError(in.policy() + ": the policy must be a language model (it has no LM head)");
         }
+        if (in.lora() != null) {
+            policy = (policy.heads() == OutputHeads.LM ? policy : policy.withHeads(OutputHeads.LM, cfg.seed()))
+                    .withLora(in.lora(), OutputHeads.LM, cfg.seed());
+            policy.lora().baseModel(in.policy().toAbsolutePath().toString());
+        }
         Transformer reference;
         if (in.reference() == null) {
-            reference = policy.frozenCopy();
+            // under LoRA the reference is the frozen base itself: one copy of the weights
+            reference = in.lora() != null ? policy.withoutAdapters() : policy.frozenCopy();
         } else {
             reference = Pretrained.open(in.reference(), null).model();
             if (!reference.heads().lm()) {

@@ -156,7 +156,7 @@ public final class OnlineDpoTrainer {
     }
 
     private final class OnlineDpoSteps implements TrainingRun.Steps<Result> {
-        private final AdamW opt = new AdamW(cfg.optimizer().adamW(), policy.params());
+        private final AdamW opt = new AdamW(cfg.optimizer().adamW(), policy.trainable());
         private int promptEpoch, promptPos;
         private long episodes;
         private Map<String, Double> last = Map.of();
@@ -184,7 +184,7 @@ public final class OnlineDpoTrainer {
 
         @Override
         public void restore(Path dir, JsonNode s, List<JsonNode> done) throws IOException {
-            Checkpoints.restore(dir.resolve("policy.safetensors"), policy.params(), "");
+            Checkpoints.restore(dir.resolve("policy.safetensors"), policy.trainable(), "");
             Checkpoints.restore(dir.resolve("optimizer.safetensors"), opt.firstMoment(), "m.");
             Checkpoints.restore(dir.resolve("optimizer.safetensors"), opt.secondMoment(), "v.");
             episodes = s.path("episode").asLong();
@@ -274,7 +274,7 @@ public final class OnlineDpoTrainer {
             st.put("adam_step", opt.step());
             st.put("skipped_updates", skippedUpdates);
             Map<String, Map<String, Tensor>> files = new LinkedHashMap<>();
-            files.put("policy.safetensors", Checkpoints.tensors(policy.params(), ""));
+            files.put("policy.safetensors", Checkpoints.tensors(policy.trainable(), ""));
             Map<String, Tensor> moments = new LinkedHashMap<>(Checkpoints.tensors(opt.firstMoment(), "m."));
             moments.putAll(Checkpoints.tensors(opt.secondMoment(), "v."));
             files.put("optimizer.safetensors", moments);
@@ -362,7 +362,7 @@ public final class OnlineDpoTrainer {
         if (pass.pairs > 0) {
             norm = GradClip.clip(policy.grads(), cfg.optimizer().maxGradNorm());
             if (Double.isFinite(pass.loss) && Double.isFinite(norm)) {
-                opt.update(policy.params(), policy.grads(), (float) lr);
+                opt.update(policy.trainable(), policy.grads(), (float) lr);
             } else {
                 skipped = true;
             }

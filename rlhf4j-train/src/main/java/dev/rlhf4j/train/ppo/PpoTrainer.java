@@ -82,13 +82,17 @@ public final class PpoTrainer {
     private final int padId;
     private final List<int[]> ptxData;
     private final Generator generator;
+    /** The critic is a value head on the policy's own trunk: one forward and backward serve both losses. */
+    private final boolean valueHead;
     private ModelWriter policyWriter;
     private ModelWriter criticWriter;
     private final PrintWriter console;
 
     /**
      * @param reference frozen copy of the policy's starting weights
-     * @param critic    trainable value model with a scalar head (initialised from the reward model)
+     * @param critic    trainable value model with a scalar head (initialised from the reward model), or the policy
+     *                  itself when it has both heads (a value head on the policy's trunk, as TRL's older
+     *                  {@code AutoModelForCausalLMWithValueHead})
      * @param ptxData   token sequences for PPO-ptx (empty unless {@code ptx_coef > 0})
      */
     public PpoTrainer(PpoConfig cfg, Transformer policy, Transformer reference, Transformer critic,
@@ -133,6 +137,7 @@ public final class PpoTrainer {
         }
         this.generator = new Generator(policy, tokenizer);
         this.console = console;
+        this.valueHead = critic == policy;
     }
 
     /** How the final policy and critic are written (defaults: not written). */
@@ -175,8 +180,9 @@ public final class PpoTrainer {
      * the shuffled prompts are what a checkpoint holds beside them.
      */
     private final class PpoSteps implements TrainingRun.Steps<Result> {
-        private final AdamW policyOpt = new AdamW(cfg.optimizer().adamW(), policy.params());
-        private final AdamW criticOpt = new AdamW(cfg.optimizer().adamW(), critic.params());
+        private final AdamW policyOpt = new AdamW(cfg.optimizer().adamW(), policy.trainable());
+        /** Null with a value head on the policy: the policy's optimizer updates the head with the trunk. */
+        private final AdamW criticOpt = valueHead ? null : new AdamW(cfg.optimizer().adamW(), critic.trainable());
         private final PpoMath.KlController kl = new PpoMath.KlController(cfg.klCoef(), cfg.adaptiveKlTarget(),
                 cfg.adaptiveKlHorizon());
         private int promptEpoch, promptPos;
@@ -186,7 +192,7 @@ public final class PpoTrainer {
 
         @Override
         public List<Transformer> trained() {
-            return List.of(policy, critic);
+            return valueHead ? List.of(policy) : List.of(policy, critic);
         }
 
         @Override
@@ -206,18 +212,20 @@ public final class PpoTrainer {
 
         @Override
         public void restore(Path dir, JsonNode s, List<JsonNode> done) throws IOException {
-            Checkpoints.restore(dir.resolve("policy.safetensors"), policy.params(), "");
-            Checkpoints.restore(dir.resolve("critic.safetensors"), critic.params(), "");
+            Checkpoints.restore(dir.resolve("policy.safetensors"), policy.trainable(), "");
             Checkpoints.restore(dir.resolve("policy_optimizer.safetensors"), policyOpt.firstMoment(), "m.");
             Checkpoints.restore(dir.resolve("policy_optimizer.safetensors"), policyOpt.secondMoment(), "v.");
-            Checkpoints.restore(dir.resolve("critic_optimizer.safetensors"), criticOpt.firstMoment(), "m.");
-            Checkpoints.restore(dir.resolve("critic_optimizer.safetensors"), criticOpt.secondMoment(), "v.");
+            if (!valueHead) {
+                Checkpoints.restore(dir.resolve("critic.safetensors"), critic.trainable(), "");
+                Checkpoints.restore(dir.resolve("critic_optimizer.safetensors"), criticOpt.firstMoment(), "m.");
+                Checkpoints.restore(dir.resolve("critic_optimizer.safetensors"), criticOpt.secondMoment(), "v.");
+                criticOpt.setStep(s.path("critic_adam_step").asLong());
+            }
             episodes = s.path("episode").asLong();
             promptEpoch = s.path("prompt_epoch").asInt();
             promptPos = s.path("prompt_position").asInt();
             kl.set(s.path("kl_coef").asDouble());
             policyOpt.setStep(s.path("policy_adam_step").asLong());
-            criticOpt.setStep(s.path("critic_adam_step").asLong());
             // the summary reports the last step's metrics: restored for a run killed after its last checkpoint
             int step = s.path("global_step").asInt();
             if (!done.isEmpty() && done.getLast().path("step").asInt() == step) {
@@ -292,13 +300,17 @@ public final class PpoTrainer {
             st.put("prompt_position", promptPos);
             st.put("kl_coef", kl.value());
             st.put("policy_adam_step", policyOpt.step());
-            st.put("critic_adam_step", criticOpt.step());
+            if (!valueHead) {
+                st.put("critic_adam_step", criticOpt.step());
+            }
             st.put("skipped_updates", skippedUpdates);
             Map<String, Map<String, Tensor>> files = new LinkedHashMap<>();
-            files.put("policy.safetensors", Checkpoints.tensors(policy.params(), ""));
-            files.put("critic.safetensors", Checkpoints.tensors(critic.params(), ""));
+            files.put("policy.safetensors", Checkpoints.tensors(policy.trainable(), ""));
             files.put("policy_optimizer.safetensors", moments(policyOpt));
-            files.put("critic_optimizer.safetensors", moments(criticOpt));
+            if (!valueHead) {
+                files.put("critic.safetensors", Checkpoints.tensors(critic.trainable(), ""));
+                files.put("critic_optimizer.safetensors", moments(criticOpt));
+            }
             Checkpoints.saveFiles(out, step, files, st, keep);
         }
 
@@ -307,7 +319,7 @@ public final class PpoTrainer {
             if (policyWriter != null) {
                 policyWriter.write(policy, out);
             }
-            if (criticWriter != null) {
+            if (criticWriter != null && !valueHead) {
                 criticWriter.write(critic, out.resolve("critic"));
             }
         }
@@ -415,8 +427,10 @@ public final class PpoTrainer {
                 mix(cfg.seed(), 0x6E4, step), eosIds, fwd);
         long sampled = System.nanoTime();
         double[][] logp = new double[b][], ref = new double[b][], values = new double[b][];
-        Rollouts.logProbs(policy, eps, cfg.temperature(), fwd, padId, logp, null);
-        Rollouts.values(critic, eps, fwd, padId, values);
+        Rollouts.logProbs(policy, eps, cfg.temperature(), fwd, padId, logp, null, valueHead ? values : null);
+        if (!valueHead) {
+            Rollouts.values(critic, eps, fwd, padId, values);
+        }
         long forwarded = System.nanoTime();
         Rollouts.logProbs(reference, eps, cfg.temperature(), fwd, padId, ref, null);
         long referenced = System.nanoTime();
@@ -491,14 +505,16 @@ public final class PpoTrainer {
         long ratioCount = 0, updateTokens = 0;
         int microCount = 0, updates = 0, epochsRun = 0;
         boolean anySkipped = false;
-        List<ParamArena> grads = List.of(policy.grads(), critic.grads());
+        List<ParamArena> grads = valueHead ? List.of(policy.grads()) : List.of(policy.grads(), critic.grads());
         outer:
         for (int epoch = 0; epoch < cfg.numPpoEpochs(); epoch++) {
             epochsRun++;
             int[] perm = Splits.permutation(b, new Rng(mix(cfg.seed(), step, 0xE0 + epoch)));
             for (int m0 = 0; m0 < b; m0 += mini) {
                 policy.zeroGrad();
-                critic.zeroGrad();
+                if (!valueHead) {
+                    critic.zeroGrad();
+                }
                 double mbKl = 0;
                 long mbTok = 0;
                 boolean finite = true;
@@ -530,8 +546,10 @@ public final class PpoTrainer {
                 gradNorm += norm;
                 updates++;
                 if (finite && Double.isFinite(norm)) {
-                    policyOpt.update(policy.params(), policy.grads(), (float) lr);
-                    criticOpt.update(critic.params(), critic.grads(), (float) lr);
+                    policyOpt.update(policy.trainable(), policy.grads(), (float) lr);
+                    if (!valueHead) {
+                        criticOpt.update(critic.trainable(), critic.grads(), (float) lr);
+                    }
                 } else {
                     anySkipped = true;
                 }
@@ -638,10 +656,11 @@ public final class PpoTrainer {
                 rsq += term.ratio() * term.ratio();
             }
         }
-        policy.tokenLogProbsBackward(l.rows(), l.tokens(), cfg.temperature(), saved, dlp, null);
-        policy.backward();
-
-        critic.forward(l.batch());
+        if (!valueHead) {
+            policy.tokenLogProbsBackward(l.rows(), l.tokens(), cfg.temperature(), saved, dlp, null);
+            policy.backward();
+            critic.forward(l.batch());
+        }
         float[] v = new float[l.batch().rows()], dv = new float[l.batch().rows()];
         critic.scalarHead(v);
         double vf = 0, vclip = 0;
@@ -657,6 +676,10 @@ public final class PpoTrainer {
             }
         }
         critic.scalarHeadBackward(dv);
+        if (valueHead) {
+            // both heads' gradients meet in the shared trunk: one backward
+            policy.tokenLogProbsBackward(l.rows(), l.tokens(), cfg.temperature(), saved, dlp, null);
+        }
         critic.backward();
         return new MicroStats(pg / n, vf / n, clip / n, vclip / n, akl / n, entropy / n, rs, rsq, n, seqTokens);
     }

@@ -62,22 +62,41 @@ public final class Rollouts {
      */
     public static void logProbs(Transformer model, List<Episode> episodes, float temperature, int batchSize,
                                 int padId, double[][] logp, double[][] entropy) {
+        logProbs(model, episodes, temperature, batchSize, padId, logp, entropy, null);
+    }
+
+    /**
+     * As above, and, when {@code values} is not null, the model's scalar head before each response token from the
+     * same forward (a value head on the policy's trunk).
+     */
+    public static void logProbs(Transformer model, List<Episode> episodes, float temperature, int batchSize,
+                                int padId, double[][] logp, double[][] entropy, double[][] values) {
         for (int from = 0; from < episodes.size(); from += batchSize) {
             List<Episode> part = episodes.subList(from, Math.min(episodes.size(), from + batchSize));
             Layout l = layout(part, padId);
             model.forward(l.batch());
             float[] lp = new float[l.count()], h = entropy == null ? null : new float[l.count()];
             model.tokenLogProbs(l.rows(), l.tokens(), temperature, lp, h);
+            float[] v = values == null ? null : new float[l.batch().rows()];
+            if (v != null) {
+                model.scalarHead(v);
+            }
             for (int i = 0; i < part.size(); i++) {
                 int n = l.start()[i + 1] - l.start()[i];
                 logp[from + i] = new double[n];
                 if (entropy != null) {
                     entropy[from + i] = new double[n];
                 }
+                if (v != null) {
+                    values[from + i] = new double[n];
+                }
                 for (int t = 0; t < n; t++) {
                     logp[from + i][t] = lp[l.start()[i] + t];
                     if (entropy != null) {
                         entropy[from + i][t] = h[l.start()[i] + t];
+                    }
+                    if (v != null) {
+                        values[from + i][t] = v[l.rows()[l.start()[i] + t]];
                     }
                 }
             }

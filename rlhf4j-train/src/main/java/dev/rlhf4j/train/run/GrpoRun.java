@@ -1,5 +1,7 @@
 package dev.rlhf4j.train.run;
 
+import dev.rlhf4j.model.LoraConfig;
+import dev.rlhf4j.model.OutputHeads;
 import dev.rlhf4j.model.Transformer;
 import dev.rlhf4j.model.io.HfCheckpoint;
 import dev.rlhf4j.model.io.Pretrained;
@@ -42,10 +44,25 @@ public record GrpoRun(GrpoTrainer trainer, Transformer policy, List<Prompt> prom
      * @param prompts         the prompts file (JSONL: {@code {"prompt"}} or {@code {"messages"}})
      * @param normalizeReward normalise scores with the statistics stored with the reward model
      * @param saveDtype       the dtype the final policy is written in
+     * @param lora            LoRA adapters for the policy (its base frozen and shared with the reference); null: full
+     *                        fine-tuning
      */
     public record Inputs(Path policy, Path reference, Path rewardModel, Long labWorldSeed,
                          RewardFunction rewardFunction, Path prompts, boolean normalizeReward,
-                         Safetensors.DType saveDtype) {
+                         Safetensors.DType saveDtype, LoraConfig lora) {
+        /** Full fine-tuning. */
+        public Inputs(Path policy, Path reference, Path rewardModel, Long labWorldSeed, RewardFunction rewardFunction,
+                      Path prompts, boolean normalizeReward, Safetensors.DType saveDtype) {
+            this(policy, reference, rewardModel, labWorldSeed, rewardFunction, prompts, normalizeReward, saveDtype,
+                    null);
+        }
+
+        /** These inputs with LoRA adapters ({@code null}: full fine-tuning). */
+        public Inputs withLora(LoraConfig loraConfig) {
+            return new Inputs(policy, reference, rewardModel, labWorldSeed, rewardFunction, prompts, normalizeReward,
+                    saveDtype, loraConfig);
+        }
+
         public Inputs {
             int given = (rewardModel != null ? 1 : 0) + (labWorldSeed != null ? 1 : 0) + (rewardFunction != null ? 1
                     : 0);
@@ -67,11 +84,17 @@ public record GrpoRun(GrpoTrainer trainer, Transformer policy, List<Prompt> prom
         if (!policy.heads().lm()) {
             throw new UserError(in.policy() + ": the policy must be a language model (it has no LM head)");
         }
+        if (in.lora() != null) {
+            policy = (policy.heads() == OutputHeads.LM ? policy : policy.withHeads(OutputHeads.LM, cfg.seed()))
+                    .withLora(in.lora(), OutputHeads.LM, cfg.seed());
+            policy.lora().baseModel(in.policy().toAbsolutePath().toString());
+        }
         Transformer reference;
         if (cfg.beta() == 0) {
             reference = null; // no KL: the reference is never run, so none is held
         } else if (in.reference() == null) {
-            reference = policy.frozenCopy();
+            // under LoRA the reference is the frozen base itself: one copy of the weights
+            reference = in.lora() != null ? policy.withoutAdapters() : policy.frozenCopy();
         } else {
             reference = Pretrained.open(in.reference(), null).model();
             if (!reference.heads().lm()) {

@@ -1,6 +1,7 @@
 package dev.rlhf4j.train.run;
 
 import dev.rlhf4j.tensor.UserError;
+import dev.rlhf4j.model.LoraConfig;
 import dev.rlhf4j.model.OutputHeads;
 import dev.rlhf4j.model.io.Pretrained;
 import dev.rlhf4j.model.Transformer;
@@ -13,6 +14,7 @@ import dev.rlhf4j.train.data.Tokenization;
 import dev.rlhf4j.train.lab.GoldReward;
 import dev.rlhf4j.train.lab.LabWorld;
 import dev.rlhf4j.train.ppo.PpoConfig;
+import dev.rlhf4j.train.ppo.PpoCritic;
 import dev.rlhf4j.train.ppo.PpoTrainer;
 import dev.rlhf4j.train.ppo.Prompt;
 import dev.rlhf4j.train.ppo.PromptReader;
@@ -53,11 +55,34 @@ public record PpoRun(PpoTrainer trainer, Transformer policy, Transformer critic,
      * @param normalizeReward normalise scores with the statistics stored with the reward model
      * @param rewardClip      clip scores to [-c, c]; 0 = off
      * @param saveDtype       the dtype the final policy and critic are written in
+     * @param lora            LoRA adapters for the policy (and the critic), the base weights frozen and shared with the
+     *                        reference; null: full fine-tuning
+     * @param critic          what the critic is (see {@link PpoCritic})
      */
     public record Inputs(Path policy, Path reference, Path rewardModel, Long labWorldSeed, Path valueModel,
                          Path prompts, Path ptxData, boolean normalizeReward, double rewardClip,
-                         Safetensors.DType saveDtype) {
+                         Safetensors.DType saveDtype, LoraConfig lora, PpoCritic critic) {
+        /** Full fine-tuning with a separate critic. */
+        public Inputs(Path policy, Path reference, Path rewardModel, Long labWorldSeed, Path valueModel, Path prompts,
+                      Path ptxData, boolean normalizeReward, double rewardClip, Safetensors.DType saveDtype) {
+            this(policy, reference, rewardModel, labWorldSeed, valueModel, prompts, ptxData, normalizeReward,
+                    rewardClip, saveDtype, null, PpoCritic.SEPARATE);
+        }
+
+        /** These inputs with LoRA adapters ({@code null}: full fine-tuning) and the critic {@code critic}. */
+        public Inputs with(LoraConfig loraConfig, PpoCritic criticMode) {
+            return new Inputs(policy, reference, rewardModel, labWorldSeed, valueModel, prompts, ptxData,
+                    normalizeReward, rewardClip, saveDtype, loraConfig, criticMode);
+        }
+
         public Inputs {
+            if (critic == null) {
+                throw new UserError("the critic must be separate, shared or value-head");
+            }
+            if (critic == PpoCritic.SHARED && lora == null) {
+                throw new UserError("critic 'shared' shares the policy's frozen base, so it needs LoRA (lora_r); "
+                        + "without LoRA use separate or value-head");
+            }
             if ((rewardModel == null) == (labWorldSeed == null)) {
                 throw new UserError("give exactly one of a reward model and the lab world's reward");
             }
@@ -75,14 +100,25 @@ public record PpoRun(PpoTrainer trainer, Transformer policy, Transformer critic,
     public static PpoRun fromPaths(PpoConfig cfg, Inputs in, PrintWriter console) throws IOException {
         Pretrained policyPm = Pretrained.open(in.policy(), null);
         Tokenizer tok = policyPm.requireTokenizer();
-        Transformer policy = policyPm.model();
-        if (!policy.heads().lm()) {
+        Transformer start = policyPm.model();
+        if (!start.heads().lm()) {
             throw new UserError(in.policy() + ": the policy must be a language model (it has no LM "
                     + "head)");
         }
+        boolean valueHead = in.critic() == PpoCritic.VALUE_HEAD;
+        OutputHeads policyHeads = valueHead ? OutputHeads.BOTH : OutputHeads.LM;
+        Transformer policy;
+        if (in.lora() != null) {
+            // the starting weights are held once: frozen under the adapter, and as they are for the reference
+            Transformer base = start.heads() == OutputHeads.LM ? start : start.withHeads(OutputHeads.LM, cfg.seed());
+            policy = base.withLora(in.lora(), policyHeads, cfg.seed());
+            policy.lora().baseModel(in.policy().toAbsolutePath().toString());
+        } else {
+            policy = valueHead ? start.withHeads(OutputHeads.BOTH, cfg.seed()) : start;
+        }
         Transformer reference;
         if (in.reference() == null) {
-            reference = policy.frozenCopy();
+            reference = in.lora() != null ? policy.withoutAdapters() : start.frozenCopy();
         } else {
             Pretrained refPm = Pretrained.open(in.reference(), null);
             reference = refPm.model();
@@ -128,12 +164,27 @@ public record PpoRun(PpoTrainer trainer, Transformer policy, Transformer critic,
         }
         Transformer critic;
         HfCheckpoint.SaveOptions criticSave;
-        if (criticPm == null) {
-            critic = policy.withHeads(OutputHeads.SCALAR, cfg.seed());
+        if (valueHead) {
+            critic = policy;
+            criticSave = null;
+        } else if (criticPm == null || in.critic() == PpoCritic.SHARED) {
+            critic = in.lora() != null ? policy.withoutAdapters().withLora(in.lora(), OutputHeads.SCALAR,
+                    cfg.seed() + 1) : start.withHeads(OutputHeads.SCALAR, cfg.seed());
+            if (critic.hasAdapters()) {
+                critic.lora().baseModel(in.policy().toAbsolutePath().toString());
+            }
             criticSave = HfCheckpoint.SaveOptions.like(policyPm.loaded(), in.saveDtype()).withTokenizer(tok);
         } else {
             Transformer v = criticPm.model();
-            critic = v.heads() == OutputHeads.SCALAR ? v.copy() : v.withHeads(OutputHeads.SCALAR, cfg.seed());
+            if (in.lora() != null) {
+                // the value model's weights stay frozen (shared with the reward model when it is the reward model)
+                Transformer base = v.heads() == OutputHeads.SCALAR || v.heads() == OutputHeads.LM ? v
+                        : v.withHeads(OutputHeads.SCALAR, cfg.seed());
+                critic = base.withLora(in.lora(), OutputHeads.SCALAR, cfg.seed() + 1);
+                critic.lora().baseModel(criticPm.loaded().source().toAbsolutePath().toString());
+            } else {
+                critic = v.heads() == OutputHeads.SCALAR ? v.copy() : v.withHeads(OutputHeads.SCALAR, cfg.seed());
+            }
             criticSave = HfCheckpoint.SaveOptions.like(criticPm.loaded(), in.saveDtype()).withTokenizer(tok);
         }
         if (critic.config().vocabSize() != policy.config().vocabSize()) {
@@ -153,7 +204,7 @@ public record PpoRun(PpoTrainer trainer, Transformer policy, Transformer critic,
                 .withTokenizer(tok);
         PpoTrainer trainer = new PpoTrainer(cfg, policy, reference, critic, rf, tok, prompts, policyPm.eosIds(), ptx,
                 console).writers((m, dir) -> HfCheckpoint.save(m, dir, policySave),
-                (m, dir) -> HfCheckpoint.save(m, dir, criticSave));
+                criticSave == null ? null : (m, dir) -> HfCheckpoint.save(m, dir, criticSave));
         return new PpoRun(trainer, policy, critic, prompts);
     }
 }
