@@ -4,6 +4,7 @@ import dev.rlhf4j.tensor.UserError;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.rlhf4j.model.OutputHeads;
+import dev.rlhf4j.model.LoraConfig;
 import dev.rlhf4j.model.ModelConfig;
 import dev.rlhf4j.model.TokenBatch;
 import dev.rlhf4j.model.Transformer;
@@ -23,6 +24,7 @@ import dev.rlhf4j.train.dpo.DpoConfig;
 import dev.rlhf4j.train.dpo.DpoExample;
 import dev.rlhf4j.train.dpo.DpoObjective;
 import dev.rlhf4j.train.ppo.PpoConfig;
+import dev.rlhf4j.train.ppo.PpoCritic;
 import dev.rlhf4j.train.ppo.PpoTrainer;
 import dev.rlhf4j.train.ppo.Prompt;
 import dev.rlhf4j.train.ppo.RewardModelReward;
@@ -90,6 +92,13 @@ public final class BenchCommand implements Callable<Integer> {
             description = "Decode benchmark on this checkpoint instead of a random GPT-2-layout model; prompts are BOS "
                     + "followed by --prompt - 1 random tokens.")
     Path model;
+    @Option(names = "--lora-r", defaultValue = "0", paramLabel = "R",
+            description = "PPO benchmark: LoRA adapters of this rank on every linear layer (alpha 2r) instead of full "
+                    + "fine-tuning (default: ${DEFAULT-VALUE}).")
+    int loraR;
+    @Option(names = "--critic", defaultValue = "separate", paramLabel = "KIND",
+            description = "PPO benchmark: separate, shared (LoRA only) or value-head (default: ${DEFAULT-VALUE}).")
+    String critic;
     @Option(names = "--temperature", defaultValue = "1.0",
             description = "Sampling temperature of the decode benchmark; 0 = greedy (default: ${DEFAULT-VALUE}).")
     float temperature;
@@ -111,6 +120,16 @@ public final class BenchCommand implements Callable<Integer> {
             throw Checks.usage(spec, "--model is for the decode benchmark: add --only decode");
         }
         Checks.inputPath("--model", model);
+        PpoCritic criticMode = PpoCritic.parse(critic);
+        if (loraR < 0) {
+            throw new UserError("--lora-r must be 0 (full fine-tuning) or a positive rank, got " + loraR);
+        }
+        if ((loraR > 0 || criticMode != PpoCritic.SEPARATE) && !"ppo".equals(only)) {
+            throw Checks.usage(spec, "--lora-r and --critic are for the PPO benchmark: add --only ppo");
+        }
+        if (criticMode == PpoCritic.SHARED && loraR == 0) {
+            throw Checks.usage(spec, "--critic shared needs --lora-r");
+        }
         // measured at a known size: 0 means every core here, whatever an earlier command in this JVM chose
         Parallel.setGlobalThreads(threads.threads == 0 ? Runtime.getRuntime().availableProcessors() : threads.threads);
         switch (gemm) {
@@ -303,10 +322,25 @@ public final class BenchCommand implements Callable<Integer> {
      * the second's time split is reported (the first warms the JIT up).
      */
     private ObjectNode ppo(ModelConfig config) throws IOException {
-        Transformer policy = Transformer.create(config, OutputHeads.LM, seed);
-        Transformer critic = Transformer.create(config, OutputHeads.SCALAR, seed + 1);
+        PpoCritic mode = PpoCritic.parse(critic);
+        boolean valueHead = mode == PpoCritic.VALUE_HEAD;
         Transformer rm = Transformer.create(config, OutputHeads.SCALAR, seed + 2);
         rm.freeze();
+        Transformer policy, reference, critic;
+        if (loraR > 0) {
+            // one frozen copy of the policy's weights (also the reference), the reward model's shared by the critic
+            LoraConfig lc = LoraConfig.of(loraR, 2f * loraR, List.of(LoraConfig.ALL_LINEAR));
+            Transformer base = Transformer.create(config, OutputHeads.LM, seed);
+            base.freeze();
+            policy = base.withLora(lc, valueHead ? OutputHeads.BOTH : OutputHeads.LM, seed);
+            reference = base;
+            critic = valueHead ? policy : mode == PpoCritic.SHARED ? base.withLora(lc, OutputHeads.SCALAR, seed + 1)
+                    : rm.withLora(lc, OutputHeads.SCALAR, seed + 1);
+        } else {
+            policy = Transformer.create(config, valueHead ? OutputHeads.BOTH : OutputHeads.LM, seed);
+            reference = policy.frozenCopy();
+            critic = valueHead ? policy : Transformer.create(config, OutputHeads.SCALAR, seed + 1);
+        }
         IdTokenizer tok = new IdTokenizer(config.vocabSize());
         Rng rng = new Rng(seed + 4);
         List<Prompt> prompts = new ArrayList<>();
@@ -322,13 +356,16 @@ public final class BenchCommand implements Callable<Integer> {
             PpoConfig c = PpoConfig.builder(dir).perDeviceTrainBatchSize(batch).responseLength(newTokens)
                     .stopAtEos(false).maxSteps(2).learningRate(1e-6).sampleSteps(0).saveSteps(1000)
                     .localRolloutForwardBatchSize(batch).build();
-            PpoTrainer trainer = new PpoTrainer(c, policy, policy.frozenCopy(), critic,
+            PpoTrainer trainer = new PpoTrainer(c, policy, reference, critic,
                     new RewardModelReward(rm, tok, tok, null, 0, batch), tok, prompts, new int[0], List.of(),
                     new PrintWriter(java.io.Writer.nullWriter()));
             java.util.Map<String, Double> m = trainer.train(false).last();
             ObjectNode o = JSON.createObjectNode();
             o.put("what", "ppo");
             o.put("episodes", batch);
+            o.put("lora_r", loraR);
+            o.put("critic", mode.cliName());
+            o.put("trained_params", policy.trainableCount() + (critic == policy ? 0 : critic.trainableCount()));
             for (String k : List.of("time/step_s", "time/generation_s", "time/policy_value_forward_s",
                     "time/reference_s", "time/scoring_s", "time/update_s", "time/generation_share",
                     "rollout_tokens_per_s", "update_tokens_per_s")) {

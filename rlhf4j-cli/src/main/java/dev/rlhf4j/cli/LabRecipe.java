@@ -87,14 +87,14 @@ final class LabRecipe {
     }
 
     /** PPO from the SFT model against the reward model: 64 episodes a step, 48 new tokens, normalised reward. */
-    static Stage ppo(Dirs d, Path out, long seed, int steps, double learningRate, double klCoef) {
-        return new Stage("ppo", out, true, new String[] {"ppo", "--policy", d.sft().toString(), "--reward-model",
+    static Stage ppo(Dirs d, Path out, long seed, int steps, double learningRate, double klCoef, String... extra) {
+        return new Stage("ppo", out, true, concat(new String[] {"ppo", "--policy", d.sft().toString(), "--reward-model",
             d.rewardModel().toString(), "--prompts", d.lab().resolve("prompts.jsonl").toString(), "--out",
             out.toString(), "--seed", Long.toString(seed), "--max-steps", Integer.toString(steps), "--learning-rate",
             Double.toString(learningRate), "--kl-coef", Double.toString(klCoef), "--per-device-train-batch-size",
             "16", "--num-mini-batches", "4", "--num-ppo-epochs", "4", "--response-length", "48",
             "--normalize-reward", "--missing-eos-penalty", "1.0", "--lr-scheduler-type", "constant",
-            "--logging-steps", "10", "--sample-steps", "25"});
+            "--logging-steps", "10", "--sample-steps", "25"}, extra));
     }
 
     static String[] concat(String[] a, String[] b) {

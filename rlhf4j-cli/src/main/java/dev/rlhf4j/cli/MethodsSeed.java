@@ -48,6 +48,9 @@ final class MethodsSeed {
      * best-of-n (else 0), the models' state as a multiple of the policy's parameter count (floats) and the responses
      * it generates per training step.
      */
+    /** PPO's learning rate under LoRA: adapters start at zero and take larger steps than full fine-tuning's 3e-5. */
+    static final double PPO_LORA_LR = 2e-4;
+
     record Method(String name, String description, LabRecipe.Stage stage, int bestOfN, double modelStates,
                   int responsesPerStep) {
     }
@@ -72,7 +75,8 @@ final class MethodsSeed {
 
     /** The methods compared, in the table's order; {@code only} (names) picks some. */
     static List<String> names() {
-        return List.of("ppo", "dpo", "ipo", "online-dpo", "grpo", "rloo", "best-of-4", "best-of-16");
+        return List.of("ppo", "ppo-lora", "ppo-lora-vh", "dpo", "ipo", "online-dpo", "grpo", "rloo", "best-of-4",
+                "best-of-16");
     }
 
     /**
@@ -90,6 +94,14 @@ final class MethodsSeed {
         List<Method> out = new ArrayList<>();
         out.add(new Method("ppo", "PPO, β 0.05 (the demo's)", LabRecipe.ppo(d, m.resolve("ppo"), seed, z.steps(),
                 3e-5, 0.05), 0, 4 + 4 + 1 + 1, 64));
+        // LoRA r 16 on every linear layer: the SFT weights held once (policy base and reference), the reward model's
+        // shared by the critic's adapter (separate) or no critic model at all (a value head on the policy)
+        out.add(new Method("ppo-lora", "PPO with LoRA r 16, critic: the reward model + its own adapter",
+                LabRecipe.ppo(d, m.resolve("ppo-lora"), seed, z.steps(), PPO_LORA_LR, 0.05, "--lora-r", "16",
+                        "--critic", "separate"), 0, 1 + 1, 64));
+        out.add(new Method("ppo-lora-vh", "PPO with LoRA r 16, critic: a value head on the policy",
+                LabRecipe.ppo(d, m.resolve("ppo-lora-vh"), seed, z.steps(), PPO_LORA_LR, 0.05, "--lora-r", "16",
+                        "--critic", "value-head"), 0, 1 + 1, 64));
         for (String type : List.of("sigmoid", "ipo")) {
             String name = type.equals("sigmoid") ? "dpo" : "ipo", beta = type.equals("sigmoid") ? DPO_BETA : IPO_BETA;
             Path o = m.resolve(name);
