@@ -78,7 +78,7 @@ public final class ConvertCommand implements Callable<Integer> {
         Map<String, Path> inputs = new LinkedHashMap<>();
         inputs.put("--model", source.model);
         inputs.put("--tokenizer", source.tokenizer);
-        inputs.put("--base-model", baseModel);
+        inputs.put("--base-model", mergeLora && baseModel == null ? ModelLoader.adapterBase(source.model) : baseModel);
         RunDirectory.refuseInputs(out, KIND, inputs, true);
         Pretrained pm = baseModel == null ? source.open()
                 : Pretrained.of(ModelLoader.loadAdapter(source.model, baseModel, true), source.tokenizer);

@@ -5,6 +5,7 @@ import dev.rlhf4j.tensor.UserError;
 import dev.rlhf4j.train.RunFingerprint;
 import picocli.CommandLine.Option;
 
+import java.util.Arrays;
 import java.util.List;
 
 /**
@@ -23,11 +24,11 @@ final class LoraOptions {
             description = "Dropout on the adapters' inputs in training forwards (default: 0; DPO and the RL "
                     + "trainers, as TRL's, run without dropout).")
     Float dropout;
-    @Option(names = "--lora-target-modules", split = ",", paramLabel = "NAMES",
+    @Option(names = "--lora-target-modules", paramLabel = "NAMES",
             description = "Modules to adapt, PEFT's names: q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj "
                     + "(Llama family), c_attn,c_proj,c_fc (GPT-2), all-linear, or re:REGEX over module paths "
                     + "(default: all-linear).")
-    List<String> targets;
+    String targets;
     @Option(names = "--use-rslora", description = "Scale by alpha/sqrt(r) (rank-stabilised LoRA).")
     boolean rslora;
 
@@ -43,8 +44,11 @@ final class LoraOptions {
             }
             return null;
         }
-        return new LoraConfig(r, alpha == null ? 2f * r : alpha, dropout == null ? 0f : dropout,
-                targets == null ? List.of(LoraConfig.ALL_LINEAR) : targets, rslora);
+        // a regular expression may hold commas ({1,3}); a list of names is split on them
+        List<String> names = targets == null ? List.of(LoraConfig.ALL_LINEAR)
+                : targets.startsWith(LoraConfig.REGEX) ? List.of(targets)
+                : Arrays.stream(targets.split(",")).map(String::trim).toList();
+        return new LoraConfig(r, alpha == null ? 2f * r : alpha, dropout == null ? 0f : dropout, names, rslora);
     }
 
     /** Refuses dropout where the trainer compares log-probabilities of the same network (the RL trainers). */

@@ -48,12 +48,12 @@ final class MethodsSeed {
      * best-of-n (else 0), the models' state as a multiple of the policy's parameter count (floats) and the responses
      * it generates per training step.
      */
-    /** PPO's learning rate under LoRA: adapters start at zero and take larger steps than full fine-tuning's 3e-5. */
-    static final double PPO_LORA_LR = 2e-4;
-
     record Method(String name, String description, LabRecipe.Stage stage, int bestOfN, double modelStates,
                   int responsesPerStep) {
     }
+
+    /** PPO's learning rate under LoRA: adapters start at zero and take larger steps than full fine-tuning's 3e-5. */
+    static final double PPO_LORA_LR = 2e-4;
 
     private final long seed;
     private final Path dir;

@@ -208,6 +208,10 @@ public final class PpoCommand implements Callable<Integer> {
         if (criticMode == PpoCritic.SHARED && loraConfig == null) {
             throw Checks.usage(spec, "--critic shared shares the policy's frozen base: it needs --lora-r");
         }
+        if (criticMode != PpoCritic.SEPARATE && valueModel != null) {
+            throw Checks.usage(spec, "--value-model is the separate critic's start; --critic " + criticMode.cliName()
+                    + " builds the critic on the policy");
+        }
         Safetensors.DType dtype = Choice.SaveDtype.dtype(saveDtype);
         Map<String, Path> inputs = new LinkedHashMap<>();
         inputs.put("--policy", policyPath);

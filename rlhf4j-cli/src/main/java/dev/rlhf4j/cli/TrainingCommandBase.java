@@ -139,10 +139,11 @@ abstract class TrainingCommandBase implements Callable<Integer> {
             throw new UserError("--eval-split must be in [0, 1), got " + evalSplit);
         }
         Checks.maxLength("--max-length", maxLength);
-        if (loraDropoutAllowed()) {
-            lora.config();
-        } else {
-            lora.configWithoutDropout(output.commandName());
+        LoraConfig loraConfig = loraDropoutAllowed() ? lora.config()
+                : lora.configWithoutDropout(output.commandName());
+        if (loraConfig != null && isModelConfig()) {
+            throw Checks.usage(spec, "--lora-r adapts a trained model; a new model (--model " + model
+                    + ") is trained in full");
         }
         trainingConfig(maxLength == -1 ? 1 : maxLength); // the other values; max_length is known with the model
         RunDirectory.Kind kind = Trainer.kind(output.commandName());

@@ -118,16 +118,21 @@ class LoraCommandsTest {
             assertTrue(Double.isFinite(m.get("loss/value_avg").asDouble()) && m.get("objective/kl").asDouble() != 0,
                     critic + " trains: " + m);
         }
+        for (String critic : List.of("separate", "value-head")) {
+            Path straight = tmp.resolve(critic);
+            Path resumed = tmp.resolve("resumed-" + critic);
+            assertEquals(0, run(tiny.ppo(policy, resumed, "--max-steps", "1", "--save-steps", "1", "--lora-r", "4",
+                    "--critic", critic)), err.toString());
+            assertEquals(0, run(tiny.ppo(policy, resumed, "--max-steps", "2", "--save-steps", "1", "--lora-r", "4",
+                    "--critic", critic, "--resume")), err.toString());
+            for (String f : critic.equals("separate") ? List.of("adapter", "critic/adapter") : List.of("adapter")) {
+                assertArrayEquals(Files.readAllBytes(straight.resolve(f + "/adapter_model.safetensors")),
+                        Files.readAllBytes(resumed.resolve(f + "/adapter_model.safetensors")), critic + " " + f);
+            }
+        }
         Path straight = tmp.resolve("value-head");
-        Path resumed = tmp.resolve("resumed");
-        assertEquals(0, run(tiny.ppo(policy, resumed, "--max-steps", "1", "--save-steps", "1", "--lora-r", "4",
-                "--critic", "value-head")), err.toString());
-        assertEquals(0, run(tiny.ppo(policy, resumed, "--max-steps", "2", "--save-steps", "1", "--lora-r", "4",
-                "--critic", "value-head", "--resume")), err.toString());
-        assertArrayEquals(Files.readAllBytes(straight.resolve("adapter/adapter_model.safetensors")),
-                Files.readAllBytes(resumed.resolve("adapter/adapter_model.safetensors")));
         JsonNode cfg = JSON.readTree(straight.resolve("adapter/adapter_config.json").toFile());
-        assertEquals("score", cfg.get("modules_to_save").get(0).asText(), "the value head is kept with the adapter");
+        assertEquals("score", cfg.get("modules_to_save").get(1).asText(), "the value head is kept with the adapter");
         // full fine-tuning with a value head: one model, no critic directory
         Path full = tmp.resolve("full-value-head");
         assertEquals(0, run(tiny.ppo(policy, full, "--max-steps", "1", "--critic", "value-head")), err.toString());
@@ -187,7 +192,17 @@ class LoraCommandsTest {
         assertEquals(1, run(tiny.ppo(policy, o, "--critic", "twin")));
         assertEquals(1, run(tiny.ppo(policy, o, "--lora-r", "4", "--lora-dropout", "0.1")));
         assertTrue(err.toString().contains("without dropout"), err.toString());
+        assertEquals(2, run(tiny.ppo(policy, o, "--critic", "value-head", "--value-model", policy.toString())));
+        assertTrue(err.toString().contains("--value-model"), err.toString());
+        assertEquals(2, run("pretrain", "--model", tiny.modelYaml.toString(), "--tokenizer", tiny.tokenizer.toString(),
+                "--data", tiny.sftData.toString(), "--out", o.toString(), "--lora-r", "4"));
+        assertTrue(err.toString().contains("trained in full"), err.toString());
         assertFalse(err.toString().contains("\tat "), "no stack trace: " + err);
         assertFalse(Files.exists(o.resolve("metrics.jsonl")));
+        // a regular expression keeps its commas
+        assertEquals(0, run(with(sft, "--lora-r", "2", "--lora-target-modules",
+                "re:model\\.layers\\.\\d{1,3}\\.mlp\\.up_proj")), err.toString());
+        // 2 layers × up_proj (A 2·32 + B 88·2)
+        assertTrue(err.toString().contains("training 480 parameters"), err.toString());
     }
 }

@@ -131,6 +131,11 @@ public final class Lora {
         return grads;
     }
 
+    /** Bytes held by the adapters' gradients (0 until first used). */
+    long gradientBytes() {
+        return grads == null ? 0 : 4 * grads.size();
+    }
+
     boolean hasScore() {
         return params.has(SCORE);
     }

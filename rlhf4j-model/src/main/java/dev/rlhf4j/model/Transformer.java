@@ -353,7 +353,7 @@ public final class Transformer {
 
     /** Bytes held by the gradients (0 until the first backward, or when frozen). */
     public long gradientBytes() {
-        return lora != null ? (frozen ? 0 : 4 * lora.grads().size()) : grads == null ? 0 : 4 * grads.size();
+        return lora != null ? (frozen ? 0 : lora.gradientBytes()) : grads == null ? 0 : 4 * grads.size();
     }
 
     /** Number of parameters of the model (the base's, without adapters). */

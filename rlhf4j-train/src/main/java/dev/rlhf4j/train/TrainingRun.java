@@ -229,14 +229,14 @@ public final class TrainingRun {
 
     /**
      * Refuses, before anything is written or allocated, a run whose gradients and AdamW moments (three more copies of
-     * each trained model's parameters) do not fit in the heap that is left: one line with the sizes and the flag that
-     * gives Java more, rather than an {@link OutOfMemoryError} at the first step.
+     * each trained model's parameters; under LoRA, of its adapters) do not fit in the heap that is left: one line with
+     * the sizes and the flag that gives Java more, rather than an {@link OutOfMemoryError} at the first step.
      */
     public static void requireTrainingMemory(Transformer... trained) {
         long parameters = 0, bytes = 0;
         for (Transformer m : trained) {
-            parameters += m.parameterCount();
-            bytes += 2 * 4 * m.parameterCount() + (m.gradientBytes() == 0 ? 4 * m.parameterCount() : 0);
+            parameters += m.trainableCount();
+            bytes += 2 * 4 * m.trainableCount() + (m.gradientBytes() == 0 ? 4 * m.trainableCount() : 0);
         }
         dev.rlhf4j.tensor.Heap.require(bytes, "the gradients and AdamW moments of %,d trained parameters",
                 parameters);

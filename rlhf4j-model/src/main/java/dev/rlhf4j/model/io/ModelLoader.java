@@ -61,22 +61,7 @@ public final class ModelLoader {
      * directory when it has them, else from the base.
      */
     public static LoadedModel loadAdapter(Path dir, Path base, boolean merge) throws IOException {
-        PeftAdapter.Config cfg = PeftAdapter.readConfig(dir);
-        Path basePath = base;
-        if (basePath == null) {
-            String name = cfg.baseModel();
-            if (name.isBlank()) {
-                throw new UserError(dir.resolve(PeftAdapter.CONFIG) + ": base_model_name_or_path is empty; give the "
-                        + "base model (convert --base-model)");
-            }
-            Path p = Path.of(name);
-            basePath = p.isAbsolute() || Files.exists(p) ? p : dir.resolve(p);
-            if (!Files.exists(basePath)) {
-                throw new UserError(dir.resolve(PeftAdapter.CONFIG) + ": its base model '" + name
-                        + "' (base_model_name_or_path) is not a local file or directory; give the base model's path "
-                        + "(convert --base-model)");
-            }
-        }
+        Path basePath = base != null ? base : adapterBase(dir);
         if (PeftAdapter.isAdapter(basePath) && !Files.isRegularFile(basePath.resolve(HfCheckpoint.CONFIG))) {
             throw new UserError(dir + ": its base " + basePath + " is itself an adapter; merge that one first");
         }
@@ -89,5 +74,25 @@ public final class ModelLoader {
         return new LoadedModel(model, "peft", b.modelType(), dir, b.bosId(), b.eosIds(), b.padId(),
                 ownTokenizer ? Optional.of(dir) : b.tokenizerPath(), b.ggufTokenizer(),
                 template.isPresent() ? template : b.chatTemplate());
+    }
+
+    /**
+     * Where an adapter's base is: its {@code base_model_name_or_path} as a path, absolute or relative to the working
+     * directory or the adapter directory; fails naming the field when that is not a local file or directory.
+     */
+    public static Path adapterBase(Path dir) throws IOException {
+        String name = PeftAdapter.readConfig(dir).baseModel();
+        if (name.isBlank()) {
+            throw new UserError(dir.resolve(PeftAdapter.CONFIG) + ": base_model_name_or_path is empty; set it, "
+                    + "or merge the adapter with convert --merge-lora --base-model PATH");
+        }
+        Path p = Path.of(name);
+        Path basePath = p.isAbsolute() || Files.exists(p) ? p : dir.resolve(p);
+        if (!Files.exists(basePath)) {
+            throw new UserError(dir.resolve(PeftAdapter.CONFIG) + ": its base model '" + name
+                    + "' (base_model_name_or_path) is not a local file or directory; set it to the base model's "
+                    + "path, or merge the adapter with convert --merge-lora --base-model PATH");
+        }
+        return basePath;
     }
 }

@@ -108,7 +108,7 @@ public final class PeftAdapter {
         o.put("init_lora_weights", true);
         o.put("inference_mode", true);
         if (score) {
-            o.putArray("modules_to_save").add("score");
+            o.putArray("modules_to_save").add("classifier").add("score"); // as PEFT (0.11 on) writes SEQ_CLS
         } else {
             o.putNull("modules_to_save");
         }
@@ -171,14 +171,29 @@ public final class PeftAdapter {
         boolean score = task.equals("SEQ_CLS");
         JsonNode mts = root.path("modules_to_save");
         if (mts.isArray()) {
+            // PEFT (0.11 on) lists ["classifier", "score"] for SEQ_CLS whatever the model calls its head, and skips
+            // names that match no module: so does rlhf4j, refusing only a module it has and would not train
             for (JsonNode m : mts) {
-                if (m.asText().equals("score")) {
+                String name = m.asText();
+                if (name.equals("score")) {
                     score = true;
-                } else {
-                    throw new UserError(file + ": modules_to_save names '" + m.asText()
-                            + "'; rlhf4j keeps only the scalar head (score) trainable besides the adapters");
+                } else if (List.of("lm_head", "wte", "embed_tokens", "transformer.wte", "model.embed_tokens",
+                        "model.norm", "transformer.ln_f").contains(name)) {
+                    throw new UserError(file + ": modules_to_save names '" + name + "'; rlhf4j trains only the "
+                            + "adapters and a scalar head (score), not whole base modules");
                 }
             }
+        }
+        if (root.path("lora_bias").asBoolean(false)) {
+            throw new UserError(file + ": lora_bias is true; adapters with a bias are not supported");
+        }
+        JsonNode exclude = root.path("exclude_modules");
+        if (!exclude.isMissingNode() && !exclude.isNull() && !(exclude.isArray() && exclude.isEmpty())) {
+            throw new UserError(file + ": exclude_modules is set; it is not supported");
+        }
+        JsonNode alora = root.path("alora_invocation_tokens");
+        if (!alora.isMissingNode() && !alora.isNull()) {
+            throw new UserError(file + ": alora_invocation_tokens is set; activated LoRA is not supported");
         }
         return new Config(lc, task, root.path("base_model_name_or_path").asText(""), score);
     }

@@ -161,6 +161,17 @@ class PeftAdapterTest {
         assertTrue(e.getMessage().contains("openai-community/gpt2") && e.getMessage().contains("--base-model"),
                 e.getMessage());
         assertEquals(b.model().config(), ModelLoader.loadAdapter(dir, base, true).model().config());
+        editConfig(dir, o -> o.put("lora_bias", true));
+        assertTrue(assertThrows(UserError.class, () -> PeftAdapter.load(dir, b.model())).getMessage()
+                .contains("lora_bias"));
+        editConfig(dir, o -> {
+            o.put("lora_bias", false);
+            o.putArray("modules_to_save").add("lm_head");
+        });
+        assertTrue(assertThrows(UserError.class, () -> PeftAdapter.load(dir, b.model())).getMessage()
+                .contains("'lm_head'"));
+        editConfig(dir, o -> o.putArray("modules_to_save").add("classifier"));
+        assertEquals(OutputHeads.LM, PeftAdapter.load(dir, b.model()).heads(), "a head it lacks is skipped, as PEFT");
     }
 
     private interface Edit {
