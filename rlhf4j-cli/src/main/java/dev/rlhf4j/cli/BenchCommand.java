@@ -90,6 +90,10 @@ public final class BenchCommand implements Callable<Integer> {
             description = "Decode benchmark on this checkpoint instead of a random GPT-2-layout model; prompts are BOS "
                     + "followed by --prompt - 1 random tokens.")
     Path model;
+    @Option(names = "--gradient-checkpointing",
+            description = "Train benchmark with per-block activation checkpointing: block activations recomputed in "
+                    + "the backward instead of kept.")
+    boolean gradientCheckpointing;
     @Option(names = "--temperature", defaultValue = "1.0",
             description = "Sampling temperature of the decode benchmark; 0 = greedy (default: ${DEFAULT-VALUE}).")
     float temperature;
@@ -170,6 +174,7 @@ public final class BenchCommand implements Callable<Integer> {
 
     private ObjectNode train(ModelConfig config) {
         Transformer model = Transformer.create(config, OutputHeads.LM, seed);
+        model.gradientCheckpointing(gradientCheckpointing);
         AdamW opt = new AdamW(AdamW.Config.defaults(0f), model.params());
         Rng rng = new Rng(seed + 1);
         int n = batch * seq;
@@ -201,6 +206,7 @@ public final class BenchCommand implements Callable<Integer> {
         o.put("loss", loss);
         o.put("peak_rss_mb", peakRssMb());
         o.put("activation_mb", model.workspaceBytes() / 1e6);
+        o.put("gradient_checkpointing", gradientCheckpointing);
         return o;
     }
 
