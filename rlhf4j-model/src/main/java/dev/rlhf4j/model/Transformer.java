@@ -307,7 +307,10 @@ public final class Transformer {
         return frozen;
     }
 
-    /** Drops the gradients: the model can still run forward (a reference or reward model) but not backward. */
+    /**
+     * Drops the gradients: the model can still run forward (a reference or reward model) but not backward, so from the
+     * next forward on its workspace keeps one layer's activations rather than every layer's.
+     */
     public void freeze() {
         frozen = true;
         grads = null;
@@ -691,7 +694,7 @@ public final class Transformer {
         }
         Tensor dln = w.view(w.dln, n, d);
         for (int l = config.layers() - 1; l >= 0; l--) {
-            if (w.checkpointed && w.heldBlock != l) {
+            if (w.sharedLayers && w.heldBlock != l) {
                 // the forward kept the block inputs and the last block's activations: recompute block l's
                 block(l, w, b, dims, true);
                 w.heldBlock = l;
@@ -755,14 +758,16 @@ public final class Transformer {
     private Workspace workspace(int batchSize, int seq) {
         long rows = (long) batchSize * seq;
         long probs = (long) batchSize * config.heads() * seq * seq;
-        if (ws == null || rows > ws.rowsCap || probs > ws.probsCap || ws.checkpointed != gradientCheckpointing) {
+        // a frozen model never runs a backward, so one layer's activations are all it needs, as under checkpointing
+        boolean shared = gradientCheckpointing || frozen;
+        if (ws == null || rows > ws.rowsCap || probs > ws.probsCap || ws.sharedLayers != shared) {
             if (rows * Math.max(config.fcDim(), config.qkvDim()) > Integer.MAX_VALUE - 16
                     || probs > Integer.MAX_VALUE - 16) {
                 throw new IllegalArgumentException("batch [" + batchSize + ", " + seq + "] is too large for one "
                         + "activation buffer; use smaller micro-batches");
             }
             ws = null; // the old buffers can be collected while the new ones are allocated
-            ws = new Workspace(config, (int) rows, (int) probs, gradientCheckpointing);
+            ws = new Workspace(config, (int) rows, (int) probs, shared);
         }
         return ws;
     }
@@ -787,14 +792,15 @@ public final class Transformer {
 
     /**
      * Activations kept for the backward, one set per layer, and the gradient buffers shared by all layers
-     * (llm.c's ActivationTensors). Sized for the largest batch seen. Under checkpointing every layer's entry of the
-     * per-layer groups (all but {@code res}) is the same array, so the forward and backward index them as usual.
+     * (llm.c's ActivationTensors). Sized for the largest batch seen. With {@link #sharedLayers} every layer's entry of
+     * the per-layer groups (all but {@code res}) is the same array, so the forward and backward index them as usual.
      */
     static final class Workspace {
         final int rowsCap;
         final int probsCap;
         final int dim;
-        final boolean checkpointed;
+        /** One set of per-layer activations shared by all layers (checkpointing, or a frozen model). */
+        final boolean sharedLayers;
         final float[][] res;
         final float[][] ln1, ln1Mean, ln1Rstd, qkv, probs, atty, resMid, ln2, ln2Mean, ln2Rstd, fc, act;
         final float[] lnf, lnfMean, lnfRstd, tmp;
@@ -802,15 +808,15 @@ public final class Transformer {
         private final ModelConfig c;
         float[] dres, dln, dqkv, datty, dfc, dact, dHidden;
         float[] logitsChunk = new float[0];
-        /** Under checkpointing, the block whose activations the shared buffers hold (-1: none). */
+        /** With {@link #sharedLayers}, the block whose activations the shared buffers hold (-1: none). */
         int heldBlock = -1;
 
-        Workspace(ModelConfig c, int rows, int probsSize, boolean checkpointed) {
+        Workspace(ModelConfig c, int rows, int probsSize, boolean sharedLayers) {
             this.c = c;
             this.rowsCap = rows;
             this.probsCap = probsSize;
             this.dim = c.dim();
-            this.checkpointed = checkpointed;
+            this.sharedLayers = sharedLayers;
             int layers = c.layers(), d = c.dim();
             res = new float[layers + 1][rows * d];
             ln1 = perLayer(layers, rows * d);
@@ -831,9 +837,9 @@ public final class Transformer {
             tmp = new float[rows * d];
         }
 
-        /** One buffer of {@code size} floats per layer, or under checkpointing one shared by all layers. */
+        /** One buffer of {@code size} floats per layer, or one shared by all layers. */
         private float[][] perLayer(int layers, int size) {
-            if (!checkpointed) {
+            if (!sharedLayers) {
                 return new float[layers][size];
             }
             float[][] group = new float[layers][];

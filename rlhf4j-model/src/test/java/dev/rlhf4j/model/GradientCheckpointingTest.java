@@ -187,6 +187,15 @@ class GradientCheckpointingTest {
         }
     }
 
+    /** Floats of one layer's activations: what checkpointing keeps once instead of once per layer. */
+    private static long layerFloats(ModelConfig c, TokenBatch b) {
+        // ln1, resMid, ln2 [rows, dim]; two norms' mean and rstd [rows]; qkv; attention output; up projection and
+        // activation; attention probabilities [batch, heads, seq, seq]
+        long rows = b.rows();
+        return rows * (3L * c.dim() + 4 + c.qkvDim() + (long) c.heads() * c.headDim() + c.fcDim() + c.hiddenDim())
+                + (long) b.batch() * c.heads() * b.seq() * b.seq();
+    }
+
     @Test
     void workspaceKeepsOneLayersActivationsInsteadOfAll() {
         for (ModelConfig c : List.of(GPT2, LLAMA)) {
@@ -197,15 +206,30 @@ class GradientCheckpointingTest {
             m.gradientCheckpointing(true);
             step(m, b, -1);
             long on = m.workspaceBytes();
-            // per layer: ln1, resMid, ln2 [rows, dim]; two norms' mean and rstd [rows]; qkv; attention output;
-            // up projection and activation; attention probabilities [batch, heads, seq, seq]
-            long rows = b.rows();
-            long layer = rows * (3L * c.dim() + 4 + c.qkvDim() + (long) c.heads() * c.headDim() + c.fcDim()
-                    + c.hiddenDim()) + (long) b.batch() * c.heads() * b.seq() * b.seq();
-            assertEquals(4 * (c.layers() - 1) * layer, off - on, c.family() + ": bytes saved");
+            assertEquals(4 * (c.layers() - 1) * layerFloats(c, b), off - on, c.family() + ": bytes saved");
             m.gradientCheckpointing(false);
             step(m, b, -1);
             assertEquals(off, m.workspaceBytes(), c.family() + ": turning it off restores the full workspace");
+        }
+    }
+
+    @Test
+    void aFrozenModelKeepsOneLayersActivationsAndGivesTheSameOutputs() {
+        for (ModelConfig c : List.of(GPT2, LLAMA)) {
+            Transformer m = Transformer.create(c, OutputHeads.BOTH, 61);
+            TokenBatch b = leftPadded(c, 62);
+            m.forward(b);
+            float[] logits = m.logits().toArray();
+            long full = m.workspaceBytes();
+            Transformer frozen = m.frozenCopy();
+            frozen.forward(b);
+            assertArrayEquals(logits, frozen.logits().toArray(), c.family() + " frozen");
+            assertEquals(4 * (c.layers() - 1) * layerFloats(c, b), full - frozen.workspaceBytes(), "bytes saved");
+            // freezing a model that already ran: its next forward drops the per-layer buffers
+            m.freeze();
+            m.forward(b);
+            assertArrayEquals(logits, m.logits().toArray(), c.family() + " frozen");
+            assertEquals(frozen.workspaceBytes(), m.workspaceBytes(), c.family() + " frozen");
         }
     }
 }
