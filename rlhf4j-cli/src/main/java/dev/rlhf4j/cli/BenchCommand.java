@@ -99,6 +99,10 @@ public final class BenchCommand implements Callable<Integer> {
     @Option(names = "--critic", defaultValue = "separate", paramLabel = "KIND",
             description = "PPO benchmark: separate, shared (LoRA only) or value-head (default: ${DEFAULT-VALUE}).")
     String critic;
+    @Option(names = "--gradient-checkpointing",
+            description = "Train benchmark with per-block activation checkpointing: block activations recomputed in "
+                    + "the backward instead of kept.")
+    boolean gradientCheckpointing;
     @Option(names = "--temperature", defaultValue = "1.0",
             description = "Sampling temperature of the decode benchmark; 0 = greedy (default: ${DEFAULT-VALUE}).")
     float temperature;
@@ -189,6 +193,7 @@ public final class BenchCommand implements Callable<Integer> {
 
     private ObjectNode train(ModelConfig config) {
         Transformer model = Transformer.create(config, OutputHeads.LM, seed);
+        model.gradientCheckpointing(gradientCheckpointing);
         AdamW opt = new AdamW(AdamW.Config.defaults(0f), model.params());
         Rng rng = new Rng(seed + 1);
         int n = batch * seq;
@@ -220,6 +225,7 @@ public final class BenchCommand implements Callable<Integer> {
         o.put("loss", loss);
         o.put("peak_rss_mb", peakRssMb());
         o.put("activation_mb", model.workspaceBytes() / 1e6);
+        o.put("gradient_checkpointing", gradientCheckpointing);
         return o;
     }
 

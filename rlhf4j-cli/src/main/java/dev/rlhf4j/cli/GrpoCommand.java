@@ -145,6 +145,8 @@ public final class GrpoCommand implements Callable<Integer> {
     @CommandLine.Mixin
     LoraOptions lora = new LoraOptions();
     @CommandLine.Mixin
+    CheckpointingOption checkpointing = new CheckpointingOption();
+    @CommandLine.Mixin
     ReportToOption reportTo = new ReportToOption();
     @CommandLine.Mixin
     ThreadsOption threads = new ThreadsOption();
@@ -194,6 +196,7 @@ public final class GrpoCommand implements Callable<Integer> {
             err.printf("policy %,d trained parameters; %d prompts; %d completions per step (%d prompts × %d)%n",
                     grpo.policy().trainableCount(), grpo.prompts().size(), cfg.completionsPerStep(),
                     cfg.perDeviceTrainBatchSize(), cfg.numGenerations());
+            checkpointing.apply(grpo.policy());
             grpo.trainer().train(run);
         }
         return 0;

@@ -128,6 +128,8 @@ public final class OnlineDpoCommand implements Callable<Integer> {
     @CommandLine.Mixin
     LoraOptions lora = new LoraOptions();
     @CommandLine.Mixin
+    CheckpointingOption checkpointing = new CheckpointingOption();
+    @CommandLine.Mixin
     ReportToOption reportTo = new ReportToOption();
     @CommandLine.Mixin
     ThreadsOption threads = new ThreadsOption();
@@ -175,6 +177,7 @@ public final class OnlineDpoCommand implements Callable<Integer> {
             OnlineDpoRun r = OnlineDpoRun.fromPaths(cfg, in, err);
             err.printf("policy %,d trained parameters; %d prompts; %d prompts × 2 samples per step%n",
                     r.policy().trainableCount(), r.prompts().size(), cfg.perDeviceTrainBatchSize());
+            checkpointing.apply(r.policy());
             r.trainer().train(run);
         }
         return 0;

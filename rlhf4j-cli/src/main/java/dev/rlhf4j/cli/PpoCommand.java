@@ -167,6 +167,8 @@ public final class PpoCommand implements Callable<Integer> {
     String saveDtype;
     @CommandLine.Mixin
     LoraOptions lora = new LoraOptions();
+    @CommandLine.Mixin
+    CheckpointingOption checkpointing = new CheckpointingOption();
     @Option(names = "--critic", defaultValue = "separate", paramLabel = "KIND",
             description = "The critic: separate (its own model, from --value-model or the reward model; under LoRA "
                     + "their frozen weights with its own adapter), shared (LoRA only: the policy's frozen base with "
@@ -241,6 +243,7 @@ public final class PpoCommand implements Callable<Integer> {
                 ppo.policy().trainableCount(), ppo.critic() == ppo.policy() ? "a value head on the policy"
                         : String.format("%,d trained parameters", ppo.critic().trainableCount()),
                 ppo.prompts().size(), cfg.batchSize());
+        checkpointing.apply(ppo.policy(), ppo.critic());
         ppo.trainer().train(run);
     }
 

@@ -66,6 +66,8 @@ abstract class TrainingCommandBase implements Callable<Integer> {
     AdamWOptions adamW = new AdamWOptions();
     @CommandLine.Mixin
     LoraOptions lora = new LoraOptions();
+    @CommandLine.Mixin
+    CheckpointingOption checkpointing = new CheckpointingOption();
     @Option(names = "--learning-rate", description = "Peak learning rate (default: ${DEFAULT-VALUE}).")
     double learningRate;
     @Option(names = "--lr-scheduler-type", converter = Choice.LrScheduler.class,
@@ -258,11 +260,11 @@ abstract class TrainingCommandBase implements Callable<Integer> {
     /** The model with fresh LoRA adapters when --lora-r is given (its weights then stay frozen), else itself. */
     private Transformer adapted(Transformer m) {
         LoraConfig lc = lora.config();
-        if (lc == null) {
-            return m;
+        Transformer a = lc == null ? m : m.withLora(lc, heads(), seed);
+        if (lc != null) {
+            a.lora().baseModel(model.toAbsolutePath().toString());
         }
-        Transformer a = m.withLora(lc, heads(), seed);
-        a.lora().baseModel(model.toAbsolutePath().toString());
+        checkpointing.apply(a);
         return a;
     }
 }

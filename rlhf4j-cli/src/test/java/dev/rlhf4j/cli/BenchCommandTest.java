@@ -8,6 +8,7 @@ import org.junit.jupiter.api.Test;
 
 import java.io.PrintWriter;
 import java.io.StringWriter;
+import java.util.Arrays;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -50,6 +51,24 @@ class BenchCommandTest {
         assertEquals(16, gemm.get("shape").get(0).asInt());
         assertEquals(64, gemm.get("shape").get(1).asInt());
         assertTrue(gemm.get("gflops").asDouble() > 0);
+    }
+
+    @Test
+    void gradientCheckpointingTrainsTheSameWithLessActivationMemory() throws Exception {
+        ObjectMapper json = new ObjectMapper();
+        JsonNode[] train = new JsonNode[2];
+        for (int i = 0; i < 2; i++) {
+            out.getBuffer().setLength(0);
+            String[] args = {"bench", "--only", "train", "--vocab", "64", "--dim", "16", "--layers", "3", "--heads",
+                    "2", "--batch", "2", "--seq", "8", "--steps", "1", "--threads", "1", "--gradient-checkpointing"};
+            int code = run(i == 0 ? Arrays.copyOf(args, args.length - 1) : args);
+            assertEquals(0, code, err.toString());
+            train[i] = json.readTree(out.toString().trim().split("\n")[1]);
+            assertEquals(i == 1, train[i].get("gradient_checkpointing").asBoolean());
+        }
+        // three identical AdamW steps: the recompute changes where activations live, not a bit of the arithmetic
+        assertEquals(train[0].get("loss").asDouble(), train[1].get("loss").asDouble(), 0.0);
+        assertTrue(train[1].get("activation_mb").asDouble() < train[0].get("activation_mb").asDouble());
     }
 
     @Test

@@ -54,6 +54,16 @@ record LayerWeights(int layer, Tensor ln1w, Tensor ln1b, Tensor qkvW, Tensor qkv
      */
     void feedForward(ModelConfig c, Tensor mid, Tensor ln2, float[] mean, float[] rstd, Tensor fc, Tensor act,
                      Tensor out, boolean inference) {
+        feedForwardHidden(c, mid, ln2, mean, rstd, fc, act, inference);
+        project(LoraConfig.Target.MLP_OUT, act, out, inference);
+    }
+
+    /**
+     * {@link #feedForward} up to the activation {@code act}, without the down projection: all a checkpointed
+     * backward needs to recompute.
+     */
+    void feedForwardHidden(ModelConfig c, Tensor mid, Tensor ln2, float[] mean, float[] rstd, Tensor fc, Tensor act,
+                           boolean inference) {
         norm(c, mid, ln2w, ln2b, ln2, mean, rstd);
         project(LoraConfig.Target.MLP_IN, ln2, fc, inference);
         if (c.isGpt2()) {
@@ -61,7 +71,6 @@ record LayerWeights(int layer, Tensor ln1w, Tensor ln1b, Tensor qkvW, Tensor qkv
         } else {
             Activations.swigluForward(fc, act);
         }
-        project(LoraConfig.Target.MLP_OUT, act, out, inference);
     }
 
     /**

@@ -15,6 +15,11 @@ import dev.rlhf4j.tensor.Rope;
 import dev.rlhf4j.tensor.Tensor;
 import dev.rlhf4j.tensor.TokenLogProbs;
 
+import java.util.Arrays;
+import java.util.Collections;
+import java.util.IdentityHashMap;
+import java.util.Set;
+
 /**
  * A pre-norm causal transformer of the GPT-2 or Llama family with an LM head and/or a scalar head, written the
  * llm.c way: each step of the forward has its backward in reverse order in {@link #backward()}, parameters and
@@ -48,6 +53,7 @@ public final class Transformer {
     private final Rope rope;
     private Workspace ws;
     private TokenBatch batch;
+    private boolean gradientCheckpointing;
 
     /** A model with all parameters zero; see {@link #initialize(long)}. */
     public Transformer(ModelConfig config, OutputHeads heads) {
@@ -300,7 +306,10 @@ public final class Transformer {
         return frozen;
     }
 
-    /** Drops the gradients: the model can still run forward (a reference or reward model) but not backward. */
+    /**
+     * Drops the gradients: the model can still run forward (a reference or reward model) but not backward, so from the
+     * next forward on its workspace keeps one layer's activations rather than every layer's.
+     */
     public void freeze() {
         frozen = true;
         grads = null;
@@ -423,21 +432,9 @@ public final class Transformer {
             Embedding.forward(batch.positions(), p("wpe"), x, true);
         }
         for (int l = 0; l < config.layers(); l++) {
-            LayerWeights k = layer(l);
-            Tensor in = w.res(l, n);
-            Tensor ln1 = w.view(w.ln1[l], n, d);
-            Tensor qkv = w.view(w.qkv[l], n, config.qkvDim());
-            k.attentionInput(config, rope, batch.positions(), in, ln1, w.ln1Mean[l], w.ln1Rstd[l], qkv, false);
-            Tensor atty = w.view(w.atty[l], n, config.heads() * config.headDim());
-            Attention.forward(dims, qkv, batch.mask(), batch.segmentStarts(), atty, w.probs[l], w.attnScratch);
-            Tensor proj = w.view(w.tmp, n, d);
-            k.project(LoraConfig.Target.ATTN_OUT, atty, proj, false);
-            Tensor mid = w.view(w.resMid[l], n, d);
-            Residual.forward(in, proj, mid);
-            k.feedForward(config, mid, w.view(w.ln2[l], n, d), w.ln2Mean[l], w.ln2Rstd[l],
-                    w.view(w.fc[l], n, config.fcDim()), w.view(w.act[l], n, config.hiddenDim()), proj, false);
-            Residual.forward(mid, proj, w.res(l + 1, n));
+            block(l, w, batch, dims, false);
         }
+        w.heldBlock = config.layers() - 1;
         Tensor last = w.res(config.layers(), n);
         Tensor out = w.view(w.lnf, n, d);
         if (gpt2) {
@@ -449,6 +446,55 @@ public final class Transformer {
             w.view(w.dHidden, n, d).zero();
         }
         return out;
+    }
+
+    /**
+     * Block {@code l}'s forward from its input {@code res[l]}: every activation its backward reads goes to the
+     * workspace's buffers of layer {@code l} (under checkpointing, the one set all layers share), and, unless
+     * {@code recompute}, its output to {@code res[l + 1]}. The backward's recompute stops before the MLP's down
+     * projection: nothing it produces is read by the backward, and the output it would write is already there.
+     */
+    private void block(int l, Workspace w, TokenBatch b, Attention.Dims dims, boolean recompute) {
+        int n = b.rows(), d = config.dim();
+        LayerWeights k = layer(l);
+        Tensor in = w.res(l, n);
+        Tensor ln1 = w.view(w.ln1[l], n, d);
+        Tensor qkv = w.view(w.qkv[l], n, config.qkvDim());
+        k.attentionInput(config, rope, b.positions(), in, ln1, w.ln1Mean[l], w.ln1Rstd[l], qkv, false);
+        Tensor atty = w.view(w.atty[l], n, config.heads() * config.headDim());
+        Attention.forward(dims, qkv, b.mask(), b.segmentStarts(), atty, w.probs[l], w.attnScratch);
+        Tensor proj = w.view(w.tmp, n, d);
+        k.project(LoraConfig.Target.ATTN_OUT, atty, proj, false);
+        Tensor mid = w.view(w.resMid[l], n, d);
+        Residual.forward(in, proj, mid);
+        Tensor ln2 = w.view(w.ln2[l], n, d), fc = w.view(w.fc[l], n, config.fcDim());
+        Tensor act = w.view(w.act[l], n, config.hiddenDim());
+        if (recompute) {
+            k.feedForwardHidden(config, mid, ln2, w.ln2Mean[l], w.ln2Rstd[l], fc, act, false);
+        } else {
+            k.feedForward(config, mid, ln2, w.ln2Mean[l], w.ln2Rstd[l], fc, act, proj, false);
+            Residual.forward(mid, proj, w.res(l + 1, n));
+        }
+    }
+
+    /**
+     * Per-block activation checkpointing (Chen et al. 2016, "Training deep nets with sublinear memory cost"; HF's
+     * {@code gradient_checkpointing_enable}): the forward keeps only each block's input, and the backward recomputes
+     * one block's activations at a time, in one layer-sized set of buffers, just before that block's backward. The
+     * workspace then holds {@code (layers + 1)·rows·dim} floats of block inputs plus ONE layer's activations (among
+     * them its attention probabilities {@code [batch, heads, seq, seq]}) instead of every layer's, for about one more
+     * forward of compute (less the last block's and every MLP down projection). The recompute runs the same kernels
+     * on the same inputs with the same thread count, and replays LoRA's dropout masks (it is not a new forward), so
+     * losses and gradients are bit-identical to training without it. Off by default; takes effect at the next
+     * forward. Not copied by {@link #copy()} or the {@code with...} methods.
+     */
+    public void gradientCheckpointing(boolean on) {
+        gradientCheckpointing = on;
+    }
+
+    /** Whether {@link #gradientCheckpointing(boolean)} is on. */
+    public boolean gradientCheckpointing() {
+        return gradientCheckpointing;
     }
 
     /** The final hidden states of the last forward. */
@@ -647,6 +693,11 @@ public final class Transformer {
         }
         Tensor dln = w.view(w.dln, n, d);
         for (int l = config.layers() - 1; l >= 0; l--) {
+            if (w.sharedLayers && w.heldBlock != l) {
+                // the forward kept the block inputs and the last block's activations: recompute block l's
+                block(l, w, b, dims, true);
+                w.heldBlock = l;
+            }
             String pre = "h." + l + ".";
             LayerWeights k = layer(l);
             Tensor in = w.res(l, n);
@@ -706,13 +757,16 @@ public final class Transformer {
     private Workspace workspace(int batchSize, int seq) {
         long rows = (long) batchSize * seq;
         long probs = (long) batchSize * config.heads() * seq * seq;
-        if (ws == null || rows > ws.rowsCap || probs > ws.probsCap) {
+        // a frozen model never runs a backward, so one layer's activations are all it needs, as under checkpointing
+        boolean shared = gradientCheckpointing || frozen;
+        if (ws == null || rows > ws.rowsCap || probs > ws.probsCap || ws.sharedLayers != shared) {
             if (rows * Math.max(config.fcDim(), config.qkvDim()) > Integer.MAX_VALUE - 16
                     || probs > Integer.MAX_VALUE - 16) {
                 throw new IllegalArgumentException("batch [" + batchSize + ", " + seq + "] is too large for one "
                         + "activation buffer; use smaller micro-batches");
             }
-            ws = new Workspace(config, (int) rows, (int) probs);
+            ws = null; // the old buffers can be collected while the new ones are allocated
+            ws = new Workspace(config, (int) rows, (int) probs, shared);
         }
         return ws;
     }
@@ -737,12 +791,15 @@ public final class Transformer {
 
     /**
      * Activations kept for the backward, one set per layer, and the gradient buffers shared by all layers
-     * (llm.c's ActivationTensors). Sized for the largest batch seen.
+     * (llm.c's ActivationTensors). Sized for the largest batch seen. With {@link #sharedLayers} every layer's entry of
+     * the per-layer groups (all but {@code res}) is the same array, so the forward and backward index them as usual.
      */
     static final class Workspace {
         final int rowsCap;
         final int probsCap;
         final int dim;
+        /** One set of per-layer activations shared by all layers (checkpointing, or a frozen model). */
+        final boolean sharedLayers;
         final float[][] res;
         final float[][] ln1, ln1Mean, ln1Rstd, qkv, probs, atty, resMid, ln2, ln2Mean, ln2Rstd, fc, act;
         final float[] lnf, lnfMean, lnfRstd, tmp;
@@ -750,30 +807,43 @@ public final class Transformer {
         private final ModelConfig c;
         float[] dres, dln, dqkv, datty, dfc, dact, dHidden;
         float[] logitsChunk = new float[0];
+        /** With {@link #sharedLayers}, the block whose activations the shared buffers hold (-1: none). */
+        int heldBlock = -1;
 
-        Workspace(ModelConfig c, int rows, int probsSize) {
+        Workspace(ModelConfig c, int rows, int probsSize, boolean sharedLayers) {
             this.c = c;
             this.rowsCap = rows;
             this.probsCap = probsSize;
             this.dim = c.dim();
+            this.sharedLayers = sharedLayers;
             int layers = c.layers(), d = c.dim();
             res = new float[layers + 1][rows * d];
-            ln1 = new float[layers][rows * d];
-            ln1Mean = new float[layers][rows];
-            ln1Rstd = new float[layers][rows];
-            qkv = new float[layers][rows * c.qkvDim()];
-            probs = new float[layers][probsSize];
-            atty = new float[layers][rows * c.heads() * c.headDim()];
-            resMid = new float[layers][rows * d];
-            ln2 = new float[layers][rows * d];
-            ln2Mean = new float[layers][rows];
-            ln2Rstd = new float[layers][rows];
-            fc = new float[layers][rows * c.fcDim()];
-            act = new float[layers][rows * c.hiddenDim()];
+            ln1 = perLayer(layers, rows * d);
+            ln1Mean = perLayer(layers, rows);
+            ln1Rstd = perLayer(layers, rows);
+            qkv = perLayer(layers, rows * c.qkvDim());
+            probs = perLayer(layers, probsSize);
+            atty = perLayer(layers, rows * c.heads() * c.headDim());
+            resMid = perLayer(layers, rows * d);
+            ln2 = perLayer(layers, rows * d);
+            ln2Mean = perLayer(layers, rows);
+            ln2Rstd = perLayer(layers, rows);
+            fc = perLayer(layers, rows * c.fcDim());
+            act = perLayer(layers, rows * c.hiddenDim());
             lnf = new float[rows * d];
             lnfMean = new float[rows];
             lnfRstd = new float[rows];
             tmp = new float[rows * d];
+        }
+
+        /** One buffer of {@code size} floats per layer, or one shared by all layers. */
+        private float[][] perLayer(int layers, int size) {
+            if (!sharedLayers) {
+                return new float[layers][size];
+            }
+            float[][] group = new float[layers][];
+            Arrays.fill(group, new float[size]);
+            return group;
         }
 
         void ensureGradBuffers() {
@@ -808,16 +878,17 @@ public final class Transformer {
             return Tensor.view(storage, 0, rows, cols);
         }
 
+        /** Bytes of every distinct buffer (a buffer shared by the layers counts once). */
         long bytes() {
-            long floats = 0;
+            Set<float[]> seen = Collections.newSetFromMap(new IdentityHashMap<>());
             for (float[][] group : new float[][][] {res, ln1, ln1Mean, ln1Rstd, qkv, probs, atty, resMid, ln2, ln2Mean,
                     ln2Rstd, fc, act}) {
-                for (float[] a : group) {
-                    floats += a.length;
-                }
+                seen.addAll(Arrays.asList(group));
             }
-            for (float[] a : new float[][] {lnf, lnfMean, lnfRstd, tmp, dres, dln, dqkv, datty, dfc, dact, dHidden,
-                    logitsChunk}) {
+            seen.addAll(Arrays.asList(lnf, lnfMean, lnfRstd, tmp, dres, dln, dqkv, datty, dfc, dact,
+                    dHidden, logitsChunk));
+            long floats = 0;
+            for (float[] a : seen) {
                 floats += a == null ? 0 : a.length;
             }
             return 4 * floats;
