@@ -5,7 +5,8 @@ import jdk.incubator.vector.VectorSpecies;
 
 /**
  * {@code C = alpha·A·Bᵀ + beta·C} for a few rows of A (token-by-token generation: one row per sequence), as
- * vectorised dot products that stream each row of B (a weight matrix, {@code [out, in]}) once for all rows of A.
+ * vectorised dot products that stream each row of B (a weight matrix, {@code [out, in]}) once for all rows of A;
+ * the lane sums of four dot products are folded together ({@link VMath#sum4}).
  * A native GEMM call costs more than the multiply at these sizes, and the work is bound by reading B anyway.
  * Parallel over fixed blocks of output columns when B is large, so results do not depend on the thread count.
  */
@@ -14,6 +15,8 @@ final class SmallGemm {
     static final int MAX_ROWS = 8;
     private static final VectorSpecies<Float> S = Simd.F;
     private static final int L = Simd.L;
+    /** Lane of the second of {@link VMath#sum4}'s four sums. */
+    private static final int Q = VMath.SUM4_STRIDE;
     private static final int COL_BLOCK = 64;
     /** Below this many floats of B one thread does it all. */
     private static final long PARALLEL_FLOATS = 1L << 16;
@@ -58,7 +61,19 @@ final class SmallGemm {
                     s2 = FloatVector.fromArray(S, a, a2 + p).fma(bv, s2);
                     s3 = FloatVector.fromArray(S, a, a3 + p).fma(bv, s3);
                 }
-                float d0 = VMath.sum(s0), d1 = VMath.sum(s1), d2 = VMath.sum(s2), d3 = VMath.sum(s3);
+                float d0, d1, d2, d3;
+                if (VMath.SUM4) {
+                    FloatVector r = VMath.sum4(s0, s1, s2, s3);
+                    d0 = r.lane(0);
+                    d1 = r.lane(Q);
+                    d2 = r.lane(2 * Q);
+                    d3 = r.lane(3 * Q);
+                } else {
+                    d0 = VMath.sum(s0);
+                    d1 = VMath.sum(s1);
+                    d2 = VMath.sum(s2);
+                    d3 = VMath.sum(s3);
+                }
                 for (; p < k; p++) {
                     float bv = b[bj + p];
                     d0 += a[a0 + p] * bv;
@@ -96,7 +111,19 @@ final class SmallGemm {
                 s2 = FloatVector.fromArray(S, b, b2 + p).fma(av, s2);
                 s3 = FloatVector.fromArray(S, b, b3 + p).fma(av, s3);
             }
-            float d0 = VMath.sum(s0), d1 = VMath.sum(s1), d2 = VMath.sum(s2), d3 = VMath.sum(s3);
+            float d0, d1, d2, d3;
+            if (VMath.SUM4) {
+                FloatVector r = VMath.sum4(s0, s1, s2, s3);
+                d0 = r.lane(0);
+                d1 = r.lane(Q);
+                d2 = r.lane(2 * Q);
+                d3 = r.lane(3 * Q);
+            } else {
+                d0 = VMath.sum(s0);
+                d1 = VMath.sum(s1);
+                d2 = VMath.sum(s2);
+                d3 = VMath.sum(s3);
+            }
             for (; p < k; p++) {
                 float av = a[aOff + p];
                 d0 += b[b0 + p] * av;
