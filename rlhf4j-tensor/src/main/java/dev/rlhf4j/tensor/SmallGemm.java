@@ -1,6 +1,7 @@
 package dev.rlhf4j.tensor;
 
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -42,6 +43,8 @@ final class SmallGemm {
             oneRow(j0, j1, k, alpha, a, aOff, b, bOff, ldb, beta, c, cOff);
             return;
         }
+        int full = k / L * L;
+        VectorMask<Float> tail = S.indexInRange(full, k);
         for (int i0 = 0; i0 < m; i0 += 4) {
             int rows = Math.min(4, m - i0);
             // unused rows repeat the last real row: same loads, results discarded
@@ -53,13 +56,20 @@ final class SmallGemm {
                 int bj = bOff + j * ldb;
                 FloatVector s0 = FloatVector.zero(S), s1 = FloatVector.zero(S), s2 = FloatVector.zero(S),
                         s3 = FloatVector.zero(S);
-                int p = 0;
-                for (; p + L <= k; p += L) {
+                for (int p = 0; p < full; p += L) {
                     FloatVector bv = FloatVector.fromArray(S, b, bj + p);
                     s0 = FloatVector.fromArray(S, a, a0 + p).fma(bv, s0);
                     s1 = FloatVector.fromArray(S, a, a1 + p).fma(bv, s1);
                     s2 = FloatVector.fromArray(S, a, a2 + p).fma(bv, s2);
                     s3 = FloatVector.fromArray(S, a, a3 + p).fma(bv, s3);
+                }
+                if (full < k) {
+                    // the last, partial vector: lanes past k load as zero
+                    FloatVector bv = FloatVector.fromArray(S, b, bj + full, tail);
+                    s0 = FloatVector.fromArray(S, a, a0 + full, tail).fma(bv, s0);
+                    s1 = FloatVector.fromArray(S, a, a1 + full, tail).fma(bv, s1);
+                    s2 = FloatVector.fromArray(S, a, a2 + full, tail).fma(bv, s2);
+                    s3 = FloatVector.fromArray(S, a, a3 + full, tail).fma(bv, s3);
                 }
                 float d0, d1, d2, d3;
                 if (VMath.SUM4) {
@@ -73,13 +83,6 @@ final class SmallGemm {
                     d1 = VMath.sum(s1);
                     d2 = VMath.sum(s2);
                     d3 = VMath.sum(s3);
-                }
-                for (; p < k; p++) {
-                    float bv = b[bj + p];
-                    d0 += a[a0 + p] * bv;
-                    d1 += a[a1 + p] * bv;
-                    d2 += a[a2 + p] * bv;
-                    d3 += a[a3 + p] * bv;
                 }
                 store(c, cOff + i0 * ldc + j, alpha * d0, beta);
                 if (rows > 1) {
@@ -98,18 +101,26 @@ final class SmallGemm {
     /** One row of A against four rows of B at a time: four independent accumulators, A's chunk loaded once. */
     private static void oneRow(int j0, int j1, int k, float alpha, float[] a, int aOff, float[] b, int bOff, int ldb,
                                float beta, float[] c, int cOff) {
-        int j = j0;
+        int j = j0, full = k / L * L;
+        VectorMask<Float> tail = S.indexInRange(full, k);
         for (; j + 4 <= j1; j += 4) {
             int b0 = bOff + j * ldb, b1 = b0 + ldb, b2 = b1 + ldb, b3 = b2 + ldb;
             FloatVector s0 = FloatVector.zero(S), s1 = FloatVector.zero(S), s2 = FloatVector.zero(S),
                     s3 = FloatVector.zero(S);
-            int p = 0;
-            for (; p + L <= k; p += L) {
+            for (int p = 0; p < full; p += L) {
                 FloatVector av = FloatVector.fromArray(S, a, aOff + p);
                 s0 = FloatVector.fromArray(S, b, b0 + p).fma(av, s0);
                 s1 = FloatVector.fromArray(S, b, b1 + p).fma(av, s1);
                 s2 = FloatVector.fromArray(S, b, b2 + p).fma(av, s2);
                 s3 = FloatVector.fromArray(S, b, b3 + p).fma(av, s3);
+            }
+            if (full < k) {
+                // the last, partial vector: lanes past k load as zero
+                FloatVector av = FloatVector.fromArray(S, a, aOff + full, tail);
+                s0 = FloatVector.fromArray(S, b, b0 + full, tail).fma(av, s0);
+                s1 = FloatVector.fromArray(S, b, b1 + full, tail).fma(av, s1);
+                s2 = FloatVector.fromArray(S, b, b2 + full, tail).fma(av, s2);
+                s3 = FloatVector.fromArray(S, b, b3 + full, tail).fma(av, s3);
             }
             float d0, d1, d2, d3;
             if (VMath.SUM4) {
@@ -124,13 +135,6 @@ final class SmallGemm {
                 d2 = VMath.sum(s2);
                 d3 = VMath.sum(s3);
             }
-            for (; p < k; p++) {
-                float av = a[aOff + p];
-                d0 += b[b0 + p] * av;
-                d1 += b[b1 + p] * av;
-                d2 += b[b2 + p] * av;
-                d3 += b[b3 + p] * av;
-            }
             store(c, cOff + j, alpha * d0, beta);
             store(c, cOff + j + 1, alpha * d1, beta);
             store(c, cOff + j + 2, alpha * d2, beta);
@@ -139,15 +143,14 @@ final class SmallGemm {
         for (; j < j1; j++) {
             int bj = bOff + j * ldb;
             FloatVector s0 = FloatVector.zero(S);
-            int p = 0;
-            for (; p + L <= k; p += L) {
+            for (int p = 0; p < full; p += L) {
                 s0 = FloatVector.fromArray(S, b, bj + p).fma(FloatVector.fromArray(S, a, aOff + p), s0);
             }
-            float d0 = VMath.sum(s0);
-            for (; p < k; p++) {
-                d0 += b[bj + p] * a[aOff + p];
+            if (full < k) {
+                s0 = FloatVector.fromArray(S, b, bj + full, tail).fma(FloatVector.fromArray(S, a, aOff + full, tail),
+                        s0);
             }
-            store(c, cOff + j, alpha * d0, beta);
+            store(c, cOff + j, alpha * VMath.sum(s0), beta);
         }
     }
 
