@@ -1,6 +1,9 @@
 package dev.rlhf4j.tensor;
 
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.VectorMask;
+import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 import java.util.Arrays;
@@ -23,6 +26,9 @@ import java.util.Arrays;
 public final class Attention {
     private static final VectorSpecies<Float> S = Simd.F;
     private static final int L = Simd.L;
+    private static final VectorSpecies<Integer> I = VectorSpecies.of(int.class, S.vectorShape());
+    /** Lane of the second of {@link VMath#sum4}'s four sums. */
+    private static final int Q4 = VMath.SUM4_STRIDE;
     /** Queries (or keys) handled together by the register-tiled loops. */
     private static final int TILE = 4;
 
@@ -269,10 +275,12 @@ public final class Attention {
 
     /**
      * Copies the keys and values of {@code dims.seq()} new tokens (rows of {@code qkv}, RoPE already applied) into a
-     * generation cache at slots {@code [start, start + seq)}. Cache layouts, per (batch, key/value head): keys
-     * transposed, {@code kc[((b·Hkv + g)·hd + d)·cap + s]}, so that a query's scores are a vector loop over slots;
-     * values by slot, {@code vc[((b·Hkv + g)·cap + s)·hd + d]}. {@code cap} must be a multiple of {@link
-     * #cacheAlign()}.
+     * generation cache at slots {@code [start, start + seq)}. Both caches hold, per (batch, key/value head), tiles
+     * of L slots (L the vector length), each tile transposed: {@code kc[(b·Hkv + g)·cap·hd + (s/L)·hd·L + d·L +
+     * s%L]}, and the same for {@code vc}. So a query's scores and its weighted sum of values are vector loops over
+     * slots, and the slots a query reads are one contiguous run of memory (which the hardware prefetches; rows of
+     * {@code cap} slots per dimension would be {@code 2·hd} short streams). {@code cap} must be a multiple of
+     * {@link #cacheAlign()}.
      */
     public static void appendToCache(Dims dims, Tensor qkv, float[] kc, float[] vc, int cap, int start) {
         int B = dims.batch(), Tn = dims.seq(), H = dims.heads(), Hkv = dims.kvHeads(), hd = dims.headDim();
@@ -285,11 +293,11 @@ public final class Attention {
                 int row = xo + (b * Tn + t) * W, slot = start + t;
                 for (int g = 0; g < Hkv; g++) {
                     int kAt = row + (H + g) * hd, vAt = row + (H + Hkv + g) * hd;
-                    int kBase = (b * Hkv + g) * hd * cap;
+                    int at = (b * Hkv + g) * hd * cap + slot / L * hd * L + slot % L;
                     for (int d = 0; d < hd; d++) {
-                        kc[kBase + d * cap + slot] = x[kAt + d];
+                        kc[at + d * L] = x[kAt + d];
+                        vc[at + d * L] = x[vAt + d];
                     }
-                    System.arraycopy(x, vAt, vc, ((b * Hkv + g) * cap + slot) * hd, hd);
                 }
             }
         }
@@ -305,6 +313,11 @@ public final class Attention {
      * over the cache filled by {@link #appendToCache}: query t sees slots {@code s ≤ start + t} that
      * {@code keyMask[b·cap + s]} keeps (null: all). Writes {@code out[b·seq + t, H·hd]}; nothing is kept for a
      * backward.
+     *
+     * <p>One task per (sequence, key/value head): the query heads that share a key/value head are taken two at a
+     * time, so each cached key and value is read once for both. Per query: scores {@code q·k_s/√d} for the visible
+     * slots, {@code e_s = exp(score_s − max)}, then {@code out = (Σ_s e_s·v_s) / Σ_s e_s} (the normalisation is
+     * applied to the {@code hd} outputs rather than to every weight).
      */
     public static void forwardCached(Dims dims, Tensor qkv, float[] kc, float[] vc, int cap, int start, int[] keyMask,
                                      Tensor out, Scratch scratch) {
@@ -324,51 +337,298 @@ public final class Attention {
         int xo = qkv.offset(), oo = out.offset();
         Parallel pool = Parallel.global();
         Scratch sc = (scratch != null ? scratch : new Scratch()).forWorkers(pool.threads());
-        // per sequence: does any visible slot hold padding? (usually none once a prompt is past its left padding)
-        boolean[] padded = new boolean[B];
-        for (int b = 0; b < B && keyMask != null; b++) {
-            for (int s = 0; s < start + Tn && !padded[b]; s++) {
-                padded[b] = keyMask[b * cap + s] == 0;
-            }
-        }
         Parallel.TaskBody body = (task, worker) -> {
-            int b = task / H, h = task % H, g = h / rep;
-            float[] row = Scratch.grow(sc.b, worker, cap);
-            int kBase = (b * Hkv + g) * hd * cap, vBase = (b * Hkv + g) * cap * hd;
+            int b = task / Hkv, g = task % Hkv;
+            // two score rows, one per query head of a pair
+            float[] rows = Scratch.grow(sc.b, worker, 2 * cap);
+            int base = (b * Hkv + g) * hd * cap;
+            // does any visible slot hold padding? (usually none once a prompt is past its left padding)
+            boolean padded = keyMask != null && anyZero(keyMask, b * cap, b * cap + start + Tn);
             for (int t = 0; t < Tn; t++) {
-                int n = start + t + 1;
-                int qAt = xo + (b * Tn + t) * W + h * hd;
-                int outAt = oo + (b * Tn + t) * OW + h * hd;
-                scoresAt(x, qAt, scale, kc, kBase, cap, hd, row, roundUp(n, L));
-                float max = Float.NEGATIVE_INFINITY;
-                if (!padded[b]) {
-                    max = VecOps.max(row, 0, n);
-                } else {
-                    for (int s = 0; s < n; s++) {
-                        if (keyMask[b * cap + s] == 0) {
-                            row[s] = Float.NEGATIVE_INFINITY;
-                        } else if (row[s] > max) {
-                            max = row[s];
-                        }
+                int n = start + t + 1, nUp = roundUp(n, L);
+                int qRow = xo + (b * Tn + t) * W, oRow = oo + (b * Tn + t) * OW;
+                int h = g * rep, hEnd = h + rep;
+                for (; h + 2 <= hEnd; h += 2) {
+                    int q0 = qRow + h * hd, o0 = oRow + h * hd;
+                    scores2(x, q0, q0 + hd, scale, kc, base, hd, rows, cap, nUp);
+                    float inv0 = softmaxCached(rows, 0, n, padded ? keyMask : null, b * cap);
+                    float inv1 = softmaxCached(rows, cap, n, padded ? keyMask : null, b * cap);
+                    if (inv0 != 0f && inv1 != 0f) {
+                        weighted2(rows, cap, n, vc, base, hd, inv0, inv1, o, o0, o0 + hd);
+                    } else {
+                        cachedOutput(rows, 0, n, vc, base, hd, inv0, o, o0);
+                        cachedOutput(rows, cap, n, vc, base, hd, inv1, o, o0 + hd);
                     }
                 }
-                if (max == Float.NEGATIVE_INFINITY) {
-                    Arrays.fill(o, outAt, outAt + hd, 0f);
-                    continue;
+                if (h < hEnd) {
+                    int q0 = qRow + h * hd;
+                    scores1(x, q0, scale, kc, base, hd, rows, nUp);
+                    float inv = softmaxCached(rows, 0, n, padded ? keyMask : null, b * cap);
+                    cachedOutput(rows, 0, n, vc, base, hd, inv, o, oRow + h * hd);
                 }
-                float sum = VecOps.expShiftSum(row, 0, n, max);
-                VecOps.scale(row, 0, n, 1f / sum);
-                weightedRows(row, 0, n, vc, vBase, hd, hd, o, outAt);
             }
         };
         long work = (long) B * H * Tn * (start + Tn) * hd;
         if (work < (1L << 15)) {
-            for (int task = 0; task < B * H; task++) {
+            for (int task = 0; task < B * Hkv; task++) {
                 body.run(task, 0);
             }
         } else {
-            pool.forTasks(B * H, body);
+            pool.forTasks(B * Hkv, body);
         }
+    }
+
+    /** Whether {@code a[from, to)} holds a zero. */
+    private static boolean anyZero(int[] a, int from, int to) {
+        int i = from;
+        for (; i + I.length() <= to; i += I.length()) {
+            if (IntVector.fromArray(I, a, i).compare(VectorOperators.EQ, 0).anyTrue()) {
+                return true;
+            }
+        }
+        for (; i < to; i++) {
+            if (a[i] == 0) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /**
+     * Softmax numerators of one cached query's scores {@code row[at, at + n)} in place ({@code e_s = exp(score_s −
+     * max)}, 0 for slots the mask drops), returning {@code 1 / Σ e_s}, or 0 when no slot is visible. The row must
+     * have room up to the next multiple of L.
+     */
+    private static float softmaxCached(float[] row, int at, int n, int[] keyMask, int maskAt) {
+        int full = n / L * L;
+        VectorMask<Float> tail = S.indexInRange(full, n);
+        float max;
+        if (keyMask == null) {
+            FloatVector m = FloatVector.broadcast(S, Float.NEGATIVE_INFINITY);
+            for (int s = 0; s < full; s += L) {
+                m = m.max(FloatVector.fromArray(S, row, at + s));
+            }
+            if (full < n) {
+                m = m.max(FloatVector.fromArray(S, row, at + full, tail));
+            }
+            max = m.reduceLanes(VectorOperators.MAX);
+        } else {
+            max = Float.NEGATIVE_INFINITY;
+            for (int s = 0; s < n; s++) {
+                if (keyMask[maskAt + s] == 0) {
+                    row[at + s] = Float.NEGATIVE_INFINITY;
+                } else if (row[at + s] > max) {
+                    max = row[at + s];
+                }
+            }
+        }
+        if (max == Float.NEGATIVE_INFINITY) {
+            return 0f;
+        }
+        // the row has room up to the next multiple of L: the last vector is whole, its lanes past n left out of the
+        // sum (they may hold anything; the weighted sums mask them off too)
+        FloatVector shift = FloatVector.broadcast(S, max), sum = FloatVector.zero(S);
+        for (int s = 0; s < full; s += L) {
+            FloatVector e = VMath.exp(FloatVector.fromArray(S, row, at + s).sub(shift));
+            e.intoArray(row, at + s);
+            sum = sum.add(e);
+        }
+        if (full < n) {
+            FloatVector e = VMath.exp(FloatVector.fromArray(S, row, at + full).sub(shift));
+            e.intoArray(row, at + full);
+            sum = sum.add(e, tail);
+        }
+        return 1f / VMath.sum(sum);
+    }
+
+    /** One query's output {@code out[at, at + hd) = inv·Σ_s e_s·v_s}, or zeros when {@code inv} is 0 (no key). */
+    private static void cachedOutput(float[] e, int eAt, int n, float[] vt, int base, int hd, float inv,
+                                     float[] out, int at) {
+        if (inv == 0f) {
+            Arrays.fill(out, at, at + hd, 0f);
+        } else {
+            weighted1(e, eAt, n, vt, base, hd, inv, out, at);
+        }
+    }
+
+    /**
+     * Scores of two queries against the tiled keys: {@code out[s] = alpha Σ_d q0[d]·k_s[d]} and the same for q1 into
+     * {@code out[off2 + s]}, for {@code s < n} (a multiple of L). Each key vector is loaded once for both.
+     */
+    private static void scores2(float[] q, int q0, int q1, float alpha, float[] kt, int kAt, int hd, float[] out,
+                                int off2, int n) {
+        int s = 0, tile = hd * L;
+        for (; s + 2 * L <= n; s += 2 * L) {
+            FloatVector a00 = FloatVector.zero(S), a01 = FloatVector.zero(S), a10 = FloatVector.zero(S),
+                    a11 = FloatVector.zero(S);
+            int m = kAt + s * hd;
+            for (int d = 0; d < hd; d++, m += L) {
+                FloatVector x0 = FloatVector.broadcast(S, q[q0 + d]), x1 = FloatVector.broadcast(S, q[q1 + d]);
+                FloatVector k0 = FloatVector.fromArray(S, kt, m), k1 = FloatVector.fromArray(S, kt, m + tile);
+                a00 = x0.fma(k0, a00);
+                a01 = x0.fma(k1, a01);
+                a10 = x1.fma(k0, a10);
+                a11 = x1.fma(k1, a11);
+            }
+            a00.mul(alpha).intoArray(out, s);
+            a01.mul(alpha).intoArray(out, s + L);
+            a10.mul(alpha).intoArray(out, off2 + s);
+            a11.mul(alpha).intoArray(out, off2 + s + L);
+        }
+        for (; s < n; s += L) {
+            FloatVector a0 = FloatVector.zero(S), a1 = FloatVector.zero(S);
+            int m = kAt + s * hd;
+            for (int d = 0; d < hd; d++, m += L) {
+                FloatVector k0 = FloatVector.fromArray(S, kt, m);
+                a0 = FloatVector.broadcast(S, q[q0 + d]).fma(k0, a0);
+                a1 = FloatVector.broadcast(S, q[q1 + d]).fma(k0, a1);
+            }
+            a0.mul(alpha).intoArray(out, s);
+            a1.mul(alpha).intoArray(out, off2 + s);
+        }
+    }
+
+    /** {@link #scores2} for one query, into {@code out[0, n)}. */
+    private static void scores1(float[] q, int q0, float alpha, float[] kt, int kAt, int hd, float[] out, int n) {
+        int s = 0, tile = hd * L;
+        for (; s + 2 * L <= n; s += 2 * L) {
+            FloatVector a0 = FloatVector.zero(S), a1 = FloatVector.zero(S);
+            int m = kAt + s * hd;
+            for (int d = 0; d < hd; d++, m += L) {
+                FloatVector x0 = FloatVector.broadcast(S, q[q0 + d]);
+                a0 = x0.fma(FloatVector.fromArray(S, kt, m), a0);
+                a1 = x0.fma(FloatVector.fromArray(S, kt, m + tile), a1);
+            }
+            a0.mul(alpha).intoArray(out, s);
+            a1.mul(alpha).intoArray(out, s + L);
+        }
+        for (; s < n; s += L) {
+            FloatVector a0 = FloatVector.zero(S);
+            int m = kAt + s * hd;
+            for (int d = 0; d < hd; d++, m += L) {
+                a0 = FloatVector.broadcast(S, q[q0 + d]).fma(FloatVector.fromArray(S, kt, m), a0);
+            }
+            a0.mul(alpha).intoArray(out, s);
+        }
+    }
+
+    /**
+     * Two queries' outputs from their numerators {@code e[s]} and {@code e[off2 + s]} over the tiled values:
+     * {@code out0[d] = inv0·Σ_{s<n} e[s]·v_s[d]}, likewise out1; four dimensions at a time, their lane sums
+     * folded together ({@link VMath#sum4}), each value vector loaded once for both queries. Slots from n to the
+     * next multiple of L are masked off (they may hold an earlier sequence's values).
+     */
+    private static void weighted2(float[] e, int off2, int n, float[] vt, int base, int hd, float inv0,
+                                  float inv1, float[] out, int o0, int o1) {
+        int d = 0;
+        int full = n / L * L;
+        VectorMask<Float> tail = S.indexInRange(full, n);
+        for (; VMath.SUM4 && d + 4 <= hd; d += 4) {
+            // dimension d of slots [s, s + L) is the vector at base + s·hd + d·L
+            int v0 = base + d * L, v1 = v0 + L, v2 = v1 + L, v3 = v2 + L;
+            FloatVector a0 = FloatVector.zero(S), a1 = FloatVector.zero(S), a2 = FloatVector.zero(S),
+                    a3 = FloatVector.zero(S), b0 = FloatVector.zero(S), b1 = FloatVector.zero(S),
+                    b2 = FloatVector.zero(S), b3 = FloatVector.zero(S);
+            for (int s = 0; s < full; s += L) {
+                int t = s * hd;
+                FloatVector e0 = FloatVector.fromArray(S, e, s), e1 = FloatVector.fromArray(S, e, off2 + s);
+                FloatVector x0 = FloatVector.fromArray(S, vt, v0 + t), x1 = FloatVector.fromArray(S, vt, v1 + t),
+                        x2 = FloatVector.fromArray(S, vt, v2 + t), x3 = FloatVector.fromArray(S, vt, v3 + t);
+                a0 = x0.fma(e0, a0);
+                a1 = x1.fma(e0, a1);
+                a2 = x2.fma(e0, a2);
+                a3 = x3.fma(e0, a3);
+                b0 = x0.fma(e1, b0);
+                b1 = x1.fma(e1, b1);
+                b2 = x2.fma(e1, b2);
+                b3 = x3.fma(e1, b3);
+            }
+            if (full < n) {
+                int t = full * hd;
+                FloatVector e0 = FloatVector.fromArray(S, e, full, tail),
+                        e1 = FloatVector.fromArray(S, e, off2 + full, tail);
+                FloatVector x0 = FloatVector.fromArray(S, vt, v0 + t, tail),
+                        x1 = FloatVector.fromArray(S, vt, v1 + t, tail),
+                        x2 = FloatVector.fromArray(S, vt, v2 + t, tail),
+                        x3 = FloatVector.fromArray(S, vt, v3 + t, tail);
+                a0 = x0.fma(e0, a0);
+                a1 = x1.fma(e0, a1);
+                a2 = x2.fma(e0, a2);
+                a3 = x3.fma(e0, a3);
+                b0 = x0.fma(e1, b0);
+                b1 = x1.fma(e1, b1);
+                b2 = x2.fma(e1, b2);
+                b3 = x3.fma(e1, b3);
+            }
+            FloatVector ra = VMath.sum4(a0, a1, a2, a3), rb = VMath.sum4(b0, b1, b2, b3);
+            out[o0 + d] = ra.lane(0) * inv0;
+            out[o0 + d + 1] = ra.lane(Q4) * inv0;
+            out[o0 + d + 2] = ra.lane(2 * Q4) * inv0;
+            out[o0 + d + 3] = ra.lane(3 * Q4) * inv0;
+            out[o1 + d] = rb.lane(0) * inv1;
+            out[o1 + d + 1] = rb.lane(Q4) * inv1;
+            out[o1 + d + 2] = rb.lane(2 * Q4) * inv1;
+            out[o1 + d + 3] = rb.lane(3 * Q4) * inv1;
+        }
+        for (; d < hd; d++) {
+            out[o0 + d] = weightedDim(e, 0, n, vt, base + d * L, hd, full, tail) * inv0;
+            out[o1 + d] = weightedDim(e, off2, n, vt, base + d * L, hd, full, tail) * inv1;
+        }
+    }
+
+    /** {@link #weighted2} for one query. */
+    private static void weighted1(float[] e, int eAt, int n, float[] vt, int base, int hd, float inv,
+                                  float[] out, int o) {
+        int d = 0;
+        int full = n / L * L;
+        VectorMask<Float> tail = S.indexInRange(full, n);
+        for (; VMath.SUM4 && d + 4 <= hd; d += 4) {
+            // dimension d of slots [s, s + L) is the vector at base + s·hd + d·L
+            int v0 = base + d * L, v1 = v0 + L, v2 = v1 + L, v3 = v2 + L;
+            FloatVector a0 = FloatVector.zero(S), a1 = FloatVector.zero(S), a2 = FloatVector.zero(S),
+                    a3 = FloatVector.zero(S);
+            for (int s = 0; s < full; s += L) {
+                int t = s * hd;
+                FloatVector e0 = FloatVector.fromArray(S, e, eAt + s);
+                a0 = FloatVector.fromArray(S, vt, v0 + t).fma(e0, a0);
+                a1 = FloatVector.fromArray(S, vt, v1 + t).fma(e0, a1);
+                a2 = FloatVector.fromArray(S, vt, v2 + t).fma(e0, a2);
+                a3 = FloatVector.fromArray(S, vt, v3 + t).fma(e0, a3);
+            }
+            if (full < n) {
+                int t = full * hd;
+                FloatVector e0 = FloatVector.fromArray(S, e, eAt + full, tail);
+                a0 = FloatVector.fromArray(S, vt, v0 + t, tail).fma(e0, a0);
+                a1 = FloatVector.fromArray(S, vt, v1 + t, tail).fma(e0, a1);
+                a2 = FloatVector.fromArray(S, vt, v2 + t, tail).fma(e0, a2);
+                a3 = FloatVector.fromArray(S, vt, v3 + t, tail).fma(e0, a3);
+            }
+            FloatVector r = VMath.sum4(a0, a1, a2, a3);
+            out[o + d] = r.lane(0) * inv;
+            out[o + d + 1] = r.lane(Q4) * inv;
+            out[o + d + 2] = r.lane(2 * Q4) * inv;
+            out[o + d + 3] = r.lane(3 * Q4) * inv;
+        }
+        for (; d < hd; d++) {
+            out[o + d] = weightedDim(e, eAt, n, vt, base + d * L, hd, full, tail) * inv;
+        }
+    }
+
+    /**
+     * {@code Σ_{s<n} e[eAt + s]·v_s[d]} for one dimension d (its vectors at {@code vAt + s·hd}), with the slots from
+     * {@code full} on masked by {@code tail}.
+     */
+    private static float weightedDim(float[] e, int eAt, int n, float[] vt, int vAt, int hd, int full,
+                                     VectorMask<Float> tail) {
+        FloatVector a = FloatVector.zero(S);
+        for (int s = 0; s < full; s += L) {
+            a = FloatVector.fromArray(S, vt, vAt + s * hd).fma(FloatVector.fromArray(S, e, eAt + s), a);
+        }
+        if (full < n) {
+            a = FloatVector.fromArray(S, vt, vAt + full * hd, tail).fma(FloatVector.fromArray(S, e, eAt + full, tail),
+                    a);
+        }
+        return VMath.sum(a);
     }
 
     private static void checkCache(Dims dims, Tensor qkv, float[] kc, float[] vc, int cap, int start) {
@@ -620,12 +880,6 @@ public final class Attention {
     private static void scores(float[] q, int qAt, float alpha, float[] mt, int tp, int hd, float[] out, int outAt,
                                int n) {
         scoresFrom(q, qAt, alpha, mt, 0, tp, hd, out, outAt, n);
-    }
-
-    /** {@link #scores} into {@code out[0..n)} with {@code mt} starting at {@code mtAt}. */
-    private static void scoresAt(float[] q, int qAt, float alpha, float[] mt, int mtAt, int tp, int hd, float[] out,
-                               int n) {
-        scoresFrom(q, qAt, alpha, mt, mtAt, tp, hd, out, 0, n);
     }
 
     /** Four blocks of keys at a time, so that four independent accumulators hide the FMA latency. */

@@ -14,6 +14,11 @@ import java.util.concurrent.locks.ReentrantLock;
  * <p>Workers spin briefly after each parallel region (kernels come in quick succession during a training step)
  * and then park. A parallel region entered from inside another one, or from a second thread while the pool is
  * busy, runs its tasks serially on the calling thread; the results are the same.
+ *
+ * <p>A region ends when all its tasks have run, whoever ran them: the caller does not wait for workers that
+ * took none. A worker that wakes late (descheduled on a busy machine, or still parked) finds nothing left and costs
+ * the caller nothing; waiting for every worker to check in would stall each region for a scheduler time slice
+ * whenever the cores are shared.
  */
 public final class Parallel {
 
@@ -39,14 +44,42 @@ public final class Parallel {
     private final ReentrantLock regionLock = new ReentrantLock();
     private final ThreadLocal<Boolean> inRegion = ThreadLocal.withInitial(() -> Boolean.FALSE);
 
-    // State of the current parallel region, published through the volatile generation counter.
-    private TaskBody body;
-    private int taskCount;
-    private final AtomicInteger nextTask = new AtomicInteger();
-    private final AtomicInteger finishedWorkers = new AtomicInteger();
-    private volatile long generation;
-    private volatile Throwable failure;
+    /** The latest parallel region (a new object for each, so a late worker never mistakes one for another). */
+    private volatile Region current;
     private volatile boolean shutdown;
+
+    /** One parallel region: its tasks are handed out in order, and it ends when {@code done} reaches the count. */
+    private static final class Region {
+        /** Cleared when the region ends, so the pool does not keep what the body refers to alive. */
+        private TaskBody body;
+        private final int tasks;
+        private final AtomicInteger next = new AtomicInteger();
+        private final AtomicInteger done = new AtomicInteger();
+        private volatile Throwable failure;
+
+        Region(TaskBody body, int tasks) {
+            this.body = body;
+            this.tasks = tasks;
+        }
+
+        /** Runs tasks until none is left, then counts them (and any cancelled by a failure) as done. */
+        void drain(int worker) {
+            int finished = 0, t;
+            while ((t = next.getAndIncrement()) < tasks) {
+                try {
+                    body.run(t, worker);
+                } catch (Throwable e) {
+                    failure = e;
+                    int unclaimed = next.getAndSet(tasks); // stop handing out tasks; those never start
+                    finished += Math.max(0, tasks - unclaimed);
+                }
+                finished++;
+            }
+            if (finished > 0) {
+                done.addAndGet(finished); // publishes this worker's outputs to the caller
+            }
+        }
+    }
 
     public Parallel(int threads) {
         if (threads < 1) {
@@ -123,25 +156,21 @@ public final class Parallel {
         }
         try {
             inRegion.set(Boolean.TRUE);
-            this.body = body;
-            this.taskCount = tasks;
-            this.failure = null;
-            nextTask.set(0);
-            finishedWorkers.set(0);
-            generation = generation + 1; // volatile write publishes body and taskCount
+            Region r = new Region(body, tasks);
+            current = r; // volatile write publishes the region
             for (Thread w : workers) {
                 LockSupport.unpark(w);
             }
-            drainTasks(0);
-            for (int spins = 0; finishedWorkers.get() < workers.length; spins++) {
+            r.drain(0);
+            for (int spins = 0; r.done.get() < tasks; spins++) {
                 if (spins < 100_000) {
                     Thread.onSpinWait();
                 } else {
-                    Thread.yield(); // a worker was descheduled: give it the core
+                    Thread.yield(); // a worker running a task was descheduled: give it the core
                 }
             }
-            this.body = null;
-            Throwable f = failure;
+            r.body = null; // every task has run: no worker reads it any more
+            Throwable f = r.failure;
             if (f != null) {
                 rethrow(f);
             }
@@ -192,36 +221,21 @@ public final class Parallel {
         }
     }
 
-    private void drainTasks(int worker) {
-        TaskBody b = body;
-        int n = taskCount;
-        int t;
-        while ((t = nextTask.getAndIncrement()) < n) {
-            try {
-                b.run(t, worker);
-            } catch (Throwable e) {
-                failure = e;
-                nextTask.set(n); // stop handing out tasks
-            }
-        }
-    }
-
     private void workerLoop(int worker) {
         inRegion.set(Boolean.TRUE);
-        long seen = 0;
+        Region seen = null;
         while (!shutdown) {
-            long g = generation;
-            if (g != seen) {
-                seen = g;
-                drainTasks(worker);
-                finishedWorkers.incrementAndGet();
+            Region r = current;
+            if (r != seen) {
+                seen = r;
+                r.drain(worker);
                 continue;
             }
             long spinStart = System.nanoTime();
-            while (generation == seen && !shutdown && System.nanoTime() - spinStart < SPIN_NANOS) {
+            while (current == seen && !shutdown && System.nanoTime() - spinStart < SPIN_NANOS) {
                 Thread.onSpinWait();
             }
-            if (generation == seen && !shutdown) {
+            if (current == seen && !shutdown) {
                 LockSupport.park(this);
             }
         }

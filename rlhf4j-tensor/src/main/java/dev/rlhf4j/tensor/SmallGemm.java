@@ -1,11 +1,13 @@
 package dev.rlhf4j.tensor;
 
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
  * {@code C = alpha·A·Bᵀ + beta·C} for a few rows of A (token-by-token generation: one row per sequence), as
- * vectorised dot products that stream each row of B (a weight matrix, {@code [out, in]}) once for all rows of A.
+ * vectorised dot products that stream each row of B (a weight matrix, {@code [out, in]}) once for all rows of A;
+ * the lane sums of four dot products are folded together ({@link VMath#sum4}).
  * A native GEMM call costs more than the multiply at these sizes, and the work is bound by reading B anyway.
  * Parallel over fixed blocks of output columns when B is large, so results do not depend on the thread count.
  */
@@ -14,6 +16,8 @@ final class SmallGemm {
     static final int MAX_ROWS = 8;
     private static final VectorSpecies<Float> S = Simd.F;
     private static final int L = Simd.L;
+    /** Lane of the second of {@link VMath#sum4}'s four sums. */
+    private static final int Q = VMath.SUM4_STRIDE;
     private static final int COL_BLOCK = 64;
     /** Below this many floats of B one thread does it all. */
     private static final long PARALLEL_FLOATS = 1L << 16;
@@ -39,6 +43,8 @@ final class SmallGemm {
             oneRow(j0, j1, k, alpha, a, aOff, b, bOff, ldb, beta, c, cOff);
             return;
         }
+        int full = k / L * L;
+        VectorMask<Float> tail = S.indexInRange(full, k);
         for (int i0 = 0; i0 < m; i0 += 4) {
             int rows = Math.min(4, m - i0);
             // unused rows repeat the last real row: same loads, results discarded
@@ -50,21 +56,33 @@ final class SmallGemm {
                 int bj = bOff + j * ldb;
                 FloatVector s0 = FloatVector.zero(S), s1 = FloatVector.zero(S), s2 = FloatVector.zero(S),
                         s3 = FloatVector.zero(S);
-                int p = 0;
-                for (; p + L <= k; p += L) {
+                for (int p = 0; p < full; p += L) {
                     FloatVector bv = FloatVector.fromArray(S, b, bj + p);
                     s0 = FloatVector.fromArray(S, a, a0 + p).fma(bv, s0);
                     s1 = FloatVector.fromArray(S, a, a1 + p).fma(bv, s1);
                     s2 = FloatVector.fromArray(S, a, a2 + p).fma(bv, s2);
                     s3 = FloatVector.fromArray(S, a, a3 + p).fma(bv, s3);
                 }
-                float d0 = VMath.sum(s0), d1 = VMath.sum(s1), d2 = VMath.sum(s2), d3 = VMath.sum(s3);
-                for (; p < k; p++) {
-                    float bv = b[bj + p];
-                    d0 += a[a0 + p] * bv;
-                    d1 += a[a1 + p] * bv;
-                    d2 += a[a2 + p] * bv;
-                    d3 += a[a3 + p] * bv;
+                if (full < k) {
+                    // the last, partial vector: lanes past k load as zero
+                    FloatVector bv = FloatVector.fromArray(S, b, bj + full, tail);
+                    s0 = FloatVector.fromArray(S, a, a0 + full, tail).fma(bv, s0);
+                    s1 = FloatVector.fromArray(S, a, a1 + full, tail).fma(bv, s1);
+                    s2 = FloatVector.fromArray(S, a, a2 + full, tail).fma(bv, s2);
+                    s3 = FloatVector.fromArray(S, a, a3 + full, tail).fma(bv, s3);
+                }
+                float d0, d1, d2, d3;
+                if (VMath.SUM4) {
+                    FloatVector r = VMath.sum4(s0, s1, s2, s3);
+                    d0 = r.lane(0);
+                    d1 = r.lane(Q);
+                    d2 = r.lane(2 * Q);
+                    d3 = r.lane(3 * Q);
+                } else {
+                    d0 = VMath.sum(s0);
+                    d1 = VMath.sum(s1);
+                    d2 = VMath.sum(s2);
+                    d3 = VMath.sum(s3);
                 }
                 store(c, cOff + i0 * ldc + j, alpha * d0, beta);
                 if (rows > 1) {
@@ -83,26 +101,39 @@ final class SmallGemm {
     /** One row of A against four rows of B at a time: four independent accumulators, A's chunk loaded once. */
     private static void oneRow(int j0, int j1, int k, float alpha, float[] a, int aOff, float[] b, int bOff, int ldb,
                                float beta, float[] c, int cOff) {
-        int j = j0;
+        int j = j0, full = k / L * L;
+        VectorMask<Float> tail = S.indexInRange(full, k);
         for (; j + 4 <= j1; j += 4) {
             int b0 = bOff + j * ldb, b1 = b0 + ldb, b2 = b1 + ldb, b3 = b2 + ldb;
             FloatVector s0 = FloatVector.zero(S), s1 = FloatVector.zero(S), s2 = FloatVector.zero(S),
                     s3 = FloatVector.zero(S);
-            int p = 0;
-            for (; p + L <= k; p += L) {
+            for (int p = 0; p < full; p += L) {
                 FloatVector av = FloatVector.fromArray(S, a, aOff + p);
                 s0 = FloatVector.fromArray(S, b, b0 + p).fma(av, s0);
                 s1 = FloatVector.fromArray(S, b, b1 + p).fma(av, s1);
                 s2 = FloatVector.fromArray(S, b, b2 + p).fma(av, s2);
                 s3 = FloatVector.fromArray(S, b, b3 + p).fma(av, s3);
             }
-            float d0 = VMath.sum(s0), d1 = VMath.sum(s1), d2 = VMath.sum(s2), d3 = VMath.sum(s3);
-            for (; p < k; p++) {
-                float av = a[aOff + p];
-                d0 += b[b0 + p] * av;
-                d1 += b[b1 + p] * av;
-                d2 += b[b2 + p] * av;
-                d3 += b[b3 + p] * av;
+            if (full < k) {
+                // the last, partial vector: lanes past k load as zero
+                FloatVector av = FloatVector.fromArray(S, a, aOff + full, tail);
+                s0 = FloatVector.fromArray(S, b, b0 + full, tail).fma(av, s0);
+                s1 = FloatVector.fromArray(S, b, b1 + full, tail).fma(av, s1);
+                s2 = FloatVector.fromArray(S, b, b2 + full, tail).fma(av, s2);
+                s3 = FloatVector.fromArray(S, b, b3 + full, tail).fma(av, s3);
+            }
+            float d0, d1, d2, d3;
+            if (VMath.SUM4) {
+                FloatVector r = VMath.sum4(s0, s1, s2, s3);
+                d0 = r.lane(0);
+                d1 = r.lane(Q);
+                d2 = r.lane(2 * Q);
+                d3 = r.lane(3 * Q);
+            } else {
+                d0 = VMath.sum(s0);
+                d1 = VMath.sum(s1);
+                d2 = VMath.sum(s2);
+                d3 = VMath.sum(s3);
             }
             store(c, cOff + j, alpha * d0, beta);
             store(c, cOff + j + 1, alpha * d1, beta);
@@ -112,15 +143,14 @@ final class SmallGemm {
         for (; j < j1; j++) {
             int bj = bOff + j * ldb;
             FloatVector s0 = FloatVector.zero(S);
-            int p = 0;
-            for (; p + L <= k; p += L) {
+            for (int p = 0; p < full; p += L) {
                 s0 = FloatVector.fromArray(S, b, bj + p).fma(FloatVector.fromArray(S, a, aOff + p), s0);
             }
-            float d0 = VMath.sum(s0);
-            for (; p < k; p++) {
-                d0 += b[bj + p] * a[aOff + p];
+            if (full < k) {
+                s0 = FloatVector.fromArray(S, b, bj + full, tail).fma(FloatVector.fromArray(S, a, aOff + full, tail),
+                        s0);
             }
-            store(c, cOff + j, alpha * d0, beta);
+            store(c, cOff + j, alpha * VMath.sum(s0), beta);
         }
     }
 

@@ -16,7 +16,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  */
 class GemmTest {
     private static final int[][] SHAPES = {{1, 1, 1}, {7, 13, 5}, {6, 16, 1}, {67, 45, 300}, {130, 290, 17},
-            {256, 96, 64}, {1, 50, 40}, {300, 2, 513}};
+            {256, 96, 64}, {1, 50, 40}, {300, 2, 513}, {1, 37, 172}, {3, 19, 70}, {8, 9, 33}, {5, 130, 64}};
     private final Gemm.Backend original = Gemm.backend();
 
     @AfterEach

@@ -77,4 +77,38 @@ class VMathTest {
         }
         assertEquals(expected, VMath.sum(FloatVector.fromArray(Simd.F, v, 0)));
     }
+
+    @Test
+    void sum4PutsEachVectorsLaneSumAtItsLane() {
+        org.junit.jupiter.api.Assumptions.assumeTrue(VMath.SUM4, "sum4 folds 4, 8 or 16 lanes");
+        int L = Simd.L;
+        Rng rng = new Rng(5);
+        for (int trial = 0; trial < 200; trial++) {
+            float[][] v = new float[4][L];
+            boolean integers = trial % 2 == 0;
+            for (float[] row : v) {
+                for (int i = 0; i < L; i++) {
+                    // small integers: every partial sum is exact, so any order gives the exact sum
+                    row[i] = integers ? rng.nextInt(2001) - 1000 : (float) ((2 * rng.nextDouble() - 1) * 1e3);
+                }
+            }
+            FloatVector r = VMath.sum4(FloatVector.fromArray(Simd.F, v[0], 0), FloatVector.fromArray(Simd.F, v[1], 0),
+                    FloatVector.fromArray(Simd.F, v[2], 0), FloatVector.fromArray(Simd.F, v[3], 0));
+            for (int k = 0; k < 4; k++) {
+                double exact = 0, abs = 0;
+                for (float x : v[k]) {
+                    exact += x;
+                    abs += Math.abs(x);
+                }
+                float got = r.lane(k * VMath.SUM4_STRIDE);
+                if (integers) {
+                    assertEquals((float) exact, got, "vector " + k);
+                } else {
+                    // a tree of log2(L) additions: each partial sum rounded at most log2(L) times
+                    double tol = Math.log(L) / Math.log(2) * Math.ulp(1.0f) / 2 * abs;
+                    assertTrue(Math.abs(got - exact) <= tol, "vector " + k + ": " + got + " vs " + exact);
+                }
+            }
+        }
+    }
 }
