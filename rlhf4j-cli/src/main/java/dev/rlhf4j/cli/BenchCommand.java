@@ -100,8 +100,8 @@ public final class BenchCommand implements Callable<Integer> {
             description = "PPO benchmark: separate, shared (LoRA only) or value-head (default: ${DEFAULT-VALUE}).")
     String critic;
     @Option(names = "--gradient-checkpointing",
-            description = "Train benchmark with per-block activation checkpointing: block activations recomputed in "
-                    + "the backward instead of kept.")
+            description = "Train and PPO benchmarks with per-block activation checkpointing of the trained models: "
+                    + "block activations recomputed in the backward instead of kept.")
     boolean gradientCheckpointing;
     @Option(names = "--temperature", defaultValue = "1.0",
             description = "Sampling temperature of the decode benchmark; 0 = greedy (default: ${DEFAULT-VALUE}).")
@@ -362,6 +362,8 @@ public final class BenchCommand implements Callable<Integer> {
             PpoConfig c = PpoConfig.builder(dir).perDeviceTrainBatchSize(batch).responseLength(newTokens)
                     .stopAtEos(false).maxSteps(2).learningRate(1e-6).sampleSteps(0).saveSteps(1000)
                     .localRolloutForwardBatchSize(batch).build();
+            policy.gradientCheckpointing(gradientCheckpointing);
+            critic.gradientCheckpointing(gradientCheckpointing);
             PpoTrainer trainer = new PpoTrainer(c, policy, reference, critic,
                     new RewardModelReward(rm, tok, tok, null, 0, batch), tok, prompts, new int[0], List.of(),
                     new PrintWriter(java.io.Writer.nullWriter()));
@@ -371,6 +373,7 @@ public final class BenchCommand implements Callable<Integer> {
             o.put("episodes", batch);
             o.put("lora_r", loraR);
             o.put("critic", mode.cliName());
+            o.put("gradient_checkpointing", gradientCheckpointing);
             o.put("trained_params", policy.trainableCount() + (critic == policy ? 0 : critic.trainableCount()));
             for (String k : List.of("time/step_s", "time/generation_s", "time/policy_value_forward_s",
                     "time/reference_s", "time/scoring_s", "time/update_s", "time/generation_share",
