@@ -98,6 +98,30 @@ public final class Q8Matrix extends WeightMatrix {
         return new Q8Matrix(q, d, rows, cols);
     }
 
+    /**
+     * The rows of {@code parts} one after another, as one matrix (a fused projection from separate GGUF tensors:
+     * q, k and v; gate and up). Blocks lie within rows, so this concatenates the blocks.
+     */
+    public static Q8Matrix stackRows(Q8Matrix... parts) {
+        int cols = parts[0].cols, rows = 0;
+        for (Q8Matrix p : parts) {
+            if (p.cols != cols) {
+                throw new IllegalArgumentException("Q8_0 stack: rows of " + p.cols + " and " + cols + " columns");
+            }
+            rows += p.rows;
+        }
+        byte[] q = new byte[rows * cols];
+        float[] d = new float[rows * cols / BLOCK];
+        int qAt = 0, dAt = 0;
+        for (Q8Matrix p : parts) {
+            System.arraycopy(p.q, 0, q, qAt, p.q.length);
+            System.arraycopy(p.d, 0, d, dAt, p.d.length);
+            qAt += p.q.length;
+            dAt += p.d.length;
+        }
+        return new Q8Matrix(q, d, rows, cols);
+    }
+
     /** The matrix as GGUF {@code block_q8_0}s, row-major: what {@link #fromGguf} reads. */
     public byte[] toGgufBlocks() {
         byte[] out = new byte[d.length * GGUF_BLOCK_BYTES];

@@ -275,6 +275,33 @@ class WeightMatrixTest {
         }
     }
 
+    /**
+     * Token log-probabilities through a packed head widen each vocabulary chunk and run the float32 code on it: the
+     * same bits as a float32 head holding the packed values (KernelGradCheckTest checks the float32 head).
+     */
+    @Test
+    void tokenLogProbsThroughAPackedHeadEqualAFloat32HeadOfItsValues() {
+        Rng rng = new Rng(19);
+        int n = 5, dim = 64, vocab = 300;
+        Tensor h = random(rng, 1f, n, dim), w = random(rng, 0.5f, vocab, dim);
+        int[] tokens = {0, 299, 17, 150, 3};
+        float[] dlogp = {1f, -0.5f, 0.25f, 2f, -1f}, dent = {0.3f, 0f, -0.2f, 1f, 0.5f};
+        for (WeightMatrix m : new WeightMatrix[] {Bf16Matrix.of(w), Q8Matrix.quantize(w)}) {
+            Tensor held = m.toF32();
+            float[][] logp = new float[2][n], ent = new float[2][n];
+            TokenLogProbs.Saved s0 = TokenLogProbs.forward(h, m, tokens, 0.7f, logp[0], ent[0], 2, 128);
+            TokenLogProbs.Saved s1 = TokenLogProbs.forward(h, held, tokens, 0.7f, logp[1], ent[1], 2, 128);
+            assertArrayEquals(logp[1], logp[0], m.toString());
+            assertArrayEquals(ent[1], ent[0], m.toString());
+            Tensor dh0 = Tensor.zeros(n, dim), dh1 = Tensor.zeros(n, dim);
+            TokenLogProbs.backward(h, m, tokens, 0.7f, s0, dlogp, dent, dh0, null, 2, 128);
+            TokenLogProbs.backward(h, held, tokens, 0.7f, s1, dlogp, dent, dh1, null, 2, 128);
+            assertArrayEquals(dh1.data(), dh0.data(), m.toString());
+            assertThrows(IllegalArgumentException.class, () -> TokenLogProbs.backward(h, m, tokens, 0.7f, s0, dlogp,
+                    dent, dh0, Tensor.zeros(vocab, dim)));
+        }
+    }
+
     @Test
     void shapeErrorsNameTheShapes() {
         Bf16Matrix m = Bf16Matrix.of(Tensor.zeros(4, 6));
