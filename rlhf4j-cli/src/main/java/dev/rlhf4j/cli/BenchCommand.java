@@ -8,6 +8,7 @@ import dev.rlhf4j.model.LoraConfig;
 import dev.rlhf4j.model.ModelConfig;
 import dev.rlhf4j.model.TokenBatch;
 import dev.rlhf4j.model.Transformer;
+import dev.rlhf4j.model.WeightDtype;
 import dev.rlhf4j.model.generate.Generation;
 import dev.rlhf4j.model.generate.GenerationConfig;
 import dev.rlhf4j.model.generate.Generator;
@@ -103,12 +104,24 @@ public final class BenchCommand implements Callable<Integer> {
             description = "Train and PPO benchmarks with per-block activation checkpointing of the trained models: "
                     + "block activations recomputed in the backward instead of kept.")
     boolean gradientCheckpointing;
+    @Option(names = "--weights-dtype", defaultValue = "fp32", converter = WeightDtypes.class,
+            completionCandidates = WeightDtypes.class,
+            description = "How the decode benchmark reads the matrices: fp32, bf16 (a packed bfloat16 copy, half the "
+                    + "bytes per token) or q8_0 (GGUF's 8-bit blocks) (default: ${DEFAULT-VALUE}).")
+    String weightsDtype;
     @Option(names = "--temperature", defaultValue = "1.0",
             description = "Sampling temperature of the decode benchmark; 0 = greedy (default: ${DEFAULT-VALUE}).")
     float temperature;
 
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
+
+    /** {@code --weights-dtype}. */
+    static final class WeightDtypes extends Choice {
+        WeightDtypes() {
+            super("fp32", "bf16", "q8_0");
+        }
+    }
 
     @Override
     public Integer call() throws IOException {
@@ -122,6 +135,9 @@ public final class BenchCommand implements Callable<Integer> {
         Checks.nonNegative("--temperature", temperature);
         if (model != null && !"decode".equals(only)) {
             throw Checks.usage(spec, "--model is for the decode benchmark: add --only decode");
+        }
+        if (!"fp32".equals(weightsDtype) && !"decode".equals(only)) {
+            throw Checks.usage(spec, "--weights-dtype is for the decode benchmark: add --only decode");
         }
         Checks.inputPath("--model", model);
         PpoCritic criticMode = PpoCritic.parse(critic);
@@ -297,7 +313,12 @@ public final class BenchCommand implements Callable<Integer> {
             }
             prompts.add(p);
         }
-        Generator generator = new Generator(m, null);
+        WeightDtype dtype = WeightDtype.parse(weightsDtype);
+        if (dtype == WeightDtype.Q8_0 && m.config().dim() % 32 != 0) {
+            throw new UserError("--weights-dtype q8_0 needs a model width that is a multiple of 32, got "
+                    + m.config().dim());
+        }
+        Generator generator = new Generator(m, null, dtype);
         GenerationConfig gc = new GenerationConfig(newTokens, temperature, 0, 1f, seed, null, null);
         // JIT warm-up: short runs (a tiny model) repeat for at least two seconds
         long warmStart = System.nanoTime();
@@ -315,10 +336,22 @@ public final class BenchCommand implements Callable<Integer> {
         double med = median(times);
         ObjectNode o = JSON.createObjectNode();
         o.put("what", "decode");
+        o.put("weights_dtype", dtype.label());
+        o.put("weight_bytes", weightBytes(m, dtype));
         o.put("new_tokens_per_s", generated / med);
         o.put("s", med);
         o.put("peak_rss_mb", peakRssMb());
         return o;
+    }
+
+    /** Bytes of the weights decoding reads: the float32 rest plus the matrices in {@code dtype}. */
+    private static long weightBytes(Transformer m, WeightDtype dtype) {
+        if (m.isPacked() || dtype == WeightDtype.FP32) {
+            return m.weightBytes();
+        }
+        long rest = Transformer.restLayout(m.config(), OutputHeads.LM).size();
+        long packed = Transformer.layout(m.config(), OutputHeads.LM).size() - rest;
+        return 4 * rest + (dtype == WeightDtype.BF16 ? 2 * packed : packed + packed / 8);
     }
 
     /**

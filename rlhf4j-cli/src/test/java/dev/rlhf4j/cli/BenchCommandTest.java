@@ -72,6 +72,19 @@ class BenchCommandTest {
     }
 
     @Test
+    void decodeReadsPackedWeightsWhenAsked() throws Exception {
+        int code = run("bench", "--only", "decode", "--vocab", "64", "--dim", "32", "--layers", "1", "--heads", "2",
+                "--batch", "2", "--prompt", "4", "--new", "4", "--threads", "1", "--weights-dtype", "bf16");
+        assertEquals(0, code, err.toString());
+        String[] lines = out.toString().trim().split("\n");
+        JsonNode decode = new ObjectMapper().readTree(lines[1]);
+        assertEquals("bf16", decode.get("weights_dtype").asText());
+        assertTrue(decode.get("new_tokens_per_s").asDouble() > 0);
+        assertEquals(2, run("bench", "--weights-dtype", "bf16"), "--weights-dtype without --only decode");
+        assertEquals(2, run("bench", "--only", "decode", "--weights-dtype", "f16"));
+    }
+
+    @Test
     void dpoStepIsMeasuredAtTheUntrainedLossOfLogTwo() throws Exception {
         int code = run("bench", "--only", "dpo", "--vocab", "64", "--dim", "16", "--layers", "1", "--heads", "2",
                 "--batch", "2", "--prompt", "4", "--new", "4", "--steps", "1", "--threads", "1");

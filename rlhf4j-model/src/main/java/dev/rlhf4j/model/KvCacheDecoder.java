@@ -2,10 +2,11 @@ package dev.rlhf4j.model;
 
 import dev.rlhf4j.tensor.Attention;
 import dev.rlhf4j.tensor.Embedding;
-import dev.rlhf4j.tensor.Linear;
+import dev.rlhf4j.tensor.F32Matrix;
 import dev.rlhf4j.tensor.Residual;
 import dev.rlhf4j.tensor.Rope;
 import dev.rlhf4j.tensor.Tensor;
+import dev.rlhf4j.tensor.WeightMatrix;
 
 import java.util.Arrays;
 
@@ -17,6 +18,12 @@ import java.util.Arrays;
  *
  * <p>The decoder reads the model's current parameters on every step, so it follows a policy that is being trained;
  * it holds its own buffers and may be used alongside the model's training forward. One thread at a time.
+ *
+ * <p>With a packed generation dtype (bfloat16 or Q8_0) over a float32 model, the decoder holds its own packed copy of
+ * the model's matrices and reads those instead (half or a quarter of the bytes per token; a decoding step is bound
+ * by reading the weights); norms, biases and adapters are still read live. The copy is taken at construction and
+ * again by {@link #refreshPacked()}, which a trainer calls after each optimizer step. A model that is itself packed
+ * is read as it is.
  */
 public final class KvCacheDecoder {
     private final Transformer model;
@@ -34,7 +41,12 @@ public final class KvCacheDecoder {
     private final int[] realTokens;
     private final Attention.Scratch scratch = new Attention.Scratch();
     /** Each layer's parameter views, looked up once (they stay valid while the model trains in place). */
-    private final LayerWeights[] blocks;
+    private LayerWeights[] blocks;
+    /** The generation dtype asked for. */
+    private final WeightDtype dtype;
+    /** The packed matrices read (the decoder's copy, or the packed model's own), or null for float32. */
+    private PackedWeights packed;
+    private WeightMatrix lmHead;
 
     private final Tensor lnfW;
     private final Tensor lnfB;
@@ -49,7 +61,18 @@ public final class KvCacheDecoder {
      *                 length
      */
     public KvCacheDecoder(Transformer model, int batch, int capacity) {
+        this(model, batch, capacity, WeightDtype.FP32);
+    }
+
+    /**
+     * @param capacity the most tokens (prompt and generated) per sequence; at most the model's maximum sequence
+     *                 length
+     * @param dtype    how the matrices are read: FP32 as the model holds them, or BF16/Q8_0 from a packed copy
+     *                 ({@link #refreshPacked()}); ignored for a model that is itself packed
+     */
+    public KvCacheDecoder(Transformer model, int batch, int capacity, WeightDtype dtype) {
         this.model = model;
+        this.dtype = dtype;
         this.c = model.config();
         if (batch <= 0 || capacity <= 0) {
             throw new IllegalArgumentException("decoder: batch and capacity must be positive, got " + batch + " and "
@@ -76,12 +99,32 @@ public final class KvCacheDecoder {
         this.vCache = new float[c.layers()][(int) perLayer];
         this.slotMask = new int[batch * this.stride];
         this.realTokens = new int[batch];
-        this.blocks = new LayerWeights[c.layers()];
-        for (int l = 0; l < c.layers(); l++) {
-            blocks[l] = model.layer(l);
-        }
+        refreshPacked();
         this.lnfW = p("ln_f.weight");
         this.lnfB = pOpt("ln_f.bias");
+    }
+
+    /**
+     * Packs the model's current matrices again (a no-op for float32 generation or a packed model): call it after the
+     * weights change, or generation goes on with the old ones.
+     */
+    public void refreshPacked() {
+        if (model.isPacked()) {
+            packed = model.packedWeights();
+        } else if (dtype != WeightDtype.FP32) {
+            packed = null; // let the old copy go before the new one is made
+            packed = PackedWeights.pack(c, OutputHeads.LM, model.arena(), dtype);
+        }
+        blocks = new LayerWeights[c.layers()];
+        for (int l = 0; l < c.layers(); l++) {
+            blocks[l] = model.layer(l, packed);
+        }
+        lmHead = packed != null ? packed.lmHead() : new F32Matrix(model.lmHeadWeight());
+    }
+
+    /** The storage type the decoder reads the matrices in. */
+    public WeightDtype weightDtype() {
+        return packed == null ? WeightDtype.FP32 : packed.dtype();
     }
 
     public int batch() {
@@ -151,9 +194,9 @@ public final class KvCacheDecoder {
             }
         }
         Tensor h = view(x, rows, d);
-        Embedding.forward(tokens, model.params().get("wte"), h, false);
+        model.embedTokens(tokens, h, packed);
         if (c.isGpt2()) {
-            Embedding.forward(positions, model.params().get("wpe"), h, true);
+            Embedding.forward(positions, p("wpe"), h, true);
         }
         Attention.Dims dims = new Attention.Dims(batch, n, c.heads(), c.kvHeads(), c.headDim());
         Tensor lnT = view(ln, rows, d), qkvT = view(qkv, rows, c.qkvDim());
@@ -181,16 +224,16 @@ public final class KvCacheDecoder {
         }
         Tensor normed = view(ln, outRows, d);
         LayerWeights.norm(c, finalIn, lnfW, lnfB, normed, stat1, stat2);
-        Linear.forward(normed, model.lmHeadWeight(), null, view(logits, outRows, c.vocabSize()));
+        lmHead.forward(normed, null, view(logits, outRows, c.vocabSize()));
         length += n;
     }
 
     private Tensor p(String name) {
-        return model.params().get(name);
+        return model.arena().get(name);
     }
 
     private Tensor pOpt(String name) {
-        return model.params().has(name) ? model.params().get(name) : null;
+        return model.arena().has(name) ? model.arena().get(name) : null;
     }
 
     private static Tensor view(float[] a, int rows, int cols) {

@@ -7,6 +7,7 @@ import dev.rlhf4j.tensor.ParamArena;
 import dev.rlhf4j.tensor.RmsNorm;
 import dev.rlhf4j.tensor.Rope;
 import dev.rlhf4j.tensor.Tensor;
+import dev.rlhf4j.tensor.WeightMatrix;
 
 /**
  * One transformer layer's parameter views, and the parts of its forward that the training forward
@@ -15,19 +16,29 @@ import dev.rlhf4j.tensor.Tensor;
  * differs stays with each caller: the attention itself (full and masked, or against the cache), and where the
  * activations go (kept per layer for the backward, or overwritten in place). The bias views are null where the
  * family has none.
+ *
+ * <p>{@code packed} holds the four projections packed ({@link PackedWeights#layer}: bfloat16 or Q8_0, frozen),
+ * indexed by {@link LoraConfig.Target#ordinal()}, or is null when they are the float32 views {@code qkvW} and so on
+ * (which are then null when packed).
  */
 record LayerWeights(int layer, Tensor ln1w, Tensor ln1b, Tensor qkvW, Tensor qkvB, Tensor projW, Tensor projB,
-                    Tensor ln2w, Tensor ln2b, Tensor fcW, Tensor fcB, Tensor mlpProjW, Tensor mlpProjB, Lora lora) {
+                    Tensor ln2w, Tensor ln2b, Tensor fcW, Tensor fcB, Tensor mlpProjW, Tensor mlpProjB, Lora lora,
+                    WeightMatrix[] packed) {
 
-    /** The views of layer {@code l} ({@code h.l.*}) in {@code params}, with the model's adapters (null for none). */
-    static LayerWeights of(ParamArena params, int l, Lora lora) {
+    /**
+     * The views of layer {@code l} ({@code h.l.*}) in {@code params}, with the model's adapters (null for none) and
+     * its packed projections (null for float32 ones, which {@code params} then holds).
+     */
+    static LayerWeights of(ParamArena params, int l, Lora lora, WeightMatrix[] packed) {
         String pre = "h." + l + ".";
+        boolean f32 = packed == null;
         return new LayerWeights(l, params.get(pre + "ln1.weight"), optional(params, pre + "ln1.bias"),
-                params.get(pre + "attn.qkv.weight"), optional(params, pre + "attn.qkv.bias"),
-                params.get(pre + "attn.proj.weight"), optional(params, pre + "attn.proj.bias"),
-                params.get(pre + "ln2.weight"), optional(params, pre + "ln2.bias"), params.get(pre + "mlp.fc.weight"),
-                optional(params, pre + "mlp.fc.bias"), params.get(pre + "mlp.proj.weight"),
-                optional(params, pre + "mlp.proj.bias"), lora);
+                f32 ? params.get(pre + "attn.qkv.weight") : null, optional(params, pre + "attn.qkv.bias"),
+                f32 ? params.get(pre + "attn.proj.weight") : null, optional(params, pre + "attn.proj.bias"),
+                params.get(pre + "ln2.weight"), optional(params, pre + "ln2.bias"),
+                f32 ? params.get(pre + "mlp.fc.weight") : null, optional(params, pre + "mlp.fc.bias"),
+                f32 ? params.get(pre + "mlp.proj.weight") : null, optional(params, pre + "mlp.proj.bias"), lora,
+                packed);
     }
 
     private static Tensor optional(ParamArena params, String name) {
@@ -78,7 +89,11 @@ record LayerWeights(int layer, Tensor ln1w, Tensor ln1b, Tensor qkvW, Tensor qkv
      * projection's weights are applied in a forward, the training forward's and the decoder's alike.
      */
     void project(LoraConfig.Target t, Tensor x, Tensor y, boolean inference) {
-        Linear.forward(x, weight(t), bias(t), y);
+        if (packed != null) {
+            packed[t.ordinal()].forward(x, bias(t), y);
+        } else {
+            Linear.forward(x, weight(t), bias(t), y);
+        }
         if (lora != null) {
             lora.forward(layer, t, x, y, inference);
         }
@@ -87,11 +102,20 @@ record LayerWeights(int layer, Tensor ln1w, Tensor ln1b, Tensor qkvW, Tensor qkv
     /**
      * Backward of {@link #project}: {@code dx = dy·W} (added when {@code accumulateDx}), the base's weight and bias
      * gradients into {@code dw}/{@code db} when they are not null (a base under an adapter has none), then the
-     * adapters' gradients and their share of {@code dx}.
+     * adapters' gradients and their share of {@code dx}. A packed base is frozen: {@code dw} and {@code db} must
+     * then be null.
      */
     void projectBackward(LoraConfig.Target t, Tensor dy, Tensor x, Tensor dx, boolean accumulateDx, Tensor dw,
                          Tensor db) {
-        Linear.backward(dy, x, weight(t), dx, accumulateDx, dw, db);
+        if (packed != null) {
+            if (dw != null || db != null) {
+                throw new IllegalStateException("layer " + layer + ": packed " + packed[t.ordinal()]
+                        + " weights are frozen and have no gradient");
+            }
+            packed[t.ordinal()].backwardInput(dy, dx, accumulateDx);
+        } else {
+            Linear.backward(dy, x, weight(t), dx, accumulateDx, dw, db);
+        }
         if (lora != null) {
             lora.backward(layer, t, dy, x, dx);
         }

@@ -4,6 +4,7 @@ import dev.rlhf4j.tensor.Activations;
 import dev.rlhf4j.tensor.Attention;
 import dev.rlhf4j.tensor.CrossEntropy;
 import dev.rlhf4j.tensor.Embedding;
+import dev.rlhf4j.tensor.F32Matrix;
 import dev.rlhf4j.tensor.Gemm;
 import dev.rlhf4j.tensor.LayerNorm;
 import dev.rlhf4j.tensor.Linear;
@@ -14,10 +15,12 @@ import dev.rlhf4j.tensor.Rng;
 import dev.rlhf4j.tensor.Rope;
 import dev.rlhf4j.tensor.Tensor;
 import dev.rlhf4j.tensor.TokenLogProbs;
+import dev.rlhf4j.tensor.WeightMatrix;
 
 import java.util.Arrays;
 import java.util.Collections;
 import java.util.IdentityHashMap;
+import java.util.Map;
 import java.util.Set;
 
 /**
@@ -49,6 +52,11 @@ public final class Transformer {
     private ParamArena grads;
     /** The LoRA adapters, or null for a model trained (or used) in full. */
     private final Lora lora;
+    /**
+     * The matrices held packed (bfloat16 or Q8_0, frozen), or null when {@link #params} holds every weight as
+     * float32; when packed, {@link #params} holds only the rest (norms, biases, position embedding, ...).
+     */
+    private final PackedWeights packed;
     private boolean frozen;
     private final Rope rope;
     private Workspace ws;
@@ -65,10 +73,15 @@ public final class Transformer {
     }
 
     private Transformer(ModelConfig config, OutputHeads heads, ParamArena params, Lora lora) {
+        this(config, heads, params, lora, null);
+    }
+
+    private Transformer(ModelConfig config, OutputHeads heads, ParamArena params, Lora lora, PackedWeights packed) {
         this.config = config;
         this.heads = heads;
         this.params = params;
         this.lora = lora;
+        this.packed = packed;
         this.rope = config.isGpt2() ? null : rope(config);
         if (heads.scalar() && !params.has(Lora.SCORE) && (lora == null || !lora.hasScore())) {
             throw new IllegalArgumentException("a model with a scalar head needs " + Lora.SCORE);
@@ -86,13 +99,13 @@ public final class Transformer {
         requireNoAdapters("add adapters");
         Tensor score = newHeads.scalar() && params.has(Lora.SCORE) ? params.get(Lora.SCORE) : null;
         return new Transformer(config, newHeads, params, Lora.create(loraConfig, config, newHeads.scalar(), score,
-                seed));
+                seed), packedFor(newHeads));
     }
 
     /** This model (its weights shared) with the given adapters, e.g. read from a PEFT directory. */
     public Transformer withAdapters(Lora adapters, OutputHeads newHeads) {
         requireNoAdapters("add adapters");
-        return new Transformer(config, newHeads, params, adapters);
+        return new Transformer(config, newHeads, params, adapters, packedFor(newHeads));
     }
 
     /** The adapters, or null when the model has none. */
@@ -113,9 +126,107 @@ public final class Transformer {
             return this;
         }
         OutputHeads base = heads.scalar() && !params.has(Lora.SCORE) ? OutputHeads.LM : heads;
-        Transformer t = new Transformer(config, base, params, null);
+        Transformer t = new Transformer(config, base, params, null, packedFor(base));
         t.freeze();
         return t;
+    }
+
+    /**
+     * This model's packed weights for a model with heads {@code newHeads} on the same base: the same object, unless
+     * an LM head is added to a base packed without one (it then has no packed head to share).
+     */
+    private PackedWeights packedFor(OutputHeads newHeads) {
+        if (packed != null && newHeads.lm() && packed.lmHead() == null) {
+            throw new IllegalStateException("the packed base has no LM head to share; pack a model that has one");
+        }
+        return packed;
+    }
+
+    /**
+     * A frozen copy of this model with its matrices (every block projection, the LM head, and the token embedding
+     * when tied) packed as {@code dtype}: half the bytes for bfloat16, a little over a quarter for Q8_0, and as
+     * much less memory traffic per decoded token; the rest stays float32. It runs every forward, {@link #logits},
+     * {@link #lmLoss} and {@link #tokenLogProbs} without a backward, the {@link KvCacheDecoder}, and
+     * {@link #withLora} (adapters trained over the packed base: gradients flow through it to the adapters below).
+     * {@link #params()} fails on it (the arena would lack the matrices): {@link #unpacked()} gives a float32 model
+     * to save or train. FP32 returns this model.
+     */
+    public Transformer packed(WeightDtype dtype) {
+        if (dtype == WeightDtype.FP32) {
+            return this;
+        }
+        requireNoAdapters("pack the weights");
+        if (packed != null) {
+            throw new IllegalStateException("the model is already packed as " + packed.dtype().label());
+        }
+        PackedWeights pw = PackedWeights.pack(config, heads, params, dtype);
+        return packedModel(config, heads, restOf(config, heads, params, pw.dtype()), pw);
+    }
+
+    /** A frozen packed model over {@code rest} (an arena of {@link #restLayout}) and {@code pw}. */
+    static Transformer packedModel(ModelConfig config, OutputHeads heads, ParamArena rest, PackedWeights pw) {
+        Transformer t = new Transformer(config, heads, rest, null, pw);
+        t.freeze();
+        return t;
+    }
+
+    /**
+     * A frozen packed model from matrices already packed as {@code dtype} (e.g. Q8_0 tensors read from a GGUF file
+     * as they are), named as in {@link #layout} (every block projection, the LM head, and {@code wte} when tied),
+     * and {@code rest}, an arena of {@link #restLayout} holding everything else.
+     */
+    public static Transformer packedFrom(ModelConfig config, OutputHeads heads, ParamArena rest, WeightDtype dtype,
+                                         Map<String, WeightMatrix> matrices) {
+        return packedModel(config, heads, rest, PackedWeights.of(config, heads, dtype, matrices));
+    }
+
+    /** The parameters a packed model holds packed: every block projection, the LM head, {@code wte} when tied. */
+    public static Set<String> packedNames(ModelConfig c, OutputHeads heads) {
+        return PackedWeights.names(c, heads);
+    }
+
+    /** The layout of what a packed model keeps in float32: the full layout less its packed matrices. */
+    public static ParamArena.Layout restLayout(ModelConfig c, OutputHeads heads) {
+        return layout(c, heads).without(PackedWeights.names(c, heads));
+    }
+
+    private static ParamArena restOf(ModelConfig c, OutputHeads heads, ParamArena params, WeightDtype dtype) {
+        ParamArena rest = restLayout(c, heads).allocate();
+        for (ParamArena.Entry e : rest.entries()) {
+            rest.get(e.name()).copyFrom(params.get(e.name()));
+        }
+        return rest;
+    }
+
+    /** Whether the matrices are held packed ({@link #packed}). */
+    public boolean isPacked() {
+        return packed != null;
+    }
+
+    /** How the matrices are stored. */
+    public WeightDtype weightDtype() {
+        return packed == null ? WeightDtype.FP32 : packed.dtype();
+    }
+
+    /** Bytes held by the base weights: the float32 arena plus the packed matrices (adapters not included). */
+    public long weightBytes() {
+        return 4L * params.size() + (packed == null ? 0 : packed.bytes());
+    }
+
+    /**
+     * A float32 model with the same weights (packed ones widened exactly: a bfloat16 or Q8_0 value is a float32)
+     * and the same adapters: to save, merge or train in full. A float32 model returns itself.
+     */
+    public Transformer unpacked() {
+        if (packed == null) {
+            return this;
+        }
+        ParamArena full = layout(config, heads).allocate();
+        for (ParamArena.Entry e : full.entries()) {
+            WeightMatrix w = packed.get(e.name());
+            full.get(e.name()).copyFrom(w != null ? w.toF32() : params.get(e.name()));
+        }
+        return new Transformer(config, heads, full, lora == null ? null : lora.copy(config));
     }
 
     /**
@@ -124,6 +235,9 @@ public final class Transformer {
      * expected. Without adapters, a copy.
      */
     public Transformer merged() {
+        if (packed != null) {
+            return unpacked().merged();
+        }
         if (lora == null) {
             return copy();
         }
@@ -142,7 +256,7 @@ public final class Transformer {
      * checkpoint saves and {@link #grads()} mirrors.
      */
     public ParamArena trainable() {
-        return lora != null ? lora.params() : params;
+        return lora != null ? lora.params() : params();
     }
 
     /** Number of trained parameters ({@link #parameterCount()} without adapters). */
@@ -175,7 +289,22 @@ public final class Transformer {
 
     /** Layer {@code l}'s weights and adapters, as the forwards apply them. */
     LayerWeights layer(int l) {
-        return LayerWeights.of(params, l, lora);
+        return LayerWeights.of(params, l, lora, packed == null ? null : packed.layer(l));
+    }
+
+    /** Layer {@code l} with its projections read from {@code pw} instead (the decoder's packed copy). */
+    LayerWeights layer(int l, PackedWeights pw) {
+        return LayerWeights.of(params, l, lora, pw == null ? null : pw.layer(l));
+    }
+
+    /** The weights held as float32: all of them, or for a packed model the rest (for the model's own kernels). */
+    ParamArena arena() {
+        return params;
+    }
+
+    /** The packed weights, or null. */
+    PackedWeights packedWeights() {
+        return packed;
     }
 
     /** The scalar head's weight: the trained copy under LoRA. */
@@ -284,7 +413,15 @@ public final class Transformer {
         return heads;
     }
 
+    /**
+     * Every weight as float32 (under LoRA, the frozen base). Fails on a packed model, whose arena lacks the packed
+     * matrices: {@link #unpacked()} first.
+     */
     public ParamArena params() {
+        if (packed != null) {
+            throw new IllegalStateException("the model's matrices are packed as " + packed.dtype().label()
+                    + ", so it has no float32 arena of all its weights; use unpacked() to save, copy or train it");
+        }
         return params;
     }
 
@@ -328,6 +465,9 @@ public final class Transformer {
      */
     public Transformer withHeads(OutputHeads newHeads, long seed) {
         requireNoAdapters("change the heads");
+        if (packed != null) {
+            return unpacked().withHeads(newHeads, seed);
+        }
         Transformer t = create(config, newHeads, seed);
         for (ParamArena.Entry e : t.params.entries()) {
             if (params.has(e.name())) {
@@ -343,7 +483,10 @@ public final class Transformer {
      */
     public Transformer copy() {
         if (lora != null) {
-            return new Transformer(config, heads, params, lora.copy(config));
+            return new Transformer(config, heads, params, lora.copy(config), packed);
+        }
+        if (packed != null) {
+            return packedModel(config, heads, params.copy(), packed);
         }
         return new Transformer(config, heads, params.copy());
     }
@@ -367,15 +510,32 @@ public final class Transformer {
 
     /** Number of parameters of the model (the base's, without adapters). */
     public long parameterCount() {
-        return params.size();
+        return params.size() + (packed == null ? 0 : packed.elements());
     }
 
-    /** The LM head weight: the token embedding when tied. */
+    /** The LM head weight: the token embedding when tied. Fails on a packed model: {@link #lmHead()}. */
     public Tensor lmHeadWeight() {
         if (!heads.lm()) {
             throw new IllegalStateException("this model has no LM head");
         }
-        return params.get(config.tiedEmbeddings() ? "wte" : "lm_head.weight");
+        return params().get(config.tiedEmbeddings() ? "wte" : "lm_head.weight");
+    }
+
+    /** The LM head in its storage type (a view of {@link #lmHeadWeight()} for a float32 model). */
+    public WeightMatrix lmHead() {
+        if (!heads.lm()) {
+            throw new IllegalStateException("this model has no LM head");
+        }
+        return packed != null ? packed.lmHead() : new F32Matrix(lmHeadWeight());
+    }
+
+    /** {@code out[i] = wte[tokens[i]]}: the token embedding, from the packed table when it is packed. */
+    void embedTokens(int[] tokens, Tensor out, PackedWeights pw) {
+        if (pw != null && pw.wte() != null) {
+            pw.wte().gatherRows(tokens, out, false);
+        } else {
+            Embedding.forward(tokens, params.get("wte"), out, false);
+        }
     }
 
     /** The LM head's gradient; null under LoRA (the head stays frozen, as PEFT leaves it). */
@@ -427,7 +587,7 @@ public final class Transformer {
         boolean gpt2 = config.isGpt2();
         Attention.Dims dims = attentionDims(batch);
         Tensor x = w.res(0, n);
-        Embedding.forward(batch.tokens(), p("wte"), x, false);
+        embedTokens(batch.tokens(), x, packed);
         if (gpt2) {
             Embedding.forward(batch.positions(), p("wpe"), x, true);
         }
@@ -520,7 +680,7 @@ public final class Transformer {
     /** Full logits {@code [rows, vocab]} of the last forward into {@code out} (for generation and tests). */
     public void logits(Tensor out) {
         requireForward();
-        Linear.forward(hidden(), lmHeadWeight(), null, out);
+        lmHead().forward(hidden(), null, out);
     }
 
     /** Full logits of the last forward in a new tensor. */
@@ -537,7 +697,16 @@ public final class Transformer {
     public void lmHeadBackward(Tensor dlogits) {
         requireTrainable();
         requireForward();
-        Linear.backward(dlogits, hidden(), lmHeadWeight(), hiddenGrad(), true, lmHeadGrad(), null);
+        headBackward(dlogits, hidden(), hiddenGrad(), lmHeadGrad());
+    }
+
+    /** {@code dh += dlogits·W}, and {@code dW += dlogitsᵀ·h} unless {@code dW} is null (a frozen or packed head). */
+    private void headBackward(Tensor dlogits, Tensor h, Tensor dh, Tensor dW) {
+        if (packed != null) {
+            packed.lmHead().backwardInput(dlogits, dh, true);
+        } else {
+            Linear.backward(dlogits, h, lmHeadWeight(), dh, true, dW, null);
+        }
     }
 
     /**
@@ -564,7 +733,7 @@ public final class Transformer {
         Workspace w = ws;
         w.ensureLogitsChunk(chunkRows * v);
         Tensor h = hidden();
-        Tensor wHead = lmHeadWeight();
+        WeightMatrix wHead = lmHead();
         Tensor dh = backward ? hiddenGrad() : null;
         Tensor dW = backward ? lmHeadGrad() : null;
         double total = 0;
@@ -574,14 +743,14 @@ public final class Transformer {
             int rows = Math.min(chunkRows, n - r0);
             Tensor logits = Tensor.view(w.logitsChunk, 0, rows, v);
             Tensor hc = h.slice(r0, r0 + rows);
-            Linear.forward(hc, wHead, null, logits);
+            wHead.forward(hc, null, logits);
             System.arraycopy(targets, r0, tChunk, 0, rows);
             if (wChunk != null) {
                 System.arraycopy(weights, r0, wChunk, 0, rows);
             }
             total += CrossEntropy.forward(logits, tChunk, wChunk, scale, backward, null);
             if (backward) {
-                Linear.backward(logits, hc, wHead, dh.slice(r0, r0 + rows), true, dW, null);
+                headBackward(logits, hc, dh.slice(r0, r0 + rows), dW);
             }
         }
         return total;
@@ -595,7 +764,7 @@ public final class Transformer {
     public TokenLogProbs.Saved tokenLogProbs(int[] rows, int[] tokens, float temperature, float[] logp,
                                              float[] entropy) {
         requireForward();
-        return TokenLogProbs.forward(gatherRows(rows), lmHeadWeight(), tokens, temperature, logp, entropy);
+        return TokenLogProbs.forward(gatherRows(rows), lmHead(), tokens, temperature, logp, entropy);
     }
 
     /**
@@ -608,7 +777,7 @@ public final class Transformer {
         requireForward();
         int d = config.dim();
         Tensor dh = Tensor.zeros(rows.length, d);
-        TokenLogProbs.backward(gatherRows(rows), lmHeadWeight(), tokens, temperature, saved, dlogp, dentropy, dh,
+        TokenLogProbs.backward(gatherRows(rows), lmHead(), tokens, temperature, saved, dlogp, dentropy, dh,
                 lmHeadGrad());
         Tensor g = hiddenGrad();
         float[] gd = g.data(), src = dh.data();

@@ -135,6 +135,22 @@ public final class Gemm {
         }
     }
 
+    /**
+     * {@link #sgemm} as one call on the calling thread, never split or sent to {@link SmallGemm}: for callers that
+     * already run inside a parallel region over fixed tiles ({@link WeightMatrix}).
+     */
+    static void sgemmOnThisThread(boolean transA, boolean transB, int m, int n, int k, float alpha,
+                                  float[] a, int aOff, int lda, float[] b, int bOff, int ldb, float beta,
+                                  float[] c, int cOff, int ldc) {
+        check("A", a, aOff, lda, transA ? k : m, transA ? m : k);
+        check("B", b, bOff, ldb, transB ? n : k, transB ? k : n);
+        check("C", c, cOff, ldc, m, n);
+        if (m == 0 || n == 0) {
+            return;
+        }
+        call(backend, transA, transB, m, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc);
+    }
+
     /** The raw native call on the calling thread, OpenBLAS threading as currently set (for the benchmark). */
     public static void blasRaw(boolean transA, boolean transB, int m, int n, int k, float alpha,
                                float[] a, int aOff, int lda, float[] b, int bOff, int ldb, float beta,

@@ -6,6 +6,7 @@ import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 
 /**
  * Parameters (or their gradients, or AdamW's moments) in a few large arrays with named views, so that AdamW,
@@ -50,6 +51,17 @@ public final class ParamArena {
             shapes.put(name, shape.clone());
             decays.put(name, decay);
             return this;
+        }
+
+        /** This layout less the named tensors (a model whose matrices are held elsewhere, packed). */
+        public Layout without(Set<String> names) {
+            Layout l = new Layout();
+            for (Map.Entry<String, int[]> e : shapes.entrySet()) {
+                if (!names.contains(e.getKey())) {
+                    l.add(e.getKey(), decays.get(e.getKey()), e.getValue());
+                }
+            }
+            return l;
         }
 
         /** Total number of floats the layout holds, without allocating it. */

@@ -41,13 +41,25 @@ public final class TokenLogProbs {
      */
     public static Saved forward(Tensor hidden, Tensor w, int[] tokens, float temperature, float[] logp,
             float[] entropy) {
+        return forward(hidden, new F32Matrix(w), tokens, temperature, logp, entropy, ROW_BLOCK, VOCAB_CHUNK);
+    }
+
+    /** As {@link #forward(Tensor, Tensor, int[], float, float[], float[])} with a head in any storage type. */
+    public static Saved forward(Tensor hidden, WeightMatrix w, int[] tokens, float temperature, float[] logp,
+            float[] entropy) {
         return forward(hidden, w, tokens, temperature, logp, entropy, ROW_BLOCK, VOCAB_CHUNK);
     }
 
     static Saved forward(Tensor hidden, Tensor w, int[] tokens, float temperature, float[] logp, float[] entropy,
                          int rowBlock, int vocabChunk) {
-        int n = hidden.rows(), dim = hidden.cols(), vocab = w.dim(0);
+        return forward(hidden, new F32Matrix(w), tokens, temperature, logp, entropy, rowBlock, vocabChunk);
+    }
+
+    static Saved forward(Tensor hidden, WeightMatrix w, int[] tokens, float temperature, float[] logp,
+                         float[] entropy, int rowBlock, int vocabChunk) {
+        int n = hidden.rows(), dim = hidden.cols(), vocab = w.rows();
         check(hidden, w, tokens, temperature);
+        HeadChunk head = new HeadChunk(w, vocabChunk);
         if (logp.length < n || (entropy != null && entropy.length < n)) {
             throw new IllegalArgumentException("token log-probs: output arrays hold fewer than " + n + " rows");
         }
@@ -63,8 +75,9 @@ public final class TokenLogProbs {
             java.util.Arrays.fill(zsum, 0);
             for (int v0 = 0; v0 < vocab; v0 += vocabChunk) {
                 int vc = Math.min(vocabChunk, vocab - v0);
+                head.load(v0, vc);
                 Gemm.sgemm(false, true, rows, vc, dim, invT, hidden.data(), hidden.offset() + r0 * dim, dim,
-                        w.data(), w.offset() + v0 * dim, dim, 0f, chunk, 0, vc);
+                        head.data, head.offset, dim, 0f, chunk, 0, vc);
                 int base = r0, from = v0;
                 Parallel.global().forRange(rows, 8 * vc, (lo, hi) -> {
                     for (int r = lo; r < hi; r++) {
@@ -107,20 +120,41 @@ public final class TokenLogProbs {
      */
     public static void backward(Tensor hidden, Tensor w, int[] tokens, float temperature, Saved saved,
                                 float[] dlogp, float[] dentropy, Tensor dhidden, Tensor dw) {
+        backward(hidden, new F32Matrix(w), tokens, temperature, saved, dlogp, dentropy, dhidden, dw, ROW_BLOCK,
+                VOCAB_CHUNK);
+    }
+
+    /**
+     * As {@link #backward(Tensor, Tensor, int[], float, Saved, float[], float[], Tensor, Tensor)} with a head in any
+     * storage type; a packed head is frozen, so {@code dw} must then be null.
+     */
+    public static void backward(Tensor hidden, WeightMatrix w, int[] tokens, float temperature, Saved saved,
+                                float[] dlogp, float[] dentropy, Tensor dhidden, Tensor dw) {
         backward(hidden, w, tokens, temperature, saved, dlogp, dentropy, dhidden, dw, ROW_BLOCK, VOCAB_CHUNK);
     }
 
     static void backward(Tensor hidden, Tensor w, int[] tokens, float temperature, Saved saved, float[] dlogp,
                          float[] dentropy, Tensor dhidden, Tensor dw, int rowBlock, int vocabChunk) {
-        int n = hidden.rows(), dim = hidden.cols(), vocab = w.dim(0);
+        backward(hidden, new F32Matrix(w), tokens, temperature, saved, dlogp, dentropy, dhidden, dw, rowBlock,
+                vocabChunk);
+    }
+
+    static void backward(Tensor hidden, WeightMatrix w, int[] tokens, float temperature, Saved saved, float[] dlogp,
+                         float[] dentropy, Tensor dhidden, Tensor dw, int rowBlock, int vocabChunk) {
+        int n = hidden.rows(), dim = hidden.cols(), vocab = w.rows();
         check(hidden, w, tokens, temperature);
+        if (dw != null && !(w instanceof F32Matrix)) {
+            throw new IllegalArgumentException("token log-probs backward: a " + w.dtype() + " head is frozen and "
+                    + "has no weight gradient");
+        }
+        HeadChunk head = new HeadChunk(w, vocabChunk);
         if (dhidden.rows() != n || dhidden.cols() != dim) {
             throw new IllegalArgumentException("token log-probs backward: dhidden " + dhidden.shapeString()
                     + " must match hidden " + hidden.shapeString());
         }
         if (dw != null && (dw.dim(0) != vocab || dw.cols() != dim)) {
             throw new IllegalArgumentException("token log-probs backward: dw " + dw.shapeString() + " must match w "
-                    + w.shapeString());
+                    + w);
         }
         float[] chunk = new float[rowBlock * vocabChunk];
         float invT = 1f / temperature;
@@ -128,8 +162,9 @@ public final class TokenLogProbs {
             int rows = Math.min(rowBlock, n - r0);
             for (int v0 = 0; v0 < vocab; v0 += vocabChunk) {
                 int vc = Math.min(vocabChunk, vocab - v0);
+                head.load(v0, vc);
                 Gemm.sgemm(false, true, rows, vc, dim, invT, hidden.data(), hidden.offset() + r0 * dim, dim,
-                        w.data(), w.offset() + v0 * dim, dim, 0f, chunk, 0, vc);
+                        head.data, head.offset, dim, 0f, chunk, 0, vc);
                 int base = r0, from = v0;
                 Parallel.global().forRange(rows, 8 * vc, (lo, hi) -> {
                     for (int r = lo; r < hi; r++) {
@@ -143,7 +178,7 @@ public final class TokenLogProbs {
                         }
                     }
                 });
-                Gemm.sgemm(false, false, rows, dim, vc, 1f, chunk, 0, vc, w.data(), w.offset() + v0 * dim, dim, 1f,
+                Gemm.sgemm(false, false, rows, dim, vc, 1f, chunk, 0, vc, head.data, head.offset, dim, 1f,
                         dhidden.data(), dhidden.offset() + r0 * dim, dim);
                 if (dw != null) {
                     Gemm.sgemm(true, false, vc, dim, rows, 1f, chunk, 0, vc, hidden.data(), hidden.offset() + r0 * dim,
@@ -190,11 +225,43 @@ public final class TokenLogProbs {
         return new float[] {ss, tt};
     }
 
-    private static void check(Tensor hidden, Tensor w, int[] tokens, float temperature) {
-        int n = hidden.rows(), vocab = w.dim(0);
-        if (w.rank() != 2 || w.cols() != hidden.cols()) {
+    /**
+     * Rows {@code [v0, v0 + vc)} of the head as float32: a view of a float32 head, or widened into a reused buffer
+     * from a packed one (the rows then multiply a whole block of hidden states, so widening costs little).
+     */
+    private static final class HeadChunk {
+        private final WeightMatrix w;
+        private final float[] buffer;
+        float[] data;
+        int offset;
+
+        HeadChunk(WeightMatrix w, int vocabChunk) {
+            this.w = w;
+            this.buffer = w instanceof F32Matrix ? null : new float[Math.min(vocabChunk, w.rows()) * w.cols()];
+        }
+
+        void load(int v0, int vc) {
+            if (w instanceof F32Matrix f) {
+                data = f.tensor().data();
+                offset = f.tensor().offset() + v0 * w.cols();
+                return;
+            }
+            int dim = w.cols();
+            Parallel.global().forRange(vc, dim, (lo, hi) -> {
+                for (int r = lo; r < hi; r++) {
+                    w.decode(v0 + r, 0, dim, buffer, r * dim);
+                }
+            });
+            data = buffer;
+            offset = 0;
+        }
+    }
+
+    private static void check(Tensor hidden, WeightMatrix w, int[] tokens, float temperature) {
+        int n = hidden.rows(), vocab = w.rows();
+        if (w.cols() != hidden.cols()) {
             throw new IllegalArgumentException("token log-probs: hidden " + hidden.shapeString()
-                    + " does not match head weight " + w.shapeString());
+                    + " does not match head weight " + w);
         }
         if (!(temperature > 0f)) {
             throw new IllegalArgumentException("token log-probs: temperature must be positive, got " + temperature);

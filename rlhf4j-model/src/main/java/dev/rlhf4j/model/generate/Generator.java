@@ -2,6 +2,7 @@ package dev.rlhf4j.model.generate;
 
 import dev.rlhf4j.model.KvCacheDecoder;
 import dev.rlhf4j.model.Transformer;
+import dev.rlhf4j.model.WeightDtype;
 import dev.rlhf4j.model.tokenizer.Tokenizer;
 import dev.rlhf4j.tensor.Rng;
 import dev.rlhf4j.tensor.Tensor;
@@ -25,12 +26,32 @@ public final class Generator {
 
     private final Transformer model;
     private final Tokenizer tokenizer;
+    private final WeightDtype weightDtype;
     private KvCacheDecoder decoder;
+    private boolean stale;
 
     /** {@code tokenizer} may be null: then texts are null and stop strings cannot be used. */
     public Generator(Transformer model, Tokenizer tokenizer) {
+        this(model, tokenizer, WeightDtype.FP32);
+    }
+
+    /**
+     * Generation that reads the model's matrices as {@code weightDtype}: BF16 or Q8_0 decode from a packed copy of
+     * a float32 model (see {@link KvCacheDecoder}), taken when the decoder is made and again after
+     * {@link #weightsChanged()}.
+     */
+    public Generator(Transformer model, Tokenizer tokenizer, WeightDtype weightDtype) {
         this.model = model;
         this.tokenizer = tokenizer;
+        this.weightDtype = weightDtype;
+    }
+
+    /**
+     * Says that the model's weights changed (an optimizer step): a packed copy is taken again before the next
+     * generation. Float32 generation reads the live weights and needs no call.
+     */
+    public void weightsChanged() {
+        stale = true;
     }
 
     public List<Generation> generate(List<int[]> prompts, GenerationConfig cfg) {
@@ -162,10 +183,15 @@ public final class Generator {
 
     private KvCacheDecoder decoder(int batch, int capacity) {
         if (decoder == null || decoder.batch() != batch || decoder.capacity() < capacity) {
-            decoder = new KvCacheDecoder(model, batch, capacity);
+            decoder = null; // a packed copy of the old decoder can go before the new one packs
+            decoder = new KvCacheDecoder(model, batch, capacity, weightDtype);
         } else {
             decoder.reset();
+            if (stale) {
+                decoder.refreshPacked();
+            }
         }
+        stale = false;
         return decoder;
     }
 }

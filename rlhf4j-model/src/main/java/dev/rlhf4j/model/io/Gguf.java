@@ -3,8 +3,12 @@ package dev.rlhf4j.model.io;
 import dev.rlhf4j.model.OutputHeads;
 import dev.rlhf4j.model.ModelConfig;
 import dev.rlhf4j.model.Transformer;
+import dev.rlhf4j.model.WeightDtype;
+import dev.rlhf4j.tensor.ParamArena;
+import dev.rlhf4j.tensor.Q8Matrix;
 import dev.rlhf4j.tensor.Rope;
 import dev.rlhf4j.tensor.Tensor;
+import dev.rlhf4j.tensor.WeightMatrix;
 
 import java.io.IOException;
 import java.lang.foreign.Arena;
@@ -34,7 +38,8 @@ import java.util.Set;
  * then the tensor data aligned to {@code general.alignment} (32 by default). All little-endian.
  *
  * <p>The file is memory-mapped. F32, F16, BF16, Q8_0, Q4_0, Q4_K and Q6_K tensors are read (dequantised) to
- * float32; other ggml types are refused by name when the file is opened. The {@code llama} architecture maps onto a
+ * float32, or, with {@code keepQ8}, Q8_0 matrices are kept quantised ({@link Q8Matrix}) in a packed model; other ggml
+ * types are refused by name when the file is opened. The {@code llama} architecture maps onto a
  * Llama-family {@link Transformer} with {@link Rope.Style#INTERLEAVED} RoPE: llama.cpp's converter permutes HF's q
  * and k rows back to Meta's pairing. Errors in a file raise one-line {@link IOException}s naming it.
  */
@@ -369,8 +374,17 @@ public final class Gguf implements AutoCloseable {
 
     /** Loads a GGUF file of the {@code llama} architecture, with its embedded tokenizer and chat template. */
     public static LoadedModel load(Path file) throws IOException {
+        return load(file, false);
+    }
+
+    /**
+     * As {@link #load(Path)}; with {@code keepQ8} the matrices (every block projection, the output head, and the
+     * token embedding when tied) must be Q8_0 and are kept so, as a packed model ({@link Transformer#packed}): a
+     * little over a quarter of float32's bytes, read as they are by generation.
+     */
+    public static LoadedModel load(Path file, boolean keepQ8) throws IOException {
         try (Gguf g = open(file)) {
-            Transformer model = g.toTransformer();
+            Transformer model = g.toTransformer(keepQ8);
             Optional<GgufTokenizerSpec> tok = g.tokenizerSpec();
             OptionalInt bos = tok.map(t -> t.bosId() >= 0 ? OptionalInt.of(t.bosId()) : OptionalInt.empty())
                     .orElse(OptionalInt.empty());
@@ -385,6 +399,11 @@ public final class Gguf implements AutoCloseable {
 
     /** Builds the Transformer of a {@code llama}-architecture file. */
     public Transformer toTransformer() throws IOException {
+        return toTransformer(false);
+    }
+
+    /** Builds the Transformer of a {@code llama}-architecture file, packed with its Q8_0 matrices when asked. */
+    public Transformer toTransformer(boolean keepQ8) throws IOException {
         String arch = string("general.architecture");
         if (!arch.equals("llama")) {
             throw new IOException(file + ": GGUF architecture '" + arch + "' is not supported (llama)");
@@ -430,36 +449,66 @@ public final class Gguf implements AutoCloseable {
         } catch (IllegalArgumentException e) {
             throw new IOException(file + ": " + e.getMessage());
         }
-        Transformer model = new Transformer(c, OutputHeads.LM);
         Set<String> unused = new LinkedHashSet<>(tensors.keySet());
         int d = c.dim(), f = c.hiddenDim(), q = c.heads() * c.headDim(), kv = c.kvHeads() * c.headDim();
-        place(model, "token_embd.weight", "wte", 0, c.vocabSize(), d, unused);
+        // with keepQ8 the matrices go, still quantised, into `packed`, and the rest into an arena without them
+        Set<String> packedNames = keepQ8 ? Transformer.packedNames(c, OutputHeads.LM) : Set.of();
+        Transformer model = keepQ8 ? null : new Transformer(c, OutputHeads.LM);
+        ParamArena arena = keepQ8 ? Transformer.restLayout(c, OutputHeads.LM).allocate() : model.params();
+        Map<String, List<Q8Matrix>> packed = new LinkedHashMap<>();
+        Placer place = (name, param, row0, rows, cols) -> {
+            if (packedNames.contains(param)) {
+                packed.computeIfAbsent(param, k -> new ArrayList<>()).add(q8(name, rows, cols));
+                unused.remove(name);
+            } else {
+                place(arena, name, param, row0, rows, cols, unused);
+            }
+        };
+        place.at("token_embd.weight", "wte", 0, c.vocabSize(), d);
         for (int i = 0; i < c.layers(); i++) {
             String b = "blk." + i + ".", h = "h." + i + ".";
-            place(model, b + "attn_norm.weight", h + "ln1.weight", 0, d, 0, unused);
-            place(model, b + "attn_q.weight", h + "attn.qkv.weight", 0, q, d, unused);
-            place(model, b + "attn_k.weight", h + "attn.qkv.weight", q, kv, d, unused);
-            place(model, b + "attn_v.weight", h + "attn.qkv.weight", q + kv, kv, d, unused);
-            place(model, b + "attn_output.weight", h + "attn.proj.weight", 0, d, q, unused);
-            place(model, b + "ffn_norm.weight", h + "ln2.weight", 0, d, 0, unused);
-            place(model, b + "ffn_gate.weight", h + "mlp.fc.weight", 0, f, d, unused);
-            place(model, b + "ffn_up.weight", h + "mlp.fc.weight", f, f, d, unused);
-            place(model, b + "ffn_down.weight", h + "mlp.proj.weight", 0, d, f, unused);
+            place.at(b + "attn_norm.weight", h + "ln1.weight", 0, d, 0);
+            place.at(b + "attn_q.weight", h + "attn.qkv.weight", 0, q, d);
+            place.at(b + "attn_k.weight", h + "attn.qkv.weight", q, kv, d);
+            place.at(b + "attn_v.weight", h + "attn.qkv.weight", q + kv, kv, d);
+            place.at(b + "attn_output.weight", h + "attn.proj.weight", 0, d, q);
+            place.at(b + "ffn_norm.weight", h + "ln2.weight", 0, d, 0);
+            place.at(b + "ffn_gate.weight", h + "mlp.fc.weight", 0, f, d);
+            place.at(b + "ffn_up.weight", h + "mlp.fc.weight", f, f, d);
+            place.at(b + "ffn_down.weight", h + "mlp.proj.weight", 0, d, f);
         }
-        place(model, "output_norm.weight", "ln_f.weight", 0, d, 0, unused);
+        place.at("output_norm.weight", "ln_f.weight", 0, d, 0);
         if (!c.tiedEmbeddings()) {
-            place(model, "output.weight", "lm_head.weight", 0, c.vocabSize(), d, unused);
+            place.at("output.weight", "lm_head.weight", 0, c.vocabSize(), d);
         }
         if (!unused.isEmpty()) {
             throw new IOException(file + ": unexpected tensors for a " + c.layers() + "-block llama: "
                     + String.join(", ", unused.stream().limit(4).toList()) + (unused.size() > 4 ? ", ..." : ""));
         }
-        return model;
+        if (!keepQ8) {
+            return model;
+        }
+        Map<String, WeightMatrix> matrices = new LinkedHashMap<>();
+        packed.forEach((param, parts) -> matrices.put(param, Q8Matrix.stackRows(parts.toArray(Q8Matrix[]::new))));
+        return Transformer.packedFrom(c, OutputHeads.LM, arena, WeightDtype.Q8_0, matrices);
+    }
+
+    /** Where one GGUF tensor goes: rows {@code [row0, row0 + rows)} of a parameter ({@code cols} 0 for a vector). */
+    @FunctionalInterface
+    private interface Placer {
+        void at(String name, String param, int row0, int rows, int cols) throws IOException;
     }
 
     /** Reads tensor {@code name}, a {@code [rows, cols]} matrix (a vector when cols is 0), into rows of a parameter. */
-    private void place(Transformer model, String name, String param, int row0, int rows, int cols, Set<String> unused)
-            throws IOException {
+    private void place(ParamArena params, String name, String param, int row0, int rows, int cols,
+                       Set<String> unused) throws IOException {
+        TensorInfo t = checkedInfo(name, rows, cols);
+        Tensor p = params.get(param);
+        read(t, p.data(), p.offset() + row0 * Math.max(cols, 1));
+        unused.remove(name);
+    }
+
+    private TensorInfo checkedInfo(String name, int rows, int cols) throws IOException {
         TensorInfo t = info(name);
         int[] expected = cols == 0 ? new int[] {rows} : new int[] {rows, cols};
         if (!Arrays.equals(t.shape(), expected)) {
@@ -467,9 +516,23 @@ public final class Gguf implements AutoCloseable {
                     + " (ne " + Arrays.toString(t.dims()) + "), the llama.* metadata implies "
                     + Arrays.toString(expected));
         }
-        Tensor p = model.params().get(param);
-        read(t, p.data(), p.offset() + row0 * Math.max(cols, 1));
-        unused.remove(name);
+        return t;
+    }
+
+    /** A Q8_0 matrix tensor kept quantised; its scales must be finite (the int8s always are). */
+    private Q8Matrix q8(String name, int rows, int cols) throws IOException {
+        TensorInfo t = checkedInfo(name, rows, cols);
+        if (t.type() != TensorType.Q8_0) {
+            throw new IOException(file + ": tensor '" + name + "' is " + t.type() + "; keeping Q8_0 weights "
+                    + "quantised needs every matrix in Q8_0");
+        }
+        for (long b = 0, blocks = t.elements() / 32; b < blocks; b++) {
+            if (((seg.get(I16, t.start() + 34 * b) & 0x7C00) == 0x7C00)) {
+                throw new IOException(file + ": tensor '" + name + "' has a NaN or infinite Q8_0 scale in block "
+                        + b);
+            }
+        }
+        return Q8Matrix.fromGguf(seg, t.start(), rows, cols);
     }
 
     private ModelConfig.RopeScaling ropeScaling() throws IOException {

@@ -4,6 +4,7 @@ import dev.rlhf4j.model.OutputHeads;
 import dev.rlhf4j.model.ModelConfig;
 import dev.rlhf4j.model.TokenBatch;
 import dev.rlhf4j.model.Transformer;
+import dev.rlhf4j.model.WeightDtype;
 import dev.rlhf4j.model.tokenizer.Tokenizer;
 import dev.rlhf4j.tensor.Rope;
 import dev.rlhf4j.tensor.Tensor;
@@ -242,5 +243,32 @@ class GeneratorTest {
         public void save(Path dir) {
             throw new UnsupportedOperationException("not needed in this test");
         }
+    }
+
+    /**
+     * Generation reading a bfloat16 copy of a float32 model samples what the packed model samples (the same packed
+     * values), and follows the model's weights only after {@link Generator#weightsChanged()}.
+     */
+    @Test
+    void bf16GenerationReadsAPackedCopyRefreshedWhenTheWeightsChange() {
+        Transformer m = model(GPT2);
+        List<int[]> prompts = List.of(new int[] {1, 2, 3}, new int[] {7});
+        GenerationConfig gc = new GenerationConfig(12, 1f, 0, 1f, 5, null, null);
+        Generator onCopy = new Generator(m, null, WeightDtype.BF16);
+        int[][] before = tokens(onCopy.generate(prompts, gc));
+        assertArrayEquals(tokens(new Generator(m.packed(WeightDtype.BF16), null).generate(prompts, gc)), before);
+        for (var e : m.params().entries()) {
+            if (e.name().endsWith("mlp.fc.weight")) {
+                m.params().get(e.name()).fill(0.5f);
+            }
+        }
+        assertArrayEquals(before, tokens(onCopy.generate(prompts, gc)), "the copy is not refreshed by itself");
+        onCopy.weightsChanged();
+        int[][] after = tokens(onCopy.generate(prompts, gc));
+        assertArrayEquals(tokens(new Generator(m.packed(WeightDtype.BF16), null).generate(prompts, gc)), after);
+    }
+
+    private static int[][] tokens(List<Generation> gens) {
+        return gens.stream().map(Generation::tokens).toArray(int[][]::new);
     }
 }

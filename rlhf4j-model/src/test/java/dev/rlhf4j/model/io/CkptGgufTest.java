@@ -2,7 +2,11 @@ package dev.rlhf4j.model.io;
 
 import dev.rlhf4j.model.OutputHeads;
 import dev.rlhf4j.model.ModelConfig;
+import dev.rlhf4j.model.KvCacheDecoder;
+import dev.rlhf4j.model.TokenBatch;
 import dev.rlhf4j.model.Transformer;
+import dev.rlhf4j.model.WeightDtype;
+import dev.rlhf4j.tensor.Q8Matrix;
 import dev.rlhf4j.tensor.Rope;
 import dev.rlhf4j.tensor.Tensor;
 import dev.rlhf4j.tensor.SharedData;
@@ -22,6 +26,7 @@ import java.util.Map;
 import java.util.OptionalInt;
 
 import static dev.rlhf4j.model.io.CkptSafetensorsTest.assertOneLine;
+import static dev.rlhf4j.tensor.Close.assertClose;
 import static dev.rlhf4j.model.io.GgufWriter.ARRAY;
 import static dev.rlhf4j.model.io.GgufWriter.BOOL;
 import static dev.rlhf4j.model.io.GgufWriter.F32;
@@ -250,6 +255,46 @@ class CkptGgufTest {
         assertTrue(loaded.ggufTokenizer().isEmpty());
     }
 
+    /**
+     * A Q8_0 file (written with {@link Q8Matrix}'s GGUF blocks) loads kept quantised as a packed model whose logits,
+     * from the forward and from the decoder, equal those of the same file dequantised to float32 up to float32
+     * reordering (10⁻⁴ of the largest logit, see PackedModelTest); a matrix in another type is named.
+     */
+    @ParameterizedTest
+    @ValueSource(booleans = {false, true})
+    void q8FileKeptQuantisedMatchesItsDequantisedModel(boolean tied) throws IOException {
+        Transformer m = Transformer.create(ModelConfig.llama(61, 32, 2, 4, 2, 64, 24, 1e-5f, 10000.0,
+                Rope.Style.INTERLEAVED, tied, false), OutputHeads.LM, 3);
+        Path file = write(llamaGguf(m, true), 3, 32);
+        Transformer dequantised = Gguf.load(file).model();
+        Transformer kept = Gguf.load(file, true).model();
+        assertFalse(dequantised.isPacked());
+        assertEquals(WeightDtype.Q8_0, kept.weightDtype());
+        int[] tokens = new int[12];
+        for (int i = 0; i < tokens.length; i++) {
+            tokens[i] = (i * 17 + 5) % 61;
+        }
+        TokenBatch b = TokenBatch.of(tokens, null, 1, tokens.length);
+        dequantised.forward(b);
+        float[] want = dequantised.logits().toArray();
+        kept.forward(b);
+        float[] got = kept.logits().toArray();
+        double scale = 0;
+        for (float v : want) {
+            scale = Math.max(scale, Math.abs(v));
+        }
+        assertClose("q8_0 kept vs dequantised", want, got, 1e-4 * scale, 0);
+        KvCacheDecoder dec = new KvCacheDecoder(kept, 1, tokens.length);
+        float[] stepped = dec.stepAllPositions(tokens, null, tokens.length).toArray();
+        assertClose("q8_0 decoder vs dequantised", want, stepped, 1e-4 * scale, 0);
+
+        Path f32 = write(llamaGguf(m, false), 3, 32);
+        IOException e = assertThrows(IOException.class, () -> Gguf.load(f32, true));
+        String first = tied ? "token_embd.weight" : "blk.0.attn_q.weight";
+        assertEquals(f32 + ": tensor '" + first + "' is F32; keeping Q8_0 weights quantised needs every matrix in "
+                + "Q8_0", e.getMessage());
+    }
+
     // ------------------------------------------------------------------ corrupt files
 
     @Test
@@ -323,6 +368,11 @@ class CkptGgufTest {
 
     /** A GGUF file of {@code m} as llama.cpp's converter lays it out, in F32. */
     private static GgufWriter llamaGguf(Transformer m) {
+        return llamaGguf(m, false);
+    }
+
+    /** As {@link #llamaGguf(Transformer)}, with the matrices in Q8_0 when {@code q8} (the norms stay F32). */
+    private static GgufWriter llamaGguf(Transformer m, boolean q8) {
         ModelConfig c = m.config();
         int d = c.dim(), f = c.hiddenDim(), q = c.heads() * c.headDim(), kv = c.kvHeads() * c.headDim();
         GgufWriter w = new GgufWriter().kv("general.architecture", STRING, "llama")
@@ -331,24 +381,34 @@ class CkptGgufTest {
                 .kv("llama.feed_forward_length", U32, f).kv("llama.context_length", U32, c.maxSeqLen())
                 .kv("llama.attention.layer_norm_rms_epsilon", F32, c.normEps())
                 .kv("llama.rope.freq_base", F32, (float) c.ropeTheta());
-        w.f32("token_embd.weight", p(m, "wte", 0, c.vocabSize()), c.vocabSize(), d);
+        matrix(w, q8, "token_embd.weight", p(m, "wte", 0, c.vocabSize()), c.vocabSize(), d);
         for (int i = 0; i < c.layers(); i++) {
             String b = "blk." + i + ".", h = "h." + i + ".";
             w.f32(b + "attn_norm.weight", p(m, h + "ln1.weight", 0, d), d);
-            w.f32(b + "attn_q.weight", p(m, h + "attn.qkv.weight", 0, q), q, d);
-            w.f32(b + "attn_k.weight", p(m, h + "attn.qkv.weight", q, kv), kv, d);
-            w.f32(b + "attn_v.weight", p(m, h + "attn.qkv.weight", q + kv, kv), kv, d);
-            w.f32(b + "attn_output.weight", p(m, h + "attn.proj.weight", 0, d), d, q);
+            matrix(w, q8, b + "attn_q.weight", p(m, h + "attn.qkv.weight", 0, q), q, d);
+            matrix(w, q8, b + "attn_k.weight", p(m, h + "attn.qkv.weight", q, kv), kv, d);
+            matrix(w, q8, b + "attn_v.weight", p(m, h + "attn.qkv.weight", q + kv, kv), kv, d);
+            matrix(w, q8, b + "attn_output.weight", p(m, h + "attn.proj.weight", 0, d), d, q);
             w.f32(b + "ffn_norm.weight", p(m, h + "ln2.weight", 0, d), d);
-            w.f32(b + "ffn_gate.weight", p(m, h + "mlp.fc.weight", 0, f), f, d);
-            w.f32(b + "ffn_up.weight", p(m, h + "mlp.fc.weight", f, f), f, d);
-            w.f32(b + "ffn_down.weight", p(m, h + "mlp.proj.weight", 0, d), d, f);
+            matrix(w, q8, b + "ffn_gate.weight", p(m, h + "mlp.fc.weight", 0, f), f, d);
+            matrix(w, q8, b + "ffn_up.weight", p(m, h + "mlp.fc.weight", f, f), f, d);
+            matrix(w, q8, b + "ffn_down.weight", p(m, h + "mlp.proj.weight", 0, d), d, f);
         }
         w.f32("output_norm.weight", p(m, "ln_f.weight", 0, d), d);
         if (!c.tiedEmbeddings()) {
-            w.f32("output.weight", p(m, "lm_head.weight", 0, c.vocabSize()), c.vocabSize(), d);
+            matrix(w, q8, "output.weight", p(m, "lm_head.weight", 0, c.vocabSize()), c.vocabSize(), d);
         }
         return w;
+    }
+
+    /** A matrix tensor, F32 or (when {@code q8}) Q8_0 blocks as ggml lays them out. */
+    private static void matrix(GgufWriter w, boolean q8, String name, float[] values, int rows, int cols) {
+        if (!q8) {
+            w.f32(name, values, rows, cols);
+            return;
+        }
+        byte[] blocks = Q8Matrix.quantize(Tensor.of(values, rows, cols)).toGgufBlocks();
+        w.tensor(name, new long[] {cols, rows}, 8, blocks);
     }
 
     /** Rows {@code [row0, row0 + rows)} of a parameter. */
