@@ -107,7 +107,9 @@ public final class BenchCommand implements Callable<Integer> {
     @Option(names = "--weights-dtype", defaultValue = "fp32", converter = WeightDtypes.class,
             completionCandidates = WeightDtypes.class,
             description = "How the decode benchmark reads the matrices: fp32, bf16 (a packed bfloat16 copy, half the "
-                    + "bytes per token) or q8_0 (GGUF's 8-bit blocks) (default: ${DEFAULT-VALUE}).")
+                    + "bytes per token) or q8_0 (GGUF's 8-bit blocks); in the PPO benchmark, how the frozen weights "
+                    + "(reference, reward model, the base under LoRA) are held: fp32 or bf16 (default: "
+                    + "${DEFAULT-VALUE}).")
     String weightsDtype;
     @Option(names = "--temperature", defaultValue = "1.0",
             description = "Sampling temperature of the decode benchmark; 0 = greedy (default: ${DEFAULT-VALUE}).")
@@ -136,8 +138,8 @@ public final class BenchCommand implements Callable<Integer> {
         if (model != null && !"decode".equals(only)) {
             throw Checks.usage(spec, "--model is for the decode benchmark: add --only decode");
         }
-        if (!"fp32".equals(weightsDtype) && !"decode".equals(only)) {
-            throw Checks.usage(spec, "--weights-dtype is for the decode benchmark: add --only decode");
+        if (!"fp32".equals(weightsDtype) && !"decode".equals(only) && !"ppo".equals(only)) {
+            throw Checks.usage(spec, "--weights-dtype is for the decode and PPO benchmarks: add --only decode or ppo");
         }
         Checks.inputPath("--model", model);
         PpoCritic criticMode = PpoCritic.parse(critic);
@@ -363,21 +365,28 @@ public final class BenchCommand implements Callable<Integer> {
     private ObjectNode ppo(ModelConfig config) throws IOException {
         PpoCritic mode = PpoCritic.parse(critic);
         boolean valueHead = mode == PpoCritic.VALUE_HEAD;
+        WeightDtype frozen = WeightDtype.parse(weightsDtype);
         Transformer rm = Transformer.create(config, OutputHeads.SCALAR, seed + 2);
         rm.freeze();
+        if (frozen != WeightDtype.FP32) {
+            rm = rm.packed(frozen);
+        }
         Transformer policy, reference, critic;
         if (loraR > 0) {
             // one frozen copy of the policy's weights (also the reference), the reward model's shared by the critic
             LoraConfig lc = LoraConfig.of(loraR, 2f * loraR, List.of(LoraConfig.ALL_LINEAR));
             Transformer base = Transformer.create(config, OutputHeads.LM, seed);
             base.freeze();
+            if (frozen != WeightDtype.FP32) {
+                base = base.packed(frozen);
+            }
             policy = base.withLora(lc, valueHead ? OutputHeads.BOTH : OutputHeads.LM, seed);
             reference = base;
             critic = valueHead ? policy : mode == PpoCritic.SHARED ? base.withLora(lc, OutputHeads.SCALAR, seed + 1)
                     : rm.withLora(lc, OutputHeads.SCALAR, seed + 1);
         } else {
             policy = Transformer.create(config, valueHead ? OutputHeads.BOTH : OutputHeads.LM, seed);
-            reference = policy.frozenCopy();
+            reference = frozen == WeightDtype.FP32 ? policy.frozenCopy() : policy.packed(frozen);
             critic = valueHead ? policy : Transformer.create(config, OutputHeads.SCALAR, seed + 1);
         }
         IdTokenizer tok = new IdTokenizer(config.vocabSize());
@@ -407,6 +416,7 @@ public final class BenchCommand implements Callable<Integer> {
             o.put("lora_r", loraR);
             o.put("critic", mode.cliName());
             o.put("gradient_checkpointing", gradientCheckpointing);
+            o.put("frozen_dtype", frozen.label());
             o.put("trained_params", policy.trainableCount() + (critic == policy ? 0 : critic.trainableCount()));
             for (String k : List.of("time/step_s", "time/generation_s", "time/policy_value_forward_s",
                     "time/reference_s", "time/scoring_s", "time/update_s", "time/generation_share",

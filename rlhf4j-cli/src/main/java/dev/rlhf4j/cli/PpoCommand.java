@@ -4,6 +4,7 @@ import dev.rlhf4j.tensor.UserError;
 import dev.rlhf4j.model.io.Safetensors;
 import dev.rlhf4j.train.RunDirectory;
 import dev.rlhf4j.model.LoraConfig;
+import dev.rlhf4j.model.WeightDtype;
 import dev.rlhf4j.train.ppo.PpoConfig;
 import dev.rlhf4j.train.ppo.PpoCritic;
 import dev.rlhf4j.train.ppo.PpoMath;
@@ -175,6 +176,11 @@ public final class PpoCommand implements Callable<Integer> {
                     + "its own adapter and head), or value-head (a head on the policy's trunk, one forward and "
                     + "backward for both) (default: ${DEFAULT-VALUE}).")
     String critic;
+    @Option(names = "--frozen-dtype", defaultValue = "fp32", paramLabel = "DTYPE",
+            description = "How the frozen weights are held: the reference, the reward model and, under LoRA, the base "
+                    + "(and the critic's base): fp32 or bf16 (half the bytes; computation stays fp32) (default: "
+                    + "${DEFAULT-VALUE}).")
+    String frozenDtype;
     @CommandLine.Mixin
     ReportToOption reportTo = new ReportToOption();
     @CommandLine.Mixin
@@ -207,6 +213,10 @@ public final class PpoCommand implements Callable<Integer> {
         PpoConfig cfg = config();
         LoraConfig loraConfig = lora.configWithoutDropout("ppo");
         PpoCritic criticMode = PpoCritic.parse(critic);
+        WeightDtype frozen = WeightDtype.parse(frozenDtype);
+        if (frozen == WeightDtype.Q8_0) {
+            throw new UserError("--frozen-dtype must be fp32 or bf16 (Q8_0 is for generation from GGUF files)");
+        }
         if (criticMode == PpoCritic.SHARED && loraConfig == null) {
             throw Checks.usage(spec, "--critic shared shares the policy's frozen base: it needs --lora-r");
         }
@@ -228,17 +238,18 @@ public final class PpoCommand implements Callable<Integer> {
                     .file("reward_model", rewardModel)
                     .put("reward", reward).file("value_model", valueModel).file("prompts", promptsFile)
                     .file("ptx_data", ptxData).put("normalize_reward", normalizeReward).put("reward_clip", rewardClip)
-                    .put("critic", criticMode.cliName()), output.allowChanges);
-            train(cfg, dtype, worldSeed, loraConfig, criticMode, run, err);
+                    .put("critic", criticMode.cliName()).put("frozen_dtype", frozen.label()), output.allowChanges);
+            train(cfg, dtype, worldSeed, loraConfig, criticMode, frozen, run, err);
         }
         return 0;
     }
 
     private void train(PpoConfig cfg, Safetensors.DType dtype, long worldSeed, LoraConfig loraConfig,
-                       PpoCritic criticMode, RunDirectory run, PrintWriter err) throws IOException {
+                       PpoCritic criticMode, WeightDtype frozen, RunDirectory run, PrintWriter err)
+            throws IOException {
         PpoRun ppo = PpoRun.fromPaths(cfg, new PpoRun.Inputs(policyPath, refModel, rewardModel,
                 reward == null ? null : worldSeed, valueModel, promptsFile, ptxData, normalizeReward, rewardClip,
-                dtype).with(loraConfig, criticMode), err);
+                dtype).with(loraConfig, criticMode).withFrozenDtype(frozen), err);
         err.printf("policy %,d trained parameters, critic %s; %d prompts; %d episodes per step%n",
                 ppo.policy().trainableCount(), ppo.critic() == ppo.policy() ? "a value head on the policy"
                         : String.format("%,d trained parameters", ppo.critic().trainableCount()),

@@ -133,6 +133,14 @@ class LoraCommandsTest {
         Path straight = tmp.resolve("value-head");
         JsonNode cfg = JSON.readTree(straight.resolve("adapter/adapter_config.json").toFile());
         assertEquals("score", cfg.get("modules_to_save").get(1).asText(), "the value head is kept with the adapter");
+        // bf16 frozen weights: the reference, the reward (here the gold one) and the base under the adapters
+        Path bf16 = tmp.resolve("bf16");
+        assertEquals(0, run(tiny.ppo(policy, bf16, "--max-steps", "1", "--lora-r", "4", "--frozen-dtype", "bf16")),
+                err.toString());
+        assertTrue(Files.exists(bf16.resolve("adapter/adapter_model.safetensors")));
+        assertTrue(Double.isFinite(JSON.readTree(Files.readAllLines(bf16.resolve("metrics.jsonl")).getFirst())
+                .get("objective/kl").asDouble()));
+        assertEquals(1, run(tiny.ppo(policy, tmp.resolve("q8"), "--frozen-dtype", "q8_0")));
         // full fine-tuning with a value head: one model, no critic directory
         Path full = tmp.resolve("full-value-head");
         assertEquals(0, run(tiny.ppo(policy, full, "--max-steps", "1", "--critic", "value-head")), err.toString());

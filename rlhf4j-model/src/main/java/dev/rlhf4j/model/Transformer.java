@@ -224,7 +224,11 @@ public final class Transformer {
         ParamArena full = layout(config, heads).allocate();
         for (ParamArena.Entry e : full.entries()) {
             WeightMatrix w = packed.get(e.name());
-            full.get(e.name()).copyFrom(w != null ? w.toF32() : params.get(e.name()));
+            if (w != null) {
+                full.get(e.name()).copyFrom(w.toF32());
+            } else if (params.has(e.name())) {
+                full.get(e.name()).copyFrom(params.get(e.name()));
+            } // else a scalar head that lives with the adapters (the merge copies it in)
         }
         return new Transformer(config, heads, full, lora == null ? null : lora.copy(config));
     }

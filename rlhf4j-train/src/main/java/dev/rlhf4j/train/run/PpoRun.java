@@ -5,6 +5,7 @@ import dev.rlhf4j.model.LoraConfig;
 import dev.rlhf4j.model.OutputHeads;
 import dev.rlhf4j.model.io.Pretrained;
 import dev.rlhf4j.model.Transformer;
+import dev.rlhf4j.model.WeightDtype;
 import dev.rlhf4j.model.io.HfCheckpoint;
 import dev.rlhf4j.model.io.Safetensors;
 import dev.rlhf4j.model.tokenizer.Tokenizer;
@@ -58,26 +59,38 @@ public record PpoRun(PpoTrainer trainer, Transformer policy, Transformer critic,
      * @param lora            LoRA adapters for the policy (and the critic), the base weights frozen and shared with the
      *                        reference; null: full fine-tuning
      * @param critic          what the critic is (see {@link PpoCritic})
+     * @param frozenDtype     how the frozen weights are held: the reference, the reward model and, under LoRA, the
+     *                        base (fp32, or bf16: half the bytes; computation stays fp32)
      */
     public record Inputs(Path policy, Path reference, Path rewardModel, Long labWorldSeed, Path valueModel,
                          Path prompts, Path ptxData, boolean normalizeReward, double rewardClip,
-                         Safetensors.DType saveDtype, LoraConfig lora, PpoCritic critic) {
+                         Safetensors.DType saveDtype, LoraConfig lora, PpoCritic critic,
+                         WeightDtype frozenDtype) {
         /** Full fine-tuning with a separate critic. */
         public Inputs(Path policy, Path reference, Path rewardModel, Long labWorldSeed, Path valueModel, Path prompts,
                       Path ptxData, boolean normalizeReward, double rewardClip, Safetensors.DType saveDtype) {
             this(policy, reference, rewardModel, labWorldSeed, valueModel, prompts, ptxData, normalizeReward,
-                    rewardClip, saveDtype, null, PpoCritic.SEPARATE);
+                    rewardClip, saveDtype, null, PpoCritic.SEPARATE, WeightDtype.FP32);
         }
 
         /** These inputs with LoRA adapters ({@code null}: full fine-tuning) and the critic {@code critic}. */
         public Inputs with(LoraConfig loraConfig, PpoCritic criticMode) {
             return new Inputs(policy, reference, rewardModel, labWorldSeed, valueModel, prompts, ptxData,
-                    normalizeReward, rewardClip, saveDtype, loraConfig, criticMode);
+                    normalizeReward, rewardClip, saveDtype, loraConfig, criticMode, frozenDtype);
+        }
+
+        /** These inputs with the frozen weights held as {@code dtype}. */
+        public Inputs withFrozenDtype(WeightDtype dtype) {
+            return new Inputs(policy, reference, rewardModel, labWorldSeed, valueModel, prompts, ptxData,
+                    normalizeReward, rewardClip, saveDtype, lora, critic, dtype);
         }
 
         public Inputs {
             if (critic == null) {
                 throw new UserError("the critic must be separate, shared or value-head");
+            }
+            if (frozenDtype == null) {
+                frozenDtype = WeightDtype.FP32;
             }
             if (critic == PpoCritic.SHARED && lora == null) {
                 throw new UserError("critic 'shared' shares the policy's frozen base, so it needs LoRA (lora_r); "
@@ -111,14 +124,15 @@ public record PpoRun(PpoTrainer trainer, Transformer policy, Transformer critic,
         if (in.lora() != null) {
             // the starting weights are held once: frozen under the adapter, and as they are for the reference
             Transformer base = start.heads() == OutputHeads.LM ? start : start.withHeads(OutputHeads.LM, cfg.seed());
-            policy = base.withLora(in.lora(), policyHeads, cfg.seed());
+            policy = pack(base, in.frozenDtype()).withLora(in.lora(), policyHeads, cfg.seed());
             policy.lora().baseModel(in.policy().toAbsolutePath().toString());
         } else {
             policy = valueHead ? start.withHeads(OutputHeads.BOTH, cfg.seed()) : start;
         }
         Transformer reference;
         if (in.reference() == null) {
-            reference = in.lora() != null ? policy.withoutAdapters() : start.frozenCopy();
+            reference = in.lora() != null ? policy.withoutAdapters()
+                    : in.frozenDtype() == WeightDtype.FP32 ? start.frozenCopy() : start.packed(in.frozenDtype());
         } else {
             Pretrained refPm = Pretrained.open(in.reference(), null);
             reference = refPm.model();
@@ -131,8 +145,11 @@ public record PpoRun(PpoTrainer trainer, Transformer policy, Transformer critic,
                         + "their probabilities of the same tokens");
             }
             reference.freeze();
+            reference = pack(reference, in.frozenDtype());
         }
         List<Prompt> prompts = PromptReader.read(in.prompts(), policyPm.chatTemplate());
+        Transformer rmFrozen = null;
+        Pretrained rmPm = null;
         RewardFunction rf;
         Pretrained criticPm;
         if (in.labWorldSeed() != null) {
@@ -147,7 +164,10 @@ public record PpoRun(PpoTrainer trainer, Transformer policy, Transformer critic,
                         + ": --normalize-reward needs the reward statistics in config.json (written by reward train)"));
             }
             Tokenizer rmTok = rm.requireTokenizer();
-            RewardModelReward rmr = new RewardModelReward(rm.model(), rmTok, tok, stats, in.rewardClip(),
+            rm.model().freeze();
+            rmFrozen = pack(rm.model(), in.frozenDtype());
+            rmPm = rm;
+            RewardModelReward rmr = new RewardModelReward(rmFrozen, rmTok, tok, stats, in.rewardClip(),
                     cfg.localRolloutForwardBatchSize());
             if (rmr.retokenizes()) {
                 if (prompts.stream().anyMatch(Prompt::chat)) {
@@ -175,7 +195,8 @@ public record PpoRun(PpoTrainer trainer, Transformer policy, Transformer critic,
             }
             criticSave = HfCheckpoint.SaveOptions.like(policyPm.loaded(), in.saveDtype()).withTokenizer(tok);
         } else {
-            Transformer v = criticPm.model();
+            // under LoRA the critic's frozen base is the reward model's weights as the reward holds them
+            Transformer v = in.lora() != null && criticPm == rmPm ? rmFrozen : criticPm.model();
             if (in.lora() != null) {
                 // the value model's weights stay frozen (shared with the reward model when it is the reward model)
                 Transformer base = v.heads() == OutputHeads.SCALAR || v.heads() == OutputHeads.LM ? v
@@ -206,5 +227,13 @@ public record PpoRun(PpoTrainer trainer, Transformer policy, Transformer critic,
                 console).writers((m, dir) -> HfCheckpoint.save(m, dir, policySave),
                 criticSave == null ? null : (m, dir) -> HfCheckpoint.save(m, dir, criticSave));
         return new PpoRun(trainer, policy, critic, prompts);
+    }
+
+    /** {@code model} frozen, its matrices held as {@code dtype} (itself for fp32). */
+    private static Transformer pack(Transformer model, WeightDtype dtype) {
+        if (dtype == WeightDtype.FP32) {
+            return model;
+        }
+        return model.packed(dtype);
     }
 }
