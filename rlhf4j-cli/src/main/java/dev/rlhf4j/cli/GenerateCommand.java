@@ -6,6 +6,10 @@ import dev.rlhf4j.model.chat.ChatTemplate;
 import dev.rlhf4j.model.generate.Generation;
 import dev.rlhf4j.model.generate.GenerationConfig;
 import dev.rlhf4j.model.generate.Generator;
+import dev.rlhf4j.model.Transformer;
+import dev.rlhf4j.model.WeightDtype;
+import dev.rlhf4j.model.io.Gguf;
+import dev.rlhf4j.model.io.LoadedModel;
 import dev.rlhf4j.model.io.Pretrained;
 import dev.rlhf4j.tensor.UserError;
 import dev.rlhf4j.train.ppo.PromptReader;
@@ -67,6 +71,11 @@ public final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--json", description = "One JSON line per prompt: prompt, completion, finish_reason, tokens, "
             + "logprobs.")
     boolean json;
+    @Option(names = "--weights-dtype", defaultValue = "fp32", paramLabel = "DTYPE",
+            description = "How the matrices are held while generating: fp32, bf16 (half the bytes read per token) or "
+                    + "q8_0 (GGUF's 8-bit blocks: a .gguf file's Q8_0 matrices kept as they are, any other model "
+                    + "quantised at load) (default: ${DEFAULT-VALUE}).")
+    String weightsDtype;
     @CommandLine.Mixin
     ThreadsOption threads = new ThreadsOption();
 
@@ -104,7 +113,8 @@ public final class GenerateCommand implements Callable<Integer> {
                 requests.add(new Request(r.where(), r.text(), r.messages()));
             }
         }
-        Pretrained pm = source.open();
+        WeightDtype dtype = weightDtype("--weights-dtype", weightsDtype);
+        Pretrained pm = open(dtype);
         pm.requireTokenizer();
         GenerationConfig cfg = new GenerationConfig(maxNewTokens, temperature, topK, topP, seed, pm.eosIds(), stop);
         int maxSeqLen = pm.model().config().maxSeqLen();
@@ -162,5 +172,39 @@ public final class GenerateCommand implements Callable<Integer> {
             out.flush();
         }
         return 0;
+    }
+
+    /**
+     * The model with its matrices held as {@code dtype}: a GGUF file's Q8_0 matrices are read as they are stored;
+     * otherwise the model is read in fp32 and packed.
+     */
+    private Pretrained open(WeightDtype dtype) throws IOException {
+        boolean gguf = source.model != null && source.model.getFileName() != null
+                && source.model.getFileName().toString().toLowerCase(java.util.Locale.ROOT).endsWith(".gguf");
+        if (dtype == WeightDtype.Q8_0 && gguf) {
+            return Pretrained.of(Gguf.load(source.model, true), source.tokenizer);
+        }
+        Pretrained pm = source.open();
+        if (dtype == WeightDtype.FP32) {
+            return pm;
+        }
+        LoadedModel l = pm.loaded();
+        Transformer packed;
+        try {
+            packed = l.model().packed(dtype);
+        } catch (IllegalArgumentException | IllegalStateException e) {
+            throw new UserError(source.model + ": cannot hold its weights as " + dtype.label() + ": " + e.getMessage());
+        }
+        return Pretrained.of(new LoadedModel(packed, l.format(), l.modelType(), l.source(), l.bosId(), l.eosIds(),
+                l.padId(), l.tokenizerPath(), l.ggufTokenizer(), l.chatTemplate()), source.tokenizer);
+    }
+
+    /** {@code value} as a weight dtype; a bad one is a user error naming the option. */
+    static WeightDtype weightDtype(String option, String value) {
+        try {
+            return WeightDtype.parse(value);
+        } catch (IllegalArgumentException e) {
+            throw new UserError(option + ": " + e.getMessage());
+        }
     }
 }

@@ -213,7 +213,7 @@ public final class PpoCommand implements Callable<Integer> {
         PpoConfig cfg = config();
         LoraConfig loraConfig = lora.configWithoutDropout("ppo");
         PpoCritic criticMode = PpoCritic.parse(critic);
-        WeightDtype frozen = WeightDtype.parse(frozenDtype);
+        WeightDtype frozen = GenerateCommand.weightDtype("--frozen-dtype", frozenDtype);
         if (frozen == WeightDtype.Q8_0) {
             throw new UserError("--frozen-dtype must be fp32 or bf16 (Q8_0 is for generation from GGUF files)");
         }
