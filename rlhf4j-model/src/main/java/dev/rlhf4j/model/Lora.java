@@ -218,8 +218,9 @@ public final class Lora {
                 Gemm.sgemm(false, false, n, s.in(), r, 1f, dxa, 0, r, a.data(), a.offset(), s.in(), 1f, dx.data(),
                         dx.offset(), s.in());
             } else {
-                // dx += mask/(1−p) ⊙ (dxa·A): the masked input divided by x gives the mask, so recompute it instead
-                float[] tmp = new float[n * s.in()];
+                // dx += mask/(1−p) ⊙ (dxa·A), the mask redrawn from the site's stream; the dropped-out input is not
+                // needed once dA has it, so its buffer (filled by input() above, n·in long) holds dxa·A
+                float[] tmp = dropped;
                 Gemm.sgemm(false, false, n, s.in(), r, 1f, dxa, 0, r, a.data(), a.offset(), s.in(), 0f, tmp, 0,
                         s.in());
                 float keep = 1f / (1f - config.dropout());
