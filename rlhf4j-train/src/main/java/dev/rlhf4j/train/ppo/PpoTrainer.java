@@ -82,6 +82,7 @@ public final class PpoTrainer {
     private final int padId;
     private final List<int[]> ptxData;
     private final Generator generator;
+    private RolloutEngine engine = this::localRollout;
     /** The critic is a value head on the policy's own trunk: one forward and backward serve both losses. */
     private final boolean valueHead;
     private ModelWriter policyWriter;
@@ -390,7 +391,7 @@ public final class PpoTrainer {
     private StepOutcome step(List<Integer> idx, int step, double lr, PpoMath.KlController kl, AdamW policyOpt,
                              AdamW criticOpt) {
         Rollout rollout = rollout(idx, step);
-        double[] scores = scores(rollout.episodes);
+        double[] scores = rollout.scores;
         long scored = System.nanoTime();
         double beta = kl.value();
         KlPenalisedRewards rewards = klPenalisedRewards(rollout, scores, beta);
@@ -401,51 +402,136 @@ public final class PpoTrainer {
     }
 
     /**
-     * The episodes of one step with what the policy, the reference and the critic make of them, and the clock after
-     * each part (for the {@code time/*} metrics).
+     * The episodes of one step with what the policy, the reference and the critic make of them, their scores, and
+     * where the time went (for the {@code time/*} metrics): summed over the chunks, and the rollout's wall clock.
      *
      * @param logprobs    the sampling policy's log-probability of each response token (the "old" log-probs)
      * @param refLogprobs the frozen reference's
      * @param values      the critic's value before each response token
+     * @param scores      the reward function's scores, minus the missing-EOS penalty
      */
     private record Rollout(List<Episode> episodes, double[][] logprobs, double[][] refLogprobs, double[][] values,
-                           long started, long sampled, long forwarded, long referenced) {
+                           double[] scores, RolloutChunk.Timing nanos, long started, long finished) {
     }
 
-    /** 1. Rollout: one sampled response per prompt; policy and reference log-probs, critic values. */
+    /**
+     * 1–2. Rollout and scores: one sampled response per prompt, the policy's and the reference's log-probabilities
+     * and the critic's values, and the reward function's score minus the missing-EOS penalty for responses without
+     * EOS; computed in chunks of {@code local_rollout_forward_batch_size} prompts by the rollout engine.
+     */
     private Rollout rollout(List<Integer> idx, int step) {
-        int b = idx.size();
-        List<String> ps = new ArrayList<>(b);
-        List<int[]> pt = new ArrayList<>(b);
-        for (int i : idx) {
+        int b = idx.size(), fwd = cfg.localRolloutForwardBatchSize();
+        List<int[]> chunks = new ArrayList<>();
+        for (int from = 0; from < b; from += fwd) {
+            chunks.add(idx.subList(from, Math.min(b, from + fwd)).stream().mapToInt(Integer::intValue).toArray());
+        }
+        long started = System.nanoTime();
+        List<RolloutChunk> done = engine.rollout(step, chunks);
+        long finished = System.nanoTime();
+        if (done.size() != chunks.size()) {
+            throw new IllegalStateException("the rollout engine returned " + done.size() + " chunks for "
+                    + chunks.size());
+        }
+        List<Episode> eps = new ArrayList<>(b);
+        double[][] logp = new double[b][], ref = new double[b][], values = new double[b][];
+        double[] scores = new double[b];
+        RolloutChunk.Timing nanos = new RolloutChunk.Timing(0, 0, 0, 0);
+        for (int c = 0; c < done.size(); c++) {
+            RolloutChunk ch = done.get(c);
+            int from = c * fwd;
+            if (ch.from() != from || ch.episodes().size() != chunks.get(c).length) {
+                throw new IllegalStateException("rollout chunk " + c + " starts at " + ch.from() + " with "
+                        + ch.episodes().size() + " episodes; expected " + from + " and " + chunks.get(c).length);
+            }
+            eps.addAll(ch.episodes());
+            for (int i = 0; i < ch.episodes().size(); i++) {
+                logp[from + i] = ch.logprobs()[i];
+                ref[from + i] = ch.refLogprobs()[i];
+                values[from + i] = ch.values()[i];
+                scores[from + i] = ch.scores()[i];
+                if (!ch.episodes().get(i).eos() && !Double.isNaN(cfg.missingEosPenalty())) {
+                    scores[from + i] -= cfg.missingEosPenalty();
+                }
+            }
+            nanos = nanos.plus(ch.nanos());
+        }
+        return new Rollout(eps, logp, ref, values, scores, nanos, started, finished);
+    }
+
+    /**
+     * One chunk of step {@code step}'s rollout (see {@link RolloutChunk}): the prompts {@code promptIdx} (indices into
+     * this trainer's prompts) at offset {@code from} of the step's batch, sampled with the seed of the step and the
+     * offset, then run through the policy (with its value head), the critic, the reference and the reward as one
+     * batch. A function of the current weights and the arguments only: what a cluster's workers call on their own
+     * copies of the models.
+     */
+    public RolloutChunk rolloutChunk(int step, int from, int[] promptIdx) {
+        int n = promptIdx.length;
+        List<String> ps = new ArrayList<>(n);
+        List<int[]> pt = new ArrayList<>(n);
+        for (int i : promptIdx) {
+            if (i < 0 || i >= prompts.size()) {
+                throw new IllegalArgumentException("prompt index " + i + " is outside the " + prompts.size()
+                        + " prompts");
+            }
             ps.add(prompts.get(i).text());
             pt.add(promptTokens.get(i));
         }
-        int fwd = cfg.localRolloutForwardBatchSize();
-        long started = System.nanoTime();
-        List<Episode> eps = Rollouts.sample(generator, tokenizer, ps, pt, cfg.responseLength(), cfg.temperature(),
-                mix(cfg.seed(), 0x6E4, step), eosIds, fwd);
-        long sampled = System.nanoTime();
-        double[][] logp = new double[b][], ref = new double[b][], values = new double[b][];
-        Rollouts.logProbs(policy, eps, cfg.temperature(), fwd, padId, logp, null, valueHead ? values : null);
+        long t0 = System.nanoTime();
+        List<Episode> eps = Rollouts.sampleChunk(generator, tokenizer, ps, pt, cfg.responseLength(),
+                cfg.temperature(), mix(cfg.seed(), 0x6E4, step), from, eosIds);
+        long t1 = System.nanoTime();
+        int all = Math.max(1, n);
+        double[][] logp = new double[n][], ref = new double[n][], values = new double[n][];
+        Rollouts.logProbs(policy, eps, cfg.temperature(), all, padId, logp, null, valueHead ? values : null);
         if (!valueHead) {
-            Rollouts.values(critic, eps, fwd, padId, values);
+            Rollouts.values(critic, eps, all, padId, values);
         }
-        long forwarded = System.nanoTime();
-        Rollouts.logProbs(reference, eps, cfg.temperature(), fwd, padId, ref, null);
-        long referenced = System.nanoTime();
-        return new Rollout(eps, logp, ref, values, started, sampled, forwarded, referenced);
+        long t2 = System.nanoTime();
+        Rollouts.logProbs(reference, eps, cfg.temperature(), all, padId, ref, null);
+        long t3 = System.nanoTime();
+        double[] scores = reward.score(eps);
+        long t4 = System.nanoTime();
+        return new RolloutChunk(from, eps, logp, ref, values, scores,
+                new RolloutChunk.Timing(t1 - t0, t2 - t1, t3 - t2, t4 - t3));
     }
 
-    /** 2. Scores: the reward function on each episode, minus the missing-EOS penalty for responses without EOS. */
-    private double[] scores(List<Episode> eps) {
-        double[] scores = reward.score(eps);
-        for (int i = 0; i < eps.size(); i++) {
-            if (!eps.get(i).eos() && !Double.isNaN(cfg.missingEosPenalty())) {
-                scores[i] -= cfg.missingEosPenalty();
-            }
+    /** This process computes the chunks, one after another. */
+    private List<RolloutChunk> localRollout(int step, List<int[]> chunks) {
+        List<RolloutChunk> out = new ArrayList<>(chunks.size());
+        for (int c = 0; c < chunks.size(); c++) {
+            out.add(rolloutChunk(step, c * cfg.localRolloutForwardBatchSize(), chunks.get(c)));
         }
-        return scores;
+        return out;
+    }
+
+    /**
+     * The weights a rollout depends on that training changes, in a fixed order: the policy's trainable parameters
+     * (its adapters under LoRA; its value head when it has one), then the critic's unless the critic is the policy's
+     * value head. A cluster engine ships these to its workers before each step; the frozen reference, reward model
+     * and LoRA base are read there from the same paths.
+     */
+    public List<ParamArena> rolloutWeights() {
+        return valueHead ? List.of(policy.trainable()) : List.of(policy.trainable(), critic.trainable());
+    }
+
+    /**
+     * Tells the trainer that its {@link #rolloutWeights()} were overwritten from outside (a worker receiving the
+     * driver's weights), so that whatever is derived from them is rebuilt before the next rollout.
+     */
+    public void rolloutWeightsChanged() {
+        generator.weightsChanged();
+    }
+
+    /** The engine that computes rollout chunks (null: this process, one chunk after another). */
+    public PpoTrainer rolloutEngine(RolloutEngine rolloutEngine) {
+        this.engine = rolloutEngine == null ? this::localRollout : rolloutEngine;
+        return this;
+    }
+
+    /** The configuration this trainer runs. */
+    public PpoConfig config() {
+        return cfg;
     }
 
     /** Per-token rewards, and the KL estimate of each token they were penalised by. */
@@ -580,8 +666,9 @@ public final class PpoTrainer {
             responseTokens += e.responseTokens().length;
             allTokens += e.length();
         }
-        double gen = (r.sampled - r.started) / 1e9, fwdS = (r.forwarded - r.sampled) / 1e9,
-                refS = (r.referenced - r.forwarded) / 1e9, scoreS = (scored - r.referenced) / 1e9,
+        // the parts of the rollout summed over its chunks (on a cluster: over the workers, in parallel)
+        double gen = r.nanos.sampling() / 1e9, fwdS = r.nanos.forward() / 1e9, refS = r.nanos.reference() / 1e9,
+                scoreS = r.nanos.scoring() / 1e9, rolloutS = (r.finished - r.started) / 1e9,
                 upd = (updated - scored) / 1e9, stepS = (updated - r.started) / 1e9;
         int microCount = u.microCount;
         double ratioMean = u.ratioSum / Math.max(1, u.ratioCount);
@@ -613,6 +700,7 @@ public final class PpoTrainer {
         m.put("time/policy_value_forward_s", fwdS);
         m.put("time/reference_s", refS);
         m.put("time/scoring_s", scoreS);
+        m.put("time/rollout_s", rolloutS);
         m.put("time/update_s", upd);
         m.put("time/step_s", stepS);
         m.put("time/generation_share", gen / stepS);

@@ -136,9 +136,8 @@ public final class Rollouts {
     }
 
     /**
-     * Samples one response per prompt with the batched generator, {@code batchSize} prompts at a time, the
-     * sampler seeded from {@code seed} and the chunk. Responses end at the first of {@code eosIds} (kept) or after
-     * {@code maxNewTokens}.
+     * Samples one response per prompt with the batched generator, {@code batchSize} prompts at a time (see
+     * {@link #sampleChunk}). Responses end at the first of {@code eosIds} (kept) or after {@code maxNewTokens}.
      */
     public static List<Episode> sample(Generator generator, Tokenizer tokenizer, List<String> prompts,
                                        List<int[]> promptTokens, int maxNewTokens, float temperature, long seed,
@@ -146,14 +145,28 @@ public final class Rollouts {
         List<Episode> out = new ArrayList<>(prompts.size());
         for (int from = 0; from < prompts.size(); from += batchSize) {
             int to = Math.min(prompts.size(), from + batchSize);
-            GenerationConfig cfg = new GenerationConfig(maxNewTokens, temperature, 0, 1f, seed * 1_000_003L + from,
-                    eosIds, List.of());
-            List<Generation> g = generator.generate(promptTokens.subList(from, to), cfg);
-            for (int i = from; i < to; i++) {
-                Generation gen = g.get(i - from);
-                out.add(new Episode(prompts.get(i), promptTokens.get(i), gen.tokens(),
-                        tokenizer.decode(gen.tokens(), true), "eos".equals(gen.finishReason())));
-            }
+            out.addAll(sampleChunk(generator, tokenizer, prompts.subList(from, to), promptTokens.subList(from, to),
+                    maxNewTokens, temperature, seed, from, eosIds));
+        }
+        return out;
+    }
+
+    /**
+     * Samples one response per prompt as one batch: the chunk at offset {@code from} of a larger batch, its sampler
+     * seeded from {@code seed} and {@code from} alone, so a chunk sampled anywhere (another thread, a cluster's
+     * worker) gives the same episodes.
+     */
+    public static List<Episode> sampleChunk(Generator generator, Tokenizer tokenizer, List<String> prompts,
+                                            List<int[]> promptTokens, int maxNewTokens, float temperature, long seed,
+                                            int from, int[] eosIds) {
+        GenerationConfig cfg = new GenerationConfig(maxNewTokens, temperature, 0, 1f, seed * 1_000_003L + from,
+                eosIds, List.of());
+        List<Generation> g = generator.generate(promptTokens, cfg);
+        List<Episode> out = new ArrayList<>(prompts.size());
+        for (int i = 0; i < prompts.size(); i++) {
+            Generation gen = g.get(i);
+            out.add(new Episode(prompts.get(i), promptTokens.get(i), gen.tokens(),
+                    tokenizer.decode(gen.tokens(), true), "eos".equals(gen.finishReason())));
         }
         return out;
     }

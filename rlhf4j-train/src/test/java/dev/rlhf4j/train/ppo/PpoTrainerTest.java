@@ -272,6 +272,84 @@ class PpoTrainerTest {
         assertTrue(e.getMessage().contains("scalar head"), e.getMessage());
     }
 
+    @Test
+    void rolloutChunksComputedByWorkersOnTheirOwnModelsGiveTheSameTraining(@TempDir Path tmp) throws Exception {
+        // the trainer alone, chunks of 5 prompts (5 + 5 + 5 + 1 of a batch of 16)
+        PpoConfig.Builder alone = config(tmp.resolve("alone"));
+        alone.localRolloutForwardBatchSize(5);
+        alone.maxSteps(3);
+        trainer(alone, Transformer.create(CFG, OutputHeads.LM, 1), Transformer.create(CFG, OutputHeads.SCALAR, 2))
+                .train(false);
+        // the same run with two workers, each with its own models built as the driver's were (as a cluster's
+        // executors build them from the same paths), receiving the driver's weights before each step and
+        // computing the step's chunks concurrently, last chunk first
+        PpoConfig.Builder shared = config(tmp.resolve("workers"));
+        shared.localRolloutForwardBatchSize(5);
+        shared.maxSteps(3);
+        PpoConfig.Builder workerCfg = config(tmp.resolve("unused"));
+        workerCfg.localRolloutForwardBatchSize(5);
+        PpoTrainer driver = trainer(shared, Transformer.create(CFG, OutputHeads.LM, 1),
+                Transformer.create(CFG, OutputHeads.SCALAR, 2));
+        List<PpoTrainer> workers = List.of(
+                trainer(workerCfg, Transformer.create(CFG, OutputHeads.LM, 1), Transformer.create(CFG,
+                        OutputHeads.SCALAR, 2)),
+                trainer(workerCfg, Transformer.create(CFG, OutputHeads.LM, 1), Transformer.create(CFG,
+                        OutputHeads.SCALAR, 2)));
+        java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newFixedThreadPool(2);
+        try {
+            driver.rolloutEngine((step, chunks) -> {
+                for (PpoTrainer w : workers) {
+                    for (int a = 0; a < driver.rolloutWeights().size(); a++) {
+                        w.rolloutWeights().get(a).copyFrom(driver.rolloutWeights().get(a));
+                    }
+                    w.rolloutWeightsChanged();
+                }
+                List<java.util.concurrent.Future<RolloutChunk>> f = new ArrayList<>();
+                for (int c = chunks.size() - 1; c >= 0; c--) {
+                    PpoTrainer w = workers.get(c % 2);
+                    int[] idx = chunks.get(c);
+                    int from = c * 5;
+                    // one worker computes one chunk at a time, as one executor task slot does
+                    f.add(0, pool.submit(() -> {
+                        synchronized (w) {
+                            return w.rolloutChunk(step, from, idx);
+                        }
+                    }));
+                }
+                List<RolloutChunk> out = new ArrayList<>();
+                for (java.util.concurrent.Future<RolloutChunk> x : f) {
+                    try {
+                        out.add(x.get());
+                    } catch (Exception e) {
+                        throw new IllegalStateException(e);
+                    }
+                }
+                return out;
+            });
+            driver.train(false);
+        } finally {
+            pool.shutdown();
+        }
+        List<JsonNode> a = metrics(tmp.resolve("alone")), b = metrics(tmp.resolve("workers"));
+        assertEquals(3, a.size());
+        assertEquals(a.size(), b.size());
+        for (int i = 0; i < a.size(); i++) {
+            for (var it = a.get(i).fields(); it.hasNext(); ) {
+                var e = it.next();
+                if (e.getKey().startsWith("time/") || e.getKey().endsWith("tokens_per_s")
+                        || !e.getValue().isNumber()) {
+                    continue;
+                }
+                // the same chunks on the same weights: equal up to rounding at most (the kernels' splits depend on
+                // the thread count only, which both runs share)
+                double x = e.getValue().asDouble(), y = b.get(i).get(e.getKey()).asDouble();
+                assertEquals(x, y, 1e-6 * Math.max(1, Math.abs(x)), "step " + (i + 1) + " " + e.getKey());
+            }
+        }
+        assertEquals(Files.readAllLines(tmp.resolve("alone/samples.jsonl")),
+                Files.readAllLines(tmp.resolve("workers/samples.jsonl")), "the same sampled responses and scores");
+    }
+
     private static void copyTree(Path from, Path to) throws IOException {
         try (var s = Files.walk(from)) {
             for (Path p : s.toList()) {
