@@ -31,7 +31,7 @@ import java.util.concurrent.Callable;
                 + "can also be given in --config FILE.yaml under its snake_case name.",
                 "Writes metrics.jsonl (TRL's metric names), samples.jsonl, checkpoints, train_results.json, the "
                         + "final policy (HF directory) in --out and the critic in --out/critic."})
-public final class PpoCommand implements Callable<Integer> {
+public class PpoCommand implements Callable<Integer> {
 
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
@@ -247,15 +247,34 @@ public final class PpoCommand implements Callable<Integer> {
     private void train(PpoConfig cfg, Safetensors.DType dtype, long worldSeed, LoraConfig loraConfig,
                        PpoCritic criticMode, WeightDtype frozen, RunDirectory run, PrintWriter err)
             throws IOException {
-        PpoRun ppo = PpoRun.fromPaths(cfg, new PpoRun.Inputs(policyPath, refModel, rewardModel,
-                reward == null ? null : worldSeed, valueModel, promptsFile, ptxData, normalizeReward, rewardClip,
-                dtype).with(loraConfig, criticMode).withFrozenDtype(frozen), err);
+        PpoRun.Inputs in = new PpoRun.Inputs(policyPath, refModel, rewardModel, reward == null ? null : worldSeed,
+                valueModel, promptsFile, ptxData, normalizeReward, rewardClip, dtype).with(loraConfig, criticMode)
+                .withFrozenDtype(frozen);
+        PpoRun ppo = PpoRun.fromPaths(cfg, in, err);
         err.printf("policy %,d trained parameters, critic %s; %d prompts; %d episodes per step%n",
                 ppo.policy().trainableCount(), ppo.critic() == ppo.policy() ? "a value head on the policy"
                         : String.format("%,d trained parameters", ppo.critic().trainableCount()),
                 ppo.prompts().size(), cfg.batchSize());
         checkpointing.apply(ppo.policy(), ppo.critic());
-        ppo.trainer().train(run);
+        try (Rollouts rollouts = rollouts(cfg, in, ppo, err)) {
+            ppo.trainer().train(run);
+            rollouts.finished(err);
+        }
+    }
+
+    /** Where a run's rollouts are computed, and what is released when the run ends. */
+    interface Rollouts extends AutoCloseable {
+        /** Called after the last step: a summary line, if any. */
+        default void finished(PrintWriter err) {
+        }
+
+        @Override
+        void close();
+    }
+
+    /** Where the rollouts run: in this process; {@code spark ppo} runs them on a Spark cluster. */
+    Rollouts rollouts(PpoConfig cfg, PpoRun.Inputs in, PpoRun ppo, PrintWriter err) {
+        return () -> { };
     }
 
     static long labSeed(String name) {
