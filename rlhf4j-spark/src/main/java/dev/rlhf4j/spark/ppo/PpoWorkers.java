@@ -34,17 +34,23 @@ final class PpoWorkers {
         }
     }
 
-    /** Computes one chunk on a copy of the run's models holding {@code weights}. */
-    static RolloutChunk compute(PpoWorkerSpec spec, RolloutWeights weights, int step, int from, int[] prompts) {
+    /**
+     * Computes one chunk on a copy of the run's models holding {@code weights}; {@code weightNanos[0]} gets the time
+     * spent writing the weights into the copy (0 when it held them already).
+     */
+    static RolloutChunk compute(PpoWorkerSpec spec, RolloutWeights weights, int step, int from, int[] prompts,
+                                long[] weightNanos) {
         if (!spec.runId().equals(weights.runId())) {
             throw new IllegalStateException("weights of run " + weights.runId() + " sent to run " + spec.runId());
         }
         Worker w = borrow(spec);
         try {
             if (w.version != weights.version()) {
+                long t0 = System.nanoTime();
                 weights.copyInto(w.trainer.rolloutWeights());
                 w.trainer.rolloutWeightsChanged();
                 w.version = weights.version();
+                weightNanos[0] = System.nanoTime() - t0;
             }
             return w.trainer.rolloutChunk(step, from, prompts);
         } finally {

@@ -15,6 +15,7 @@ import java.io.Serializable;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
+import java.util.Map;
 import java.util.UUID;
 
 /**
@@ -41,12 +42,17 @@ public final class SparkRolloutEngine implements RolloutEngine {
     private record ChunkTask(int step, int chunk, int from, int[] prompts) implements Serializable {
     }
 
+    /** A task's chunk, the time it took to receive the step's weights, and its whole time, in nanoseconds. */
+    private record TaskResult(RolloutChunk chunk, long weightNanos, long taskNanos) implements Serializable {
+    }
+
     private final JavaSparkContext sc;
     private final PpoTrainer trainer;
     private final PpoWorkerSpec spec;
     private final boolean bf16;
     private final TaskHook hook;
     private long bytesBroadcast;
+    private Map<String, Double> last = Map.of();
     private double broadcastSeconds;
 
     /**
@@ -79,16 +85,37 @@ public final class SparkRolloutEngine implements RolloutEngine {
         }
         PpoWorkerSpec s = spec;
         TaskHook h = hook;
-        Function<ChunkTask, RolloutChunk> compute = t -> {
+        Function<ChunkTask, TaskResult> compute = t -> {
+            long start = System.nanoTime();
             if (h != null) {
                 h.beforeChunk(t.step(), t.chunk());
             }
-            return PpoWorkers.compute(s, weights.value(), t.step(), t.from(), t.prompts());
+            // the weights are fetched once per executor (then read from its block manager) and written into the
+            // executor's copy of the models once per step
+            long f0 = System.nanoTime();
+            RolloutWeights value = weights.value();
+            long fetch = System.nanoTime() - f0;
+            long[] apply = new long[1];
+            RolloutChunk chunk = PpoWorkers.compute(s, value, t.step(), t.from(), t.prompts(), apply);
+            return new TaskResult(chunk, fetch + apply[0], System.nanoTime() - start);
         };
         try {
             sc.setJobDescription("PPO step " + step + " rollout: " + chunks.size() + " chunks");
-            List<RolloutChunk> out = new ArrayList<>(sc.parallelize(tasks, tasks.size()).map(compute).collect());
+            long t1 = System.nanoTime();
+            List<TaskResult> results = sc.parallelize(tasks, tasks.size()).map(compute).collect();
+            double wall = (System.nanoTime() - t1) / 1e9;
+            List<RolloutChunk> out = new ArrayList<>(results.size());
+            long weightNanos = 0, taskNanos = 0;
+            for (TaskResult r : results) {
+                out.add(r.chunk());
+                weightNanos += r.weightNanos();
+                taskNanos += r.taskNanos();
+            }
             out.sort(Comparator.comparingInt(RolloutChunk::from));
+            double broadcast = (t1 - t0) / 1e9;
+            last = Map.of("spark/broadcast_s", broadcast, "spark/broadcast_mb", w.bytes() / 1e6,
+                    "spark/weights_apply_s", weightNanos / 1e9, "spark/tasks_s", taskNanos / 1e9,
+                    "spark/job_s", wall);
             return out;
         } catch (Exception e) { // Spark throws its (checked) SparkException undeclared
             // a user's error on an executor (a path it cannot read, a bad prompt) is reported as such, in one line
@@ -101,6 +128,11 @@ public final class SparkRolloutEngine implements RolloutEngine {
         } finally {
             weights.destroy();
         }
+    }
+
+    @Override
+    public Map<String, Double> lastMetrics() {
+        return last;
     }
 
     /** Bytes of weights broadcast so far (once per step; each executor fetches them once). */

@@ -411,7 +411,8 @@ public final class PpoTrainer {
      * @param scores      the reward function's scores, minus the missing-EOS penalty
      */
     private record Rollout(List<Episode> episodes, double[][] logprobs, double[][] refLogprobs, double[][] values,
-                           double[] scores, RolloutChunk.Timing nanos, long started, long finished) {
+                           double[] scores, RolloutChunk.Timing nanos, long started, long finished,
+                           Map<String, Double> engineMetrics) {
     }
 
     /**
@@ -455,7 +456,7 @@ public final class PpoTrainer {
             }
             nanos = nanos.plus(ch.nanos());
         }
-        return new Rollout(eps, logp, ref, values, scores, nanos, started, finished);
+        return new Rollout(eps, logp, ref, values, scores, nanos, started, finished, engine.lastMetrics());
     }
 
     /**
@@ -701,6 +702,7 @@ public final class PpoTrainer {
         m.put("time/reference_s", refS);
         m.put("time/scoring_s", scoreS);
         m.put("time/rollout_s", rolloutS);
+        m.putAll(r.engineMetrics);
         m.put("time/update_s", upd);
         m.put("time/step_s", stepS);
         m.put("time/generation_share", gen / stepS);

@@ -1,6 +1,7 @@
 package dev.rlhf4j.train.ppo;
 
 import java.util.List;
+import java.util.Map;
 
 /**
  * Who computes a PPO step's rollout chunks (see {@link RolloutChunk}). The trainer's own engine computes them one
@@ -17,4 +18,12 @@ public interface RolloutEngine {
      * local_rollout_forward_batch_size} of the step's batch.
      */
     List<RolloutChunk> rollout(int step, List<int[]> chunks);
+
+    /**
+     * Metrics of the last {@link #rollout} beyond the trainer's own (a cluster's broadcast time and bytes, say),
+     * written with the step's metrics.
+     */
+    default Map<String, Double> lastMetrics() {
+        return Map.of();
+    }
 }
