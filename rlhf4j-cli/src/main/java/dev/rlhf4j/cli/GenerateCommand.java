@@ -1,17 +1,10 @@
 package dev.rlhf4j.cli;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.node.ObjectNode;
-import dev.rlhf4j.model.chat.ChatTemplate;
 import dev.rlhf4j.model.generate.Generation;
-import dev.rlhf4j.model.generate.GenerationConfig;
-import dev.rlhf4j.model.generate.Generator;
-import dev.rlhf4j.model.Transformer;
 import dev.rlhf4j.model.WeightDtype;
-import dev.rlhf4j.model.io.Gguf;
-import dev.rlhf4j.model.io.LoadedModel;
 import dev.rlhf4j.model.io.Pretrained;
-import dev.rlhf4j.tensor.UserError;
+import dev.rlhf4j.train.batch.PromptGeneration;
 import dev.rlhf4j.train.ppo.PromptReader;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
@@ -79,10 +72,6 @@ public final class GenerateCommand implements Callable<Integer> {
     @CommandLine.Mixin
     ThreadsOption threads = new ThreadsOption();
 
-    /** A prompt as given: plain text, or a conversation; {@code where} names it in errors. */
-    private record Request(String where, String text, List<ChatTemplate.Message> messages) {
-    }
-
     @Override
     public Integer call() throws IOException {
         if ((prompts == null) == (promptsFile == null)) {
@@ -90,76 +79,41 @@ public final class GenerateCommand implements Callable<Integer> {
         }
         // every option is checked before the model is read
         threads.apply();
-        Checks.positive("--batch-size", batchSize);
-        Checks.positive("--max-new-tokens", maxNewTokens);
-        Checks.nonNegative("--temperature", temperature);
-        Checks.nonNegative("--top-k", topK);
-        if (!(topP > 0 && topP <= 1)) {
-            throw new UserError("--top-p must be in (0, 1], got " + topP);
-        }
-        if (stop != null && stop.stream().anyMatch(String::isEmpty)) {
-            throw new UserError("--stop strings must not be empty");
-        }
+        PromptGeneration.Settings settings = new PromptGeneration.Settings(maxNewTokens, temperature, topK, topP, seed,
+                stop, chat, system, batchSize);
         source.checkPaths();
         Checks.inputFile("--prompts", promptsFile);
-        List<Request> requests = new ArrayList<>();
+        List<PromptReader.Record> requests = new ArrayList<>();
         if (prompts != null) {
             for (int i = 0; i < prompts.size(); i++) {
-                requests.add(new Request("--prompt " + (i + 1) + " of " + prompts.size(), prompts.get(i), null));
+                requests.add(new PromptReader.Record("--prompt " + (i + 1) + " of " + prompts.size(), prompts.get(i),
+                        null));
             }
         } else {
             // the same reader as ppo's --prompts
-            for (PromptReader.Record r : PromptReader.records(promptsFile)) {
-                requests.add(new Request(r.where(), r.text(), r.messages()));
-            }
+            requests.addAll(PromptReader.records(promptsFile));
         }
         WeightDtype dtype = weightDtype("--weights-dtype", weightsDtype);
-        Pretrained pm = open(dtype);
+        Pretrained pm = PromptGeneration.open(source.model, source.tokenizer, dtype);
         pm.requireTokenizer();
-        GenerationConfig cfg = new GenerationConfig(maxNewTokens, temperature, topK, topP, seed, pm.eosIds(), stop);
-        int maxSeqLen = pm.model().config().maxSeqLen();
+        PromptGeneration generation = new PromptGeneration(pm, settings);
         List<int[]> encoded = new ArrayList<>();
-        for (Request r : requests) {
-            int[] ids;
-            try {
-                if (r.messages() != null) {
-                    ids = pm.encodeChat(r.messages());
-                } else if (chat) {
-                    ids = pm.encodeChat(Pretrained.userTurn(system, r.text()));
-                } else {
-                    ids = pm.encodePrompt(r.text());
-                }
-            } catch (IllegalArgumentException e) {
-                throw new UserError(r.where() + ": " + e.getMessage(), e);
-            }
-            PromptReader.checkLength(r.where(), ids.length, maxNewTokens, "--max-new-tokens " + maxNewTokens,
-                    maxSeqLen);
-            encoded.add(ids);
+        for (PromptReader.Record r : requests) {
+            encoded.add(generation.encode(r));
         }
         PrintWriter out = spec.commandLine().getOut();
-        Generator generator = new Generator(pm.model(), pm.tokenizer());
         boolean stream = !json && requests.size() == 1;
+        // the fixed batches of consecutive prompts that rlhf4j spark generate runs too (see PromptGeneration)
         for (int from = 0; from < encoded.size(); from += batchSize) {
             List<int[]> batch = encoded.subList(from, Math.min(encoded.size(), from + batchSize));
-            List<Generation> gens = generator.generate(batch, cfg, stream ? (seq, delta) -> {
+            List<Generation> gens = generation.generate(batch, stream ? (seq, delta) -> {
                 out.print(delta);
                 out.flush();
             } : null);
             for (int i = 0; i < gens.size(); i++) {
                 Generation g = gens.get(i);
-                Request r = requests.get(from + i);
                 if (json) {
-                    ObjectNode o = JSON.createObjectNode();
-                    if (r.messages() != null) {
-                        o.set("messages", JSON.valueToTree(r.messages()));
-                    } else {
-                        o.put("prompt", r.text());
-                    }
-                    o.put("completion", g.text());
-                    o.put("finish_reason", g.finishReason());
-                    o.set("tokens", JSON.valueToTree(g.tokens()));
-                    o.set("logprobs", JSON.valueToTree(g.logprobs()));
-                    out.println(JSON.writeValueAsString(o));
+                    out.println(JSON.writeValueAsString(PromptGeneration.json(requests.get(from + i), g)));
                 } else if (stream) {
                     out.println();
                 } else {
@@ -174,37 +128,8 @@ public final class GenerateCommand implements Callable<Integer> {
         return 0;
     }
 
-    /**
-     * The model with its matrices held as {@code dtype}: a GGUF file's Q8_0 matrices are read as they are stored;
-     * otherwise the model is read in fp32 and packed.
-     */
-    private Pretrained open(WeightDtype dtype) throws IOException {
-        boolean gguf = source.model != null && source.model.getFileName() != null
-                && source.model.getFileName().toString().toLowerCase(java.util.Locale.ROOT).endsWith(".gguf");
-        if (dtype == WeightDtype.Q8_0 && gguf) {
-            return Pretrained.of(Gguf.load(source.model, true), source.tokenizer);
-        }
-        Pretrained pm = source.open();
-        if (dtype == WeightDtype.FP32) {
-            return pm;
-        }
-        LoadedModel l = pm.loaded();
-        Transformer packed;
-        try {
-            packed = l.model().packed(dtype);
-        } catch (IllegalArgumentException | IllegalStateException e) {
-            throw new UserError(source.model + ": cannot hold its weights as " + dtype.label() + ": " + e.getMessage());
-        }
-        return Pretrained.of(new LoadedModel(packed, l.format(), l.modelType(), l.source(), l.bosId(), l.eosIds(),
-                l.padId(), l.tokenizerPath(), l.ggufTokenizer(), l.chatTemplate()), source.tokenizer);
-    }
-
     /** {@code value} as a weight dtype; a bad one is a user error naming the option. */
     static WeightDtype weightDtype(String option, String value) {
-        try {
-            return WeightDtype.parse(value);
-        } catch (IllegalArgumentException e) {
-            throw new UserError(option + ": " + e.getMessage());
-        }
+        return PromptGeneration.weightDtype(option, value);
     }
 }

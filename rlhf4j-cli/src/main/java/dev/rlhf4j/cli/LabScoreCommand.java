@@ -1,9 +1,7 @@
 package dev.rlhf4j.cli;
 
-import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.node.ObjectNode;
-import dev.rlhf4j.tensor.UserError;
+import dev.rlhf4j.train.batch.LabScoring;
 import dev.rlhf4j.train.data.JsonlReader;
 import dev.rlhf4j.train.lab.LabWorld;
 import picocli.CommandLine;
@@ -13,8 +11,6 @@ import picocli.CommandLine.Option;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Path;
-import java.util.LinkedHashMap;
-import java.util.Map;
 import java.util.concurrent.Callable;
 
 /** {@code rlhf4j lab score}: the gold reward of responses. */
@@ -39,48 +35,18 @@ public final class LabScoreCommand implements Callable<Integer> {
         Checks.inputFile("--data", data);
         LabWorld w = new LabWorld(seed);
         PrintWriter out = spec.commandLine().getOut();
-        Map<String, Double> sums = new LinkedHashMap<>();
-        int[] count = {0};
+        LabScoring.Means means = new LabScoring.Means();
         JsonlReader.read(data, (node, where) -> {
-            if (!(node instanceof ObjectNode n)) {
-                throw new UserError(where + ": not a JSON object");
+            LabWorld.Score s = LabScoring.annotate(w, node, where);
+            if (s != null) {
+                means.add(s);
             }
-            String prompt = text(n, "prompt", where);
-            try {
-                if (n.has("chosen")) {
-                    n.put("gold_chosen", w.score(prompt, text(n, "chosen", where)).total());
-                    n.put("gold_rejected", w.score(prompt, text(n, "rejected", where)).total());
-                } else {
-                    String field = n.has("response") ? "response" : "completion";
-                    LabWorld.Score s = w.score(prompt, text(n, field, where));
-                    n.put("gold", s.total());
-                    n.putPOJO("gold_parts", s.parts());
-                    sums.merge("gold", s.total(), Double::sum);
-                    s.parts().forEach((k, v) -> sums.merge(k, v, Double::sum));
-                    count[0]++;
-                }
-            } catch (IllegalArgumentException e) {
-                // a message about this record is the user's to fix, whichever check raised it
-                String m = e.getMessage().startsWith(where) ? e.getMessage() : where + ": " + e.getMessage();
-                throw e instanceof UserError u && m.equals(e.getMessage()) ? u : new UserError(m, e);
-            }
-            out.println(JSON.writeValueAsString(n));
+            out.println(JSON.writeValueAsString(node));
         });
-        if (count[0] > 0) {
-            StringBuilder sb = new StringBuilder("mean over " + count[0] + " responses:");
-            for (Map.Entry<String, Double> e : sums.entrySet()) {
-                sb.append(String.format(" %s %.4f", e.getKey(), e.getValue() / count[0]));
-            }
-            spec.commandLine().getErr().println(sb);
+        if (means.count() > 0) {
+            spec.commandLine().getErr().println(means.summary());
         }
         out.flush();
         return 0;
-    }
-
-    private static String text(JsonNode n, String field, String where) {
-        if (!n.path(field).isTextual()) {
-            throw new UserError(where + ": missing string field \"" + field + "\"");
-        }
-        return n.get(field).asText();
     }
 }

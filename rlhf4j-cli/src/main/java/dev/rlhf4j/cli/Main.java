@@ -1,5 +1,6 @@
 package dev.rlhf4j.cli;
 
+import dev.rlhf4j.spark.SparkCommand;
 import dev.rlhf4j.tensor.UserError;
 import dev.rlhf4j.tensor.UserStateError;
 import picocli.CommandLine;
@@ -38,6 +39,7 @@ import java.util.Locale;
                 FeedbackCommand.class, LoopCommand.class, ClaimsCommand.class, ReportCommand.class, BenchCommand.class,
                 BestOfNCommand.class, OnlineDpoCommand.class,
                 CompareMethodsCommand.class,
+                SparkCommand.class,
                 CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
     static final int USER_ERROR = 1;

@@ -3,12 +3,7 @@ package dev.rlhf4j.cli;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.rlhf4j.model.io.Pretrained;
-import dev.rlhf4j.model.tokenizer.Tokenizer;
-import dev.rlhf4j.tensor.UserError;
-import dev.rlhf4j.train.data.JsonlReader;
-import dev.rlhf4j.train.data.PairTokenization;
-import dev.rlhf4j.train.reward.RewardObjective;
-import dev.rlhf4j.train.reward.RewardStats;
+import dev.rlhf4j.train.batch.RewardScoring;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -16,9 +11,7 @@ import picocli.CommandLine.Option;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
-import java.util.Optional;
 import java.util.concurrent.Callable;
 
 /** {@code rlhf4j reward score}: rewards of prompt/response records. */
@@ -54,33 +47,16 @@ public final class RewardScoreCommand implements Callable<Integer> {
         source.checkPaths();
         Checks.inputFile("--data", data);
         Pretrained pm = source.openRewardModel();
-        Tokenizer tok = pm.requireTokenizer();
-        int max = ModelOptions.maxLength(maxLength, pm);
-        List<ObjectNode> records = new ArrayList<>();
-        List<int[]> sequences = new ArrayList<>();
-        JsonlReader.read(data, (n, where) -> {
-            String field = n.has("response") ? "response" : "completion";
-            if (!n.isObject() || !n.path("prompt").isTextual() || !n.path(field).isTextual()) {
-                throw new UserError(where
-                        + ": expected string fields \"prompt\" and \"response\" (or \"completion\")");
-            }
-            records.add((ObjectNode) n);
-            sequences.add(PairTokenization.encodeText(tok, n.get("prompt").asText(), n.get(field).asText(), max));
-        });
-        if (records.isEmpty()) {
-            throw new UserError(data + ": no records");
-        }
-        double[] rewards = RewardObjective.score(pm.model(), sequences, batchSize, max, tok.paddingId());
-        Optional<RewardStats> stats = pm.loaded().format().equals("hf")
-                ? RewardStats.read(pm.loaded().source()) : Optional.empty();
+        RewardScoring scoring = new RewardScoring(pm, ModelOptions.maxLength(maxLength, pm));
+        List<ObjectNode> records = RewardScoring.read(data);
         PrintWriter out = spec.commandLine().getOut();
-        for (int i = 0; i < records.size(); i++) {
-            ObjectNode o = records.get(i);
-            o.put("reward", rewards[i]);
-            if (stats.isPresent()) {
-                o.put("reward_normalized", stats.get().normalize(rewards[i]));
+        // the fixed batches of consecutive records that rlhf4j spark reward-score runs too (see RewardScoring)
+        for (int from = 0; from < records.size(); from += batchSize) {
+            List<ObjectNode> batch = records.subList(from, Math.min(records.size(), from + batchSize));
+            scoring.scoreBatch(batch);
+            for (ObjectNode o : batch) {
+                out.println(JSON.writeValueAsString(o));
             }
-            out.println(JSON.writeValueAsString(o));
         }
         out.flush();
         return 0;

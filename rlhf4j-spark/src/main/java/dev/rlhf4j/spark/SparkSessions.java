@@ -1,0 +1,83 @@
+package dev.rlhf4j.spark;
+
+import dev.rlhf4j.tensor.UserError;
+import org.apache.spark.SparkConf;
+import org.apache.spark.sql.SparkSession;
+
+import java.util.regex.Pattern;
+
+/**
+ * The Spark session of a job. With {@code --master} (the CLI, tests) the session is built here: the UI off, and for
+ * a {@code local} master the driver bound to 127.0.0.1. Under spark-submit the master and settings come from
+ * spark-submit ({@code spark.master} in the configuration) and are left as they are, but for the UI, which stays off
+ * unless {@code spark.ui.enabled} is set.
+ */
+public final class SparkSessions {
+    /** The master URLs Spark knows: local[N], local[*], local[N,F], spark://, yarn, k8s://, and their variants. */
+    private static final Pattern MASTER = Pattern.compile(
+            "local(\\[(\\*|[1-9][0-9]*)(,[1-9][0-9]*)?\\])?|local-cluster\\[[1-9][0-9]*,[1-9][0-9]*,[1-9][0-9]*\\]"
+                    + "|spark://\\S+|yarn|k8s://\\S+");
+
+    private SparkSessions() {
+    }
+
+    /**
+     * Refuses a master URL Spark would not accept, before anything starts; null (spark-submit's master) passes when
+     * the JVM was started by spark-submit.
+     */
+    public static void checkMaster(String master) {
+        if (master == null) {
+            if (new SparkConf().getOption("spark.master").isEmpty()) {
+                throw new UserError("--master is required outside spark-submit (e.g. --master local[2] or --master "
+                        + "spark://HOST:7077)");
+            }
+            return;
+        }
+        if (!MASTER.matcher(master).matches()) {
+            throw new UserError("--master " + master + ": not a Spark master URL (expected local, local[N], "
+                    + "local[*], spark://HOST:PORT, yarn or k8s://HOST:PORT)");
+        }
+    }
+
+    /** A session for {@code app}, on {@code master} (null: the one spark-submit set). */
+    public static SparkSession open(String master, String app) {
+        checkMaster(master);
+        quiet(master != null && master.startsWith("local"));
+        SparkConf conf = new SparkConf().setAppName(app);
+        if (master != null) {
+            conf.setMaster(master);
+            if (master.startsWith("local")) {
+                conf.setIfMissing("spark.driver.host", "127.0.0.1");
+                conf.setIfMissing("spark.driver.bindAddress", "127.0.0.1");
+            }
+        }
+        conf.setIfMissing("spark.ui.enabled", "false");
+        // the jobs write their own output files; Spark's _SUCCESS markers and summary files are not wanted in them
+        conf.setIfMissing("spark.hadoop.mapreduce.fileoutputcommitter.marksuccessfuljobs", "false");
+        return SparkSession.builder().config(conf).getOrCreate();
+    }
+
+    /**
+     * Where slf4j-simple is the logger (the rlhf4j command, tests; WARN by default) a few more Spark loggers are
+     * quieted, unless set otherwise: a task that fails on a user's error (a prompt too long for the model) fails the
+     * job with that error, which the command prints in one line, and Spark's scheduler, executor and block manager
+     * would log it again with its stack trace; in local mode, the warnings about the host's address and Hadoop's
+     * native library say nothing to act on. Under spark-submit Spark's own Log4j configuration rules.
+     */
+    private static void quiet(boolean local) {
+        level("org.apache.spark.scheduler.TaskSetManager", "off");
+        level("org.apache.spark.executor.Executor", "off");
+        level("org.apache.spark.storage.BlockManager", "error");
+        if (local) {
+            level("org.apache.spark.util.Utils", "error");
+            level("org.apache.hadoop.util.NativeCodeLoader", "error");
+        }
+    }
+
+    private static void level(String logger, String level) {
+        String key = "org.slf4j.simpleLogger.log." + logger;
+        if (System.getProperty(key) == null) {
+            System.setProperty(key, level);
+        }
+    }
+}
