@@ -69,6 +69,8 @@ public final class Main implements Runnable {
         boolean debug = debugRequested(args, System.getenv("RLHF4J_DEBUG"));
         try {
             CommandLine cl = new CommandLine(new Main());
+            // PPO's options live in this module, the Spark jobs in rlhf4j-spark: `spark ppo` joins them here
+            cl.getSubcommands().get("spark").addSubcommand(new SparkPpoCommand());
             cl.setOut(out);
             cl.setErr(err);
             cl.setParameterExceptionHandler((ex, a) -> usageError(ex, err, debug));

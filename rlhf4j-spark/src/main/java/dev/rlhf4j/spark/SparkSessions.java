@@ -4,6 +4,7 @@ import dev.rlhf4j.tensor.UserError;
 import org.apache.spark.SparkConf;
 import org.apache.spark.sql.SparkSession;
 
+import java.util.List;
 import java.util.regex.Pattern;
 
 /**
@@ -50,12 +51,40 @@ public final class SparkSessions {
                 conf.setIfMissing("spark.driver.host", "127.0.0.1");
                 conf.setIfMissing("spark.driver.bindAddress", "127.0.0.1");
             }
+            if (master.startsWith("local-cluster[")) {
+                localCluster(conf, master);
+            }
         }
         conf.setIfMissing("spark.ui.enabled", "false");
         // the jobs write their own output files; Spark's _SUCCESS markers and summary files are not wanted in them
         conf.setIfMissing("spark.hadoop.mapreduce.fileoutputcommitter.marksuccessfuljobs", "false");
         return SparkSession.builder().config(conf).getOrCreate();
     }
+
+    /**
+     * {@code local-cluster[N,C,MB]}: N executor JVMs on this machine, started by Spark's own workers (which need
+     * {@code SPARK_HOME} with a {@code jars} directory, and {@code SPARK_SCALA_VERSION=2.13}, in the environment; see
+     * tools/bench/spark-scaling.sh). The executors get this JVM's class path, the options Spark and rlhf4j's kernels
+     * need, and rlhf4j's thread pool sized to their C cores.
+     */
+    private static void localCluster(SparkConf conf, String master) {
+        String[] nCoresMb = master.substring("local-cluster[".length(), master.length() - 1).split(",");
+        conf.setIfMissing("spark.executor.extraClassPath", System.getProperty("java.class.path"));
+        conf.setIfMissing("spark.executor.extraJavaOptions", String.join(" ", JVM_OPTIONS)
+                + " -Drlhf4j.threads=" + nCoresMb[1].trim());
+    }
+
+    /** What an executor JVM needs: the Vector API, native access for BLAS, and what Spark opens on Java 17+. */
+    private static final List<String> JVM_OPTIONS = List.of("--add-modules=jdk.incubator.vector",
+            "--enable-native-access=ALL-UNNAMED", "-XX:+UseSerialGC", "--sun-misc-unsafe-memory-access=allow",
+            "-Dio.netty.tryReflectionSetAccessible=true", "-Djdk.reflect.useDirectMethodHandle=false",
+            "--add-opens=java.base/java.lang=ALL-UNNAMED", "--add-opens=java.base/java.lang.invoke=ALL-UNNAMED",
+            "--add-opens=java.base/java.lang.reflect=ALL-UNNAMED", "--add-opens=java.base/java.io=ALL-UNNAMED",
+            "--add-opens=java.base/java.net=ALL-UNNAMED", "--add-opens=java.base/java.nio=ALL-UNNAMED",
+            "--add-opens=java.base/java.util=ALL-UNNAMED", "--add-opens=java.base/java.util.concurrent=ALL-UNNAMED",
+            "--add-opens=java.base/java.util.concurrent.atomic=ALL-UNNAMED",
+            "--add-opens=java.base/jdk.internal.ref=ALL-UNNAMED", "--add-opens=java.base/sun.nio.ch=ALL-UNNAMED",
+            "--add-opens=java.base/sun.nio.cs=ALL-UNNAMED", "--add-opens=java.base/sun.util.calendar=ALL-UNNAMED");
 
     /**
      * Where slf4j-simple is the logger (the rlhf4j command, tests; WARN by default) a few more Spark loggers are
