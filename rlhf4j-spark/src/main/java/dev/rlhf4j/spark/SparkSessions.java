@@ -56,6 +56,9 @@ public final class SparkSessions {
             }
         }
         conf.setIfMissing("spark.ui.enabled", "false");
+        // what rlhf4j broadcasts is model weights, which LZ4 does not shrink: compressing them costs time on the
+        // driver and on every executor for nothing
+        conf.setIfMissing("spark.broadcast.compress", "false");
         // the jobs write their own output files; Spark's _SUCCESS markers and summary files are not wanted in them
         conf.setIfMissing("spark.hadoop.mapreduce.fileoutputcommitter.marksuccessfuljobs", "false");
         return SparkSession.builder().config(conf).getOrCreate();
@@ -65,11 +68,13 @@ public final class SparkSessions {
      * {@code local-cluster[N,C,MB]}: N executor JVMs on this machine, started by Spark's own workers (which need
      * {@code SPARK_HOME} with a {@code jars} directory, and {@code SPARK_SCALA_VERSION=2.13}, in the environment; see
      * tools/bench/spark-scaling.sh). The executors get this JVM's class path, the options Spark and rlhf4j's kernels
-     * need, and rlhf4j's thread pool sized to their C cores.
+     * need, all of their worker's MB of memory, and rlhf4j's thread pool sized to their C cores.
      */
     private static void localCluster(SparkConf conf, String master) {
         String[] nCoresMb = master.substring("local-cluster[".length(), master.length() - 1).split(",");
         conf.setIfMissing("spark.executor.extraClassPath", System.getProperty("java.class.path"));
+        // an executor may use all of its worker's memory (Spark's default is 1 GiB whatever the worker has)
+        conf.setIfMissing("spark.executor.memory", nCoresMb[2].trim() + "m");
         conf.setIfMissing("spark.executor.extraJavaOptions", String.join(" ", JVM_OPTIONS)
                 + " -Drlhf4j.threads=" + nCoresMb[1].trim());
     }

@@ -7,6 +7,7 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.util.ArrayDeque;
 import java.util.Deque;
+import java.util.function.Supplier;
 import java.util.concurrent.atomic.AtomicInteger;
 
 /**
@@ -35,22 +36,23 @@ final class PpoWorkers {
     }
 
     /**
-     * Computes one chunk on a copy of the run's models holding {@code weights}; {@code weightNanos[0]} gets the time
-     * spent writing the weights into the copy (0 when it held them already).
+     * Computes one chunk on a copy of the run's models holding the {@code broadcast} weights (fetched once the copy
+     * is built); {@code weightNanos[0]} gets the time spent writing them into the copy (0 when it held them).
      */
-    static RolloutChunk compute(PpoWorkerSpec spec, RolloutWeights weights, int step, int from, int[] prompts,
-                                long[] weightNanos) {
-        if (!spec.runId().equals(weights.runId())) {
-            throw new IllegalStateException("weights of run " + weights.runId() + " sent to run " + spec.runId());
-        }
+    static RolloutChunk compute(PpoWorkerSpec spec, Supplier<RolloutWeights> broadcast, int step, int from,
+                                int[] prompts, long[] weightNanos) {
         Worker w = borrow(spec);
         try {
+            RolloutWeights weights = broadcast.get();
+            if (!spec.runId().equals(weights.runId())) {
+                throw new IllegalStateException("weights of run " + weights.runId() + " sent to run " + spec.runId());
+            }
             if (w.version != weights.version()) {
                 long t0 = System.nanoTime();
                 weights.copyInto(w.trainer.rolloutWeights());
                 w.trainer.rolloutWeightsChanged();
                 w.version = weights.version();
-                weightNanos[0] = System.nanoTime() - t0;
+                weightNanos[0] += System.nanoTime() - t0;
             }
             return w.trainer.rolloutChunk(step, from, prompts);
         } finally {

@@ -4,95 +4,99 @@ import dev.rlhf4j.tensor.Bf16Matrix;
 import dev.rlhf4j.tensor.ParamArena;
 
 import java.io.Serializable;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+import java.util.ArrayList;
 import java.util.List;
 
 /**
  * The weights a PPO rollout depends on ({@link dev.rlhf4j.train.ppo.PpoTrainer#rolloutWeights()}) at one version
- * (the step whose rollout they serve), as the driver broadcasts them: every arena's chunks, in fp32, or in bf16 (the
- * top 16 bits of each float, rounded to nearest even: half the bytes, and workers then sample from a policy that
- * differs from the driver's by bf16 rounding).
+ * (the step whose rollout they serve), as the driver broadcasts them: every arena's chunks as raw little-endian bytes,
+ * fp32, or bf16 (the top 16 bits of each float, rounded to nearest even: half the bytes, and workers then sample from
+ * a policy that differs from the driver's by bf16 rounding). Raw byte arrays serialise as one block copy each, where
+ * float arrays would be written value by value; they are cut into pieces of at most {@value #PIECE} values.
  *
  * @param runId   the driver's run
  * @param version the step whose rollout these weights serve
- * @param fp32    per arena, per chunk, the values (null in bf16)
- * @param bf16    per arena, per chunk, the bf16 bits (null in fp32)
+ * @param bf16    whether the values are bf16 (else fp32)
+ * @param sizes   per arena, the number of values of each of its chunks (the layout the receiver must have)
+ * @param pieces  the values, arena by arena, chunk by chunk, in pieces of at most {@value #PIECE} values
  */
-public record RolloutWeights(String runId, int version, float[][][] fp32, short[][][] bf16) implements Serializable {
+public record RolloutWeights(String runId, int version, boolean bf16, int[][] sizes, List<byte[]> pieces)
+        implements Serializable {
+    /** Values per piece: a piece is at most 1 GiB of fp32. */
+    static final int PIECE = 1 << 28;
+    private static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    private static final ValueLayout.OfShort S16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
 
     /** A copy of {@code arenas}' values, in bf16 when {@code halve}. */
     public static RolloutWeights of(String runId, int version, List<ParamArena> arenas, boolean halve) {
-        float[][][] f = halve ? null : new float[arenas.size()][][];
-        short[][][] h = halve ? new short[arenas.size()][][] : null;
+        int[][] sizes = new int[arenas.size()][];
+        List<byte[]> pieces = new ArrayList<>();
         for (int a = 0; a < arenas.size(); a++) {
             ParamArena arena = arenas.get(a);
-            int chunks = arena.chunkCount();
-            if (halve) {
-                h[a] = new short[chunks][];
-            } else {
-                f[a] = new float[chunks][];
-            }
-            for (int c = 0; c < chunks; c++) {
+            sizes[a] = new int[arena.chunkCount()];
+            for (int c = 0; c < arena.chunkCount(); c++) {
                 float[] src = arena.chunk(c);
-                if (halve) {
-                    short[] bits = new short[src.length];
-                    for (int i = 0; i < src.length; i++) {
-                        bits[i] = Bf16Matrix.toBf16(src[i]);
+                sizes[a][c] = src.length;
+                for (int from = 0; from < src.length; from += PIECE) {
+                    int n = Math.min(PIECE, src.length - from);
+                    byte[] piece = new byte[n * (halve ? 2 : 4)];
+                    MemorySegment dst = MemorySegment.ofArray(piece);
+                    if (halve) {
+                        short[] bits = new short[n];
+                        for (int i = 0; i < n; i++) {
+                            bits[i] = Bf16Matrix.toBf16(src[from + i]);
+                        }
+                        MemorySegment.copy(bits, 0, dst, S16, 0, n);
+                    } else {
+                        MemorySegment.copy(src, from, dst, F32, 0, n);
                     }
-                    h[a][c] = bits;
-                } else {
-                    f[a][c] = src.clone();
+                    pieces.add(piece);
                 }
             }
         }
-        return new RolloutWeights(runId, version, f, h);
+        return new RolloutWeights(runId, version, halve, sizes, pieces);
     }
 
     /** Bytes of weight values this version carries (what each executor receives once per step). */
     public long bytes() {
         long n = 0;
-        if (fp32 != null) {
-            for (float[][] a : fp32) {
-                for (float[] c : a) {
-                    n += 4L * c.length;
-                }
-            }
-        } else {
-            for (short[][] a : bf16) {
-                for (short[] c : a) {
-                    n += 2L * c.length;
-                }
-            }
+        for (byte[] p : pieces) {
+            n += p.length;
         }
         return n;
     }
 
     /** Writes these values into {@code arenas}, which must have the driver's layout (same arenas, same sizes). */
     public void copyInto(List<ParamArena> arenas) {
-        int count = fp32 != null ? fp32.length : bf16.length;
-        if (arenas.size() != count) {
-            throw new IllegalStateException("the driver sent " + count + " weight arenas, this worker's models have "
-                    + arenas.size() + ": the executor built other models than the driver (different inputs?)");
+        if (arenas.size() != sizes.length) {
+            throw new IllegalStateException("the driver sent " + sizes.length + " weight arenas, this worker's models "
+                    + "have " + arenas.size() + ": the executor built other models than the driver (other inputs?)");
         }
-        for (int a = 0; a < count; a++) {
+        int p = 0;
+        for (int a = 0; a < sizes.length; a++) {
             ParamArena arena = arenas.get(a);
-            int chunks = fp32 != null ? fp32[a].length : bf16[a].length;
-            if (arena.chunkCount() != chunks) {
-                throw new IllegalStateException("weight arena " + a + ": the driver sent " + chunks + " chunks, this "
-                        + "worker has " + arena.chunkCount());
+            if (arena.chunkCount() != sizes[a].length) {
+                throw new IllegalStateException("weight arena " + a + ": the driver sent " + sizes[a].length
+                        + " chunks, this worker has " + arena.chunkCount());
             }
-            for (int c = 0; c < chunks; c++) {
+            for (int c = 0; c < sizes[a].length; c++) {
                 float[] dst = arena.chunk(c);
-                int n = fp32 != null ? fp32[a][c].length : bf16[a][c].length;
-                if (dst.length != n) {
-                    throw new IllegalStateException("weight arena " + a + " chunk " + c + ": the driver sent " + n
-                            + " values, this worker holds " + dst.length);
+                if (dst.length != sizes[a][c]) {
+                    throw new IllegalStateException("weight arena " + a + " chunk " + c + ": the driver sent "
+                            + sizes[a][c] + " values, this worker holds " + dst.length);
                 }
-                if (fp32 != null) {
-                    System.arraycopy(fp32[a][c], 0, dst, 0, n);
-                } else {
-                    short[] bits = bf16[a][c];
-                    for (int i = 0; i < n; i++) {
-                        dst[i] = Bf16Matrix.fromBf16(bits[i]);
+                for (int from = 0; from < dst.length; from += PIECE) {
+                    int n = Math.min(PIECE, dst.length - from);
+                    MemorySegment src = MemorySegment.ofArray(pieces.get(p++));
+                    if (bf16) {
+                        for (int i = 0; i < n; i++) {
+                            dst[from + i] = Bf16Matrix.fromBf16(src.getAtIndex(S16, i));
+                        }
+                    } else {
+                        MemorySegment.copy(src, F32, 0, dst, from, n);
                     }
                 }
             }

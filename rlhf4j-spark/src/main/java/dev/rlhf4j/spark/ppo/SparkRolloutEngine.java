@@ -91,13 +91,15 @@ public final class SparkRolloutEngine implements RolloutEngine {
                 h.beforeChunk(t.step(), t.chunk());
             }
             // the weights are fetched once per executor (then read from its block manager) and written into the
-            // executor's copy of the models once per step
-            long f0 = System.nanoTime();
-            RolloutWeights value = weights.value();
-            long fetch = System.nanoTime() - f0;
-            long[] apply = new long[1];
-            RolloutChunk chunk = PpoWorkers.compute(s, value, t.step(), t.from(), t.prompts(), apply);
-            return new TaskResult(chunk, fetch + apply[0], System.nanoTime() - start);
+            // executor's copy of the models once per step, after the copy is built (not to hold both at once)
+            long[] nanos = new long[1];
+            RolloutChunk chunk = PpoWorkers.compute(s, () -> {
+                long f0 = System.nanoTime();
+                RolloutWeights value = weights.value();
+                nanos[0] += System.nanoTime() - f0;
+                return value;
+            }, t.step(), t.from(), t.prompts(), nanos);
+            return new TaskResult(chunk, nanos[0], System.nanoTime() - start);
         };
         try {
             sc.setJobDescription("PPO step " + step + " rollout: " + chunks.size() + " chunks");
@@ -123,6 +125,14 @@ public final class SparkRolloutEngine implements RolloutEngine {
                 if (c instanceof UserError u) {
                     throw new UserError("on a Spark executor: " + u.getMessage());
                 }
+            }
+            String m = String.valueOf(e.getMessage());
+            if (m.contains("OutOfMemoryError") || m.contains("exited with code 52")) {
+                // Spark's executors exit with code 52 when their heap runs out: say so, not the driver's heap
+                throw new UserError("PPO step " + step + ": a Spark executor ran out of memory holding its copy of "
+                        + "the models (policy, reference, critic) and the " + String.format("%.0f", w.bytes() / 1e6)
+                        + " MB of broadcast weights; give executors more (spark.executor.memory), or hold less: "
+                        + "--frozen-dtype bf16, --critic value-head, --broadcast-dtype bf16, LoRA");
             }
             throw new IllegalStateException("PPO step " + step + ": the rollout job failed: " + e.getMessage(), e);
         } finally {
