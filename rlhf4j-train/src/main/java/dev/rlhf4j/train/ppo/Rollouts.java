@@ -146,14 +146,28 @@ public final class Rollouts {
         List<Episode> out = new ArrayList<>(prompts.size());
         for (int from = 0; from < prompts.size(); from += batchSize) {
             int to = Math.min(prompts.size(), from + batchSize);
-            GenerationConfig cfg = new GenerationConfig(maxNewTokens, temperature, 0, 1f, seed * 1_000_003L + from,
-                    eosIds, List.of());
-            List<Generation> g = generator.generate(promptTokens.subList(from, to), cfg);
-            for (int i = from; i < to; i++) {
-                Generation gen = g.get(i - from);
-                out.add(new Episode(prompts.get(i), promptTokens.get(i), gen.tokens(),
-                        tokenizer.decode(gen.tokens(), true), "eos".equals(gen.finishReason())));
-            }
+            out.addAll(sampleBatch(generator, tokenizer, prompts.subList(from, to), promptTokens.subList(from, to),
+                    from, maxNewTokens, temperature, seed, eosIds));
+        }
+        return out;
+    }
+
+    /**
+     * One batch of {@link #sample}: the prompts that start at position {@code from} of the whole list, sampled
+     * together with the sampler seeded from {@code seed} and {@code from}, so that whoever samples a batch (this
+     * process in order, or a Spark task) gets the same responses.
+     */
+    public static List<Episode> sampleBatch(Generator generator, Tokenizer tokenizer, List<String> prompts,
+                                            List<int[]> promptTokens, long from, int maxNewTokens, float temperature,
+                                            long seed, int[] eosIds) {
+        GenerationConfig cfg = new GenerationConfig(maxNewTokens, temperature, 0, 1f, seed * 1_000_003L + from,
+                eosIds, List.of());
+        List<Generation> g = generator.generate(promptTokens, cfg);
+        List<Episode> out = new ArrayList<>(prompts.size());
+        for (int i = 0; i < prompts.size(); i++) {
+            Generation gen = g.get(i);
+            out.add(new Episode(prompts.get(i), promptTokens.get(i), gen.tokens(),
+                    tokenizer.decode(gen.tokens(), true), "eos".equals(gen.finishReason())));
         }
         return out;
     }
