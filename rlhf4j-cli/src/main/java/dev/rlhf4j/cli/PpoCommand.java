@@ -5,6 +5,7 @@ import dev.rlhf4j.model.io.Safetensors;
 import dev.rlhf4j.train.RunDirectory;
 import dev.rlhf4j.model.LoraConfig;
 import dev.rlhf4j.model.WeightDtype;
+import dev.rlhf4j.train.online.RewardSource;
 import dev.rlhf4j.train.ppo.PpoConfig;
 import dev.rlhf4j.train.ppo.PpoCritic;
 import dev.rlhf4j.train.ppo.PpoMath;
@@ -278,18 +279,7 @@ public class PpoCommand implements Callable<Integer> {
     }
 
     static long labSeed(String name) {
-        String n = name.toLowerCase(Locale.ROOT);
-        if (n.equals("lab")) {
-            return 0;
-        }
-        if (n.startsWith("lab:")) {
-            try {
-                return Long.parseLong(n.substring(4));
-            } catch (NumberFormatException e) {
-                throw new UserError("--reward lab:SEED needs a whole number, got '" + name + "'");
-            }
-        }
-        throw new UserError("--reward must be lab or lab:SEED, got '" + name + "'");
+        return RewardSource.labSeed(name);
     }
 
     /** The options as a validated {@link PpoConfig}. */

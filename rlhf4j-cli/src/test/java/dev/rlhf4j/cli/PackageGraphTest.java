@@ -43,6 +43,28 @@ class PackageGraphTest {
     }
 
     @Test
+    void onlyTheSparkModuleSeesSpark() throws IOException {
+        // the core modules stay Spark-free: Spark (and Scala) is named in rlhf4j-spark's sources only
+        List<String> offenders = new ArrayList<>();
+        try (Stream<Path> modules = Files.list(repositoryRoot())) {
+            for (Path module : modules.filter(m -> Files.isDirectory(m.resolve("src/main/java"))).toList()) {
+                if (module.getFileName().toString().equals("rlhf4j-spark")) {
+                    continue;
+                }
+                try (Stream<Path> files = Files.walk(module.resolve("src/main/java"))) {
+                    for (Path f : files.filter(x -> x.toString().endsWith(".java")).toList()) {
+                        String text = Files.readString(f);
+                        if (text.contains("org.apache.spark") || text.contains("import scala.")) {
+                            offenders.add(f.toString());
+                        }
+                    }
+                }
+            }
+        }
+        assertEquals(List.of(), offenders);
+    }
+
+    @Test
     void aCycleIsFound() {
         Map<String, Set<String>> graph = new TreeMap<>();
         graph.put("a", Set.of("b"));

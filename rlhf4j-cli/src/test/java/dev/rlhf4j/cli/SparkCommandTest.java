@@ -88,6 +88,26 @@ class SparkCommandTest {
     }
 
     @Test
+    void sparkBestOfNWritesWhatBestOfNWrites(@TempDir Path tmp) throws Exception {
+        // batches of 6 sequences with n = 4: batches hold samples of two prompts, and the gold reward and a reward
+        // model both pick
+        for (String[] reward : new String[][] {{"--reward", "lab"}, {"--reward-model", rewardModel.toString()}}) {
+            String[] options = concat(new String[] {"--policy", tiny.policy().toString(), "--prompts",
+                    tiny.prompts.toString(), "--n", "4", "--max-new-tokens", "10", "--batch-size", "6", "--seed", "2"},
+                    reward);
+            Path single = tmp.resolve("single-" + reward[0] + ".jsonl");
+            assertEquals(0, run(concat(concat(new String[] {"best-of-n"}, options), "--out", single.toString())),
+                    err.toString());
+            Path spark = tmp.resolve("spark-" + reward[0] + ".jsonl");
+            assertEquals(0, run(concat(concat(new String[] {"spark", "best-of-n", "--master", "local[2]",
+                    "--partitions", "3"}, options), "--out", spark.toString())), err.toString());
+            List<String> expected = Files.readAllLines(single);
+            assertEquals(Files.readAllLines(tiny.prompts).size(), expected.size());
+            assertEquals(expected, Files.readAllLines(spark), reward[0]);
+        }
+    }
+
+    @Test
     void sparkLabScoreWritesWhatLabScorePrints(@TempDir Path tmp) throws Exception {
         assertEquals(0, run("lab", "score", "--data", tiny.sftData.toString()), err.toString());
         List<String> expected = stdout();

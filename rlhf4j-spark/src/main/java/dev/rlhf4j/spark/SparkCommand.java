@@ -2,6 +2,8 @@ package dev.rlhf4j.spark;
 
 import dev.rlhf4j.tensor.UserError;
 import dev.rlhf4j.train.batch.PromptGeneration;
+import dev.rlhf4j.train.online.BestOfNRun;
+import dev.rlhf4j.train.online.RewardSource;
 import org.apache.spark.api.java.JavaRDD;
 import org.apache.spark.sql.SparkSession;
 import picocli.CommandLine;
@@ -25,7 +27,8 @@ import java.util.concurrent.Callable;
                 + "inputs and seed, to --out (JSON Lines, or Parquet when the name ends in .parquet).",
                 "Run locally with --master local[N], or submit the rlhf4j-spark jar with spark-submit (see "
                         + "docs/scale-out.md)."},
-        subcommands = {SparkCommand.Generate.class, SparkCommand.RewardScore.class, SparkCommand.LabScore.class})
+        subcommands = {SparkCommand.Generate.class, SparkCommand.RewardScore.class, SparkCommand.BestOfN.class,
+                SparkCommand.LabScore.class})
 public final class SparkCommand implements Runnable {
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
@@ -184,6 +187,68 @@ public final class SparkCommand implements Runnable {
             long n = runJob(job, "rlhf4j reward score", spark -> RewardScoreJob.run(spark, s,
                     RewardScoreJob.read(spark, data), job.partitions));
             spec.commandLine().getErr().println("scored " + n + " records to " + job.out);
+            return 0;
+        }
+    }
+
+    @Command(name = "best-of-n", mixinStandardHelpOptions = true, sortOptions = false,
+            description = "rlhf4j best-of-n as a Spark job: --n samples per prompt from the policy, the one the "
+                    + "reward scores highest kept; one {\"prompt\", \"completion\", \"score\", \"scores\"} record "
+                    + "per prompt to --out, the same as rlhf4j best-of-n writes.")
+    static final class BestOfN implements Callable<Integer> {
+        @CommandLine.Spec
+        CommandLine.Model.CommandSpec spec;
+        @CommandLine.Mixin
+        JobOptions job = new JobOptions();
+        @Option(names = "--policy", required = true, paramLabel = "PATH", description = "The policy to sample from, "
+                + "at the same path on every executor.")
+        Path policy;
+        @Option(names = "--reward-model", paramLabel = "PATH", description = "Reward model that picks the best.")
+        Path rewardModel;
+        @Option(names = "--normalize-reward", description = "Normalise scores with the mean and std stored with the "
+                + "reward model.")
+        boolean normalizeReward;
+        @Option(names = "--reward", paramLabel = "NAME", description = "A built-in reward instead of a model: 'lab' "
+                + "(world seed 0) or 'lab:SEED'.")
+        String reward;
+        @Option(names = "--prompts", required = true, paramLabel = "FILE", description = "Prompts (JSON Lines, or a "
+                + ".parquet file).")
+        Path prompts;
+        @Option(names = "--n", defaultValue = "8", description = "Samples per prompt (default: ${DEFAULT-VALUE}).")
+        int n;
+        @Option(names = "--max-new-tokens", defaultValue = "48", description = "Most new tokens per response "
+                + "(default: ${DEFAULT-VALUE}).")
+        int maxNewTokens;
+        @Option(names = "--temperature", defaultValue = "1", description = "Sampling temperature (default: "
+                + "${DEFAULT-VALUE}).")
+        float temperature;
+        @Option(names = "--seed", defaultValue = "0", description = "Seed of sampling (default: ${DEFAULT-VALUE}).")
+        long seed;
+        @Option(names = "--batch-size", defaultValue = "64", description = "Sequences per generation and scoring "
+                + "batch; the output depends on it as best-of-n's does (default: ${DEFAULT-VALUE}).")
+        int batchSize;
+
+        @Override
+        public Integer call() throws IOException {
+            if ((rewardModel == null) == (reward == null)) {
+                throw new CommandLine.ParameterException(spec.commandLine(),
+                        "give exactly one of --reward-model PATH and --reward lab");
+            }
+            if (normalizeReward && rewardModel == null) {
+                throw new CommandLine.ParameterException(spec.commandLine(), "--normalize-reward needs "
+                        + "--reward-model (the built-in rewards have no statistics)");
+            }
+            BestOfNRun.Settings sampling = new BestOfNRun.Settings(n, maxNewTokens, temperature, seed, batchSize);
+            Long worldSeed = reward == null ? null : RewardSource.labSeed(reward);
+            BestOfNJob.Settings s = new BestOfNJob.Settings(policy.toAbsolutePath().toString(),
+                    rewardModel == null ? null : rewardModel.toAbsolutePath().toString(), worldSeed, normalizeReward,
+                    sampling, job.threads);
+            inputPath("--policy", policy);
+            inputPath("--reward-model", rewardModel);
+            job.check(prompts);
+            long count = runJob(job, "rlhf4j best-of-n", spark -> BestOfNJob.run(spark, s,
+                    BestOfNJob.read(spark, prompts), job.partitions));
+            spec.commandLine().getErr().println("best of " + n + " for " + count + " prompts written to " + job.out);
             return 0;
         }
     }

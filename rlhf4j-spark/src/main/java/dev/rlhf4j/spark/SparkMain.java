@@ -10,7 +10,7 @@ import java.io.UncheckedIOException;
 
 /**
  * The main class for spark-submit: the subcommands of {@code rlhf4j spark} ({@code generate}, {@code reward-score},
- * {@code lab-score}) with the same options, e.g.
+ * {@code best-of-n}, {@code lab-score}) with the same options, e.g.
  * {@code spark-submit --class dev.rlhf4j.spark.SparkMain rlhf4j-spark-VERSION-spark.jar generate --model M ...}.
  * A user's error (a bad file, a malformed line, a bad option value) prints one {@code rlhf4j:} line, exit code 1; a
  * command line that does not parse prints one line and where to find help, exit code 2.

@@ -94,6 +94,20 @@ class BatchJobsTest {
     }
 
     @Test
+    void aModelRewrittenInPlaceIsLoadedAgain(@TempDir Path tmp) throws Exception {
+        Path model = tmp.resolve("model.bin");
+        Files.writeString(model, "v1");
+        ModelCache.Key first = ModelCache.Key.of("test", model, null);
+        assertEquals("v1", ModelCache.get(first, () -> Files.readString(model)).value());
+        assertEquals("v1", ModelCache.get(ModelCache.Key.of("test", model, null), () -> "not loaded").value(),
+                "the same files: the cached value");
+        Files.writeString(model, "v2!");
+        ModelCache.Key second = ModelCache.Key.of("test", model, null);
+        assertTrue(!first.equals(second), "a new fingerprint");
+        assertEquals("v2!", ModelCache.get(second, () -> Files.readString(model)).value());
+    }
+
+    @Test
     void rewardScoreGivesTheSingleProcessRecordsWhateverThePartitioning() throws Exception {
         RewardScoring scoring = new RewardScoring(Pretrained.open(tiny.rewardModel, null), 96);
         List<ObjectNode> records = RewardScoring.read(tiny.responses);

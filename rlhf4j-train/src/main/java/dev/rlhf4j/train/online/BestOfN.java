@@ -11,6 +11,7 @@ import dev.rlhf4j.train.ppo.RewardFunction;
 import dev.rlhf4j.train.ppo.Rollouts;
 
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 
 /**
@@ -63,6 +64,31 @@ public final class BestOfN {
     }
 
     /**
+     * The tokens of prompt {@code i} (0-based), refused when it leaves fewer than {@code maxNewTokens} positions of
+     * {@code maxSeq}. Sample {@code k} of prompt {@code i} is sequence {@code i * n + k} of the sampling order.
+     */
+    public static int[] encode(Tokenizer tokenizer, Prompt p, int i, int maxNewTokens, int maxSeq) {
+        int[] ids = Rollouts.encodePrompt(tokenizer, p);
+        PromptReader.checkLength(p.source() != null ? p.source() : "prompt " + (i + 1), ids.length, maxNewTokens,
+                "max_new_tokens " + maxNewTokens, maxSeq);
+        return ids;
+    }
+
+    /**
+     * The index of the highest of one prompt's scores: the first of equals (strictly greater, so the choice never
+     * depends on rounding order), and past a NaN.
+     */
+    public static int best(double[] scores) {
+        int best = 0;
+        for (int k = 1; k < scores.length; k++) {
+            if (scores[k] > scores[best] || Double.isNaN(scores[best])) {
+                best = k;
+            }
+        }
+        return best;
+    }
+
+    /**
      * Samples {@code n} responses per prompt from {@code policy} and keeps the one {@code reward} scores highest.
      *
      * @param eosIds       responses end at the first of these (kept), or after {@code maxNewTokens}
@@ -91,9 +117,7 @@ public final class BestOfN {
         List<int[]> tokens = new ArrayList<>(prompts.size() * n);
         for (int i = 0; i < prompts.size(); i++) {
             Prompt p = prompts.get(i);
-            int[] ids = Rollouts.encodePrompt(tokenizer, p);
-            PromptReader.checkLength(p.source() != null ? p.source() : "prompt " + (i + 1), ids.length, maxNewTokens,
-                    "max_new_tokens " + maxNewTokens, maxSeq);
+            int[] ids = encode(tokenizer, p, i, maxNewTokens, maxSeq);
             // the n copies of a prompt sit next to each other: one generation batch holds whole groups where it can
             for (int k = 0; k < n; k++) {
                 texts.add(p.text());
@@ -106,18 +130,12 @@ public final class BestOfN {
         List<Choice> choices = new ArrayList<>(prompts.size());
         long generated = 0;
         for (int i = 0; i < prompts.size(); i++) {
-            int best = i * n;
-            double[] s = new double[n];
+            double[] s = Arrays.copyOfRange(scores, i * n, (i + 1) * n);
             for (int k = 0; k < n; k++) {
-                int e = i * n + k;
-                s[k] = scores[e];
-                generated += eps.get(e).responseTokens().length;
-                // strictly greater: the first of equal scores is kept, so the choice never depends on rounding order
-                if (scores[e] > scores[best] || Double.isNaN(scores[best])) {
-                    best = e;
-                }
+                generated += eps.get(i * n + k).responseTokens().length;
             }
-            choices.add(new Choice(eps.get(best), scores[best], s));
+            int best = best(s);
+            choices.add(new Choice(eps.get(i * n + best), s[best], s));
         }
         return new Result(choices, generated);
     }

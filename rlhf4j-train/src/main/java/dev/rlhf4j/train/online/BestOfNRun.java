@@ -14,6 +14,7 @@ import dev.rlhf4j.train.ppo.RewardFunction;
 import java.io.BufferedWriter;
 import java.io.IOException;
 import java.io.PrintWriter;
+import java.io.Serializable;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -34,7 +35,8 @@ public record BestOfNRun(BestOfN.Result result, List<PromptReader.Record> record
     private static final ObjectMapper JSON = new ObjectMapper();
 
     /** What best-of-n samples and how. */
-    public record Settings(int n, int maxNewTokens, float temperature, long seed, int batchSize) {
+    public record Settings(int n, int maxNewTokens, float temperature, long seed, int batchSize)
+            implements Serializable {
         public Settings {
             if (n < 1) {
                 throw new UserError("n must be at least 1, got " + n);
@@ -69,6 +71,30 @@ public record BestOfNRun(BestOfN.Result result, List<PromptReader.Record> record
         return new BestOfNRun(r, records, rf.describe());
     }
 
+    /**
+     * The record written for one prompt: {@code {"prompt", "completion", "score", "scores"}}, a conversation prompt as
+     * its messages and the completion as the assistant's message.
+     */
+    public static ObjectNode json(PromptReader.Record rec, String response, double score, double[] scores) {
+        ObjectNode o = JSON.createObjectNode();
+        if (rec.isChat()) {
+            ArrayNode msgs = o.putArray("prompt");
+            for (ChatTemplate.Message m : rec.messages()) {
+                msgs.addObject().put("role", m.role()).put("content", m.content());
+            }
+            o.putArray("completion").addObject().put("role", "assistant").put("content", response);
+        } else {
+            o.put("prompt", rec.text());
+            o.put("completion", response);
+        }
+        o.put("score", score);
+        ArrayNode all = o.putArray("scores");
+        for (double v : scores) {
+            all.add(v);
+        }
+        return o;
+    }
+
     /** Writes the chosen responses to {@code out} (JSON Lines, atomically: a temporary file moved into place). */
     public void write(Path out) throws IOException {
         Path parent = out.toAbsolutePath().getParent();
@@ -77,24 +103,7 @@ public record BestOfNRun(BestOfN.Result result, List<PromptReader.Record> record
         try (BufferedWriter w = Files.newBufferedWriter(tmp, StandardCharsets.UTF_8)) {
             for (int i = 0; i < result.choices().size(); i++) {
                 BestOfN.Choice c = result.choices().get(i);
-                PromptReader.Record rec = records.get(i);
-                ObjectNode o = JSON.createObjectNode();
-                if (rec.isChat()) {
-                    ArrayNode msgs = o.putArray("prompt");
-                    for (ChatTemplate.Message m : rec.messages()) {
-                        msgs.addObject().put("role", m.role()).put("content", m.content());
-                    }
-                    o.putArray("completion").addObject().put("role", "assistant")
-                            .put("content", c.chosen().response());
-                } else {
-                    o.put("prompt", rec.text());
-                    o.put("completion", c.chosen().response());
-                }
-                o.put("score", c.score());
-                ArrayNode scores = o.putArray("scores");
-                for (double v : c.scores()) {
-                    scores.add(v);
-                }
+                ObjectNode o = json(records.get(i), c.chosen().response(), c.score(), c.scores());
                 w.write(JSON.writeValueAsString(o));
                 w.newLine();
             }

@@ -14,6 +14,7 @@ import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.Locale;
 
 /**
  * Where scores come from, as {@code best-of-n} and {@code online-dpo} name it: a reward model directory (optionally
@@ -39,6 +40,17 @@ public record RewardSource(Path rewardModel, Long labWorldSeed, boolean normaliz
      */
     public RewardFunction open(Tokenizer policyTokenizer, List<Prompt> prompts, int batchSize, PrintWriter console)
             throws IOException {
+        RewardFunction rf = open(policyTokenizer, batchSize);
+        checkPrompts(rf, prompts);
+        if (rf instanceof RewardModelReward rmr && rmr.retokenizes()) {
+            console.println("the reward model's tokenizer differs from the policy's: episodes are re-tokenised from "
+                    + "their text for it");
+        }
+        return rf;
+    }
+
+    /** The reward function for a policy with tokenizer {@code policyTokenizer}, its prompts not yet checked. */
+    public RewardFunction open(Tokenizer policyTokenizer, int batchSize) throws IOException {
         if (labWorldSeed != null) {
             return new GoldReward(new LabWorld(labWorldSeed));
         }
@@ -53,17 +65,36 @@ public record RewardSource(Path rewardModel, Long labWorldSeed, boolean normaliz
         }
         RewardModelReward rmr = new RewardModelReward(rm.model(), rm.requireTokenizer(), policyTokenizer, stats, 0,
                 batchSize);
-        if (rmr.retokenizes()) {
-            if (prompts.stream().anyMatch(Prompt::chat)) {
-                throw new UserError(rewardModel + ": its tokenizer differs from the policy's, and conversation "
-                        + "prompts rendered with the policy's chat template cannot be re-tokenised for it; use a "
-                        + "reward model with the policy's tokenizer, or plain-text prompts");
-            }
-            console.println("the reward model's tokenizer differs from the policy's: episodes are re-tokenised from "
-                    + "their text for it");
-        }
         rm.model().freeze();
         return rmr;
+    }
+
+    /**
+     * Refuses conversation prompts for a reward model that re-tokenises episodes from their text: a conversation
+     * rendered with the policy's chat template cannot be re-tokenised for it.
+     */
+    public void checkPrompts(RewardFunction rf, List<Prompt> prompts) {
+        if (rf instanceof RewardModelReward rmr && rmr.retokenizes() && prompts.stream().anyMatch(Prompt::chat)) {
+            throw new UserError(rewardModel + ": its tokenizer differs from the policy's, and conversation "
+                    + "prompts rendered with the policy's chat template cannot be re-tokenised for it; use a "
+                    + "reward model with the policy's tokenizer, or plain-text prompts");
+        }
+    }
+
+    /** The world seed of a built-in reward named {@code lab} (seed 0) or {@code lab:SEED}, as --reward takes it. */
+    public static long labSeed(String name) {
+        String n = name.toLowerCase(Locale.ROOT);
+        if (n.equals("lab")) {
+            return 0;
+        }
+        if (n.startsWith("lab:")) {
+            try {
+                return Long.parseLong(n.substring(4));
+            } catch (NumberFormatException e) {
+                throw new UserError("--reward lab:SEED needs a whole number, got '" + name + "'");
+            }
+        }
+        throw new UserError("--reward must be lab or lab:SEED, got '" + name + "'");
     }
 
     /** The lab world, when the reward is its gold reward; else null. */

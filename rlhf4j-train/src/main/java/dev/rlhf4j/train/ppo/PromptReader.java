@@ -38,16 +38,20 @@ public final class PromptReader {
     public static List<Prompt> read(Path file, ChatTemplate chat) throws IOException {
         List<Prompt> out = new ArrayList<>();
         for (Record r : records(file)) {
-            if (r.isChat()) {
-                out.add(new Prompt(render(r.messages(), chat, r.where()), true, r.where()));
-            } else {
-                if (r.text().isEmpty()) {
-                    throw new UserError(r.where() + ": \"prompt\" is empty");
-                }
-                out.add(new Prompt(r.text(), false, r.where()));
-            }
+            out.add(prompt(r, chat));
         }
         return out;
+    }
+
+    /** One record as {@link #read} makes it a prompt: a conversation rendered with {@code chat}. */
+    public static Prompt prompt(Record r, ChatTemplate chat) {
+        if (r.isChat()) {
+            return new Prompt(render(r.messages(), chat, r.where()), true, r.where());
+        }
+        if (r.text().isEmpty()) {
+            throw new UserError(r.where() + ": \"prompt\" is empty");
+        }
+        return new Prompt(r.text(), false, r.where());
     }
 
     /** The records of {@code file} as written; at least one. */

@@ -158,7 +158,7 @@ public final class Rollouts {
      */
     public static List<Episode> sampleChunk(Generator generator, Tokenizer tokenizer, List<String> prompts,
                                             List<int[]> promptTokens, int maxNewTokens, float temperature, long seed,
-                                            int from, int[] eosIds) {
+                                            long from, int[] eosIds) {
         GenerationConfig cfg = new GenerationConfig(maxNewTokens, temperature, 0, 1f, seed * 1_000_003L + from,
                 eosIds, List.of());
         List<Generation> g = generator.generate(promptTokens, cfg);
