@@ -187,7 +187,7 @@ class DataParallelTrainerTest {
             max = Math.max(max, Math.abs(pa[i] - pb[i]));
         }
         System.out.printf("2 replicas vs 1 process, %d steps: largest weight difference %.3g%n", steps, max);
-        assertTrue(max <= 1e-6, "largest weight difference " + max);
+        assertTrue(max <= steps * 2e-4 * 1e-3, "largest weight difference " + max);
     }
 
     @Test

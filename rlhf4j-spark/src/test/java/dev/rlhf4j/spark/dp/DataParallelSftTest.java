@@ -151,10 +151,9 @@ class DataParallelSftTest {
         }
         assertTrue(b.get(1).has("eval_loss"), "replica 0 evaluates as the single process does");
 
-        // the weights: the gradients differ only in the order the micro-batches' contributions are added (a few
-        // float ulps, ~1e-7 relative); AdamW's update m/(√v + ε) carries that relative error into each step's
-        // change of at most lr, so after 4 steps of lr 3e-3 a weight may differ by ~4·3e-3·1e-6 ≈ 1e-8 where the
-        // gradient is well above its rounding, more where it nearly cancels: 1e-6 absolute bounds both
+        // the weights: the gradients differ only in the order the micro-batches' contributions are added, within
+        // 1e-4 relative (what TrainerTest allows between accumulation orders); AdamW's update m̂/(√v̂ + ε) turns a
+        // relative gradient difference δ into at most ~2δ·lr per step where |g| ≫ ε: 4 steps · 2e-4 · 3e-3 = 2.4e-6
         float[] wa = weights(tmp.resolve("alone")), wb = weights(tmp.resolve("dp"));
         double max = 0;
         int differ = 0;
@@ -164,7 +163,8 @@ class DataParallelSftTest {
         }
         System.out.printf("2 replicas on Spark vs 1 process, %d steps: largest weight difference %.3g (%d of %d "
                 + "weights differ)%n", STEPS, max, differ, wa.length);
-        assertTrue(max <= 1e-6, "largest weight difference " + max + " (" + differ + " of " + wa.length + ")");
+        assertTrue(max <= STEPS * 2e-4 * 3e-3, "largest weight difference " + max + " (" + differ + " of "
+                + wa.length + ")");
         assertFalse(Files.exists(tmp.resolve("dp").resolve("checkpoint-2")), "save_total_limit 2");
         assertTrue(Files.exists(tmp.resolve("dp").resolve("checkpoint-4")));
     }
@@ -213,12 +213,21 @@ class DataParallelSftTest {
         assertEquals(2, o.gradientSums(), "steps 3 and 4 only");
         assertArrayEquals(weights(tmp.resolve("whole")), weights(tmp.resolve("resumed")));
         assertEquals(STEPS, metrics(tmp.resolve("resumed")).size());
-        // the checkpoints are the single-process run's: one process with the whole batch continues them
-        alone(tmp.resolve("alone"), STEPS, 4);
-        float[] wa = weights(tmp.resolve("alone")), wb = weights(tmp.resolve("resumed"));
-        for (int i = 0; i < wa.length; i++) {
-            assertEquals(wa[i], wb[i], 1e-6, "weight " + i);
+        // the checkpoints are the single-process run's: one process with the whole batch continues them as
+        // rlhf4j sft --resume would (same kind, same fingerprint)
+        onSpark(tmp.resolve("handoff"), 2, DataParallelTraining.Options.defaults());
+        DataParallelSft single = job(tmp.resolve("handoff"), STEPS, 1, 4);
+        assertEquals(single.fingerprint().toJson(), job(tmp.resolve("handoff"), STEPS, 2, 2).fingerprint().toJson());
+        try (RunDirectory run = RunDirectory.open(tmp.resolve("handoff"), single.kind(), RunDirectory.Start.RESUME,
+                quiet)) {
+            run.verify(single.fingerprint(), false);
+            assertEquals(STEPS, single.trainer(quiet).train(run).steps());
         }
+        float[] wa = weights(tmp.resolve("whole")), wb = weights(tmp.resolve("handoff"));
+        for (int i = 0; i < wa.length; i++) {
+            assertEquals(wa[i], wb[i], STEPS * 2e-4 * 3e-3, "weight " + i);
+        }
+        assertEquals(STEPS, metrics(tmp.resolve("handoff")).size());
     }
 
     @Test
