@@ -21,7 +21,9 @@ import java.util.Map;
  * <p>One optimizer step takes {@code gradient_accumulation_steps} micro-batches of
  * {@code per_device_train_batch_size} examples (or packed rows) in each epoch's order. Every token's loss is divided
  * by the number of loss tokens in the whole step, so accumulating k micro-batches gives the gradient of one batch
- * k times larger.
+ * k times larger. Data-parallel ({@link Shard}), replica r of N runs micro-batches r, r + N, ... of each step, so
+ * N replicas with {@code gradient_accumulation_steps} k·N between them, their gradients summed, take the step of one
+ * process with k·N.
  */
 public final class LmObjective implements Objective {
 
@@ -74,26 +76,42 @@ public final class LmObjective implements Objective {
 
     @Override
     public StepResult trainStep(DataCursor cursor) {
+        return trainStep(cursor, Shard.WHOLE);
+    }
+
+    /**
+     * Every replica collates the whole step's micro-batches (cheap next to a forward pass) to know its loss tokens,
+     * then runs forward and backward on its own; each token's loss is divided by the whole step's loss tokens.
+     */
+    @Override
+    public StepResult trainStep(DataCursor cursor, Shard shard) {
         List<CollatedBatch> micro = new ArrayList<>(cfg.gradientAccumulationSteps());
         for (int k = 0; k < cfg.gradientAccumulationSteps(); k++) {
             micro.add(nextMicroBatch(cursor));
         }
-        long lossTokens = 0, tokens = 0;
-        for (CollatedBatch b : micro) {
+        long lossTokens = 0, tokens = 0, ownLossTokens = 0;
+        for (int k = 0; k < micro.size(); k++) {
+            CollatedBatch b = micro.get(k);
             lossTokens += b.lossTokens();
-            tokens += b.realTokens();
+            if (shard.owns(k)) {
+                tokens += b.realTokens();
+                ownLossTokens += b.lossTokens();
+            }
         }
         if (lossTokens == 0) {
             return new StepResult(0.0, tokens, 0);
         }
         float scale = (float) (1.0 / lossTokens);
         double lossSum = 0;
-        for (CollatedBatch b : micro) {
-            model.forward(b.batch());
-            lossSum += model.lmLoss(b.targets(), null, scale, true);
-            model.backward();
+        for (int k = 0; k < micro.size(); k++) {
+            if (shard.owns(k)) {
+                CollatedBatch b = micro.get(k);
+                model.forward(b.batch());
+                lossSum += model.lmLoss(b.targets(), null, scale, true);
+                model.backward();
+            }
         }
-        return new StepResult(lossSum / lossTokens, tokens, lossTokens);
+        return new StepResult(lossSum / lossTokens, tokens, ownLossTokens);
     }
 
     private CollatedBatch nextMicroBatch(DataCursor cursor) {

@@ -1,6 +1,7 @@
 package dev.rlhf4j.train;
 
 import dev.rlhf4j.model.Transformer;
+import dev.rlhf4j.tensor.UserError;
 
 import java.io.IOException;
 import java.nio.file.Path;
@@ -30,6 +31,43 @@ public interface Objective {
      * {@code cursor} and advancing it; gradients are added to {@code model().grads()}, zeroed by the caller.
      */
     StepResult trainStep(DataCursor cursor);
+
+    /**
+     * Runs one replica's share of a data-parallel step: of the micro-batches {@link #trainStep(DataCursor)} would
+     * take, those at positions {@code shard.index()}, {@code + shard.count()}, ..., each scaled as the whole step
+     * scales it, so that the gradients summed over the replicas ({@link GradientReducer}) are the whole step's. The
+     * cursor advances past the whole step on every replica. The result is this replica's part: its loss share,
+     * tokens and loss tokens sum over the replicas to the whole step's.
+     */
+    default StepResult trainStep(DataCursor cursor, Shard shard) {
+        if (shard.count() == 1) {
+            return trainStep(cursor);
+        }
+        throw new UserError(getClass().getSimpleName() + " does not train data-parallel");
+    }
+
+    /**
+     * Which share of every step a replica computes: micro-batch {@code i} of a step is replica
+     * {@code i % count}'s.
+     *
+     * @param index this replica, 0 to count − 1
+     * @param count replicas
+     */
+    record Shard(int index, int count) {
+        /** One process computing every micro-batch. */
+        public static final Shard WHOLE = new Shard(0, 1);
+
+        public Shard {
+            if (count < 1 || index < 0 || index >= count) {
+                throw new IllegalArgumentException("replica " + index + " of " + count);
+            }
+        }
+
+        /** Whether micro-batch {@code i} of a step is this replica's. */
+        public boolean owns(int i) {
+            return i % count == index;
+        }
+    }
 
     /** Extra metrics of the last step for metrics.jsonl (an objective's own, e.g. a reward model's accuracy). */
     default Map<String, Double> stepMetrics() {

@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import dev.rlhf4j.model.Transformer;
 import dev.rlhf4j.tensor.AdamW;
 import dev.rlhf4j.tensor.GradClip;
+import dev.rlhf4j.tensor.ParamArena;
 
 import java.io.IOException;
 import java.io.PrintWriter;
@@ -19,6 +20,11 @@ import java.util.Map;
  * {@code eval_steps}, one JSONL metrics record per step with TRL's names. Resume, the schedule, the NaN/Inf guard,
  * checkpoints, metrics and the summary are {@link TrainingRun}'s. The final model goes to the output directory as
  * an HF model.
+ *
+ * <p>Data-parallel ({@link #dataParallel}): each replica computes its share of every step
+ * ({@link Objective.Shard}), the gradients, the loss and the token counts are summed over the replicas before
+ * clipping, and every replica applies the same update; replica 0 trains through {@link #train(RunDirectory)} and
+ * writes the run, the others through {@link #follow()} and write nothing.
  */
 public final class Trainer {
     /** What a trainer writes into its output directory (what {@code --overwrite} deletes). */
@@ -47,6 +53,7 @@ public final class Trainer {
     private final TrainingConfig cfg;
     private final Objective objective;
     private final PrintWriter console;
+    private GradientReducer reducer;
 
     /** {@code console} receives the progress line and the summary (the CLI passes standard error). */
     public Trainer(TrainingConfig cfg, Objective objective, PrintWriter console) {
@@ -61,6 +68,28 @@ public final class Trainer {
             return cfg.maxSteps();
         }
         return (int) Math.max(1, Math.ceil(cfg.numTrainEpochs() * objective.stepsPerEpoch()));
+    }
+
+    /**
+     * Makes this trainer one replica of a data-parallel run whose gradients {@code reducer} sums (null: a single
+     * process, the default). The configuration's {@code gradient_accumulation_steps} is the whole step's, over all
+     * replicas: the run is the single-process run with that configuration, its checkpoints interchangeable with
+     * that run's.
+     */
+    public Trainer dataParallel(GradientReducer reducer) {
+        this.reducer = reducer;
+        return this;
+    }
+
+    /**
+     * Trains as replica 1 or more of a data-parallel run: starts where replica 0 says (its checkpoint, read from the
+     * output directory), takes every step with the others, writes nothing.
+     */
+    public Result follow() throws IOException {
+        if (reducer == null || reducer.replica() == 0) {
+            throw new IllegalStateException("follow() is for replicas other than 0 of a data-parallel run");
+        }
+        return new TrainingRun(cfg.runSettings(), console).follow(reducer, new ObjectiveSteps());
     }
 
     /** See {@link TrainingRun#requireTrainingMemory}. */
@@ -85,7 +114,10 @@ public final class Trainer {
      * found there. A run that had already finished is left as it is: nothing is trained or written.
      */
     public Result train(RunDirectory run) throws IOException {
-        return new TrainingRun(cfg.runSettings(), console).run(run, new ObjectiveSteps());
+        if (reducer != null && reducer.replica() != 0) {
+            throw new IllegalStateException("replica " + reducer.replica() + " writes nothing: it follows replica 0");
+        }
+        return new TrainingRun(cfg.runSettings(), console).leading(reducer).run(run, new ObjectiveSteps());
     }
 
     /** An {@link Objective} as the run loop runs it: one AdamW over the model, the step's loss and eval metrics. */
@@ -143,8 +175,17 @@ public final class Trainer {
             // draws the same ones), off again for evaluation
             model.train(true);
             model.dropoutSeed(cfg.seed() * 0x9E3779B97F4A7C15L + step);
-            Objective.StepResult r = objective.trainStep(cursor);
+            Objective.StepResult r = reducer == null ? objective.trainStep(cursor)
+                    : objective.trainStep(cursor, new Objective.Shard(reducer.replica(), reducer.replicas()));
             model.train(false);
+            Map<String, Double> metrics = objective.stepMetrics();
+            double reduceSeconds = 0;
+            if (reducer != null) {
+                long t1 = System.nanoTime();
+                metrics = new LinkedHashMap<>(metrics);
+                r = allReduce(r, metrics);
+                reduceSeconds = (System.nanoTime() - t1) / 1e9;
+            }
             double norm = cfg.maxGradNorm() > 0 ? GradClip.clip(model.grads(), cfg.maxGradNorm())
                     : GradClip.globalNorm(model.grads());
             boolean finite = Double.isFinite(r.loss()) && Double.isFinite(norm);
@@ -165,12 +206,16 @@ public final class Trainer {
             line.put("tokens_per_s", r.tokens() / seconds);
             line.put("num_tokens", tokens);
             line.put("step_s", seconds);
-            line.putAll(objective.stepMetrics());
+            if (reducer != null) {
+                line.put("allreduce_s", reduceSeconds);
+            }
+            line.putAll(metrics);
             if (!finite) {
                 line.put("skipped", true);
             }
             int done = step + 1;
-            if ((cfg.evalSteps() > 0 && done % cfg.evalSteps() == 0) || done == totalSteps()) {
+            boolean writes = reducer == null || reducer.replica() == 0; // the others' results are not kept
+            if (writes && ((cfg.evalSteps() > 0 && done % cfg.evalSteps() == 0) || done == totalSteps())) {
                 lastEval = objective.evaluate();
                 line.putAll(lastEval);
             }
@@ -178,6 +223,31 @@ public final class Trainer {
             String progress = String.format("loss %.4f lr %.2e %.0f tok/s%s", r.loss(), lr, r.tokens() / seconds,
                     evalLoss == null ? "" : String.format(" eval_loss %.4f", evalLoss));
             return new TrainingRun.Step(line, !finite, "loss " + r.loss() + ", gradient norm " + norm, progress);
+        }
+
+        /**
+         * Sums the replicas' gradients (all chunks of the arena), losses and token counts, and averages the
+         * objective's own metrics (in place); returns the whole step's result.
+         */
+        private Objective.StepResult allReduce(Objective.StepResult r, Map<String, Double> metrics) {
+            ParamArena grads = model.grads();
+            for (int c = 0; c < grads.chunkCount(); c++) {
+                float[] g = grads.chunk(c);
+                reducer.sum(g, 0, g.length);
+            }
+            List<String> names = new ArrayList<>(metrics.keySet());
+            double[] v = new double[3 + names.size()];
+            v[0] = r.loss();
+            v[1] = r.tokens();
+            v[2] = r.lossTokens();
+            for (int i = 0; i < names.size(); i++) {
+                v[3 + i] = metrics.get(names.get(i));
+            }
+            double[] s = reducer.sum(v);
+            for (int i = 0; i < names.size(); i++) {
+                metrics.put(names.get(i), s[3 + i] / reducer.replicas());
+            }
+            return new Objective.StepResult(s[0], Math.round(s[1]), Math.round(s[2]));
         }
 
         @Override

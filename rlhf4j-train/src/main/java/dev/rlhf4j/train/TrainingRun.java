@@ -120,6 +120,7 @@ public final class TrainingRun {
 
     private final Settings settings;
     private final PrintWriter console;
+    private GradientReducer replicas;
 
     /** {@code console} receives the progress line and the summary (the CLI passes standard error). */
     public TrainingRun(Settings settings, PrintWriter console) {
@@ -130,8 +131,76 @@ public final class TrainingRun {
     /**
      * Runs {@code steps} in an opened (locked, checked) output directory: from the newest checkpoint when the run
      * continues one found there. A run that had already finished is left as it is: nothing is trained or written.
+     * As replica 0 of a data-parallel run ({@link #leading}), first tells the other replicas where to start.
      */
     public <R> R run(RunDirectory run, Steps<R> steps) throws IOException {
+        Begin begin;
+        try {
+            begin = begin(run, steps);
+        } catch (IOException | RuntimeException | Error e) {
+            // the other replicas stop rather than wait for steps that will never come; this error is the run's
+            tell(FAILED, 0, e);
+            throw e;
+        }
+        Path out = settings.outputDir();
+        if (begin.finished()) {
+            tell(FINISHED, begin.step(), null);
+            Path f = out.resolve("train_results.json");
+            return steps.finished(begin.step(), Files.exists(f) ? JSON.readTree(f.toFile())
+                    : JSON.createObjectNode());
+        }
+        tell(START, begin.step(), null);
+        try (RunReport report = RunReport.open(settings.reportTo(), out, begin.step())) {
+            R result = loop(steps, begin.step(), begin.skipped(), report);
+            run.markFinished(steps.totalSteps());
+            steps.done(console, result);
+            console.flush();
+            return result;
+        }
+    }
+
+    /**
+     * Sets the replicas that replica 0 of a data-parallel run tells where to start (null, the default: a single
+     * process).
+     */
+    public TrainingRun leading(GradientReducer replicas) {
+        this.replicas = replicas;
+        return this;
+    }
+
+    /**
+     * Runs {@code steps} as replica 1 or more of a data-parallel run: from the checkpoint replica 0 names (read from
+     * the output directory), through every step with the other replicas, writing nothing. Returns null, having done
+     * nothing, when replica 0 could not start the run (its error is the run's) or found it finished.
+     */
+    public <R> R follow(GradientReducer reducer, Steps<R> steps) throws IOException {
+        requireTrainingMemory(steps.trained().toArray(Transformer[]::new));
+        double[] told = reducer.sum(new double[2]);
+        int what = (int) told[0], step = (int) told[1];
+        if (what != START) {
+            return null;
+        }
+        if (step > 0) {
+            Path checkpoint = settings.outputDir().resolve("checkpoint-" + step);
+            if (!Files.isDirectory(checkpoint)) {
+                throw new IllegalStateException("replica " + reducer.replica() + ": replica 0 resumes from "
+                        + checkpoint + ", which this replica cannot read (the output directory must be on storage "
+                        + "every replica reads)");
+            }
+            steps.restore(checkpoint, Checkpoints.readState(checkpoint), List.of());
+        }
+        return loop(steps, step, 0, null);
+    }
+
+    /** Where a run starts: a step (0, or a checkpoint's), the skipped updates before it, or already finished. */
+    private record Begin(int step, int skipped, boolean finished) {
+    }
+
+    /**
+     * Checks what the output directory holds against this run and restores the newest checkpoint (or clears the
+     * per-step files of a new run), then marks the run as running; nothing is restored for a finished run.
+     */
+    private <R> Begin begin(RunDirectory run, Steps<R> steps) throws IOException {
         Path out = settings.outputDir();
         if (!run.dir().toAbsolutePath().normalize().equals(out.toAbsolutePath().normalize())) {
             throw new UserError("the run directory " + run.dir() + " is not the configured output "
@@ -139,9 +208,7 @@ public final class TrainingRun {
         }
         requireTrainingMemory(steps.trained().toArray(Transformer[]::new));
         int total = steps.totalSteps();
-        LrSchedule schedule = settings.optimizer().schedule(total);
-        List<Path> perStep = new ArrayList<>(List.of(out.resolve("metrics.jsonl")));
-        steps.perStepFiles().forEach(f -> perStep.add(out.resolve(f)));
+        List<Path> perStep = perStepFiles(steps);
         int step = 0, skipped = 0;
         Optional<Path> latest = run.resumed() ? Checkpoints.latest(out) : Optional.empty();
         if (latest.isPresent()) {
@@ -155,8 +222,7 @@ public final class TrainingRun {
             if (at == total && run.previousFinished()) {
                 console.printf("%s: the run is already finished (step %d of %d); nothing to do%n", out, at, total);
                 console.flush();
-                Path f = out.resolve("train_results.json");
-                return steps.finished(at, Files.exists(f) ? JSON.readTree(f.toFile()) : JSON.createObjectNode());
+                return new Begin(at, 0, true);
             }
             for (Path f : perStep) {
                 Checkpoints.trimMetrics(f, at);
@@ -182,48 +248,87 @@ public final class TrainingRun {
             }
         }
         run.markRunning(step);
+        return new Begin(step, skipped, false);
+    }
+
+    private List<Path> perStepFiles(Steps<?> steps) {
+        Path out = settings.outputDir();
+        List<Path> perStep = new ArrayList<>(List.of(out.resolve("metrics.jsonl")));
+        steps.perStepFiles().forEach(f -> perStep.add(out.resolve(f)));
+        return perStep;
+    }
+
+    /**
+     * The steps from {@code step} to the end: the NaN/Inf guard and the progress line always; with a
+     * {@code report} (null for a replica that writes nothing), the records, checkpoints, final models and
+     * train_results.json.
+     */
+    private <R> R loop(Steps<R> steps, int step, int skipped, RunReport report) throws IOException {
+        Path out = settings.outputDir();
+        int total = steps.totalSteps();
+        LrSchedule schedule = settings.optimizer().schedule(total);
         steps.starting(console, total);
         Progress progress = new Progress(console, total, settings.loggingSteps());
         int consecutiveSkips = 0;
         long runStart = System.nanoTime();
-        try (RunReport report = RunReport.open(settings.reportTo(), out, step)) {
-            while (step < total) {
-                Step s = steps.step(step, schedule.at(step));
-                step++;
-                if (s.skipped()) {
-                    skipped++;
-                    consecutiveSkips++;
-                    console.printf("%nstep %d: %s; update skipped (%d in a row)%n", step, s.skipReason(),
-                            consecutiveSkips);
-                    if (consecutiveSkips >= settings.maxConsecutiveNanSkips()) {
-                        throw new UserStateError(steps.name() + " diverged: " + consecutiveSkips
-                                + " updates in a row had a NaN or infinite loss or gradient (step " + step
-                                + "); lower the learning rate or check the data. The last checkpoint is intact.");
-                    }
-                } else {
-                    consecutiveSkips = 0;
+        while (step < total) {
+            Step s = steps.step(step, schedule.at(step));
+            step++;
+            if (s.skipped()) {
+                skipped++;
+                consecutiveSkips++;
+                console.printf("%nstep %d: %s; update skipped (%d in a row)%n", step, s.skipReason(),
+                        consecutiveSkips);
+                if (consecutiveSkips >= settings.maxConsecutiveNanSkips()) {
+                    throw new UserStateError(steps.name() + " diverged: " + consecutiveSkips
+                            + " updates in a row had a NaN or infinite loss or gradient (step " + step
+                            + "); lower the learning rate or check the data. The last checkpoint is intact.");
                 }
-                Map<String, Object> record = new java.util.LinkedHashMap<>();
-                record.put("step", step);
-                record.putAll(s.record());
-                report.step(record);
-                steps.recorded(step);
-                progress.update(step, s.progress());
-                if ((settings.saveSteps() > 0 && step % settings.saveSteps() == 0) || step == total) {
-                    steps.checkpoint(out, step, skipped, settings.saveTotalLimit());
-                }
+            } else {
+                consecutiveSkips = 0;
             }
-            progress.finish();
+            progress.update(step, s.progress());
+            if (report == null) {
+                continue;
+            }
+            Map<String, Object> record = new java.util.LinkedHashMap<>();
+            record.put("step", step);
+            record.putAll(s.record());
+            report.step(record);
+            steps.recorded(step);
+            if ((settings.saveSteps() > 0 && step % settings.saveSteps() == 0) || step == total) {
+                steps.checkpoint(out, step, skipped, settings.saveTotalLimit());
+            }
+        }
+        progress.finish();
+        if (report != null) {
             steps.saveModels(out);
-            R result = steps.result(step, (System.nanoTime() - runStart) / 1e9, skipped);
+        }
+        R result = steps.result(step, (System.nanoTime() - runStart) / 1e9, skipped);
+        if (report != null) {
             Map<String, Object> summary = steps.summary(result);
             Files.writeString(out.resolve("train_results.json"),
                     JSON.copy().enable(SerializationFeature.INDENT_OUTPUT).writeValueAsString(summary));
             report.summary(summary);
-            run.markFinished(step);
-            steps.done(console, result);
-            console.flush();
-            return result;
+        }
+        return result;
+    }
+
+    /** What replica 0 tells the others before the first step ({@code [what, step]}, summed over the replicas). */
+    private static final int START = 0, FINISHED = 1, FAILED = 2;
+
+    /** Replica 0 tells the other replicas (if any) where the run starts; {@code failure}: why it does not. */
+    private void tell(int what, int step, Throwable failure) {
+        if (replicas == null) {
+            return;
+        }
+        try {
+            replicas.sum(new double[] {what, step});
+        } catch (RuntimeException e) {
+            if (failure == null) {
+                throw e;
+            }
+            failure.addSuppressed(e);
         }
     }
 
