@@ -54,8 +54,8 @@ public final class SparkCommand implements Runnable {
                 description = "Threads per executor JVM; 0 = all its cores (default: ${DEFAULT-VALUE}).")
         int threads;
 
-        /** Checks the options that need no Spark and no file. */
-        void check(Path... inputs) throws IOException {
+        /** Checks the options and that the input is there, before Spark starts. */
+        void check(String inputOption, Path input) throws IOException {
             if (partitions < 0) {
                 throw new UserError("--partitions must be 0 (Spark's default) or a positive number, got "
                         + partitions);
@@ -64,14 +64,15 @@ public final class SparkCommand implements Runnable {
                 throw new UserError("--threads must be 0 (all cores) or a positive number, got " + threads);
             }
             SparkSessions.checkMaster(master);
+            if (!Files.exists(input)) {
+                throw new UserError(inputOption + " " + input + ": no such file");
+            }
             if (JobIo.parquet(out) ? Files.exists(out) : Files.isDirectory(out)) {
                 throw new UserError("--out " + out + (JobIo.parquet(out) ? ": already exists (Parquet output is "
                         + "never overwritten)" : ": is a directory, not a file"));
             }
-            for (Path in : inputs) {
-                if (in != null && Files.exists(out) && Files.exists(in) && Files.isSameFile(out, in)) {
-                    throw new UserError("--out " + out + ": is the input file; write elsewhere");
-                }
+            if (Files.exists(out) && Files.isSameFile(out, input)) {
+                throw new UserError("--out " + out + ": is the input file; write elsewhere");
             }
         }
     }
@@ -144,7 +145,7 @@ public final class SparkCommand implements Runnable {
                     tokenizer == null ? null : tokenizer.toAbsolutePath().toString(), weightsDtype, g, job.threads);
             inputPath("--model", model);
             inputPath("--tokenizer", tokenizer);
-            job.check(prompts);
+            job.check("--prompts", prompts);
             long n = runJob(job, "rlhf4j generate", spark -> GenerateJob.run(spark, s,
                     GenerateJob.read(spark, prompts), job.partitions));
             spec.commandLine().getErr().println("generated " + n + " responses to " + job.out);
@@ -183,7 +184,7 @@ public final class SparkCommand implements Runnable {
                     job.threads);
             inputPath("--model", model);
             inputPath("--tokenizer", tokenizer);
-            job.check(data);
+            job.check("--data", data);
             long n = runJob(job, "rlhf4j reward score", spark -> RewardScoreJob.run(spark, s,
                     RewardScoreJob.read(spark, data), job.partitions));
             spec.commandLine().getErr().println("scored " + n + " records to " + job.out);
@@ -245,7 +246,7 @@ public final class SparkCommand implements Runnable {
                     sampling, job.threads);
             inputPath("--policy", policy);
             inputPath("--reward-model", rewardModel);
-            job.check(prompts);
+            job.check("--prompts", prompts);
             long count = runJob(job, "rlhf4j best-of-n", spark -> BestOfNJob.run(spark, s,
                     BestOfNJob.read(spark, prompts), job.partitions));
             spec.commandLine().getErr().println("best of " + n + " for " + count + " prompts written to " + job.out);
@@ -270,7 +271,7 @@ public final class SparkCommand implements Runnable {
 
         @Override
         public Integer call() throws IOException {
-            job.check(data);
+            job.check("--data", data);
             long n = runJob(job, "rlhf4j lab score", spark -> LabScoreJob.run(spark, seed,
                     LabScoreJob.read(spark, data), job.partitions));
             spec.commandLine().getErr().println("scored " + n + " records to " + job.out);
