@@ -3,17 +3,6 @@ package dev.rlhf4j.spark.ppo;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.rlhf4j.model.LoraConfig;
-import dev.rlhf4j.model.ModelConfig;
-import dev.rlhf4j.model.OutputHeads;
-import dev.rlhf4j.model.Transformer;
-import dev.rlhf4j.model.io.HfCheckpoint;
-import dev.rlhf4j.model.io.Safetensors;
-import dev.rlhf4j.model.tokenizer.BpeTrainer;
-import dev.rlhf4j.model.tokenizer.Tokenizer;
-import dev.rlhf4j.tensor.Rope;
-import dev.rlhf4j.train.lab.LabData;
-import dev.rlhf4j.train.lab.LabDataset;
-import dev.rlhf4j.train.lab.LabWorld;
 import dev.rlhf4j.train.ppo.PpoConfig;
 import dev.rlhf4j.train.ppo.PpoCritic;
 import dev.rlhf4j.train.ppo.PpoTrainer;
@@ -32,7 +21,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -45,29 +33,12 @@ class SparkRolloutEngineTest {
     private static final ObjectMapper JSON = new ObjectMapper();
     @TempDir
     static Path shared;
-    private static Path policy, rewardModel, prompts;
+    private static TinyPpoWorld world;
     private static SparkSession spark;
 
     @BeforeAll
     static void tinyWorld() throws IOException {
-        LabWorld w = new LabWorld(0);
-        Tokenizer tok = new BpeTrainer(300, List.of(LabDataset.EOS, LabDataset.PAD),
-                Map.of("bos_token", LabDataset.EOS, "eos_token", LabDataset.EOS,
-                        "pad_token", LabDataset.PAD)).train(LabData.corpus(w, 150, 50));
-        ModelConfig cfg = ModelConfig.llama(tok.vocabSize(), 32, 2, 4, 2, 64, 96, 1e-5f, 10000.0,
-                Rope.Style.ROTATE_HALF, true, false);
-        policy = shared.resolve("policy");
-        rewardModel = shared.resolve("rm");
-        HfCheckpoint.save(Transformer.create(cfg, OutputHeads.LM, 1), policy,
-                HfCheckpoint.SaveOptions.of(Safetensors.DType.F32).withTokenizer(tok));
-        HfCheckpoint.save(Transformer.create(cfg, OutputHeads.SCALAR, 2), rewardModel,
-                HfCheckpoint.SaveOptions.of(Safetensors.DType.F32).withTokenizer(tok));
-        prompts = shared.resolve("prompts.jsonl");
-        StringBuilder ps = new StringBuilder();
-        for (String p : LabData.prompts(w, 40, 4)) {
-            ps.append(JSON.writeValueAsString(Map.of("prompt", p))).append('\n');
-        }
-        Files.writeString(prompts, ps);
+        world = TinyPpoWorld.create(shared);
         spark = SparkSession.builder().master("local[2,3]").appName("rollouts-test")
                 .config("spark.ui.enabled", "false").config("spark.driver.host", "127.0.0.1")
                 .config("spark.driver.bindAddress", "127.0.0.1").getOrCreate();
@@ -80,7 +51,7 @@ class SparkRolloutEngineTest {
         }
     }
 
-    private static PpoConfig config(Path out, int steps) {
+    static PpoConfig config(Path out, int steps) {
         PpoConfig.Builder c = PpoConfig.builder(out);
         c.perDeviceTrainBatchSize(4);
         c.gradientAccumulationSteps(1);
@@ -98,15 +69,20 @@ class SparkRolloutEngineTest {
     }
 
     private static PpoRun.Inputs inputs(boolean labReward) {
-        return new PpoRun.Inputs(policy, null, labReward ? null : rewardModel, labReward ? 3L : null, null, prompts,
-                null, false, 0, Safetensors.DType.F32);
+        return world.inputs(labReward);
     }
 
     private static PpoTrainer run(PpoConfig cfg, PpoRun.Inputs in, boolean onSpark,
                                   SparkRolloutEngine.TaskHook hook, boolean resume) throws IOException {
+        return run(onSpark ? spark : null, cfg, in, hook, resume);
+    }
+
+    /** Trains {@code cfg}'s run with its rollouts on {@code session} (null: in this process). */
+    static PpoTrainer run(SparkSession session, PpoConfig cfg, PpoRun.Inputs in, SparkRolloutEngine.TaskHook hook,
+                          boolean resume) throws IOException {
         PpoRun r = PpoRun.fromPaths(cfg, in, new PrintWriter(new StringWriter()));
-        if (onSpark) {
-            r.trainer().rolloutEngine(new SparkRolloutEngine(spark, r.trainer(), cfg, in, false, hook));
+        if (session != null) {
+            r.trainer().rolloutEngine(new SparkRolloutEngine(session, r.trainer(), cfg, in, false, hook));
         }
         r.trainer().train(resume);
         return r.trainer();
@@ -121,7 +97,7 @@ class SparkRolloutEngineTest {
     }
 
     /** Every metric but the clocks equal (to rounding at most), and the same sampled responses and scores. */
-    private static void assertSameRun(Path a, Path b, int steps) throws IOException {
+    static void assertSameRun(Path a, Path b, int steps) throws IOException {
         List<JsonNode> ma = metrics(a), mb = metrics(b);
         assertEquals(steps, ma.size());
         assertEquals(steps, mb.size());

@@ -1,0 +1,48 @@
+package dev.rlhf4j.spark.ppo;
+
+import dev.rlhf4j.spark.SparkSessions;
+import dev.rlhf4j.train.run.PpoRun;
+import org.apache.spark.sql.SparkSession;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+/**
+ * PPO rollouts on executors in JVMs of their own ({@code local-cluster[2,1,1024]}: Spark's own master and workers
+ * in this JVM start two executor processes), so everything a task needs really travels — the run's spec, the
+ * broadcast weights, the chunks back — and the run still equals the single-process one. Spark's workers start
+ * executors from {@code $SPARK_HOME} (set with {@code SPARK_SCALA_VERSION} by surefire, see the pom); the executors
+ * get this JVM's class path. A minute or more: {@code -Plong}.
+ */
+@Tag("long")
+class LocalClusterRolloutTest {
+
+    @Test
+    void rolloutsOnExecutorJvmsGiveTheSingleProcessEpisodesAndTraining(@TempDir Path tmp) throws IOException {
+        String home = System.getenv("SPARK_HOME");
+        assumeTrue(home != null && System.getenv("SPARK_SCALA_VERSION") != null,
+                "SPARK_HOME and SPARK_SCALA_VERSION are not set: local-cluster cannot start executors");
+        Files.createDirectories(Path.of(home, "jars"));
+        TinyPpoWorld world = TinyPpoWorld.create(tmp.resolve("world"));
+        PpoRun.Inputs in = world.inputs(false);
+        SparkRolloutEngineTest.run(null, SparkRolloutEngineTest.config(tmp.resolve("alone"), 2), in, null, false);
+        int before = SparkRolloutEngine.workersBuiltInThisJvm();
+        SparkSession spark = SparkSessions.open("local-cluster[2,1,1024]", "rlhf4j local-cluster test");
+        try {
+            SparkRolloutEngineTest.run(spark, SparkRolloutEngineTest.config(tmp.resolve("cluster"), 2), in, null,
+                    false);
+        } finally {
+            spark.stop();
+        }
+        SparkRolloutEngineTest.assertSameRun(tmp.resolve("alone"), tmp.resolve("cluster"), 2);
+        assertEquals(before, SparkRolloutEngine.workersBuiltInThisJvm(),
+                "no copy of the models was built in this JVM: the chunks were computed in the executors' processes");
+    }
+}
