@@ -27,6 +27,10 @@ import java.util.Optional;
  *
  * <p>A trainer plugs in as {@link Steps}: its models and optimizers (what a checkpoint holds), and a function that
  * runs one optimizer step and returns its metrics record. The loop never touches a gradient.
+ *
+ * <p>Data-parallel ({@link GradientReducer}): replica 0 runs {@link #run} as {@link #leading} the others, whom it
+ * tells before the first step where the run starts (its checkpoint, or that it cannot start); the others run
+ * {@link #follow}, which takes the same steps and writes nothing.
  */
 public final class TrainingRun {
     private static final ObjectMapper JSON = new ObjectMapper();
