@@ -1,11 +1,10 @@
 package dev.rlhf4j.cli;
 
 import dev.rlhf4j.spark.SparkSessions;
-import dev.rlhf4j.spark.ppo.SparkRolloutEngine;
+import dev.rlhf4j.spark.ppo.SparkPpoRollouts;
 import dev.rlhf4j.tensor.UserError;
 import dev.rlhf4j.train.ppo.PpoConfig;
 import dev.rlhf4j.train.run.PpoRun;
-import org.apache.spark.sql.SparkSession;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
@@ -14,7 +13,7 @@ import java.io.PrintWriter;
 import java.util.Locale;
 
 /**
- * {@code rlhf4j spark ppo}: {@code rlhf4j ppo} with its rollouts on a Spark cluster ({@link SparkRolloutEngine}); the
+ * {@code rlhf4j spark ppo}: {@code rlhf4j ppo} with its rollouts on a Spark cluster ({@link SparkPpoRollouts}); the
  * update, checkpoints and outputs stay in this process, the driver.
  */
 @Command(name = "ppo", mixinStandardHelpOptions = true, sortOptions = false,
@@ -53,27 +52,19 @@ final class SparkPpoCommand extends PpoCommand {
 
     @Override
     Rollouts rollouts(PpoConfig cfg, PpoRun.Inputs in, PpoRun ppo, PrintWriter err) {
-        SparkSession spark = SparkSessions.open(master, "rlhf4j ppo");
-        SparkRolloutEngine engine;
-        try {
-            engine = new SparkRolloutEngine(spark, ppo.trainer(), cfg, in, bf16(), null);
-        } catch (RuntimeException e) {
-            spark.stop();
-            throw e;
-        }
-        ppo.trainer().rolloutEngine(engine);
-        err.printf("rollouts on Spark (%s, %d-way default parallelism)%n", spark.sparkContext().master(),
-                spark.sparkContext().defaultParallelism());
+        SparkPpoRollouts spark = SparkPpoRollouts.start(master, ppo.trainer(), cfg, in, bf16());
+        err.printf("rollouts on Spark (%s)%n", spark.describe());
         return new Rollouts() {
             @Override
             public void finished(PrintWriter e) {
                 e.printf("spark: %.1f MB of weights broadcast (%s), %.2f s to copy and broadcast them%n",
-                        engine.bytesBroadcast() / 1e6, bf16() ? "bf16" : "fp32", engine.broadcastSeconds());
+                        spark.engine().bytesBroadcast() / 1e6, bf16() ? "bf16" : "fp32",
+                        spark.engine().broadcastSeconds());
             }
 
             @Override
             public void close() {
-                spark.stop();
+                spark.close();
             }
         };
     }
