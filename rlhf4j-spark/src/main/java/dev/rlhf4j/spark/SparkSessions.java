@@ -67,12 +67,14 @@ public final class SparkSessions {
     /**
      * {@code local-cluster[N,C,MB]}: N executor JVMs on this machine, started by Spark's own workers (which need
      * {@code SPARK_HOME} with a {@code jars} directory, and {@code SPARK_SCALA_VERSION=2.13}, in the environment; see
-     * tools/bench/spark-scaling.sh). The executors get this JVM's class path, the options Spark and rlhf4j's kernels
-     * need, all of their worker's MB of memory, and rlhf4j's thread pool sized to their C cores.
+     * tools/bench/spark-scaling.sh). The executors get this JVM's class path and Java, the options Spark and rlhf4j's
+     * kernels need, all of their worker's MB of memory, and rlhf4j's thread pool sized to their C cores.
      */
     private static void localCluster(SparkConf conf, String master) {
         String[] nCoresMb = master.substring("local-cluster[".length(), master.length() - 1).split(",");
         conf.setIfMissing("spark.executor.extraClassPath", System.getProperty("java.class.path"));
+        // and this JVM's Java, whatever JAVA_HOME says
+        conf.setIfMissing("spark.executorEnv.JAVA_HOME", System.getProperty("java.home"));
         // an executor may use all of its worker's memory (Spark's default is 1 GiB whatever the worker has)
         conf.setIfMissing("spark.executor.memory", nCoresMb[2].trim() + "m");
         conf.setIfMissing("spark.executor.extraJavaOptions", String.join(" ", JVM_OPTIONS)
