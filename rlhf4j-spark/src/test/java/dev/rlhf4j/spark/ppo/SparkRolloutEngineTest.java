@@ -165,4 +165,21 @@ class SparkRolloutEngineTest {
         assertTrue(r.policy().trainableCount() < r.policy().parameterCount() / 4,
                 r.policy().trainableCount() + " of " + r.policy().parameterCount());
     }
+
+    @Test
+    void bf16BroadcastsHalfTheBytesAndTheExecutorsSampleFromTheRoundedPolicy(@TempDir Path tmp) throws IOException {
+        PpoRun.Inputs in = inputs(true);
+        PpoConfig cfg = config(tmp.resolve("bf16"), 2);
+        PpoRun r = PpoRun.fromPaths(cfg, in, new PrintWriter(new StringWriter()));
+        SparkRolloutEngine engine = new SparkRolloutEngine(spark, r.trainer(), cfg, in, true, null);
+        r.trainer().rolloutEngine(engine).train(false);
+        long trained = r.policy().trainableCount() + r.critic().trainableCount();
+        assertEquals(2 * 2L * trained, engine.bytesBroadcast(), "two steps of the policy and the critic, 2 bytes each");
+        // step 1: the executors' policy is the starting policy rounded to bf16 (8 significant bits), the reference
+        // is it unrounded: a small KL, not 0 (the driver's own rollouts would give 0 here)
+        JsonNode first = metrics(tmp.resolve("bf16")).get(0);
+        double kl = first.get("objective/kl").asDouble();
+        assertTrue(kl != 0 && Math.abs(kl) < 0.1, "KL of the bf16-rounded policy to the reference: " + kl);
+        assertEquals(2, metrics(tmp.resolve("bf16")).size());
+    }
 }
