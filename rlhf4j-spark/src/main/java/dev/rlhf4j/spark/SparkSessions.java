@@ -77,7 +77,12 @@ public final class SparkSessions {
         conf.setIfMissing("spark.executorEnv.JAVA_HOME", System.getProperty("java.home"));
         // an executor may use all of its worker's memory (Spark's default is 1 GiB whatever the worker has)
         conf.setIfMissing("spark.executor.memory", nCoresMb[2].trim() + "m");
-        conf.setIfMissing("spark.executor.extraJavaOptions", String.join(" ", JVM_OPTIONS)
+        // rlhf4j's own settings (the vector width, say) carry over, but for the pool, sized to the executor's cores
+        StringBuilder rlhf4j = new StringBuilder();
+        System.getProperties().stringPropertyNames().stream().sorted()
+                .filter(k -> k.startsWith("rlhf4j.") && !k.equals("rlhf4j.threads") && !k.startsWith("rlhf4j.stderr"))
+                .forEach(k -> rlhf4j.append(" -D").append(k).append('=').append(System.getProperty(k)));
+        conf.setIfMissing("spark.executor.extraJavaOptions", String.join(" ", JVM_OPTIONS) + rlhf4j
                 + " -Drlhf4j.threads=" + nCoresMb[1].trim());
     }
 

@@ -1,6 +1,7 @@
 package dev.rlhf4j.spark.ppo;
 
 import dev.rlhf4j.spark.SparkSessions;
+import dev.rlhf4j.tensor.Parallel;
 import dev.rlhf4j.train.run.PpoRun;
 import org.apache.spark.sql.SparkSession;
 import org.junit.jupiter.api.Test;
@@ -29,7 +30,15 @@ class LocalClusterRolloutTest {
         Files.createDirectories(Path.of(home, "jars"));
         TinyPpoWorld world = TinyPpoWorld.create(tmp.resolve("world"));
         PpoRun.Inputs in = world.inputs(false);
-        SparkRolloutEngineTest.run(null, SparkRolloutEngineTest.config(tmp.resolve("alone"), 2), in, null, false);
+        // the executors' pools have one thread (one core each): so has the single-process run, for the kernels split
+        // their work by the thread count, and the two runs then compute the same bits
+        int threads = Parallel.global().threads();
+        Parallel.setGlobalThreads(1);
+        try {
+            SparkRolloutEngineTest.run(null, SparkRolloutEngineTest.config(tmp.resolve("alone"), 2), in, null, false);
+        } finally {
+            Parallel.setGlobalThreads(threads);
+        }
         int before = SparkRolloutEngine.workersBuiltInThisJvm();
         SparkSession spark = SparkSessions.open("local-cluster[2,1,1024]", "rlhf4j local-cluster test");
         try {
