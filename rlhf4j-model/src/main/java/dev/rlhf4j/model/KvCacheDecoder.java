@@ -3,6 +3,7 @@ package dev.rlhf4j.model;
 import dev.rlhf4j.tensor.Attention;
 import dev.rlhf4j.tensor.Embedding;
 import dev.rlhf4j.tensor.F32Matrix;
+import dev.rlhf4j.tensor.Gemm;
 import dev.rlhf4j.tensor.Residual;
 import dev.rlhf4j.tensor.Rope;
 import dev.rlhf4j.tensor.Tensor;
@@ -55,6 +56,8 @@ public final class KvCacheDecoder {
     private int rowsCap;
     private float[] x, ln, qkv, att, tmp, fc, act, stat1, stat2, last;
     private float[] logits;
+    /** The scalar head at the positions whose logits {@link #run} returned, or null without a scalar head. */
+    private float[] values;
 
     /**
      * @param capacity the most tokens (prompt and generated) per sequence; at most the model's maximum sequence
@@ -225,7 +228,25 @@ public final class KvCacheDecoder {
         Tensor normed = view(ln, outRows, d);
         LayerWeights.norm(c, finalIn, lnfW, lnfB, normed, stat1, stat2);
         lmHead.forward(normed, null, view(logits, outRows, c.vocabSize()));
+        Tensor score = model.scalarHeadWeight();
+        if (score != null) {
+            // a value head on the trunk: its value of each returned position, from the same normalised state
+            if (values == null || values.length < outRows) {
+                values = new float[outRows];
+            }
+            Gemm.sgemm(false, true, outRows, 1, d, 1f, normed.data(), normed.offset(), d, score.data(),
+                    score.offset(), d, 0f, values, 0, 1);
+        }
         length += n;
+    }
+
+    /**
+     * For a model with a scalar head (a value head on the policy's trunk), that head's output at the positions whose
+     * logits the last {@link #step} or {@link #stepAllPositions} returned, in the same order (valid until the next
+     * call); null for a model without one.
+     */
+    public float[] values() {
+        return model.heads().scalar() ? values : null;
     }
 
     private Tensor p(String name) {

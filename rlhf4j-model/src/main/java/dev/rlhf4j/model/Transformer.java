@@ -311,6 +311,11 @@ public final class Transformer {
         return packed;
     }
 
+    /** The scalar head's weight (the trained copy under LoRA), or null for a model without a scalar head. */
+    Tensor scalarHeadWeight() {
+        return heads.scalar() ? scoreWeight() : null;
+    }
+
     /** The scalar head's weight: the trained copy under LoRA. */
     private Tensor scoreWeight() {
         return lora != null && lora.hasScore() ? lora.params().get(Lora.SCORE) : p(Lora.SCORE);
@@ -767,8 +772,20 @@ public final class Transformer {
      */
     public TokenLogProbs.Saved tokenLogProbs(int[] rows, int[] tokens, float temperature, float[] logp,
                                              float[] entropy) {
+        return tokenLogProbs(rows, tokens, temperature, logp, entropy, false);
+    }
+
+    /**
+     * As {@link #tokenLogProbs(int[], int[], float, float[], float[])}; {@code forBackward} says that
+     * {@link #tokenLogProbsBackward} follows without an entropy gradient, so that a frozen head (LoRA, packed) keeps
+     * what lets that backward skip the logits' recomputation (see {@link TokenLogProbs}).
+     */
+    public TokenLogProbs.Saved tokenLogProbs(int[] rows, int[] tokens, float temperature, float[] logp,
+                                             float[] entropy, boolean forBackward) {
         requireForward();
-        return TokenLogProbs.forward(gatherRows(rows), lmHead(), tokens, temperature, logp, entropy);
+        boolean frozenHead = lora != null || packed != null;
+        return TokenLogProbs.forward(gatherRows(rows), lmHead(), tokens, temperature, logp, entropy,
+                forBackward && frozenHead);
     }
 
     /**

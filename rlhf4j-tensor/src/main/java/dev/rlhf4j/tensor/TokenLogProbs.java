@@ -16,6 +16,12 @@ import jdk.incubator.vector.VectorSpecies;
  *   ∂ log p(y)/∂z_k = 1[k = y] − p_k        ∂H/∂z_k = −p_k (z_k − E_p[z])
  * </pre>
  * then {@code dh += dz·W / temperature} and {@code dW += dzᵀ·h / temperature}.
+ *
+ * <p>A frozen head (LoRA, packed weights) needs no {@code dW}, and without an entropy gradient
+ * {@code dh_i = dlogp_i·(W_{y_i} − u_i) / temperature} with {@code u_i = Σ_k p_ik·W_k}, the head's rows averaged under
+ * the row's distribution. A forward asked to {@code keepExpected} accumulates {@code u} beside the log-sum-exp, the way
+ * flash attention accumulates its output (rescaled whenever the running maximum grows), so that the backward needs
+ * neither the logits again nor the {@code dz·W} product: one pass over the head instead of three.
  */
 public final class TokenLogProbs {
     private static final VectorSpecies<Float> S = Simd.F;
@@ -23,8 +29,14 @@ public final class TokenLogProbs {
     static final int ROW_BLOCK = 256;
     static final int VOCAB_CHUNK = 2048;
 
-    /** Statistics the forward keeps for the backward: {@code log Z} and {@code E_p[z]} per row. */
-    public record Saved(float[] logZ, float[] meanLogit) {
+    /**
+     * Statistics the forward keeps for the backward: {@code log Z} and {@code E_p[z]} per row, and, when the forward
+     * was asked to keep it, {@code u = E_p[W_k]} per row ({@code [n, D]}, else null).
+     */
+    public record Saved(float[] logZ, float[] meanLogit, float[] expected) {
+        public Saved(float[] logZ, float[] meanLogit) {
+            this(logZ, meanLogit, null);
+        }
     }
 
     private TokenLogProbs() {
@@ -47,7 +59,17 @@ public final class TokenLogProbs {
     /** As {@link #forward(Tensor, Tensor, int[], float, float[], float[])} with a head in any storage type. */
     public static Saved forward(Tensor hidden, WeightMatrix w, int[] tokens, float temperature, float[] logp,
             float[] entropy) {
-        return forward(hidden, w, tokens, temperature, logp, entropy, ROW_BLOCK, VOCAB_CHUNK);
+        return forward(hidden, w, tokens, temperature, logp, entropy, false, ROW_BLOCK, VOCAB_CHUNK);
+    }
+
+    /**
+     * As {@link #forward(Tensor, WeightMatrix, int[], float, float[], float[])}, also keeping, when
+     * {@code keepExpected}, each row's {@code u = E_p[W_k]} for a backward through a frozen head without an entropy
+     * gradient (costs one more product with the head here and saves two there).
+     */
+    public static Saved forward(Tensor hidden, WeightMatrix w, int[] tokens, float temperature, float[] logp,
+            float[] entropy, boolean keepExpected) {
+        return forward(hidden, w, tokens, temperature, logp, entropy, keepExpected, ROW_BLOCK, VOCAB_CHUNK);
     }
 
     static Saved forward(Tensor hidden, Tensor w, int[] tokens, float temperature, float[] logp, float[] entropy,
@@ -57,6 +79,11 @@ public final class TokenLogProbs {
 
     static Saved forward(Tensor hidden, WeightMatrix w, int[] tokens, float temperature, float[] logp,
                          float[] entropy, int rowBlock, int vocabChunk) {
+        return forward(hidden, w, tokens, temperature, logp, entropy, false, rowBlock, vocabChunk);
+    }
+
+    static Saved forward(Tensor hidden, WeightMatrix w, int[] tokens, float temperature, float[] logp,
+                         float[] entropy, boolean keepExpected, int rowBlock, int vocabChunk) {
         int n = hidden.rows(), dim = hidden.cols(), vocab = w.rows();
         check(hidden, w, tokens, temperature);
         HeadChunk head = new HeadChunk(w, vocabChunk);
@@ -67,6 +94,7 @@ public final class TokenLogProbs {
         float[] chunk = new float[rowBlock * vocabChunk];
         float[] max = new float[rowBlock], target = new float[rowBlock];
         double[] sum = new double[rowBlock], zsum = new double[rowBlock];
+        float[] u = keepExpected ? new float[n * dim] : null;
         float invT = 1f / temperature;
         for (int r0 = 0; r0 < n; r0 += rowBlock) {
             int rows = Math.min(rowBlock, n - r0);
@@ -92,12 +120,20 @@ public final class TokenLogProbs {
                             sum[r] *= rescale;
                             zsum[r] *= rescale;
                             max[r] = cm;
+                            if (u != null) {
+                                VecOps.scale(u, (base + r) * dim, dim, (float) rescale);
+                            }
                         }
-                        float[] s2 = expStats(chunk, at, vc, cm);
+                        float[] s2 = expStats(chunk, at, vc, cm, u != null);
                         sum[r] += s2[0];
                         zsum[r] += s2[1];
                     }
                 });
+                if (u != null) {
+                    // u += e^(z − m)·W over the chunk (the chunk now holds e^(z − m))
+                    Gemm.sgemm(false, false, rows, dim, vc, 1f, chunk, 0, vc, head.data, head.offset, dim, 1f, u,
+                            r0 * dim, dim);
+                }
             }
             for (int r = 0; r < rows; r++) {
                 float lz = (float) (max[r] + StrictMath.log(sum[r]));
@@ -108,9 +144,12 @@ public final class TokenLogProbs {
                 if (entropy != null) {
                     entropy[r0 + r] = lz - ez;
                 }
+                if (u != null) {
+                    VecOps.scale(u, (r0 + r) * dim, dim, (float) (1.0 / sum[r]));
+                }
             }
         }
-        return new Saved(logZ, meanZ);
+        return new Saved(logZ, meanZ, u);
     }
 
     /**
@@ -156,8 +195,12 @@ public final class TokenLogProbs {
             throw new IllegalArgumentException("token log-probs backward: dw " + dw.shapeString() + " must match w "
                     + w);
         }
-        float[] chunk = new float[rowBlock * vocabChunk];
         float invT = 1f / temperature;
+        if (saved.expected() != null && dw == null && dentropy == null) {
+            backwardFromExpected(w, tokens, invT, saved.expected(), dlogp, dhidden);
+            return;
+        }
+        float[] chunk = new float[rowBlock * vocabChunk];
         for (int r0 = 0; r0 < n; r0 += rowBlock) {
             int rows = Math.min(rowBlock, n - r0);
             for (int v0 = 0; v0 < vocab; v0 += vocabChunk) {
@@ -188,6 +231,28 @@ public final class TokenLogProbs {
         }
     }
 
+    /** {@code dh_i += dlogp_i·(W_{y_i} − u_i) / T}: the backward through a frozen head from the forward's u. */
+    private static void backwardFromExpected(WeightMatrix w, int[] tokens, float invT, float[] u, float[] dlogp,
+                                             Tensor dhidden) {
+        int n = dhidden.rows(), dim = dhidden.cols();
+        float[] dh = dhidden.data();
+        int dOff = dhidden.offset();
+        Parallel.global().forRange(n, 4 * dim, (lo, hi) -> {
+            float[] row = new float[dim];
+            for (int i = lo; i < hi; i++) {
+                float g = dlogp[i] * invT;
+                if (g == 0f) {
+                    continue;
+                }
+                w.decode(tokens[i], 0, dim, row, 0);
+                int at = dOff + i * dim, ui = i * dim;
+                for (int k = 0; k < dim; k++) {
+                    dh[at + k] += g * (row[k] - u[ui + k]);
+                }
+            }
+        });
+    }
+
     /** {@code z_k ← (−gl·p_k − gh·p_k·(z_k − E[z])) / T} with {@code p_k = e^(z_k − log Z)}, in place. */
     private static void dlogits(float[] z, int at, int n, float lz, float ez, float gl, float gh, float invT) {
         FloatVector lzv = FloatVector.broadcast(S, lz), ezv = FloatVector.broadcast(S, ez);
@@ -205,8 +270,8 @@ public final class TokenLogProbs {
         }
     }
 
-    /** Σ exp(z − m) and Σ exp(z − m)·z over {@code n} values. */
-    private static float[] expStats(float[] z, int at, int n, float m) {
+    /** Σ exp(z − m) and Σ exp(z − m)·z over {@code n} values; with {@code store}, each z is replaced by exp(z − m). */
+    private static float[] expStats(float[] z, int at, int n, float m, boolean store) {
         FloatVector mv = FloatVector.broadcast(S, m);
         FloatVector s = FloatVector.zero(S), t = FloatVector.zero(S);
         int k = 0, bound = S.loopBound(n);
@@ -215,12 +280,19 @@ public final class TokenLogProbs {
             FloatVector e = VMath.exp(zv.sub(mv));
             s = s.add(e);
             t = e.fma(zv, t);
+            if (store) {
+                e.intoArray(z, at + k);
+            }
         }
         float ss = VMath.sum(s), tt = VMath.sum(t);
         for (; k < n; k++) {
-            float e = VMath.exp(z[at + k] - m);
+            float zk = z[at + k];
+            float e = VMath.exp(zk - m);
             ss += e;
-            tt += e * z[at + k];
+            tt += e * zk;
+            if (store) {
+                z[at + k] = e;
+            }
         }
         return new float[] {ss, tt};
     }

@@ -418,4 +418,36 @@ class KernelGradCheckTest {
         check("logprobs dh", x -> logProbsRef(x, w, tokens, n, d, v, temp, gl, ge), h, dh);
         check("logprobs dw", x -> logProbsRef(h, x, tokens, n, d, v, temp, gl, ge), w, dw);
     }
+
+    /**
+     * A frozen head without an entropy gradient: the forward keeps u = E_p[W_k] (accumulated chunk by chunk with the
+     * running maximum rescaled, so chunks of 8 over 37 words with rows of very different scale exercise the rescale)
+     * and the backward uses it; against finite differences and against the backward that recomputes the logits.
+     */
+    @Test
+    void frozenHeadBackwardFromTheForwardsExpectedRowMatchesFiniteDifferences() {
+        int n = 7, d = 6, v = 37;
+        double temp = 0.7;
+        double[] h = rand(n * d), w = rand(v * d), gl = rand(n), ge = new double[n];
+        for (int i = 0; i < d; i++) {
+            h[3 * d + i] *= 12; // a peaked row: its maximum moves a lot between chunks
+        }
+        int[] tokens = {0, 36, 5, 5, 13, 8, 31};
+        float[] logp = new float[n], ent = new float[n], logp2 = new float[n];
+        TokenLogProbs.Saved kept = TokenLogProbs.forward(t(h, n, d), new F32Matrix(t(w, v, d)), tokens, (float) temp,
+                logp, ent, true, 3, 8);
+        org.junit.jupiter.api.Assertions.assertNotNull(kept.expected(), "the forward keeps u when asked");
+        TokenLogProbs.Saved plain = TokenLogProbs.forward(t(h, n, d), new F32Matrix(t(w, v, d)), tokens,
+                (float) temp, logp2, null, false, 3, 8);
+        org.junit.jupiter.api.Assertions.assertNull(plain.expected());
+        org.junit.jupiter.api.Assertions.assertArrayEquals(logp2, logp, "keeping u leaves the log-probs as they are");
+        Tensor fused = Tensor.zeros(n, d), recomputed = Tensor.zeros(n, d);
+        TokenLogProbs.backward(t(h, n, d), new F32Matrix(t(w, v, d)), tokens, (float) temp, kept, toFloat(gl), null,
+                fused, null, 3, 8);
+        TokenLogProbs.backward(t(h, n, d), new F32Matrix(t(w, v, d)), tokens, (float) temp, plain, toFloat(gl), null,
+                recomputed, null, 3, 8);
+        check("frozen-head dh from u", x -> logProbsRef(x, w, tokens, n, d, v, temp, gl, ge), h, fused);
+        // both are float32 evaluations of the same sum: within a few ulps of the largest term, times the vocabulary
+        assertClose("u path vs recompute path", recomputed.toArray(), fused.toArray(), 1e-5, 1e-4);
+    }
 }

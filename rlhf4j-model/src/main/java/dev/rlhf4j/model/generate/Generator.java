@@ -98,6 +98,8 @@ public final class Generator {
         Rng rng = new Rng(cfg.seed());
         int[][] out = new int[batch][cfg.maxNewTokens()];
         float[][] logprobs = new float[batch][cfg.maxNewTokens()];
+        boolean valued = model.heads().scalar();
+        float[][] values = valued ? new float[batch][cfg.maxNewTokens()] : null;
         int[] count = new int[batch];
         String[] finish = new String[batch];
         String[] streamed = new String[batch];
@@ -117,6 +119,9 @@ public final class Generator {
                 int tok = sampler.next(logits.data(), b * vocab, vocab, rng, lp);
                 out[b][count[b]] = tok;
                 logprobs[b][count[b]] = lp[0];
+                if (valued) {
+                    values[b][count[b]] = dec.values()[b];
+                }
                 count[b]++;
                 next[b] = tok;
                 nextMask[b] = 1;
@@ -156,7 +161,7 @@ public final class Generator {
                 listener.onText(b, text.substring(streamed[b].length()));
             }
             result.add(new Generation(prompts.get(b).clone(), toks, Arrays.copyOf(logprobs[b], count[b]), text,
-                    finish[b]));
+                    finish[b], valued ? Arrays.copyOf(values[b], count[b]) : null));
         }
         return result;
     }

@@ -207,7 +207,7 @@ public final class DpoObjective implements Objective {
         }
         policy.forward(l.batch());
         float[] lp = new float[l.count()];
-        TokenLogProbs.Saved saved = policy.tokenLogProbs(l.rows(), l.tokens(), 1f, lp, null);
+        TokenLogProbs.Saved saved = policy.tokenLogProbs(l.rows(), l.tokens(), 1f, lp, null, backward);
         double[] sums = new double[2 * p];
         for (int r = 0; r < 2 * p; r++) {
             for (int k = l.start()[r]; k < l.start()[r + 1]; k++) {

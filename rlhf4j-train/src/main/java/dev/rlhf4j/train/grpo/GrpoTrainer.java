@@ -503,7 +503,8 @@ public final class GrpoTrainer {
             Rollouts.Layout l = Rollouts.layout(part, padId);
             policy.forward(l.batch());
             float[] lp = new float[l.count()], ent = new float[l.count()], dlp = new float[l.count()];
-            TokenLogProbs.Saved saved = policy.tokenLogProbs(l.rows(), l.tokens(), cfg.temperature(), lp, ent);
+            TokenLogProbs.Saved saved = policy.tokenLogProbs(l.rows(), l.tokens(), cfg.temperature(), lp, ent,
+                    true);
             for (int j = 0; j < part.size(); j++) {
                 int i = from + j;
                 double w = GrpoMath.tokenWeight(cfg.lossType(), lengths, i, cfg.maxCompletionLength());

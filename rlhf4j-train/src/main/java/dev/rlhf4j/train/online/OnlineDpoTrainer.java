@@ -451,7 +451,7 @@ public final class OnlineDpoTrainer {
             Rollouts.Layout l = Rollouts.layout(part, padId);
             policy.forward(l.batch());
             float[] lp = new float[l.count()], dlp = new float[l.count()];
-            TokenLogProbs.Saved saved = policy.tokenLogProbs(l.rows(), l.tokens(), 1f, lp, null);
+            TokenLogProbs.Saved saved = policy.tokenLogProbs(l.rows(), l.tokens(), 1f, lp, null, backward);
             boolean any = false;
             for (int i = 0; i < k; i++) {
                 int a = i, c = k + i; // the first and the second response of prompt j0 + i in this layout

@@ -36,8 +36,10 @@ import java.util.Set;
 
 /**
  * RLHF with PPO as InstructGPT and TRL do it. Each step: sample one response per prompt from the policy (the batched
- * generator with a key/value cache); compute the policy's and the frozen reference's log-probabilities of every
- * response token and the critic's values; score each episode with the reward function (minus the missing-EOS
+ * generator with a key/value cache), keeping the policy's log-probability of each response token from the decoding
+ * step that sampled it (as TRL's trainer does with its generation's logits; a value head on the policy's trunk gives
+ * its values from the same steps); compute the frozen reference's log-probabilities and a separate critic's values
+ * with a forward over the episodes; score each episode with the reward function (minus the missing-EOS
  * penalty); per-token rewards {@code −β·KL} with the score added at the last token; GAE advantages, whitened; then
  * {@code num_ppo_epochs} passes over shuffled minibatches with the clipped surrogate and the clipped value loss,
  * both models clipped together by global norm and updated by their own AdamW; optionally PPO-ptx; then the KL
@@ -479,13 +481,15 @@ public final class PpoTrainer {
             pt.add(promptTokens.get(i));
         }
         long t0 = System.nanoTime();
-        List<Episode> eps = Rollouts.sampleChunk(generator, tokenizer, ps, pt, cfg.responseLength(),
-                cfg.temperature(), mix(cfg.seed(), 0x6E4, step), from, eosIds);
+        Rollouts.Sampled sampled = Rollouts.sampleChunkWithLogprobs(generator, tokenizer, ps, pt,
+                cfg.responseLength(), cfg.temperature(), mix(cfg.seed(), 0x6E4, step), from, eosIds);
+        List<Episode> eps = sampled.episodes();
         long t1 = System.nanoTime();
         int all = Math.max(1, n);
-        double[][] logp = new double[n][], ref = new double[n][], values = new double[n][];
-        Rollouts.logProbs(policy, eps, cfg.temperature(), all, padId, logp, null, valueHead ? values : null);
+        // the sampling policy's log-probabilities (and its value head's values) come from the decoding steps
+        double[][] logp = sampled.logprobs(), ref = new double[n][], values = sampled.values();
         if (!valueHead) {
+            values = new double[n][];
             Rollouts.values(critic, eps, all, padId, values);
         }
         long t2 = System.nanoTime();
@@ -729,7 +733,8 @@ public final class PpoTrainer {
         int n = l.count();
         policy.forward(l.batch());
         float[] lp = new float[n], ent = new float[n], dlp = new float[n];
-        TokenLogProbs.Saved saved = policy.tokenLogProbs(l.rows(), l.tokens(), cfg.temperature(), lp, ent);
+        TokenLogProbs.Saved saved = policy.tokenLogProbs(l.rows(), l.tokens(), cfg.temperature(), lp, ent,
+                true);
         double pg = 0, clip = 0, akl = 0, entropy = 0, rs = 0, rsq = 0;
         double scale = 1.0 / n / accum;
         for (int i = 0; i < part.size(); i++) {

@@ -159,16 +159,47 @@ public final class Rollouts {
     public static List<Episode> sampleChunk(Generator generator, Tokenizer tokenizer, List<String> prompts,
                                             List<int[]> promptTokens, int maxNewTokens, float temperature, long seed,
                                             long from, int[] eosIds) {
+        return sampleChunkWithLogprobs(generator, tokenizer, prompts, promptTokens, maxNewTokens, temperature, seed,
+                from, eosIds).episodes();
+    }
+
+    /**
+     * Episodes sampled as one batch, with the sampling policy's log-probability of each response token at the
+     * sampling temperature, and, when the policy has a scalar head (a value head on its trunk), that head's value
+     * before each token (else null), both taken from the decoding step that sampled the token.
+     */
+    public record Sampled(List<Episode> episodes, double[][] logprobs, double[][] values) {
+    }
+
+    /** {@link #sampleChunk}, keeping what the decoding steps computed of each token (see {@link Sampled}). */
+    public static Sampled sampleChunkWithLogprobs(Generator generator, Tokenizer tokenizer, List<String> prompts,
+                                                  List<int[]> promptTokens, int maxNewTokens, float temperature,
+                                                  long seed, long from, int[] eosIds) {
         GenerationConfig cfg = new GenerationConfig(maxNewTokens, temperature, 0, 1f, seed * 1_000_003L + from,
                 eosIds, List.of());
         List<Generation> g = generator.generate(promptTokens, cfg);
-        List<Episode> out = new ArrayList<>(prompts.size());
-        for (int i = 0; i < prompts.size(); i++) {
+        int n = prompts.size();
+        List<Episode> out = new ArrayList<>(n);
+        double[][] logp = new double[n][];
+        double[][] values = n > 0 && g.get(0).values() != null ? new double[n][] : null;
+        for (int i = 0; i < n; i++) {
             Generation gen = g.get(i);
             out.add(new Episode(prompts.get(i), promptTokens.get(i), gen.tokens(),
                     tokenizer.decode(gen.tokens(), true), "eos".equals(gen.finishReason())));
+            logp[i] = widen(gen.logprobs());
+            if (values != null) {
+                values[i] = widen(gen.values());
+            }
         }
-        return out;
+        return new Sampled(out, logp, values);
+    }
+
+    private static double[] widen(float[] x) {
+        double[] d = new double[x.length];
+        for (int i = 0; i < x.length; i++) {
+            d[i] = x[i];
+        }
+        return d;
     }
 
     /** Sums of per-token values per episode. */
