@@ -45,6 +45,22 @@ final class SmallGemm {
         }
         int full = k / L * L;
         VectorMask<Float> tail = S.indexInRange(full, k);
+        int from = j0;
+        if (VMath.SUM4) {
+            // two rows of B at a time against every row of A: B streamed from memory once for all rows
+            int j = j0;
+            for (; j + 4 <= j1; j += 4) {
+                // each pair of rows right after the last: the four rows of B are still in the first-level cache
+                for (int i0 = 0; i0 < m; i0 += 2) {
+                    rows2cols4(j, Math.min(2, m - i0), k, alpha, a, aOff + i0 * lda, lda, b, bOff, ldb, beta, c,
+                            cOff + i0 * ldc, ldc);
+                }
+            }
+            from = j;
+            if (from == j1) {
+                return;
+            }
+        }
         for (int i0 = 0; i0 < m; i0 += 4) {
             int rows = Math.min(4, m - i0);
             // unused rows repeat the last real row: same loads, results discarded
@@ -52,7 +68,7 @@ final class SmallGemm {
             int a1 = aOff + (i0 + Math.min(1, rows - 1)) * lda;
             int a2 = aOff + (i0 + Math.min(2, rows - 1)) * lda;
             int a3 = aOff + (i0 + Math.min(3, rows - 1)) * lda;
-            for (int j = j0; j < j1; j++) {
+            for (int j = from; j < j1; j++) {
                 int bj = bOff + j * ldb;
                 FloatVector s0 = FloatVector.zero(S), s1 = FloatVector.zero(S), s2 = FloatVector.zero(S),
                         s3 = FloatVector.zero(S);
@@ -95,6 +111,67 @@ final class SmallGemm {
                     store(c, cOff + (i0 + 3) * ldc + j, alpha * d3, beta);
                 }
             }
+        }
+    }
+
+    /**
+     * One or two rows of A (an unused second row repeats the first: same loads, results discarded) against rows
+     * {@code j … j+3} of B: eight accumulators, four streams of B and six loads per eight FMAs (kept this small so
+     * that the JIT's first tiers can compile it too). Each dot product is accumulated and folded exactly as the
+     * one-column loop does it, so the results are the same bits.
+     */
+    private static void rows2cols4(int j, int m, int k, float alpha, float[] a, int aOff, int lda, float[] b, int bOff,
+                                   int ldb, float beta, float[] c, int cOff, int ldc) {
+        int full = k / L * L;
+        int a0 = aOff, a1 = aOff + Math.min(1, m - 1) * lda;
+        int b0 = bOff + j * ldb, b1 = b0 + ldb, b2 = b1 + ldb, b3 = b2 + ldb;
+        FloatVector s00 = FloatVector.zero(S), s01 = FloatVector.zero(S), s02 = FloatVector.zero(S),
+                s03 = FloatVector.zero(S), s10 = FloatVector.zero(S), s11 = FloatVector.zero(S),
+                s12 = FloatVector.zero(S), s13 = FloatVector.zero(S);
+        for (int p = 0; p < full; p += L) {
+            FloatVector x0 = FloatVector.fromArray(S, a, a0 + p), x1 = FloatVector.fromArray(S, a, a1 + p);
+            FloatVector w = FloatVector.fromArray(S, b, b0 + p);
+            s00 = x0.fma(w, s00);
+            s10 = x1.fma(w, s10);
+            w = FloatVector.fromArray(S, b, b1 + p);
+            s01 = x0.fma(w, s01);
+            s11 = x1.fma(w, s11);
+            w = FloatVector.fromArray(S, b, b2 + p);
+            s02 = x0.fma(w, s02);
+            s12 = x1.fma(w, s12);
+            w = FloatVector.fromArray(S, b, b3 + p);
+            s03 = x0.fma(w, s03);
+            s13 = x1.fma(w, s13);
+        }
+        if (full < k) {
+            // the last, partial vector: lanes past k load as zero
+            VectorMask<Float> tail = S.indexInRange(full, k);
+            FloatVector x0 = FloatVector.fromArray(S, a, a0 + full, tail);
+            FloatVector x1 = FloatVector.fromArray(S, a, a1 + full, tail);
+            FloatVector w = FloatVector.fromArray(S, b, b0 + full, tail);
+            s00 = x0.fma(w, s00);
+            s10 = x1.fma(w, s10);
+            w = FloatVector.fromArray(S, b, b1 + full, tail);
+            s01 = x0.fma(w, s01);
+            s11 = x1.fma(w, s11);
+            w = FloatVector.fromArray(S, b, b2 + full, tail);
+            s02 = x0.fma(w, s02);
+            s12 = x1.fma(w, s12);
+            w = FloatVector.fromArray(S, b, b3 + full, tail);
+            s03 = x0.fma(w, s03);
+            s13 = x1.fma(w, s13);
+        }
+        FloatVector r = VMath.sum4(s00, s01, s02, s03);
+        store(c, cOff + j, alpha * r.lane(0), beta);
+        store(c, cOff + j + 1, alpha * r.lane(Q), beta);
+        store(c, cOff + j + 2, alpha * r.lane(2 * Q), beta);
+        store(c, cOff + j + 3, alpha * r.lane(3 * Q), beta);
+        if (m > 1) {
+            r = VMath.sum4(s10, s11, s12, s13);
+            store(c, cOff + ldc + j, alpha * r.lane(0), beta);
+            store(c, cOff + ldc + j + 1, alpha * r.lane(Q), beta);
+            store(c, cOff + ldc + j + 2, alpha * r.lane(2 * Q), beta);
+            store(c, cOff + ldc + j + 3, alpha * r.lane(3 * Q), beta);
         }
     }
 

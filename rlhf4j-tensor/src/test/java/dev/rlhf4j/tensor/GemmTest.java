@@ -16,7 +16,10 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  */
 class GemmTest {
     private static final int[][] SHAPES = {{1, 1, 1}, {7, 13, 5}, {6, 16, 1}, {67, 45, 300}, {130, 290, 17},
-            {256, 96, 64}, {1, 50, 40}, {300, 2, 513}, {1, 37, 172}, {3, 19, 70}, {8, 9, 33}, {5, 130, 64}};
+            {256, 96, 64}, {1, 50, 40}, {300, 2, 513}, {1, 37, 172}, {3, 19, 70}, {8, 9, 33}, {5, 130, 64},
+            // a few rows by a transposed B (the decoder's products): every row count of the register-blocked paths,
+            // column counts with remainders, tails of k, and B large enough to be split over threads
+            {2, 11, 37}, {4, 70, 200}, {6, 5, 19}, {7, 3, 64}, {4, 300, 260}, {8, 261, 300}, {2, 257, 257}};
     private final Gemm.Backend original = Gemm.backend();
 
     @AfterEach
