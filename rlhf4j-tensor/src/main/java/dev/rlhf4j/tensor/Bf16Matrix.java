@@ -23,6 +23,8 @@ public final class Bf16Matrix extends WeightMatrix {
     /** bfloat16s per vector load: two per float lane. */
     private static final int PAIR = 2 * L;
     private static final int HIGH = 0xFFFF0000;
+    /** Lane of the second of {@link VMath#sum4}'s four sums. */
+    private static final int Q = VMath.SUM4_STRIDE;
 
     private final short[] w;
 
@@ -155,15 +157,30 @@ public final class Bf16Matrix extends WeightMatrix {
             a3 = even.fma(FloatVector.fromArray(S, xp, e3 + q), a3);
             b3 = odd.fma(FloatVector.fromArray(S, xp, e3 + half + q), b3);
         }
-        y[yo + i0 * rows + j] = tail(x, xo + i0 * cols, kv, wj, VMath.sum(a0.add(b0)));
+        FloatVector s0 = a0.add(b0), s1 = a1.add(b1), s2 = a2.add(b2), s3 = a3.add(b3);
+        float d0, d1, d2, d3;
+        if (VMath.SUM4) {
+            // one tree fold for the four lane sums: four lane-by-lane sums cost as much as the dot products
+            FloatVector r = VMath.sum4(s0, s1, s2, s3);
+            d0 = r.lane(0);
+            d1 = r.lane(Q);
+            d2 = r.lane(2 * Q);
+            d3 = r.lane(3 * Q);
+        } else {
+            d0 = VMath.sum(s0);
+            d1 = VMath.sum(s1);
+            d2 = VMath.sum(s2);
+            d3 = VMath.sum(s3);
+        }
+        y[yo + i0 * rows + j] = tail(x, xo + i0 * cols, kv, wj, d0);
         if (count > 1) {
-            y[yo + r1 * rows + j] = tail(x, xo + r1 * cols, kv, wj, VMath.sum(a1.add(b1)));
+            y[yo + r1 * rows + j] = tail(x, xo + r1 * cols, kv, wj, d1);
         }
         if (count > 2) {
-            y[yo + r2 * rows + j] = tail(x, xo + r2 * cols, kv, wj, VMath.sum(a2.add(b2)));
+            y[yo + r2 * rows + j] = tail(x, xo + r2 * cols, kv, wj, d2);
         }
         if (count > 3) {
-            y[yo + r3 * rows + j] = tail(x, xo + r3 * cols, kv, wj, VMath.sum(a3.add(b3)));
+            y[yo + r3 * rows + j] = tail(x, xo + r3 * cols, kv, wj, d3);
         }
     }
 
@@ -191,10 +208,24 @@ public final class Bf16Matrix extends WeightMatrix {
                 a3 = v3.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(xe, a3);
                 b3 = v3.and(HIGH).reinterpretAsFloats().fma(xo2, b3);
             }
-            y[yo + j] = tail(x, xo, kv, w0, VMath.sum(a0.add(b0)));
-            y[yo + j + 1] = tail(x, xo, kv, w1, VMath.sum(a1.add(b1)));
-            y[yo + j + 2] = tail(x, xo, kv, w2, VMath.sum(a2.add(b2)));
-            y[yo + j + 3] = tail(x, xo, kv, w3, VMath.sum(a3.add(b3)));
+            FloatVector s0 = a0.add(b0), s1 = a1.add(b1), s2 = a2.add(b2), s3 = a3.add(b3);
+            float d0, d1, d2, d3;
+            if (VMath.SUM4) {
+                FloatVector r = VMath.sum4(s0, s1, s2, s3);
+                d0 = r.lane(0);
+                d1 = r.lane(Q);
+                d2 = r.lane(2 * Q);
+                d3 = r.lane(3 * Q);
+            } else {
+                d0 = VMath.sum(s0);
+                d1 = VMath.sum(s1);
+                d2 = VMath.sum(s2);
+                d3 = VMath.sum(s3);
+            }
+            y[yo + j] = tail(x, xo, kv, w0, d0);
+            y[yo + j + 1] = tail(x, xo, kv, w1, d1);
+            y[yo + j + 2] = tail(x, xo, kv, w2, d2);
+            y[yo + j + 3] = tail(x, xo, kv, w3, d3);
         }
         for (; j < j1; j++) {
             fourInputRows(x, xo, xp, kv, j, 0, 0, 0, 0, 1, y, yo);
