@@ -23,6 +23,8 @@ public final class Bf16Matrix extends WeightMatrix {
     /** bfloat16s per vector load: two per float lane. */
     private static final int PAIR = 2 * L;
     private static final int HIGH = 0xFFFF0000;
+    /** Lane of the second of {@link VMath#sum4}'s four sums. */
+    private static final int Q = VMath.SUM4_STRIDE;
 
     private final short[] w;
 
@@ -128,9 +130,92 @@ public final class Bf16Matrix extends WeightMatrix {
             int count = Math.min(4, n - i0);
             // unused rows repeat the last real row: same loads, results discarded
             int r1 = i0 + Math.min(1, count - 1), r2 = i0 + Math.min(2, count - 1), r3 = i0 + Math.min(3, count - 1);
-            for (int j = j0; j < j1; j++) {
-                fourInputRows(x, xo, xp, kv, j, i0, r1, r2, r3, count, y, yo);
+            if (VMath.SUM4) {
+                // rows j and j + half together: each chunk of x is loaded once for two rows of W (half the loads of
+                // x per weight); two rows far apart rather than adjacent, which streamed from memory as two
+                // interleaved nearby streams are slower than one
+                int half = (j1 - j0) / 2;
+                float[] acc = new float[8 * L];
+                for (int j = j0; j < j0 + half; j++) {
+                    twoRowsFourInputs(xp, kv, j, j + half, i0, r1, r2, r3, acc);
+                    storeTwoRows(x, xo, kv, j, j + half, i0, r1, r2, r3, count, acc, y, yo);
+                }
+                if ((j1 - j0) % 2 != 0) {
+                    fourInputRows(x, xo, xp, kv, j1 - 1, i0, r1, r2, r3, count, y, yo);
+                }
+            } else {
+                for (int j = j0; j < j1; j++) {
+                    fourInputRows(x, xo, xp, kv, j, i0, r1, r2, r3, count, y, yo);
+                }
             }
+        }
+    }
+
+    /**
+     * Rows j and k of W against rows {@code i0, r1, r2, r3} of x over the vector-covered columns: the eight
+     * accumulators go to {@code acc} for {@link #storeTwoRows} (folding them here makes the method too large for
+     * the JIT to inline the fold, and vectors passed to a call it does not inline are boxed).
+     */
+    private void twoRowsFourInputs(float[] xp, int kv, int j, int k, int i0, int r1, int r2, int r3, float[] acc) {
+        int half = kv / 2, wj = j * cols, wk = k * cols;
+        int e0 = i0 * kv, e1 = r1 * kv, e2 = r2 * kv, e3 = r3 * kv;
+        FloatVector a0 = FloatVector.zero(S), a1 = FloatVector.zero(S), a2 = FloatVector.zero(S),
+                a3 = FloatVector.zero(S), b0 = FloatVector.zero(S), b1 = FloatVector.zero(S),
+                b2 = FloatVector.zero(S), b3 = FloatVector.zero(S);
+        for (int p = 0, q = 0; p < kv; p += PAIR, q += L) {
+            IntVector u = ShortVector.fromArray(SH, w, wj + p).reinterpretAsInts();
+            IntVector v = ShortVector.fromArray(SH, w, wk + p).reinterpretAsInts();
+            FloatVector ue = u.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+            FloatVector uo = u.and(HIGH).reinterpretAsFloats();
+            FloatVector ve = v.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+            FloatVector vo = v.and(HIGH).reinterpretAsFloats();
+            FloatVector xe = FloatVector.fromArray(S, xp, e0 + q), xd = FloatVector.fromArray(S, xp, e0 + half + q);
+            a0 = uo.fma(xd, ue.fma(xe, a0));
+            b0 = vo.fma(xd, ve.fma(xe, b0));
+            xe = FloatVector.fromArray(S, xp, e1 + q);
+            xd = FloatVector.fromArray(S, xp, e1 + half + q);
+            a1 = uo.fma(xd, ue.fma(xe, a1));
+            b1 = vo.fma(xd, ve.fma(xe, b1));
+            xe = FloatVector.fromArray(S, xp, e2 + q);
+            xd = FloatVector.fromArray(S, xp, e2 + half + q);
+            a2 = uo.fma(xd, ue.fma(xe, a2));
+            b2 = vo.fma(xd, ve.fma(xe, b2));
+            xe = FloatVector.fromArray(S, xp, e3 + q);
+            xd = FloatVector.fromArray(S, xp, e3 + half + q);
+            a3 = uo.fma(xd, ue.fma(xe, a3));
+            b3 = vo.fma(xd, ve.fma(xe, b3));
+        }
+        a0.intoArray(acc, 0);
+        a1.intoArray(acc, L);
+        a2.intoArray(acc, 2 * L);
+        a3.intoArray(acc, 3 * L);
+        b0.intoArray(acc, 4 * L);
+        b1.intoArray(acc, 5 * L);
+        b2.intoArray(acc, 6 * L);
+        b3.intoArray(acc, 7 * L);
+    }
+
+    /** The lane sums of {@link #twoRowsFourInputs}'s accumulators plus the scalar tails, stored to y. */
+    private void storeTwoRows(float[] x, int xo, int kv, int j, int k, int i0, int r1, int r2, int r3, int count,
+                              float[] acc, float[] y, int yo) {
+        int wj = j * cols, wk = k * cols;
+        FloatVector ra = VMath.sum4(FloatVector.fromArray(S, acc, 0), FloatVector.fromArray(S, acc, L),
+                FloatVector.fromArray(S, acc, 2 * L), FloatVector.fromArray(S, acc, 3 * L));
+        FloatVector rb = VMath.sum4(FloatVector.fromArray(S, acc, 4 * L), FloatVector.fromArray(S, acc, 5 * L),
+                FloatVector.fromArray(S, acc, 6 * L), FloatVector.fromArray(S, acc, 7 * L));
+        y[yo + i0 * rows + j] = tail(x, xo + i0 * cols, kv, wj, ra.lane(0));
+        y[yo + i0 * rows + k] = tail(x, xo + i0 * cols, kv, wk, rb.lane(0));
+        if (count > 1) {
+            y[yo + r1 * rows + j] = tail(x, xo + r1 * cols, kv, wj, ra.lane(Q));
+            y[yo + r1 * rows + k] = tail(x, xo + r1 * cols, kv, wk, rb.lane(Q));
+        }
+        if (count > 2) {
+            y[yo + r2 * rows + j] = tail(x, xo + r2 * cols, kv, wj, ra.lane(2 * Q));
+            y[yo + r2 * rows + k] = tail(x, xo + r2 * cols, kv, wk, rb.lane(2 * Q));
+        }
+        if (count > 3) {
+            y[yo + r3 * rows + j] = tail(x, xo + r3 * cols, kv, wj, ra.lane(3 * Q));
+            y[yo + r3 * rows + k] = tail(x, xo + r3 * cols, kv, wk, rb.lane(3 * Q));
         }
     }
 
@@ -155,15 +240,30 @@ public final class Bf16Matrix extends WeightMatrix {
             a3 = even.fma(FloatVector.fromArray(S, xp, e3 + q), a3);
             b3 = odd.fma(FloatVector.fromArray(S, xp, e3 + half + q), b3);
         }
-        y[yo + i0 * rows + j] = tail(x, xo + i0 * cols, kv, wj, VMath.sum(a0.add(b0)));
+        FloatVector s0 = a0.add(b0), s1 = a1.add(b1), s2 = a2.add(b2), s3 = a3.add(b3);
+        float d0, d1, d2, d3;
+        if (VMath.SUM4) {
+            // one tree fold for the four lane sums: four lane-by-lane sums cost as much as the dot products
+            FloatVector r = VMath.sum4(s0, s1, s2, s3);
+            d0 = r.lane(0);
+            d1 = r.lane(Q);
+            d2 = r.lane(2 * Q);
+            d3 = r.lane(3 * Q);
+        } else {
+            d0 = VMath.sum(s0);
+            d1 = VMath.sum(s1);
+            d2 = VMath.sum(s2);
+            d3 = VMath.sum(s3);
+        }
+        y[yo + i0 * rows + j] = tail(x, xo + i0 * cols, kv, wj, d0);
         if (count > 1) {
-            y[yo + r1 * rows + j] = tail(x, xo + r1 * cols, kv, wj, VMath.sum(a1.add(b1)));
+            y[yo + r1 * rows + j] = tail(x, xo + r1 * cols, kv, wj, d1);
         }
         if (count > 2) {
-            y[yo + r2 * rows + j] = tail(x, xo + r2 * cols, kv, wj, VMath.sum(a2.add(b2)));
+            y[yo + r2 * rows + j] = tail(x, xo + r2 * cols, kv, wj, d2);
         }
         if (count > 3) {
-            y[yo + r3 * rows + j] = tail(x, xo + r3 * cols, kv, wj, VMath.sum(a3.add(b3)));
+            y[yo + r3 * rows + j] = tail(x, xo + r3 * cols, kv, wj, d3);
         }
     }
 
@@ -191,10 +291,24 @@ public final class Bf16Matrix extends WeightMatrix {
                 a3 = v3.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(xe, a3);
                 b3 = v3.and(HIGH).reinterpretAsFloats().fma(xo2, b3);
             }
-            y[yo + j] = tail(x, xo, kv, w0, VMath.sum(a0.add(b0)));
-            y[yo + j + 1] = tail(x, xo, kv, w1, VMath.sum(a1.add(b1)));
-            y[yo + j + 2] = tail(x, xo, kv, w2, VMath.sum(a2.add(b2)));
-            y[yo + j + 3] = tail(x, xo, kv, w3, VMath.sum(a3.add(b3)));
+            FloatVector s0 = a0.add(b0), s1 = a1.add(b1), s2 = a2.add(b2), s3 = a3.add(b3);
+            float d0, d1, d2, d3;
+            if (VMath.SUM4) {
+                FloatVector r = VMath.sum4(s0, s1, s2, s3);
+                d0 = r.lane(0);
+                d1 = r.lane(Q);
+                d2 = r.lane(2 * Q);
+                d3 = r.lane(3 * Q);
+            } else {
+                d0 = VMath.sum(s0);
+                d1 = VMath.sum(s1);
+                d2 = VMath.sum(s2);
+                d3 = VMath.sum(s3);
+            }
+            y[yo + j] = tail(x, xo, kv, w0, d0);
+            y[yo + j + 1] = tail(x, xo, kv, w1, d1);
+            y[yo + j + 2] = tail(x, xo, kv, w2, d2);
+            y[yo + j + 3] = tail(x, xo, kv, w3, d3);
         }
         for (; j < j1; j++) {
             fourInputRows(x, xo, xp, kv, j, 0, 0, 0, 0, 1, y, yo);

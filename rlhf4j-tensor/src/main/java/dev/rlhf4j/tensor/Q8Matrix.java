@@ -30,6 +30,8 @@ public final class Q8Matrix extends WeightMatrix {
     private static final int BL = B.length();
     /** Float vectors widened from one byte load. */
     private static final int PARTS = BL / L;
+    /** Lane of the second of {@link VMath#sum4}'s four sums. */
+    private static final int Q = VMath.SUM4_STRIDE;
     private static final ValueLayout.OfShort F16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
 
     private final byte[] q;
@@ -198,15 +200,29 @@ public final class Q8Matrix extends WeightMatrix {
             a2 = s2.fma(dv, a2);
             a3 = s3.fma(dv, a3);
         }
-        y[yo + i0 * rows + j] = VMath.sum(a0);
+        float d0, d1, d2, d3;
+        if (VMath.SUM4) {
+            // one tree fold for the four lane sums: four lane-by-lane sums cost as much as the dot products
+            FloatVector r = VMath.sum4(a0, a1, a2, a3);
+            d0 = r.lane(0);
+            d1 = r.lane(Q);
+            d2 = r.lane(2 * Q);
+            d3 = r.lane(3 * Q);
+        } else {
+            d0 = VMath.sum(a0);
+            d1 = VMath.sum(a1);
+            d2 = VMath.sum(a2);
+            d3 = VMath.sum(a3);
+        }
+        y[yo + i0 * rows + j] = d0;
         if (count > 1) {
-            y[yo + r1 * rows + j] = VMath.sum(a1);
+            y[yo + r1 * rows + j] = d1;
         }
         if (count > 2) {
-            y[yo + r2 * rows + j] = VMath.sum(a2);
+            y[yo + r2 * rows + j] = d2;
         }
         if (count > 3) {
-            y[yo + r3 * rows + j] = VMath.sum(a3);
+            y[yo + r3 * rows + j] = d3;
         }
     }
 
@@ -235,9 +251,17 @@ public final class Q8Matrix extends WeightMatrix {
             a2 = s2.fma(FloatVector.broadcast(S, d[sj + 2 * blocksPerRow + b]), a2);
             a3 = s3.fma(FloatVector.broadcast(S, d[sj + 3 * blocksPerRow + b]), a3);
         }
-        y[yo + j] = VMath.sum(a0);
-        y[yo + j + 1] = VMath.sum(a1);
-        y[yo + j + 2] = VMath.sum(a2);
-        y[yo + j + 3] = VMath.sum(a3);
+        if (VMath.SUM4) {
+            FloatVector r = VMath.sum4(a0, a1, a2, a3);
+            y[yo + j] = r.lane(0);
+            y[yo + j + 1] = r.lane(Q);
+            y[yo + j + 2] = r.lane(2 * Q);
+            y[yo + j + 3] = r.lane(3 * Q);
+        } else {
+            y[yo + j] = VMath.sum(a0);
+            y[yo + j + 1] = VMath.sum(a1);
+            y[yo + j + 2] = VMath.sum(a2);
+            y[yo + j + 3] = VMath.sum(a3);
+        }
     }
 }

@@ -155,6 +155,38 @@ public final class VMath {
         return c;
     }
 
+    /** Whether {@link #sum8} can fold this width (16 lanes, 512-bit vectors). */
+    static final boolean SUM16 = L == 16;
+    private static final VectorMask<Float> UPPER_2 = laneBit(2);
+
+    /** The first eight lanes, where {@link #sum8} leaves its sums. */
+    static final VectorMask<Float> LOW8 = S.indexInRange(0, 8);
+    /** Lane i takes lane 2i (i < 8): the even lanes to the low half. */
+    private static final VectorShuffle<Float> EVEN_TO_LOW = evenToLow();
+
+    /**
+     * The lane sums of eight vectors (16 lanes only, {@link #SUM16}), sum r in lane r of the first eight: {@link
+     * #sum4}'s fold at distances 8, 4 and 2 over pairs {@code (v_r, v_{r+4})}, {@code (r, r+2)}, {@code (r, r+1)}
+     * leaves row r's partial sums in lanes 2r and 2r + 1; one more addition at distance 1 and a lane move put them
+     * in order. Seven folds for eight sums and no lane extraction.
+     */
+    static FloatVector sum8(FloatVector v0, FloatVector v1, FloatVector v2, FloatVector v3, FloatVector v4,
+                            FloatVector v5, FloatVector v6, FloatVector v7) {
+        FloatVector a0 = fold(v0, v4, FLIP_HALF, UPPER_HALF), a1 = fold(v1, v5, FLIP_HALF, UPPER_HALF),
+                a2 = fold(v2, v6, FLIP_HALF, UPPER_HALF), a3 = fold(v3, v7, FLIP_HALF, UPPER_HALF);
+        FloatVector b0 = fold(a0, a2, FLIP_QUARTER, UPPER_QUARTER), b1 = fold(a1, a3, FLIP_QUARTER, UPPER_QUARTER);
+        FloatVector c = fold(b0, b1, FLIP_2, UPPER_2);
+        return c.add(c.rearrange(FLIP_1)).rearrange(EVEN_TO_LOW);
+    }
+
+    private static VectorShuffle<Float> evenToLow() {
+        int[] idx = new int[L];
+        for (int i = 0; i < L; i++) {
+            idx[i] = (2 * i) % L;
+        }
+        return VectorShuffle.fromArray(S, idx, 0);
+    }
+
     private static FloatVector fold(FloatVector a, FloatVector b, VectorShuffle<Float> flip, VectorMask<Float> upper) {
         return a.blend(b, upper).add(b.blend(a, upper).rearrange(flip));
     }

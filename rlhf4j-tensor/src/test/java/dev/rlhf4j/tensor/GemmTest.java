@@ -58,6 +58,11 @@ class GemmTest {
     }
 
     private static void run(Gemm.Backend backend, boolean ta, boolean tb, int m, int n, int k, long seed) {
+        run(backend, ta, tb, m, n, k, seed, k % 2 == 0 ? 0f : 1.5f);
+    }
+
+    private static void run(Gemm.Backend backend, boolean ta, boolean tb, int m, int n, int k, long seed,
+                            float beta) {
         Gemm.setBackend(backend);
         Rng rng = new Rng(seed);
         int pad = 3;
@@ -66,7 +71,7 @@ class GemmTest {
         float[] a = random(rng, aOff + (ta ? k : m) * lda);
         float[] b = random(rng, bOff + (tb ? n : k) * ldb);
         float[] c = random(rng, cOff + m * ldc);
-        float alpha = 0.75f, beta = k % 2 == 0 ? 0f : 1.5f;
+        float alpha = 0.75f;
         double[][] ref = reference(ta, tb, m, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc);
         float[] before = c.clone();
         Gemm.sgemm(ta, tb, m, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc);
@@ -99,6 +104,21 @@ class GemmTest {
         for (int[] s : SHAPES) {
             for (int t = 0; t < 4; t++) {
                 run(Gemm.Backend.BLAS, (t & 1) != 0, (t & 2) != 0, s[0], s[1], s[2], 31 + t);
+            }
+        }
+    }
+
+    /**
+     * One row of A by a transposed B (token-by-token decoding) at the widths of small models: the kernel that takes
+     * several rows of B at a time and folds their lane sums together, with its row remainders, its parallel blocks
+     * and both beta cases.
+     */
+    @Test
+    void oneRowByManyRowsMatchesReference() {
+        int[][] shapes = {{8, 16}, {37, 64}, {45, 172}, {520, 256}, {24, 512}, {1100, 64}};
+        for (int[] s : shapes) {
+            for (float beta : new float[] {0f, 1.5f}) {
+                run(Gemm.Backend.JAVA, false, true, 1, s[0], s[1], 7 + s[0], beta);
             }
         }
     }
