@@ -1,5 +1,6 @@
 package dev.rlhf4j.spark.dp;
 
+import dev.rlhf4j.spark.SparkSessions;
 import dev.rlhf4j.tensor.Rng;
 import org.apache.spark.api.java.JavaSparkContext;
 import org.apache.spark.sql.SparkSession;
@@ -26,9 +27,7 @@ class AllReduceTest {
 
     @BeforeAll
     static void start() {
-        spark = SparkSession.builder().master("local[3]").appName("all-reduce-test")
-                .config("spark.ui.enabled", "false").config("spark.driver.host", "127.0.0.1")
-                .config("spark.driver.bindAddress", "127.0.0.1").getOrCreate();
+        spark = SparkSessions.open("local[3]", "all-reduce-test");
     }
 
     @AfterAll

@@ -9,6 +9,7 @@ import dev.rlhf4j.model.io.HfCheckpoint;
 import dev.rlhf4j.model.io.Safetensors;
 import dev.rlhf4j.model.tokenizer.BpeTrainer;
 import dev.rlhf4j.model.tokenizer.Tokenizer;
+import dev.rlhf4j.spark.SparkSessions;
 import dev.rlhf4j.tensor.Rope;
 import dev.rlhf4j.train.TrainingConfig;
 import dev.rlhf4j.train.lab.LabData;
@@ -40,9 +41,7 @@ class DataParallelMeasurementTest {
 
     @Test
     void ringAgainstAllGather(@TempDir Path tmp) throws IOException {
-        SparkSession spark = SparkSession.builder().master("local[2]").appName("all-reduce-measurement")
-                .config("spark.ui.enabled", "false").config("spark.driver.host", "127.0.0.1")
-                .config("spark.driver.bindAddress", "127.0.0.1").getOrCreate();
+        SparkSession spark = SparkSessions.open("local[2]", "all-reduce-measurement");
         try {
             StringBuilder report = new StringBuilder("\n=== all-reduce, 2 replicas, local[2] ===\n");
             for (int floats : new int[] {1_000_000, 10_000_000}) {

@@ -10,6 +10,7 @@ import dev.rlhf4j.model.io.Pretrained;
 import dev.rlhf4j.model.io.Safetensors;
 import dev.rlhf4j.model.tokenizer.BpeTrainer;
 import dev.rlhf4j.model.tokenizer.Tokenizer;
+import dev.rlhf4j.spark.SparkSessions;
 import dev.rlhf4j.tensor.ParamArena;
 import dev.rlhf4j.tensor.Rope;
 import dev.rlhf4j.tensor.UserError;
@@ -71,9 +72,7 @@ class DataParallelSftTest {
             lines.append(JSON.writeValueAsString(Map.of("prompt", d[0], "completion", d[1]))).append('\n');
         }
         Files.writeString(data, lines);
-        spark = SparkSession.builder().master("local[2,3]").appName("data-parallel-test")
-                .config("spark.ui.enabled", "false").config("spark.driver.host", "127.0.0.1")
-                .config("spark.driver.bindAddress", "127.0.0.1").getOrCreate();
+        spark = SparkSessions.open("local[2,3]", "data-parallel-test");
     }
 
     @AfterAll

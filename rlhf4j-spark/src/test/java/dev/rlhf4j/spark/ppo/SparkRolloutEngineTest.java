@@ -3,6 +3,7 @@ package dev.rlhf4j.spark.ppo;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.rlhf4j.model.LoraConfig;
+import dev.rlhf4j.spark.SparkSessions;
 import dev.rlhf4j.train.ppo.PpoConfig;
 import dev.rlhf4j.train.ppo.PpoCritic;
 import dev.rlhf4j.train.ppo.PpoTrainer;
@@ -39,9 +40,7 @@ class SparkRolloutEngineTest {
     @BeforeAll
     static void tinyWorld() throws IOException {
         world = TinyPpoWorld.create(shared);
-        spark = SparkSession.builder().master("local[2,3]").appName("rollouts-test")
-                .config("spark.ui.enabled", "false").config("spark.driver.host", "127.0.0.1")
-                .config("spark.driver.bindAddress", "127.0.0.1").getOrCreate();
+        spark = SparkSessions.open("local[2,3]", "rollouts-test");
     }
 
     @AfterAll
