@@ -4,6 +4,7 @@ import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.ShortVector;
 import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShape;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -11,18 +12,21 @@ import jdk.incubator.vector.VectorSpecies;
  * memory traffic of a decoding step. A bfloat16 is the top 16 bits of a float32 (8 exponent bits, 7 stored mantissa
  * bits), so widening is a 16-bit left shift and every product and sum is float32.
  *
- * <p>The streaming kernel reads one vector of {@code 2L} bfloat16s as {@code L} ints: the low half of int lane i
- * holds element {@code 2i}, the high half element {@code 2i + 1} (the Vector API reinterprets lanes in little-endian
- * order). {@code bits << 16} and {@code bits & 0xFFFF0000} are then the two elements as floats, and they multiply
- * the even and odd elements of x, de-interleaved once per call: a shift, a mask and no lane shuffles per vector.
+ * <p>The streaming kernel loads {@code L} bfloat16s as a half-width vector of shorts and widens them in two
+ * instructions ({@link #widen}); x is read as it is. (Loading {@code 2L} bfloat16s as ints and splitting each into
+ * its even and odd element, against a de-interleaved copy of x, takes as few instructions but streamed GPT-2
+ * small's weights 25–30% slower.) With 64-bit vectors there is no half-width vector of shorts, and every product
+ * takes widened tiles and GEMM.
  */
 public final class Bf16Matrix extends WeightMatrix {
     private static final VectorSpecies<Float> S = Simd.F;
-    private static final VectorSpecies<Short> SH = VectorSpecies.of(short.class, S.vectorShape());
     private static final int L = Simd.L;
-    /** bfloat16s per vector load: two per float lane. */
-    private static final int PAIR = 2 * L;
-    private static final int HIGH = 0xFFFF0000;
+    /** Whether a half-width vector of shorts exists (vectors of 128 bits or more): the streaming kernel's load. */
+    private static final boolean WIDEN = S.vectorBitSize() >= 128;
+    /** {@code L} shorts: half the bits of a float vector. */
+    private static final VectorSpecies<Short> HALF = WIDEN
+            ? VectorSpecies.of(short.class, VectorShape.forBitSize(S.vectorBitSize() / 2)) : null;
+    private static final VectorSpecies<Integer> SI = VectorSpecies.of(int.class, S.vectorShape());
     /** Lane of the second of {@link VMath#sum4}'s four sums. */
     private static final int Q = VMath.SUM4_STRIDE;
 
@@ -93,36 +97,42 @@ public final class Bf16Matrix extends WeightMatrix {
 
     @Override
     void decode(int r, int c0, int c1, float[] dst, int off) {
-        int at = r * cols + c0;
-        for (int c = 0, n = c1 - c0; c < n; c++) {
+        int at = r * cols + c0, n = c1 - c0, c = 0;
+        if (WIDEN) {
+            // the widened tiles of a prefill or a training forward: vectors, or widening costs as much as the GEMM
+            for (; c <= n - L; c += L) {
+                widen(w, at + c).intoArray(dst, off + c);
+            }
+        }
+        for (; c < n; c++) {
             dst[off + c] = Float.intBitsToFloat(w[at + c] << 16);
         }
     }
 
     /** Columns covered by whole vector loads; the rest are a scalar tail. */
     private int vectorCols() {
-        return cols / PAIR * PAIR;
+        return cols / L * L;
     }
 
-    /** Per row of x, {@code [x0, x2, x4, … | x1, x3, x5, …]} over the vector-covered columns. */
+    /**
+     * {@code L} bfloat16s of W from {@code at}, widened to floats: a half-width load of shorts, sign-extended to ints
+     * (one {@code vpmovsxwd}) and shifted left by 16, which drops the extension bits again. Small enough that the JIT
+     * always inlines it into the kernels' loops.
+     */
+    private static FloatVector widen(short[] w, int at) {
+        return ((IntVector) ShortVector.fromArray(HALF, w, at).convertShape(VectorOperators.S2I, SI, 0))
+                .lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+    }
+
     @Override
-    float[] prepareInput(float[] x, int xo, int n) {
-        int kv = vectorCols(), half = kv / 2;
-        float[] xp = new float[n * kv];
-        for (int r = 0; r < n; r++) {
-            int src = xo + r * cols, dst = r * kv;
-            for (int i = 0; i < half; i++) {
-                xp[dst + i] = x[src + 2 * i];
-                xp[dst + half + i] = x[src + 2 * i + 1];
-            }
-        }
-        return xp;
+    boolean streams() {
+        return WIDEN;
     }
 
     @Override
     void streamRows(float[] x, int xo, int n, float[] xp, float[] y, int yo, int j0, int j1) {
         if (n == 1) {
-            oneInputRow(x, xo, xp, y, yo, j0, j1);
+            oneInputRow(x, xo, y, yo, j0, j1);
             return;
         }
         int kv = vectorCols();
@@ -133,19 +143,21 @@ public final class Bf16Matrix extends WeightMatrix {
             if (VMath.SUM4) {
                 // rows j and j + half together: each chunk of x is loaded once for two rows of W (half the loads of
                 // x per weight); two rows far apart rather than adjacent, which streamed from memory as two
-                // interleaved nearby streams are slower than one
+                // interleaved nearby streams are slower than one. (Five to eight rows of x read W twice; taking
+                // both groups of x against each pair of rows in turn, to read it once, measured no faster: at eight
+                // rows the kernel's arithmetic, not memory, is the limit.)
                 int half = (j1 - j0) / 2;
                 float[] acc = new float[8 * L];
                 for (int j = j0; j < j0 + half; j++) {
-                    twoRowsFourInputs(xp, kv, j, j + half, i0, r1, r2, r3, acc);
+                    twoRowsFourInputs(x, xo, kv, j, j + half, i0, r1, r2, r3, acc);
                     storeTwoRows(x, xo, kv, j, j + half, i0, r1, r2, r3, count, acc, y, yo);
                 }
                 if ((j1 - j0) % 2 != 0) {
-                    fourInputRows(x, xo, xp, kv, j1 - 1, i0, r1, r2, r3, count, y, yo);
+                    fourInputRows(x, xo, kv, j1 - 1, i0, r1, r2, r3, count, y, yo);
                 }
             } else {
                 for (int j = j0; j < j1; j++) {
-                    fourInputRows(x, xo, xp, kv, j, i0, r1, r2, r3, count, y, yo);
+                    fourInputRows(x, xo, kv, j, i0, r1, r2, r3, count, y, yo);
                 }
             }
         }
@@ -156,34 +168,27 @@ public final class Bf16Matrix extends WeightMatrix {
      * accumulators go to {@code acc} for {@link #storeTwoRows} (folding them here makes the method too large for
      * the JIT to inline the fold, and vectors passed to a call it does not inline are boxed).
      */
-    private void twoRowsFourInputs(float[] xp, int kv, int j, int k, int i0, int r1, int r2, int r3, float[] acc) {
-        int half = kv / 2, wj = j * cols, wk = k * cols;
-        int e0 = i0 * kv, e1 = r1 * kv, e2 = r2 * kv, e3 = r3 * kv;
+    private void twoRowsFourInputs(float[] x, int xo, int kv, int j, int k, int i0, int r1, int r2, int r3,
+                                   float[] acc) {
+        int wj = j * cols, wk = k * cols;
+        int e0 = xo + i0 * cols, e1 = xo + r1 * cols, e2 = xo + r2 * cols, e3 = xo + r3 * cols;
         FloatVector a0 = FloatVector.zero(S), a1 = FloatVector.zero(S), a2 = FloatVector.zero(S),
                 a3 = FloatVector.zero(S), b0 = FloatVector.zero(S), b1 = FloatVector.zero(S),
                 b2 = FloatVector.zero(S), b3 = FloatVector.zero(S);
-        for (int p = 0, q = 0; p < kv; p += PAIR, q += L) {
-            IntVector u = ShortVector.fromArray(SH, w, wj + p).reinterpretAsInts();
-            IntVector v = ShortVector.fromArray(SH, w, wk + p).reinterpretAsInts();
-            FloatVector ue = u.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
-            FloatVector uo = u.and(HIGH).reinterpretAsFloats();
-            FloatVector ve = v.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
-            FloatVector vo = v.and(HIGH).reinterpretAsFloats();
-            FloatVector xe = FloatVector.fromArray(S, xp, e0 + q), xd = FloatVector.fromArray(S, xp, e0 + half + q);
-            a0 = uo.fma(xd, ue.fma(xe, a0));
-            b0 = vo.fma(xd, ve.fma(xe, b0));
-            xe = FloatVector.fromArray(S, xp, e1 + q);
-            xd = FloatVector.fromArray(S, xp, e1 + half + q);
-            a1 = uo.fma(xd, ue.fma(xe, a1));
-            b1 = vo.fma(xd, ve.fma(xe, b1));
-            xe = FloatVector.fromArray(S, xp, e2 + q);
-            xd = FloatVector.fromArray(S, xp, e2 + half + q);
-            a2 = uo.fma(xd, ue.fma(xe, a2));
-            b2 = vo.fma(xd, ve.fma(xe, b2));
-            xe = FloatVector.fromArray(S, xp, e3 + q);
-            xd = FloatVector.fromArray(S, xp, e3 + half + q);
-            a3 = uo.fma(xd, ue.fma(xe, a3));
-            b3 = vo.fma(xd, ve.fma(xe, b3));
+        for (int p = 0; p < kv; p += L) {
+            FloatVector u = widen(w, wj + p), v = widen(w, wk + p);
+            FloatVector xv = FloatVector.fromArray(S, x, e0 + p);
+            a0 = u.fma(xv, a0);
+            b0 = v.fma(xv, b0);
+            xv = FloatVector.fromArray(S, x, e1 + p);
+            a1 = u.fma(xv, a1);
+            b1 = v.fma(xv, b1);
+            xv = FloatVector.fromArray(S, x, e2 + p);
+            a2 = u.fma(xv, a2);
+            b2 = v.fma(xv, b2);
+            xv = FloatVector.fromArray(S, x, e3 + p);
+            a3 = u.fma(xv, a3);
+            b3 = v.fma(xv, b3);
         }
         a0.intoArray(acc, 0);
         a1.intoArray(acc, L);
@@ -220,40 +225,32 @@ public final class Bf16Matrix extends WeightMatrix {
     }
 
     /** Row j of W against rows {@code i0, r1, r2, r3} of x; stores the first {@code count} results. */
-    private void fourInputRows(float[] x, int xo, float[] xp, int kv, int j, int i0, int r1, int r2, int r3,
-                               int count, float[] y, int yo) {
-        int half = kv / 2, wj = j * cols;
-        int e0 = i0 * kv, e1 = r1 * kv, e2 = r2 * kv, e3 = r3 * kv;
+    private void fourInputRows(float[] x, int xo, int kv, int j, int i0, int r1, int r2, int r3, int count,
+                               float[] y, int yo) {
+        int wj = j * cols;
+        int e0 = xo + i0 * cols, e1 = xo + r1 * cols, e2 = xo + r2 * cols, e3 = xo + r3 * cols;
         FloatVector a0 = FloatVector.zero(S), a1 = FloatVector.zero(S), a2 = FloatVector.zero(S),
-                a3 = FloatVector.zero(S), b0 = FloatVector.zero(S), b1 = FloatVector.zero(S),
-                b2 = FloatVector.zero(S), b3 = FloatVector.zero(S);
-        for (int p = 0, q = 0; p < kv; p += PAIR, q += L) {
-            IntVector bits = ShortVector.fromArray(SH, w, wj + p).reinterpretAsInts();
-            FloatVector even = bits.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
-            FloatVector odd = bits.and(HIGH).reinterpretAsFloats();
-            a0 = even.fma(FloatVector.fromArray(S, xp, e0 + q), a0);
-            b0 = odd.fma(FloatVector.fromArray(S, xp, e0 + half + q), b0);
-            a1 = even.fma(FloatVector.fromArray(S, xp, e1 + q), a1);
-            b1 = odd.fma(FloatVector.fromArray(S, xp, e1 + half + q), b1);
-            a2 = even.fma(FloatVector.fromArray(S, xp, e2 + q), a2);
-            b2 = odd.fma(FloatVector.fromArray(S, xp, e2 + half + q), b2);
-            a3 = even.fma(FloatVector.fromArray(S, xp, e3 + q), a3);
-            b3 = odd.fma(FloatVector.fromArray(S, xp, e3 + half + q), b3);
+                a3 = FloatVector.zero(S);
+        for (int p = 0; p < kv; p += L) {
+            FloatVector u = widen(w, wj + p);
+            a0 = u.fma(FloatVector.fromArray(S, x, e0 + p), a0);
+            a1 = u.fma(FloatVector.fromArray(S, x, e1 + p), a1);
+            a2 = u.fma(FloatVector.fromArray(S, x, e2 + p), a2);
+            a3 = u.fma(FloatVector.fromArray(S, x, e3 + p), a3);
         }
-        FloatVector s0 = a0.add(b0), s1 = a1.add(b1), s2 = a2.add(b2), s3 = a3.add(b3);
         float d0, d1, d2, d3;
         if (VMath.SUM4) {
             // one tree fold for the four lane sums: four lane-by-lane sums cost as much as the dot products
-            FloatVector r = VMath.sum4(s0, s1, s2, s3);
+            FloatVector r = VMath.sum4(a0, a1, a2, a3);
             d0 = r.lane(0);
             d1 = r.lane(Q);
             d2 = r.lane(2 * Q);
             d3 = r.lane(3 * Q);
         } else {
-            d0 = VMath.sum(s0);
-            d1 = VMath.sum(s1);
-            d2 = VMath.sum(s2);
-            d3 = VMath.sum(s3);
+            d0 = VMath.sum(a0);
+            d1 = VMath.sum(a1);
+            d2 = VMath.sum(a2);
+            d3 = VMath.sum(a3);
         }
         y[yo + i0 * rows + j] = tail(x, xo + i0 * cols, kv, wj, d0);
         if (count > 1) {
@@ -267,51 +264,44 @@ public final class Bf16Matrix extends WeightMatrix {
         }
     }
 
-    /** One row of x against four rows of W at a time: eight independent accumulators, x's chunk loaded once. */
-    private void oneInputRow(float[] x, int xo, float[] xp, float[] y, int yo, int j0, int j1) {
-        int kv = vectorCols(), half = kv / 2;
-        int j = j0;
-        for (; j + 4 <= j1; j += 4) {
-            int w0 = j * cols, w1 = w0 + cols, w2 = w1 + cols, w3 = w2 + cols;
+    /**
+     * One row of x against four rows of W at a time, a quarter of the block apart ({@code j, j + q, j + 2q, j + 3q}):
+     * four far-apart streams rather than four adjacent rows, for the reason {@link #streamRows} pairs rows j and
+     * j + half. The rows left over (block length not a multiple of four) go one at a time.
+     */
+    private void oneInputRow(float[] x, int xo, float[] y, int yo, int j0, int j1) {
+        int kv = vectorCols(), q = (j1 - j0) / 4;
+        for (int j = j0; j < j0 + q; j++) {
+            int w0 = j * cols, w1 = w0 + q * cols, w2 = w1 + q * cols, w3 = w2 + q * cols;
             FloatVector a0 = FloatVector.zero(S), a1 = FloatVector.zero(S), a2 = FloatVector.zero(S),
-                    a3 = FloatVector.zero(S), b0 = FloatVector.zero(S), b1 = FloatVector.zero(S),
-                    b2 = FloatVector.zero(S), b3 = FloatVector.zero(S);
-            for (int p = 0, q = 0; p < kv; p += PAIR, q += L) {
-                FloatVector xe = FloatVector.fromArray(S, xp, q), xo2 = FloatVector.fromArray(S, xp, half + q);
-                IntVector v0 = ShortVector.fromArray(SH, w, w0 + p).reinterpretAsInts();
-                IntVector v1 = ShortVector.fromArray(SH, w, w1 + p).reinterpretAsInts();
-                IntVector v2 = ShortVector.fromArray(SH, w, w2 + p).reinterpretAsInts();
-                IntVector v3 = ShortVector.fromArray(SH, w, w3 + p).reinterpretAsInts();
-                a0 = v0.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(xe, a0);
-                b0 = v0.and(HIGH).reinterpretAsFloats().fma(xo2, b0);
-                a1 = v1.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(xe, a1);
-                b1 = v1.and(HIGH).reinterpretAsFloats().fma(xo2, b1);
-                a2 = v2.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(xe, a2);
-                b2 = v2.and(HIGH).reinterpretAsFloats().fma(xo2, b2);
-                a3 = v3.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(xe, a3);
-                b3 = v3.and(HIGH).reinterpretAsFloats().fma(xo2, b3);
+                    a3 = FloatVector.zero(S);
+            for (int p = 0; p < kv; p += L) {
+                FloatVector xv = FloatVector.fromArray(S, x, xo + p);
+                a0 = widen(w, w0 + p).fma(xv, a0);
+                a1 = widen(w, w1 + p).fma(xv, a1);
+                a2 = widen(w, w2 + p).fma(xv, a2);
+                a3 = widen(w, w3 + p).fma(xv, a3);
             }
-            FloatVector s0 = a0.add(b0), s1 = a1.add(b1), s2 = a2.add(b2), s3 = a3.add(b3);
             float d0, d1, d2, d3;
             if (VMath.SUM4) {
-                FloatVector r = VMath.sum4(s0, s1, s2, s3);
+                FloatVector r = VMath.sum4(a0, a1, a2, a3);
                 d0 = r.lane(0);
                 d1 = r.lane(Q);
                 d2 = r.lane(2 * Q);
                 d3 = r.lane(3 * Q);
             } else {
-                d0 = VMath.sum(s0);
-                d1 = VMath.sum(s1);
-                d2 = VMath.sum(s2);
-                d3 = VMath.sum(s3);
+                d0 = VMath.sum(a0);
+                d1 = VMath.sum(a1);
+                d2 = VMath.sum(a2);
+                d3 = VMath.sum(a3);
             }
             y[yo + j] = tail(x, xo, kv, w0, d0);
-            y[yo + j + 1] = tail(x, xo, kv, w1, d1);
-            y[yo + j + 2] = tail(x, xo, kv, w2, d2);
-            y[yo + j + 3] = tail(x, xo, kv, w3, d3);
+            y[yo + j + q] = tail(x, xo, kv, w1, d1);
+            y[yo + j + 2 * q] = tail(x, xo, kv, w2, d2);
+            y[yo + j + 3 * q] = tail(x, xo, kv, w3, d3);
         }
-        for (; j < j1; j++) {
-            fourInputRows(x, xo, xp, kv, j, 0, 0, 0, 0, 1, y, yo);
+        for (int j = j0 + 4 * q; j < j1; j++) {
+            fourInputRows(x, xo, kv, j, 0, 0, 0, 0, 1, y, yo);
         }
     }
 

@@ -9,9 +9,11 @@ package dev.rlhf4j.tensor;
  *
  * <p>Arithmetic is float32 whatever the storage: the packed types widen weights to float32 on the fly. For a few
  * rows of input ({@code n <= }{@value #SMALL_ROWS}, token-by-token generation) a vectorised kernel streams each
- * packed row once for all rows of x; for more rows, fixed tiles of W are widened into a per-thread scratch and
- * multiplied by GEMM. Both are parallel over fixed blocks of output rows (or input columns for
- * {@link #backwardInput}), so results do not depend on the thread count or on scheduling.
+ * packed row once for all rows of x, in parallel over fixed blocks of output rows, so its results do not depend on
+ * the thread count or on scheduling. For more rows (a prefill, a training forward or backward through a frozen
+ * base) W is widened whole into a per-thread scratch and multiplied by one GEMM, as a float32 matrix is; a W too
+ * large for that scratch is widened in fixed tiles (of rows, or of input columns for {@link #backwardInput}), each
+ * multiplied on one thread.
  */
 public abstract sealed class WeightMatrix permits F32Matrix, Bf16Matrix, Q8Matrix {
     /** At most this many rows of x take the streaming kernel; more take widened tiles and GEMM. */
@@ -22,6 +24,16 @@ public abstract sealed class WeightMatrix permits F32Matrix, Bf16Matrix, Q8Matri
     private static final int TILE_FLOATS = 1 << 18;
     /** Below this many weights the streaming kernel runs on the calling thread. */
     private static final long PARALLEL_WEIGHTS = 1L << 16;
+    /**
+     * A product with more than {@value #SMALL_ROWS} rows of x widens a W of at most this many elements whole (32 MiB
+     * of scratch per calling thread) and runs one GEMM over all threads, as a float32 matrix does: per-thread GEMMs
+     * over tiles of W re-pack x for every tile, and the input gradient's strips of a few columns of W are too
+     * narrow for a GEMM kernel (a LoRA update through a bf16 base ran 12% slower that way). Larger matrices (an LM
+     * head) take the tiles.
+     */
+    private static final long WHOLE_FLOATS = 1L << 23;
+    /** The whole widened W of each calling thread, grown as needed and reused. */
+    private static final ThreadLocal<float[]> WHOLE = ThreadLocal.withInitial(() -> new float[0]);
     /** The widened tile of each thread, grown as needed and reused across calls and matrices. */
     private static final ThreadLocal<float[]> SCRATCH = ThreadLocal.withInitial(() -> new float[0]);
 
@@ -65,6 +77,11 @@ public abstract sealed class WeightMatrix permits F32Matrix, Bf16Matrix, Q8Matri
      */
     abstract void streamRows(float[] x, int xo, int n, float[] prepared, float[] y, int yo, int j0, int j1);
 
+    /** Whether {@link #streamRows} runs at this vector width; when not, every product takes widened tiles and GEMM. */
+    boolean streams() {
+        return true;
+    }
+
     /** x rearranged once per call for {@link #streamRows} (null when the kernel reads x as it is). */
     float[] prepareInput(float[] x, int xo, int n) {
         return null;
@@ -84,11 +101,16 @@ public abstract sealed class WeightMatrix permits F32Matrix, Bf16Matrix, Q8Matri
 
     /** {@code y[n, out] = x[n, in] · Wᵀ + b} (PyTorch's {@code F.linear(x, W, b)}); {@code b} may be null. */
     public void forward(Tensor x, Tensor b, Tensor y) {
+        forward(x, b, y, WHOLE_FLOATS);
+    }
+
+    /** {@link #forward} widening W whole when it has at most {@code wholeFloats} elements (tests choose the path). */
+    void forward(Tensor x, Tensor b, Tensor y, long wholeFloats) {
         checkForward(x, b, y);
         int n = x.rows();
         float[] xd = x.data(), yd = y.data();
         int xo = x.offset(), yo = y.offset();
-        if (n <= SMALL_ROWS) {
+        if (n <= SMALL_ROWS && streams()) {
             float[] xp = prepareInput(xd, xo, n);
             if ((long) rows * cols < PARALLEL_WEIGHTS) {
                 streamRows(xd, xo, n, xp, yd, yo, 0, rows);
@@ -112,6 +134,10 @@ public abstract sealed class WeightMatrix permits F32Matrix, Bf16Matrix, Q8Matri
             }
             beta = 1f;
         }
+        if ((long) rows * cols <= wholeFloats) {
+            Gemm.sgemm(false, true, n, rows, cols, 1f, xd, xo, cols, widenedWhole(), 0, cols, beta, yd, yo, rows);
+            return;
+        }
         // y[:, j0:j1] = x · W[j0:j1, :]ᵀ, one GEMM per tile of widened rows
         int tile = tileExtent(TILE_FLOATS / cols, 16, rows);
         float betaF = beta;
@@ -132,6 +158,11 @@ public abstract sealed class WeightMatrix permits F32Matrix, Bf16Matrix, Q8Matri
      * beside it) still need dx.
      */
     public void backwardInput(Tensor dy, Tensor dx, boolean accumulate) {
+        backwardInput(dy, dx, accumulate, WHOLE_FLOATS);
+    }
+
+    /** {@link #backwardInput} widening W whole when it has at most {@code wholeFloats} elements. */
+    void backwardInput(Tensor dy, Tensor dx, boolean accumulate, long wholeFloats) {
         int n = dy.rows();
         if (dy.cols() != rows) {
             throw new IllegalArgumentException("weight backward: dy " + dy.shapeString() + " should have " + rows
@@ -144,6 +175,10 @@ public abstract sealed class WeightMatrix permits F32Matrix, Bf16Matrix, Q8Matri
         float[] dyd = dy.data(), dxd = dx.data();
         int dyo = dy.offset(), dxo = dx.offset();
         float beta = accumulate ? 1f : 0f;
+        if ((long) rows * cols <= wholeFloats) {
+            Gemm.sgemm(false, false, n, cols, rows, 1f, dyd, dyo, rows, widenedWhole(), 0, cols, beta, dxd, dxo, cols);
+            return;
+        }
         // dx[:, c0:c1] = dy · W[:, c0:c1], one GEMM over all of W's rows per strip of widened columns (a multiple
         // of Q8_0's 32-element block, so a strip never splits a block)
         int strip = tileExtent(TILE_FLOATS / rows, 32, cols);
@@ -227,6 +262,25 @@ public abstract sealed class WeightMatrix permits F32Matrix, Bf16Matrix, Q8Matri
     }
 
     /** {@code want} rounded down to a multiple of {@code align}, at least {@code align}, at most {@code limit}. */
+    /**
+     * All of W widened to float32 in the calling thread's {@link #WHOLE} scratch (rows in parallel), for one
+     * multi-threaded GEMM.
+     */
+    private float[] widenedWhole() {
+        float[] s = WHOLE.get();
+        if (s.length < rows * cols) {
+            s = new float[rows * cols];
+            WHOLE.set(s);
+        }
+        float[] d = s;
+        Parallel.global().forRange(rows, cols, (lo, hi) -> {
+            for (int r = lo; r < hi; r++) {
+                decode(r, 0, cols, d, r * cols);
+            }
+        });
+        return d;
+    }
+
     private static int tileExtent(int want, int align, int limit) {
         return Math.min(limit, Math.max(align, want / align * align));
     }
