@@ -57,7 +57,7 @@ public class GemmBench {
 
     @TearDown(Level.Trial)
     public void restore() {
-        Gemm.setBackend(OpenBlas.available() ? Gemm.Backend.BLAS : Gemm.Backend.JAVA);
+        Gemm.setBackend(Gemm.autoBackend());
     }
 
     @Benchmark

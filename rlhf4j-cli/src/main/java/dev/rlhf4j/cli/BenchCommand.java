@@ -84,7 +84,8 @@ public final class BenchCommand implements Callable<Integer> {
     String only;
     @Option(names = "--gemm", defaultValue = "auto", converter = Choice.GemmBackend.class,
             completionCandidates = Choice.GemmBackend.class,
-            description = "GEMM backend: auto (BLAS when it loads), blas or java (default: ${DEFAULT-VALUE}).")
+            description = "GEMM backend: auto (OpenBLAS when it loads, unless the Java kernel is the faster at this "
+                    + "vector width), blas or java (default: ${DEFAULT-VALUE}).")
     String gemm;
     @Option(names = "--seed", defaultValue = "0", description = "Seed of the weights and tokens (default: "
             + "${DEFAULT-VALUE}).")
@@ -155,7 +156,7 @@ public final class BenchCommand implements Callable<Integer> {
         // measured at a known size: 0 means every core here, whatever an earlier command in this JVM chose
         Parallel.setGlobalThreads(threads.threads == 0 ? Runtime.getRuntime().availableProcessors() : threads.threads);
         switch (gemm) {
-            case "auto" -> Gemm.setBackend(OpenBlas.available() ? Gemm.Backend.BLAS : Gemm.Backend.JAVA);
+            case "auto" -> Gemm.setBackend(Gemm.autoBackend());
             case "blas" -> Gemm.setBackend(Gemm.Backend.BLAS);
             case "java" -> Gemm.setBackend(Gemm.Backend.JAVA);
             default -> throw new UserError("--gemm must be auto, blas or java, got '" + gemm + "'");

@@ -8,8 +8,9 @@ import java.util.Locale;
  * of C is computed by exactly one call over the whole shared dimension, so the result does not depend on
  * scheduling.
  *
- * <p>The backend is native OpenBLAS through FFM when it loads, else pure Java; {@code -Drlhf4j.gemm=java|blas}
- * or {@link #setBackend} choose explicitly. Products of at most {@value SmallGemm#MAX_ROWS} rows by a transposed
+ * <p>The backend is native OpenBLAS through FFM when it loads, else pure Java, and pure Java also where it is the
+ * faster of the two ({@link #javaBeatsBlas}); {@code -Drlhf4j.gemm=java|blas} or {@link #setBackend} choose
+ * explicitly. Products of at most {@value SmallGemm#MAX_ROWS} rows by a transposed
  * matrix (a linear layer during token-by-token generation) always take a vectorised Java path.
  */
 public final class Gemm {
@@ -30,7 +31,7 @@ public final class Gemm {
     private static Backend initialBackend() {
         String prop = System.getProperty("rlhf4j.gemm", "auto").trim().toLowerCase(Locale.ROOT);
         return switch (prop) {
-            case "auto", "" -> OpenBlas.available() ? Backend.BLAS : Backend.JAVA;
+            case "auto", "" -> autoBackend();
             case "java" -> Backend.JAVA;
             case "blas" -> {
                 if (!OpenBlas.available()) {
@@ -42,6 +43,31 @@ public final class Gemm {
             default -> throw new IllegalArgumentException("-Drlhf4j.gemm must be auto, blas or java, got '" + prop
                     + "'");
         };
+    }
+
+    /** The backend {@code -Drlhf4j.gemm=auto} (the default) picks: OpenBLAS if it loaded and is the faster. */
+    public static Backend autoBackend() {
+        return OpenBlas.available() && !javaBeatsBlas() ? Backend.BLAS : Backend.JAVA;
+    }
+
+    /**
+     * Whether the Java kernel is the faster choice although OpenBLAS loaded: with 512-bit vectors, when OpenBLAS runs
+     * kernels narrower than that (its detected or forced core is not one of its AVX-512 cores; some machines force
+     * {@code OPENBLAS_CORETYPE=Haswell}, which rlhf4j honours for OpenBLAS). Measured on a Zen 5 machine forced to
+     * Haswell: [1024, 3072, 768] 300 GFLOP/s in Java against OpenBLAS's 190, GPT-2-small training 1.36× faster; with
+     * 256-bit vectors the two are level (188 against 200), so there OpenBLAS stays.
+     */
+    static boolean javaBeatsBlas() {
+        return Simd.bits() >= 512 && !blasHasAvx512(OpenBlas.core());
+    }
+
+    /** Whether an OpenBLAS core name is one of its AVX-512 kernel sets. */
+    static boolean blasHasAvx512(String core) {
+        if (core == null) {
+            return false;
+        }
+        String c = core.toLowerCase(Locale.ROOT);
+        return c.contains("skylakex") || c.contains("cooperlake") || c.contains("sapphirerapids");
     }
 
     public static Backend backend() {
@@ -59,8 +85,9 @@ public final class Gemm {
     /** One line saying which backend runs and why. */
     public static String describe() {
         return backend == Backend.BLAS ? "blas (" + OpenBlas.describe() + ")"
-                : "java (Vector API, " + Simd.bits() + "-bit" + (OpenBlas.available() ? "" : "; OpenBLAS "
-                + OpenBlas.describe()) + ")";
+                : "java (Vector API, " + Simd.bits() + "-bit" + (!OpenBlas.available() ? "; OpenBLAS "
+                + OpenBlas.describe() : javaBeatsBlas() ? "; faster than OpenBLAS's core=" + OpenBlas.core()
+                + " kernels at this width, -Drlhf4j.gemm=blas to use them" : "") + ")";
     }
 
     /**

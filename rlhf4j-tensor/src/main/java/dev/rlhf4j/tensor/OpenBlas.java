@@ -84,6 +84,11 @@ public final class OpenBlas {
     private OpenBlas() {
     }
 
+    /** The CPU core whose kernels OpenBLAS runs (detected, or forced by {@code OPENBLAS_CORETYPE}), or null. */
+    public static String core() {
+        return CORE;
+    }
+
     /** Whether the native library loaded. */
     public static boolean available() {
         return SGEMM != null;

@@ -7,6 +7,7 @@ import org.junit.jupiter.api.Test;
 import static dev.rlhf4j.tensor.Close.assertClose;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
@@ -136,6 +137,18 @@ class GemmTest {
         Gemm.matmulNT(a, b, viaJava, m, n, k, false);
         // both accumulate 769 float32 products of magnitude <= 1 in different orders
         assertClose("blas vs java", viaBlas, viaJava, 1e-4, 1e-5);
+    }
+
+    /** OpenBLAS's AVX-512 kernel sets by the core names it reports; any other core keeps Java ahead at 512 bits. */
+    @Test
+    void openBlasCoresWithAvx512KernelsAreRecognised() {
+        for (String core : new String[] {"SkylakeX", "Cooperlake", "SapphireRapids", "COOPERLAKE"}) {
+            assertTrue(Gemm.blasHasAvx512(core), core);
+        }
+        for (String core : new String[] {"Haswell", "Zen", "Sandybridge", "Prescott", "Neoversen2", ""}) {
+            assertFalse(Gemm.blasHasAvx512(core), core);
+        }
+        assertFalse(Gemm.blasHasAvx512(null));
     }
 
     @Test
