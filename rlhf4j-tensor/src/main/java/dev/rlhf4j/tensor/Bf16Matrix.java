@@ -130,7 +130,7 @@ public final class Bf16Matrix extends WeightMatrix {
     }
 
     @Override
-    void streamRows(float[] x, int xo, int n, float[] xp, float[] y, int yo, int j0, int j1) {
+    void streamRows(float[] x, int xo, int n, float[] y, int yo, int j0, int j1) {
         if (n == 1) {
             oneInputRow(x, xo, y, yo, j0, j1);
             return;

@@ -40,7 +40,7 @@ public final class F32Matrix extends WeightMatrix {
     }
 
     @Override
-    void streamRows(float[] x, int xo, int n, float[] prepared, float[] y, int yo, int j0, int j1) {
+    void streamRows(float[] x, int xo, int n, float[] y, int yo, int j0, int j1) {
         SmallGemm.sgemmNT(n, j1 - j0, cols, 1f, x, xo, cols, w.data(), w.offset() + j0 * cols, cols, 0f, y, yo + j0,
                 rows);
     }

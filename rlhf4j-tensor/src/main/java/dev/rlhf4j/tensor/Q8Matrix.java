@@ -155,7 +155,7 @@ public final class Q8Matrix extends WeightMatrix {
     }
 
     @Override
-    void streamRows(float[] x, int xo, int n, float[] prepared, float[] y, int yo, int j0, int j1) {
+    void streamRows(float[] x, int xo, int n, float[] y, int yo, int j0, int j1) {
         int j = j0;
         if (n == 1) {
             for (; j + 4 <= j1; j += 4) {

@@ -75,16 +75,11 @@ public abstract sealed class WeightMatrix permits F32Matrix, Bf16Matrix, Q8Matri
      * {@code y[i, j] = Σ_p x[i, p]·W[j, p]} for rows {@code i < n} of x and output rows {@code j ∈ [j0, j1)}: the
      * streaming kernel, with {@code n <= SMALL_ROWS}.
      */
-    abstract void streamRows(float[] x, int xo, int n, float[] prepared, float[] y, int yo, int j0, int j1);
+    abstract void streamRows(float[] x, int xo, int n, float[] y, int yo, int j0, int j1);
 
     /** Whether {@link #streamRows} runs at this vector width; when not, every product takes widened tiles and GEMM. */
     boolean streams() {
         return true;
-    }
-
-    /** x rearranged once per call for {@link #streamRows} (null when the kernel reads x as it is). */
-    float[] prepareInput(float[] x, int xo, int n) {
-        return null;
     }
 
     /** The weights widened to a float32 {@code [rows, cols]} tensor (a copy). */
@@ -111,13 +106,12 @@ public abstract sealed class WeightMatrix permits F32Matrix, Bf16Matrix, Q8Matri
         float[] xd = x.data(), yd = y.data();
         int xo = x.offset(), yo = y.offset();
         if (n <= SMALL_ROWS && streams()) {
-            float[] xp = prepareInput(xd, xo, n);
             if ((long) rows * cols < PARALLEL_WEIGHTS) {
-                streamRows(xd, xo, n, xp, yd, yo, 0, rows);
+                streamRows(xd, xo, n, yd, yo, 0, rows);
             } else {
                 Parallel.global().forBlocks(rows, ROW_BLOCK, (block, worker) -> {
                     int j0 = block * ROW_BLOCK;
-                    streamRows(xd, xo, n, xp, yd, yo, j0, Math.min(rows, j0 + ROW_BLOCK));
+                    streamRows(xd, xo, n, yd, yo, j0, Math.min(rows, j0 + ROW_BLOCK));
                 });
             }
             if (b != null) {
