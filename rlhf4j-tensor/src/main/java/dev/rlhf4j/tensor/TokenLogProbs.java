@@ -34,9 +34,6 @@ public final class TokenLogProbs {
      * was asked to keep it, {@code u = E_p[W_k]} per row ({@code [n, D]}, else null).
      */
     public record Saved(float[] logZ, float[] meanLogit, float[] expected) {
-        public Saved(float[] logZ, float[] meanLogit) {
-            this(logZ, meanLogit, null);
-        }
     }
 
     private TokenLogProbs() {

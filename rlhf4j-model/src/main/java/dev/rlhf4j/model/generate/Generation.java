@@ -10,8 +10,4 @@ package dev.rlhf4j.model.generate;
  */
 public record Generation(int[] promptTokens, int[] tokens, float[] logprobs, String text, String finishReason,
                          float[] values) {
-    /** A generation without values (a model without a scalar head). */
-    public Generation(int[] promptTokens, int[] tokens, float[] logprobs, String text, String finishReason) {
-        this(promptTokens, tokens, logprobs, text, finishReason, null);
-    }
 }
